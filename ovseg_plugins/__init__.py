@@ -1,0 +1,12 @@
+"""ovseg_plugins: open-vocabulary segmentation components for OpenMMLab.
+
+Importing this package imports no framework (not even torch). Configs pull in
+the part they need through ``custom_imports``:
+
+* ``ovseg_plugins.seg2d``  -- mmseg registries (SegEarth-OV, SimFeatUp, SegEarth-OV3)
+* ``ovseg_plugins.seg3d``  -- mmdet3d registries (GeoPurify)
+* ``ovseg_plugins.engine`` -- samplers and hooks usable by both (CoIDO)
+"""
+from .version import __version__
+
+__all__ = ['__version__']

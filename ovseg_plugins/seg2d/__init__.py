@@ -1,0 +1,7 @@
+"""2D components registered into the mmseg registries.
+
+Load from a config with
+``custom_imports = dict(imports=['ovseg_plugins.seg2d'], allow_failed_imports=False)``.
+Never imports mmdet3d.
+"""
+from .models import *  # noqa: F401,F403

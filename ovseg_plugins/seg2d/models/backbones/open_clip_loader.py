@@ -1,0 +1,178 @@
+"""Build open_clip models and resolve their weights without surprise downloads."""
+import logging
+import os
+import os.path as osp
+from typing import Optional, Tuple
+
+import torch
+from mmengine.logging import print_log
+
+from ovseg_plugins.utils.checkpoint import (WeightsNotFoundError, file_sha256,
+                                            is_path_like)
+
+
+def register_open_clip_config(name: str, model_cfg: dict) -> None:
+    """Register an architecture dict under ``name`` with open_clip.
+
+    open_clip reads architectures from JSON files (``add_model_config``); this
+    writes the dict to the cache folder and registers it, so configs can define
+    custom (e.g. tiny test) towers inline.
+    """
+    import json
+
+    import open_clip
+    if name in open_clip.list_models():
+        if open_clip.get_model_config(name) == model_cfg:
+            return
+    from ovseg_plugins.text.embedding import default_cache_dir
+    d = osp.join(default_cache_dir(), 'open_clip_configs')
+    os.makedirs(d, exist_ok=True)
+    path = osp.join(d, f'{name}.json')
+    with open(path, 'w') as f:
+        json.dump(model_cfg, f)
+    open_clip.add_model_config(path)
+
+
+def resolve_open_clip_weights(model_name: str, pretrained: Optional[str],
+                              allow_download: bool = False
+                              ) -> Tuple[Optional[str], Optional[str]]:
+    """Find the local file for ``pretrained``.
+
+    Args:
+        model_name (str): open_clip architecture name, e.g. ``'ViT-B-16'``.
+        pretrained (str, optional): A local file, or an open_clip tag
+            (``'openai'``, ``'laion2b_s34b_b88k'``...), or None (random init).
+        allow_download (bool): Download a tag's weights if they are not in the
+            local cache. Defaults to False: nothing is fetched unless asked.
+
+    Returns:
+        tuple: ``(file or None, weights_id or None)``; the id keys caches.
+
+    Raises:
+        WeightsNotFoundError: The file is missing, or the tag's weights are not
+            cached and downloading was not allowed (or failed).
+    """
+    if pretrained is None:
+        return None, None
+    if is_path_like(pretrained) or osp.isfile(osp.expanduser(pretrained)):
+        path = osp.expanduser(pretrained)
+        if not osp.isfile(path):
+            raise WeightsNotFoundError(
+                f'CLIP weights not found: {pretrained!r} (model '
+                f'{model_name}). Put the checkpoint there or set '
+                '`pretrained` to an existing file or an open_clip tag.')
+        return path, 'sha256:' + file_sha256(path)
+    import open_clip
+    cfg = open_clip.get_pretrained_cfg(model_name, pretrained)
+    if not cfg:
+        tags = open_clip.list_pretrained_tags_by_model(model_name)
+        raise WeightsNotFoundError(
+            f'Unknown open_clip weights {pretrained!r} for {model_name}; known '
+            f'tags: {tags} (or give a local checkpoint file).')
+    local = _cached_tag_file(cfg)
+    if local is None:
+        if not allow_download:
+            raise WeightsNotFoundError(
+                f'CLIP weights not found: {model_name}/{pretrained} is not in '
+                'the local cache and downloading is off. Set '
+                '`allow_download=True` on a connected machine, or give '
+                '`pretrained=<local checkpoint file>`.')
+        if not _hub_reachable():
+            raise WeightsNotFoundError(
+                f'CLIP weights not found: {model_name}/{pretrained} is not '
+                'cached and the model hub cannot be reached (offline). Give '
+                '`pretrained=<local checkpoint file>`.')
+        try:
+            local = open_clip.download_pretrained(cfg)
+        except Exception as e:  # noqa: BLE001
+            raise WeightsNotFoundError(
+                f'Could not download {model_name}/{pretrained} ({e}); give '
+                '`pretrained=<local checkpoint file>` instead.') from e
+        if not local:
+            raise WeightsNotFoundError(
+                f'open_clip returned no file for {model_name}/{pretrained}.')
+    return local, f'open_clip:{model_name}/{pretrained}'
+
+
+def _hub_reachable(timeout: float = 3.0) -> bool:
+    """Quick check that the Hugging Face hub answers (saves the ~45 s of
+    retries huggingface_hub spends before failing on an offline machine)."""
+    import socket
+    from urllib.parse import urlparse
+    if os.environ.get('HF_HUB_OFFLINE', '0') not in ('0', '', 'false'):
+        return False
+    host = urlparse(os.environ.get('HF_ENDPOINT',
+                                   'https://huggingface.co')).hostname
+    try:
+        socket.create_connection((host, 443), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
+
+
+def _cached_tag_file(cfg: dict) -> Optional[str]:
+    """The locally cached file of an open_clip pretrained cfg, if any."""
+    hf = cfg.get('hf_hub', '')
+    if hf:
+        try:
+            from huggingface_hub import try_to_load_from_cache
+            repo = hf.rstrip('/')
+            for fname in ('open_clip_model.safetensors',
+                          'open_clip_pytorch_model.bin',
+                          'open_clip_pytorch_model.safetensors'):
+                got = try_to_load_from_cache(repo, fname)
+                if isinstance(got, str) and osp.isfile(got):
+                    return got
+        except Exception:  # noqa: BLE001
+            pass
+    url = cfg.get('url', '')
+    if url:
+        fname = osp.basename(url)
+        root = osp.expanduser('~/.cache/clip')
+        if osp.isfile(osp.join(root, fname)):
+            return osp.join(root, fname)
+    return None
+
+
+def build_open_clip(model_name: str,
+                    pretrained: Optional[str] = None,
+                    model_cfg: Optional[dict] = None,
+                    quick_gelu: Optional[bool] = None,
+                    allow_download: bool = False
+                    ) -> Tuple[torch.nn.Module, Optional[str]]:
+    """Create an open_clip model and load its weights (no download by default).
+
+    Returns:
+        tuple: ``(model, weights_id)``; ``weights_id`` is None for random init.
+    """
+    import open_clip
+    if model_cfg is not None:
+        register_open_clip_config(model_name, dict(model_cfg))
+    if model_name not in open_clip.list_models():
+        raise KeyError(
+            f'Unknown open_clip architecture {model_name!r}; use one of '
+            'open_clip.list_models() or pass `model_cfg` to define it.')
+    path, weights_id = resolve_open_clip_weights(model_name, pretrained,
+                                                 allow_download)
+    if quick_gelu is None and pretrained is not None and not is_path_like(
+            pretrained):
+        quick_gelu = bool(
+            open_clip.get_pretrained_cfg(model_name, pretrained).get(
+                'quick_gelu', False))
+    model = open_clip.create_model(
+        model_name, pretrained=None, force_quick_gelu=bool(quick_gelu))
+    if path is not None:
+        try:
+            open_clip.load_checkpoint(model, path, weights_only=False)
+        except Exception as e:  # noqa: BLE001
+            raise ValueError(
+                f'Could not load CLIP weights {path!r} into {model_name}: '
+                f'{type(e).__name__}: {str(e)[:600]}. Check that the file is '
+                f'a {model_name} checkpoint (architecture and size).') from e
+    else:
+        print_log(
+            f'open_clip {model_name}: no pretrained weights given; using '
+            'RANDOM weights (plumbing check only).', 'current',
+            logging.WARNING)
+    model.eval()
+    return model, weights_id

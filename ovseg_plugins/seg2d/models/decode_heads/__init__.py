@@ -1,0 +1,3 @@
+from .cls_removal_head import CLSRemovalHead
+
+__all__ = ['CLSRemovalHead']

@@ -1,0 +1,3 @@
+from .bilinear_upsampler import BilinearUpsampler
+
+__all__ = ['BilinearUpsampler']

@@ -1,0 +1,52 @@
+"""Parameter-free bilinear feature upsampler (the default neck slot)."""
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+from mmengine.model import BaseModule
+from mmseg.registry import MODELS
+
+from ovseg_plugins.utils.typing import OptMultiConfig
+
+
+@MODELS.register_module(name=['BilinearUpsampler', 'Bilinear'])
+class BilinearUpsampler(BaseModule):
+    """Resize low-resolution features to the guidance image's size.
+
+    Same interface as SimFeatUp / JBUStack, so switching upsamplers is a
+    config change only.
+
+    Args:
+        scale_factor (float, optional): Fixed factor instead of the image size.
+        align_corners (bool): Passed to ``F.interpolate``. Defaults to False.
+    """
+
+    def __init__(self,
+                 scale_factor: Optional[float] = None,
+                 align_corners: bool = False,
+                 init_cfg: OptMultiConfig = None):
+        super().__init__(init_cfg=init_cfg)
+        self.scale_factor = scale_factor
+        self.align_corners = align_corners
+
+    def forward(self, feats: torch.Tensor,
+                image: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """Upsample.
+
+        Args:
+            feats (Tensor): ``(B, C, h, w)`` features.
+            image (Tensor, optional): ``(B, 3, H, W)`` guidance; its size is
+                the output size unless ``scale_factor`` is set.
+
+        Returns:
+            Tensor: ``(B, C, H, W)``.
+        """
+        if self.scale_factor is not None:
+            return F.interpolate(feats, scale_factor=self.scale_factor,
+                                 mode='bilinear',
+                                 align_corners=self.align_corners)
+        if image is None:
+            raise ValueError('BilinearUpsampler needs the guidance image or a '
+                             'scale_factor.')
+        return F.interpolate(feats, size=image.shape[-2:], mode='bilinear',
+                             align_corners=self.align_corners)

@@ -1,0 +1,5 @@
+from .ov_clip_segmentor import (OVCLIPSegmentor, postprocess_query_logits,
+                                query_to_class_probs)
+
+__all__ = ['OVCLIPSegmentor', 'postprocess_query_logits',
+           'query_to_class_probs']

@@ -1,0 +1,297 @@
+"""Training-free open-vocabulary segmentor on a dense CLIP backbone."""
+import logging
+from collections import defaultdict
+from typing import Dict, List, Optional, Sequence, Union
+
+import torch
+import torch.nn.functional as F
+from mmengine.logging import print_log
+from mmengine.structures import PixelData
+from mmseg.models.segmentors.base import BaseSegmentor
+from mmseg.registry import MODELS
+from mmseg.structures import SegDataSample
+
+from ovseg_plugins.text import (TextEmbeddingCache, Vocabulary, encode_queries,
+                                get_templates, text_cache_key)
+from ovseg_plugins.utils.typing import (ConfigType, OptConfigType,
+                                        OptMultiConfig, OptSampleList,
+                                        SampleList)
+from ..utils.slide import pad_to_multiple, slide_windows, unpad
+
+_AUTOCAST = {None: None, 'fp16': torch.float16, 'bf16': torch.bfloat16}
+
+
+def query_to_class_probs(probs: torch.Tensor,
+                         query_to_class: torch.Tensor,
+                         num_classes: int) -> torch.Tensor:
+    """Max over each class's synonym queries.
+
+    Args:
+        probs (Tensor): ``(Q, H, W)`` query probabilities.
+        query_to_class (Tensor): ``(Q,)`` class index of each query.
+        num_classes (int): C.
+
+    Returns:
+        Tensor: ``(C, H, W)``.
+    """
+    if probs.shape[0] == num_classes:
+        return probs
+    out = probs.new_full((num_classes, ) + probs.shape[1:], float('-inf'))
+    idx = query_to_class.view(-1, 1, 1).expand_as(probs)
+    return out.scatter_reduce(0, idx, probs, reduce='amax')
+
+
+def postprocess_query_logits(logits: torch.Tensor,
+                             query_to_class: torch.Tensor,
+                             num_classes: int,
+                             logit_scale: float = 50.,
+                             prob_thd: float = 0.,
+                             bg_idx: int = 0,
+                             apply_softmax: bool = True):
+    """SegEarth-OV post-processing of one image's query logits.
+
+    scale → softmax over all queries → max over synonyms → argmax → pixels
+    whose winning probability is below ``prob_thd`` go to ``bg_idx``.
+
+    Args:
+        logits (Tensor): ``(Q, H, W)``.
+
+    Returns:
+        tuple: class probabilities ``(C, H, W)`` and labels ``(1, H, W)``.
+    """
+    probs = torch.softmax(logits * logit_scale, dim=0) if apply_softmax \
+        else logits
+    cls_probs = query_to_class_probs(probs, query_to_class, num_classes)
+    max_prob, labels = cls_probs.max(dim=0, keepdim=True)
+    if prob_thd > 0:
+        labels[max_prob < prob_thd] = bg_idx
+    return cls_probs, labels
+
+
+@MODELS.register_module()
+class OVCLIPSegmentor(BaseSegmentor):
+    """Training-free open-vocabulary segmentor (SegEarth-OV and relatives).
+
+    Call flow::
+
+        predict(): inference() -> post-process -> SegDataSample
+        inference(): slide windows of all images, BATCHED ->
+            backbone (B,3,h,w) -> patch (B,D,h/p,w/p), cls (B,D)
+            neck (patch, crop) -> (B,D,h,w)
+            decode_head (feats, cls, text) -> (B,Q,h,w)
+          -> merge windows -> resize to ori_shape
+        post-process: ×logit_scale, softmax over queries, max over synonyms,
+            argmax, prob < prob_thd -> bg_idx
+
+    Args:
+        backbone (dict): Dense CLIP backbone config (:class:`DenseCLIPViT`).
+        class_names (str | list): Class-name file (one class per line,
+            synonyms by commas), inline ``"a,b;c"`` string, or list.
+        neck (dict, optional): Upsampler ``(feats, image) -> (B,D,H,W)``.
+            Defaults to bilinear.
+        decode_head (dict, optional): Defaults to :class:`CLSRemovalHead`.
+        templates (str | list[str]): Prompt templates. Defaults to the 80
+            OpenAI ImageNet templates.
+        mode (str): 'slide' or 'whole'. Defaults to 'slide'.
+        slide_crop (int): Window size. Defaults to 224.
+        slide_stride (int): Window stride. Defaults to 112.
+        crop_batch_size (int): Windows per backbone call. Defaults to 16.
+        logit_scale (float): Defaults to 50.
+        prob_thd (float): Below this winning probability -> ``bg_idx``.
+        bg_idx (int): Background class index. Defaults to 0.
+        autocast_dtype (str, optional): 'fp16' / 'bf16' autocast on GPU; CPU
+            always runs fp32. Defaults to None.
+        text_cache_dir (str, optional): Text-embedding cache folder.
+        data_preprocessor (dict, optional): Defaults to CLIP mean/std.
+    """
+
+    def __init__(self,
+                 backbone: ConfigType,
+                 class_names: Union[str, Sequence],
+                 neck: OptConfigType = None,
+                 decode_head: OptConfigType = None,
+                 templates: Union[str, Sequence[str]] = 'openai_imagenet',
+                 mode: str = 'slide',
+                 slide_crop: int = 224,
+                 slide_stride: int = 112,
+                 crop_batch_size: int = 16,
+                 logit_scale: float = 50.,
+                 prob_thd: float = 0.,
+                 bg_idx: int = 0,
+                 autocast_dtype: Optional[str] = None,
+                 text_cache_dir: Optional[str] = None,
+                 data_preprocessor: OptConfigType = None,
+                 init_cfg: OptMultiConfig = None):
+        if data_preprocessor is None:
+            data_preprocessor = dict(
+                type='SegDataPreProcessor',
+                mean=[122.771, 116.746, 104.094],
+                std=[68.501, 66.632, 70.323],
+                bgr_to_rgb=True)
+        super().__init__(data_preprocessor=data_preprocessor,
+                         init_cfg=init_cfg)
+        if mode not in ('slide', 'whole'):
+            raise ValueError(f"mode must be 'slide' or 'whole', got {mode!r}")
+        if autocast_dtype not in _AUTOCAST:
+            raise ValueError(f'autocast_dtype must be one of '
+                             f'{list(_AUTOCAST)}, got {autocast_dtype!r}')
+        self.backbone = MODELS.build(backbone)
+        self.neck = MODELS.build(neck or dict(type='BilinearUpsampler'))
+        self.decode_head = MODELS.build(
+            decode_head or dict(type='CLSRemovalHead'))
+        self.mode = mode
+        self.slide_crop = slide_crop
+        self.slide_stride = slide_stride
+        self.crop_batch_size = max(1, int(crop_batch_size))
+        self.logit_scale = float(logit_scale)
+        self.prob_thd = float(prob_thd)
+        self.autocast_dtype = autocast_dtype
+        self.templates = get_templates(templates)
+        self.text_cache = TextEmbeddingCache(text_cache_dir)
+        self.set_vocabulary(class_names)
+        if not 0 <= bg_idx < self.num_classes:
+            raise ValueError(
+                f'bg_idx={bg_idx} is outside the {self.num_classes} classes of '
+                f'{self.vocabulary.source}.')
+        self.bg_idx = int(bg_idx)
+
+    # ------------------------------------------------------------ text
+    def set_vocabulary(self, class_names: Union[str, Sequence]) -> None:
+        """(Re)build the text classifier for a new vocabulary."""
+        self.vocabulary = Vocabulary.build(class_names)
+        queries = self.vocabulary.queries
+
+        def compute():
+            return encode_queries(self.backbone.encode_text, queries,
+                                  self.templates)
+
+        weights_id = getattr(self.backbone, 'weights_id', None)
+        if weights_id is None:  # random weights: never cache
+            text = compute()
+        else:
+            key = text_cache_key(self.backbone.model_id, weights_id, queries,
+                                 self.templates)
+            text = self.text_cache.get_or_compute(key, compute)
+        device = next(self.backbone.parameters()).device
+        self.register_buffer('text_embeds', text.float().to(device),
+                             persistent=False)
+        self.register_buffer(
+            'query_to_class',
+            torch.as_tensor(self.vocabulary.query_to_class, device=device),
+            persistent=False)
+
+    @property
+    def num_classes(self) -> int:
+        return self.vocabulary.num_classes
+
+    # ------------------------------------------------------------ features
+    def extract_feat(self, inputs: torch.Tensor):
+        """Backbone output: ``patch (B,D,h/p,w/p)`` and ``cls (B,D)``."""
+        return self.backbone(inputs)
+
+    def _crop_logits(self, crops: torch.Tensor) -> torch.Tensor:
+        """Query logits ``(B, Q, h, w)`` of a batch of same-size crops."""
+        padded, pad = pad_to_multiple(crops, self.backbone.patch_size)
+        dtype = _AUTOCAST[self.autocast_dtype]
+        with torch.autocast(device_type=crops.device.type, dtype=dtype,
+                            enabled=dtype is not None
+                            and crops.device.type == 'cuda'):
+            patch, cls_tok = self.backbone(padded)
+            feats = self.neck(patch, padded)
+            logits = self.decode_head(feats, cls_tok, self.text_embeds)
+        logits = unpad(logits.float(), pad)
+        if logits.shape[-2:] != crops.shape[-2:]:
+            logits = F.interpolate(logits, size=crops.shape[-2:],
+                                   mode='bilinear', align_corners=False)
+        return logits
+
+    def slide_inference(self, inputs: torch.Tensor) -> torch.Tensor:
+        """Sliding-window query logits ``(B, Q, H, W)``; windows batched."""
+        B, _, H, W = inputs.shape
+        crop = (self.slide_crop, ) * 2
+        stride = (self.slide_stride, ) * 2
+        windows = slide_windows(H, W, crop, stride)
+        Q = self.text_embeds.shape[0]
+        out = inputs.new_zeros((B, Q, H, W), dtype=torch.float32)
+        count = inputs.new_zeros((1, 1, H, W), dtype=torch.float32)
+        for y1, y2, x1, x2 in windows:
+            count[..., y1:y2, x1:x2] += 1
+        # Every window of a batch has the same size (the image is at least
+        # as large as the clipped crop), so all B*nw crops batch together.
+        jobs = [(b, w) for b in range(B) for w in windows]
+        for i in range(0, len(jobs), self.crop_batch_size):
+            chunk = jobs[i:i + self.crop_batch_size]
+            crops = torch.stack([
+                inputs[b, :, y1:y2, x1:x2] for b, (y1, y2, x1, x2) in chunk
+            ])
+            logits = self._crop_logits(crops)
+            for (b, (y1, y2, x1, x2)), lg in zip(chunk, logits):
+                out[b, :, y1:y2, x1:x2] += lg
+        return out / count
+
+    def whole_inference(self, inputs: torch.Tensor) -> torch.Tensor:
+        """Whole-image query logits ``(B, Q, H, W)``."""
+        return self._crop_logits(inputs)
+
+    def encode_decode(self, inputs: torch.Tensor,
+                      batch_img_metas: List[dict]) -> torch.Tensor:
+        """Query logits at the input resolution, ``(B, Q, H, W)``."""
+        if self.mode == 'slide':
+            return self.slide_inference(inputs)
+        return self.whole_inference(inputs)
+
+    # ------------------------------------------------------------ API
+    def loss(self, inputs: torch.Tensor, data_samples: SampleList) -> dict:
+        raise NotImplementedError(
+            'OVCLIPSegmentor is training-free: use tools/test.py. To train an '
+            'upsampler use configs/simfeatup/.')
+
+    def _forward(self, inputs: torch.Tensor,
+                 data_samples: OptSampleList = None) -> torch.Tensor:
+        metas = [ds.metainfo for ds in data_samples] if data_samples else []
+        return self.encode_decode(inputs, metas)
+
+    @torch.no_grad()
+    def predict(self, inputs: torch.Tensor,
+                data_samples: OptSampleList = None) -> SampleList:
+        """Segment a batch.
+
+        Args:
+            inputs (Tensor): ``(B, 3, H, W)`` preprocessed images.
+            data_samples (list[SegDataSample], optional): With ``ori_shape``,
+                ``img_shape`` (and ``flip``) in their metainfo.
+
+        Returns:
+            list[SegDataSample]: ``seg_logits`` (class probabilities at the
+            original size) and ``pred_sem_seg``.
+        """
+        if data_samples is None:
+            data_samples = [
+                SegDataSample(metainfo=dict(
+                    ori_shape=inputs.shape[2:], img_shape=inputs.shape[2:]))
+                for _ in range(inputs.shape[0])
+            ]
+        logits = self.encode_decode(inputs, [d.metainfo for d in data_samples])
+        return self.postprocess_result(logits, data_samples)
+
+    def postprocess_result(self, seg_logits: torch.Tensor,
+                           data_samples: SampleList) -> SampleList:
+        """Resize each image's logits to ``ori_shape`` and label it."""
+        for i, ds in enumerate(data_samples):
+            meta = ds.metainfo
+            lg = seg_logits[i:i + 1]
+            img_h, img_w = meta.get('img_shape', lg.shape[-2:])[:2]
+            lg = lg[..., :img_h, :img_w]  # drop batch padding (bottom/right)
+            if meta.get('flip', False):
+                d = meta.get('flip_direction', 'horizontal')
+                lg = lg.flip(dims=(3, ) if d == 'horizontal' else (2, ))
+            ori = meta.get('ori_shape', lg.shape[-2:])[:2]
+            if tuple(lg.shape[-2:]) != tuple(ori):
+                lg = F.interpolate(lg, size=ori, mode='bilinear',
+                                   align_corners=False)
+            probs, labels = postprocess_query_logits(
+                lg[0], self.query_to_class, self.num_classes,
+                self.logit_scale, self.prob_thd, self.bg_idx)
+            ds.set_data(dict(seg_logits=PixelData(data=probs),
+                             pred_sem_seg=PixelData(data=labels)))
+        return data_samples

@@ -1,0 +1,94 @@
+"""Text embeddings of a vocabulary, averaged over templates, cached on disk."""
+import hashlib
+import json
+import os
+import os.path as osp
+import tempfile
+from typing import Callable, List, Optional, Sequence
+
+import torch
+import torch.nn.functional as F
+
+
+def encode_queries(encode_fn: Callable[[List[str]], torch.Tensor],
+                   queries: Sequence[str],
+                   templates: Sequence[str],
+                   batch_size: int = 256) -> torch.Tensor:
+    """Embed every query with every template; average unit vectors.
+
+    For each query: the prompts ``t.format(query)`` for all templates are
+    embedded, each embedding is L2-normalised, the mean over templates is
+    taken and L2-normalised again.
+
+    Args:
+        encode_fn (Callable): Maps a list of prompt strings to ``(n, D)``
+            embeddings (tokenisation included).
+        queries (Sequence[str]): Query words, length Q.
+        templates (Sequence[str]): Templates with one ``{}``, length T.
+        batch_size (int): Prompts per ``encode_fn`` call.
+
+    Returns:
+        Tensor: ``(Q, D)`` float32 unit vectors.
+    """
+    prompts = [t.format(q) for q in queries for t in templates]
+    outs = []
+    for i in range(0, len(prompts), batch_size):
+        outs.append(F.normalize(encode_fn(prompts[i:i + batch_size]).float(),
+                                dim=-1))
+    emb = torch.cat(outs).view(len(queries), len(templates), -1)
+    return F.normalize(emb.mean(dim=1), dim=-1)
+
+
+def text_cache_key(model_id: str, weights_id: str, queries: Sequence[str],
+                   templates: Sequence[str]) -> str:
+    """A stable key over model, checkpoint hash, vocabulary and templates."""
+    payload = json.dumps(
+        dict(model=model_id, weights=weights_id, queries=list(queries),
+             templates=list(templates)), sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()[:32]
+
+
+def default_cache_dir() -> str:
+    return os.environ.get(
+        'OVSEG_CACHE_DIR',
+        osp.join(osp.expanduser('~'), '.cache', 'ovseg_plugins'))
+
+
+class TextEmbeddingCache:
+    """Disk cache of text-embedding matrices.
+
+    Args:
+        cache_dir (str, optional): Folder; defaults to ``$OVSEG_CACHE_DIR`` or
+            ``~/.cache/ovseg_plugins``, sub-folder ``text``.
+    """
+
+    def __init__(self, cache_dir: Optional[str] = None):
+        self.cache_dir = osp.join(cache_dir or default_cache_dir(), 'text')
+        self.hits = 0
+        self.misses = 0
+
+    def path(self, key: str) -> str:
+        return osp.join(self.cache_dir, f'{key}.pt')
+
+    def get_or_compute(self, key: str,
+                       compute: Callable[[], torch.Tensor]) -> torch.Tensor:
+        """Return the cached matrix for ``key`` or compute and store it."""
+        p = self.path(key)
+        if osp.isfile(p):
+            try:
+                emb = torch.load(p, map_location='cpu', weights_only=True)
+                self.hits += 1
+                return emb
+            except Exception:  # noqa: BLE001 - a broken cache entry is rebuilt
+                pass
+        self.misses += 1
+        emb = compute().detach().cpu()
+        try:
+            os.makedirs(self.cache_dir, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=self.cache_dir, suffix='.tmp')
+            os.close(fd)
+            torch.save(emb, tmp)
+            os.replace(tmp, p)  # atomic: concurrent ranks never see halves
+        except OSError:
+            pass  # an unwritable cache only costs recomputation
+        return emb

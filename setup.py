@@ -1,0 +1,46 @@
+"""Install ovseg_plugins (pure Python: no compiled extensions).
+
+The heavy stack (torch, mmcv built with ops, mmseg, mmdet, mmdet3d) is installed
+by ``make setup``; see ``requirements/`` for the pins and why they are needed.
+"""
+import os.path as osp
+import re
+
+from setuptools import find_packages, setup
+
+HERE = osp.dirname(osp.abspath(__file__))
+
+
+def get_version():
+    with open(osp.join(HERE, 'ovseg_plugins', 'version.py')) as f:
+        return re.search(r"__version__ = '([^']+)'", f.read()).group(1)
+
+
+def parse_requirements(fname):
+    reqs = []
+    with open(osp.join(HERE, 'requirements', fname)) as f:
+        for line in f:
+            line = line.split('#', 1)[0].strip()
+            if line and not line.startswith('-'):
+                reqs.append(line)
+    return reqs
+
+
+setup(
+    name='ovseg_plugins',
+    version=get_version(),
+    description='OpenMMLab plugin toolbox for open-vocabulary segmentation '
+    '(SegEarth-OV, SimFeatUp, SegEarth-OV3, GeoPurify, CoIDO)',
+    long_description=open(osp.join(HERE, 'README.md')).read(),
+    long_description_content_type='text/markdown',
+    packages=find_packages(include=['ovseg_plugins', 'ovseg_plugins.*']),
+    include_package_data=True,
+    python_requires='>=3.9',
+    install_requires=parse_requirements('runtime.txt'),
+    extras_require={
+        'optional': parse_requirements('optional.txt'),
+        'tests': parse_requirements('tests.txt'),
+    },
+    license='Apache-2.0',
+    zip_safe=False,
+)

@@ -1,0 +1,62 @@
+"""Shared fixtures: paths, the real sample data, tiny models, scopes."""
+import os
+import os.path as osp
+import subprocess
+import sys
+
+import pytest
+
+REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+SHARED_DATA = osp.normpath(
+    os.environ.get('OVSEG_SHARED_DATA', osp.join(REPO_ROOT, '..', 'shared',
+                                                 'data')))
+sys.path.insert(0, REPO_ROOT)
+sys.path.insert(0, osp.join(REPO_ROOT, 'tests'))
+
+# Tests never reach a hub and never write into the user's cache.
+os.environ.setdefault('HF_HUB_OFFLINE', '1')
+os.environ.setdefault('TRANSFORMERS_OFFLINE', '1')
+os.environ.setdefault('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD', '1')
+
+
+@pytest.fixture(scope='session', autouse=True)
+def _isolated_cache(tmp_path_factory):
+    d = str(tmp_path_factory.mktemp('ovseg_cache'))
+    old = os.environ.get('OVSEG_CACHE_DIR')
+    os.environ['OVSEG_CACHE_DIR'] = d
+    yield d
+    if old is None:
+        os.environ.pop('OVSEG_CACHE_DIR', None)
+    else:
+        os.environ['OVSEG_CACHE_DIR'] = old
+
+
+def shared_data_path(*parts) -> str:
+    """Path under ``../shared/data``; skips the test when it is absent."""
+    p = osp.join(SHARED_DATA, *parts)
+    if not osp.exists(p):
+        pytest.skip(f'real sample data not found at {p} (a plain clone has '
+                    'no ../shared/data; set OVSEG_SHARED_DATA to its folder)')
+    return p
+
+
+@pytest.fixture
+def shared_data():
+    return shared_data_path
+
+
+@pytest.fixture
+def mmseg_scope():
+    from mmengine.registry import init_default_scope
+    init_default_scope('mmseg')
+    import ovseg_plugins.seg2d  # noqa: F401  (registers)
+
+
+def run_py(args, cwd=REPO_ROOT, env=None, timeout=600):
+    """Run the project's python on ``args``; return CompletedProcess."""
+    e = dict(os.environ)
+    e['PYTHONUNBUFFERED'] = '1'
+    if env:
+        e.update(env)
+    return subprocess.run([sys.executable] + list(args), cwd=cwd, env=e,
+                          capture_output=True, text=True, timeout=timeout)

@@ -1,0 +1,119 @@
+"""Test (evaluate) a model from a config and a checkpoint.
+
+    python tools/test.py CONFIG [CHECKPOINT] [--work-dir DIR] [--out DIR]
+        [--show] [--show-dir DIR] [--tta] [--cfg-options k=v ...]
+        [--launcher {none,pytorch}]
+
+CHECKPOINT may be omitted for training-free models (SegEarth-OV, -OV3).
+Framework-neutral: only mmengine is imported here.
+"""
+import argparse
+import os
+import os.path as osp
+
+from _bootstrap import bootstrap
+
+bootstrap()
+
+from mmengine.config import Config, ConfigDict, DictAction  # noqa: E402
+from mmengine.registry import RUNNERS  # noqa: E402
+from mmengine.runner import Runner  # noqa: E402
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description='Test (and eval) a model')
+    parser.add_argument('config', help='test config file path')
+    parser.add_argument('checkpoint', nargs='?', default=None,
+                        help='checkpoint file (optional for training-free '
+                        'models)')
+    parser.add_argument('--work-dir', help='the dir to save logs and metrics')
+    parser.add_argument(
+        '--out', type=str,
+        help='dir to save the predicted label maps (keeps results)')
+    parser.add_argument('--show', action='store_true', help='show results')
+    parser.add_argument('--show-dir',
+                        help='dir to save painted predictions')
+    parser.add_argument('--wait-time', type=float, default=2)
+    parser.add_argument('--task', default='lidar_seg',
+                        help='3D visualisation task (mmdet3d configs)')
+    parser.add_argument('--tta', action='store_true',
+                        help='test-time augmentation (tta_model + '
+                        'tta_pipeline of the config)')
+    parser.add_argument(
+        '--cfg-options', nargs='+', action=DictAction,
+        help='override settings of the config, xxx=yyy format')
+    parser.add_argument('--launcher', choices=['none', 'pytorch'],
+                        default='none', help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    return args
+
+
+def trigger_visualization_hook(cfg, args):
+    default_hooks = cfg.get('default_hooks', {}) or {}
+    if 'visualization' not in default_hooks:
+        raise RuntimeError(
+            f'--show/--show-dir need default_hooks.visualization in '
+            f'{args.config} (SegVisualizationHook or Det3DVisualizationHook).')
+    vis = default_hooks['visualization']
+    vis['draw'] = True
+    if args.show:
+        vis['show'] = True
+        vis['wait_time'] = args.wait_time
+    if args.show_dir:
+        if 'Det3D' in str(vis.get('type', '')):
+            vis['vis_task'] = args.task
+            vis['test_out_dir'] = args.show_dir
+        else:
+            cfg.visualizer['save_dir'] = args.show_dir
+    return cfg
+
+
+def build_cfg(args) -> Config:
+    cfg = Config.fromfile(args.config)
+    cfg.launcher = args.launcher
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir', None) is None:
+        cfg.work_dir = osp.join('./work_dirs',
+                                osp.splitext(osp.basename(args.config))[0])
+    if args.checkpoint is not None:
+        if not osp.isfile(args.checkpoint):
+            raise FileNotFoundError(
+                f'Checkpoint not found: {args.checkpoint!r}.')
+        cfg.load_from = args.checkpoint
+    if args.show or args.show_dir:
+        cfg = trigger_visualization_hook(cfg, args)
+    if args.tta:
+        if 'tta_model' not in cfg or 'tta_pipeline' not in cfg:
+            raise KeyError(f'--tta needs tta_model and tta_pipeline in '
+                           f'{args.config}.')
+        cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline
+        cfg.tta_model.module = cfg.model
+        cfg.model = cfg.tta_model
+    if args.out is not None:
+        evaluators = cfg.test_evaluator
+        if isinstance(evaluators, (dict, ConfigDict)):
+            evaluators = [evaluators]
+        for ev in evaluators:
+            ev['output_dir'] = args.out
+            ev['keep_results'] = True
+    return cfg
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    cfg = build_cfg(args)
+    if 'runner_type' not in cfg:
+        runner = Runner.from_cfg(cfg)
+    else:
+        runner = RUNNERS.build(cfg)
+    return runner.test()
+
+
+if __name__ == '__main__':
+    main()
