@@ -1,6 +1,6 @@
-# SegEarth-OV on ISPRS Potsdam (training-free; prob_thd 0.1, clutter = bg).
+# SegEarth-OV on potsdam (training-free).
 _base_ = [
-    '../_base_/datasets/potsdam_ov.py', '../_base_/models/segearth_vit-b16.py',
+    '../_base_/datasets/ov_potsdam.py', '../_base_/models/segearth_vit-b16.py',
     '../_base_/default_runtime.py', '../_base_/schedules/test_only.py'
 ]
 model = dict(

@@ -4,4 +4,6 @@ Load from a config with
 ``custom_imports = dict(imports=['ovseg_plugins.seg2d'], allow_failed_imports=False)``.
 Never imports mmdet3d.
 """
+from .datasets import *  # noqa: F401,F403
+from .evaluation import *  # noqa: F401,F403
 from .models import *  # noqa: F401,F403

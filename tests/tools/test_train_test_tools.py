@@ -71,16 +71,18 @@ def tiny_segearth_config(tmp_path, leaf='configs/segearth/potsdam.py'):
 
 
 @pytest.mark.slow
-def test_segearth_potsdam_config_on_real_tile(tmp_path):
-    root = shared_data_path('rs', 'potsdam')
-    cfg = tiny_segearth_config(tmp_path)
+@pytest.mark.parametrize('name,n_tiles', [('potsdam', 1), ('vaihingen', 1),
+                                          ('loveda', 3)])
+def test_segearth_config_on_real_tiles(tmp_path, name, n_tiles):
+    root = shared_data_path('rs', name)
+    cfg = tiny_segearth_config(tmp_path, f'configs/segearth/{name}.py')
     out = _ok(run_py(['tools/test.py', cfg, '--work-dir',
                       str(tmp_path / 'wd'), '--out', str(tmp_path / 'pred'),
                       '--cfg-options',
                       f'test_dataloader.dataset.data_root={root}']))
     assert 0.0 <= _miou(out) <= 100.0
     preds = glob.glob(str(tmp_path / 'pred' / '*.png'))
-    assert len(preds) == 1
+    assert len(preds) == n_tiles
 
 
 @pytest.mark.slow

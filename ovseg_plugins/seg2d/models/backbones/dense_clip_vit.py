@@ -72,6 +72,8 @@ class DenseCLIPViT(BaseModule):
         attn_mode (str): One of :data:`ATTN_MODES`. Defaults to 'segearth'.
         ignore_residual (bool): Drop residual, FFN and ln_2 of the last block.
             Defaults to True.
+        drop_ffn (bool, optional): With ``ignore_residual=False``, keep the
+            residual but drop the FFN (SCLIP's last block). None = False.
         quick_gelu (bool, optional): Force QuickGELU (OpenAI-trained weights
             loaded from a file). None follows the tag. Defaults to None.
         allow_download (bool): Fetch a tag's weights if not cached. Defaults to
@@ -86,6 +88,7 @@ class DenseCLIPViT(BaseModule):
                  model_cfg: OptConfigType = None,
                  attn_mode: str = 'segearth',
                  ignore_residual: bool = True,
+                 drop_ffn: Optional[bool] = None,
                  quick_gelu: Optional[bool] = None,
                  allow_download: bool = False,
                  keep_text: bool = True,
@@ -98,6 +101,7 @@ class DenseCLIPViT(BaseModule):
         self.model_name = model_name
         self.attn_mode = attn_mode
         self.ignore_residual = ignore_residual
+        self.drop_ffn = bool(drop_ffn)
         clip, self.weights_id = build_open_clip(
             model_name, pretrained, model_cfg=model_cfg,
             quick_gelu=quick_gelu, allow_download=allow_download)
@@ -186,6 +190,8 @@ class DenseCLIPViT(BaseModule):
         if self.ignore_residual:
             return out
         x = x + blk.ls_1(out)
+        if self.drop_ffn:
+            return x
         return x + blk.ls_2(blk.mlp(blk.ln_2(x)))
 
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:

@@ -1,0 +1,7 @@
+# maskclip baseline on inria: SegEarth-OV's pipeline with the maskclip last
+# block, no CLS-token removal, bilinear upsampling.
+_base_ = ['../inria.py']
+model = dict(
+    backbone=dict(attn_mode='maskclip', ignore_residual=True),
+    neck=dict(_delete_=True, type='BilinearUpsampler'),
+    decode_head=dict(cls_token_lambda=0.0))

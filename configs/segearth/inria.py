@@ -1,0 +1,9 @@
+# SegEarth-OV on inria (training-free).
+_base_ = [
+    '../_base_/datasets/ov_inria.py', '../_base_/models/segearth_vit-b16.py',
+    '../_base_/default_runtime.py', '../_base_/schedules/test_only.py'
+]
+model = dict(
+    class_names='{{fileDirname}}/class_names/inria.txt',
+    prob_thd=0.6,
+    bg_idx=0)

@@ -1,0 +1,9 @@
+# SegEarth-OV on whu_sat_ii (training-free).
+_base_ = [
+    '../_base_/datasets/ov_whu_sat_ii.py', '../_base_/models/segearth_vit-b16.py',
+    '../_base_/default_runtime.py', '../_base_/schedules/test_only.py'
+]
+model = dict(
+    class_names='{{fileDirname}}/class_names/whu.txt',
+    prob_thd=0.7,
+    bg_idx=0)

@@ -1,0 +1,14 @@
+from mmseg.registry import DATASETS
+
+from .rs_seg_dataset import RSSegDataset
+
+
+@DATASETS.register_module()
+class InriaDataset(RSSegDataset):
+    """Inria Aerial Image Labeling (building), 1000x1000 patches written by
+    ``tools/dataset_converters/inria.py``, labels 0/1."""
+    IMG_SUFFIX = '.png'
+    SEG_MAP_SUFFIX = '.png'
+    METAINFO = dict(
+        classes=('background', 'building'),
+        palette=[[0, 0, 0], [255, 255, 255]])

@@ -1,0 +1,59 @@
+import os.path as osp
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import REPO_ROOT
+
+sys.path.insert(0, osp.join(REPO_ROOT, 'tools', 'dataset_converters'))
+
+
+def test_uavid_colours_to_indices_not_all_zero(tmp_path):
+    import uavid
+    seq = tmp_path / 'uavid_val' / 'seq1'
+    (seq / 'Images').mkdir(parents=True)
+    (seq / 'Labels').mkdir()
+    rng = np.random.default_rng(0)
+    colours = list(uavid.UAVID_COLOURS)
+    idx = rng.integers(0, len(colours), (216, 256))
+    lbl = np.array(colours, np.uint8)[idx]
+    lbl[0, 0] = (1, 2, 3)  # unknown colour -> ignore
+    Image.fromarray(lbl).save(seq / 'Labels' / '000.png')
+    Image.fromarray(rng.integers(0, 255, (216, 256, 3), dtype=np.uint8)).save(
+        seq / 'Images' / '000.png')
+    uavid.main([str(tmp_path), str(tmp_path / 'out'), '--patch', '128', '108'])
+    out = sorted((tmp_path / 'out' / 'ann_dir' / 'test').glob('*.png'))
+    assert len(out) == 4  # 2 x 2 patches
+    got = Image.open(out[0])
+    assert got.mode == 'L'
+    expect = np.array([uavid.UAVID_COLOURS[tuple(c)] for c in colours],
+                      np.uint8)[idx][:108, :128]
+    expect[0, 0] = 255
+    np.testing.assert_array_equal(np.array(got), expect)
+    assert len(np.unique(np.array(got))) > 5  # not the all-zero bug
+
+
+def test_binarize_255_masks(tmp_path):
+    import binarize_labels
+    src = tmp_path / 'src'
+    src.mkdir()
+    m = np.zeros((10, 10), np.uint8)
+    m[2:5, 3:7] = 255
+    Image.fromarray(m).save(src / 'a.png')
+    Image.fromarray(np.stack([m] * 3, -1)).save(src / 'b.png')
+    binarize_labels.main([str(src), str(tmp_path / 'dst')])
+    for f in ('a.png', 'b.png'):
+        out = np.array(Image.open(tmp_path / 'dst' / f))
+        np.testing.assert_array_equal(out, (m > 0).astype(np.uint8))
+
+
+def test_binarize_rejects_photos(tmp_path):
+    import binarize_labels
+    src = tmp_path / 'src'
+    src.mkdir()
+    Image.fromarray(np.random.default_rng(0).integers(
+        0, 255, (32, 32, 3), dtype=np.uint8)).save(src / 'photo.png')
+    with pytest.raises(ValueError, match='photo.png'):
+        binarize_labels.main([str(src), str(tmp_path / 'dst')])
