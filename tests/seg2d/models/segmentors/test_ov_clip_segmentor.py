@@ -95,3 +95,33 @@ def test_set_vocabulary_and_errors(mmseg_scope):
         build_segmentor(bg_idx=7)
     with pytest.raises(NotImplementedError, match='training-free'):
         seg.loss(None, None)
+
+
+def test_pad_to_patch_multiple_roundtrip():
+    from ovseg_plugins.seg2d.models.utils import pad_to_multiple, unpad
+    x = torch.randn(2, 3, 100, 90)
+    p, pad = pad_to_multiple(x, 16)
+    assert p.shape[-2:] == (112, 96) and pad == (3, 3, 6, 6)
+    assert torch.equal(unpad(p, pad), x)
+    assert torch.equal(p[..., :6, :], torch.zeros_like(p[..., :6, :]))
+
+
+def test_crop_not_patch_multiple(mmseg_scope):
+    seg = build_segmentor(slide_crop=100, slide_stride=50)
+    out = seg.slide_inference(torch.randn(1, 3, 150, 130))
+    assert out.shape == (1, 5, 150, 130) and torch.isfinite(out).all()
+
+
+def test_text_cache_hit_on_second_build(mmseg_scope, tmp_path):
+    import open_clip
+    from fixtures.tiny_models import TINY_CLIP_NAME
+    build_segmentor()  # registers the tiny architecture
+    torch.manual_seed(5)
+    path = tmp_path / 'w.pt'
+    torch.save(open_clip.create_model(TINY_CLIP_NAME).state_dict(), path)
+    bb = dict(copy.deepcopy(TINY_BACKBONE), pretrained=str(path))
+    a = build_segmentor(backbone=bb, text_cache_dir=str(tmp_path / 'c'))
+    assert a.text_cache.misses == 1 and a.text_cache.hits == 0
+    b = build_segmentor(backbone=bb, text_cache_dir=str(tmp_path / 'c'))
+    assert b.text_cache.hits == 1 and b.text_cache.misses == 0
+    assert torch.equal(a.text_embeds, b.text_embeds)

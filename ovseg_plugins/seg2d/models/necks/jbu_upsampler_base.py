@@ -1,0 +1,115 @@
+"""Shared machinery of the joint-bilateral upsampler necks."""
+import math
+from collections import OrderedDict
+from typing import Dict, Optional
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmengine.model import BaseModule
+
+from ovseg_plugins.utils.checkpoint import (load_state_dict_strict,
+                                            load_torch_file)
+from ovseg_plugins.utils.typing import OptMultiConfig
+
+
+def extract_upsampler_state_dict(ckpt: dict, source: str) -> Dict[str,
+                                                                  torch.Tensor]:
+    """Upsampler weights from any of the supported checkpoint formats.
+
+    * SegEarth-OV / SimFeatUp Lightning ``.ckpt``: ``{'state_dict':
+      {'upsampler.up.*', 'upsampler.fixup_proj.*'}}``;
+    * FeatUp JBU-stack ``.ckpt``: ``upsampler.up1..up4.*``;
+    * our Runner checkpoints of ``SimFeatUpTrainer`` (``upsampler.*`` among
+      downsampler / scale-net / CRN keys) and converted files;
+    * a bare state dict of the neck.
+    """
+    sd = ckpt.get('state_dict', ckpt) if isinstance(ckpt, dict) else None
+    if not isinstance(sd, dict) or not all(
+            isinstance(v, torch.Tensor) for v in sd.values()):
+        raise ValueError(f'{source}: no tensor state dict found (keys: '
+                         f'{list(ckpt)[:8] if isinstance(ckpt, dict) else ckpt!r})')
+    if any(k.startswith('upsampler.') for k in sd):
+        sd = OrderedDict((k[len('upsampler.'):], v) for k, v in sd.items()
+                         if k.startswith('upsampler.'))
+    return sd
+
+
+class JBUUpsamplerBase(BaseModule):
+    """Common forward of SimFeatUp (one shared stage) and JBUStack.
+
+    Each stage doubles the resolution with the guidance image average-pooled
+    to that stage's size. The number of stages is ``ceil(log2(H / h))`` (16 ->
+    4, 32 -> 5, 14 -> 4) unless ``num_stages`` is given; the result is resized
+    to the image size when the stages overshoot (patch 14). Finally
+    ``x + 0.1·conv1x1(dropout(x))``.
+
+    Args:
+        feat_dim (int): Feature channels C. Defaults to 512.
+        num_stages (int, optional): Fixed number of ×2 stages.
+        checkpoint (str, optional): Weights to load (strictly) at build time;
+            any format of :func:`extract_upsampler_state_dict`.
+        init_cfg (dict, optional): ``dict(type='Pretrained',
+            checkpoint=...)`` is loaded strictly by :meth:`init_weights`.
+    """
+
+    def __init__(self, feat_dim: int = 512, num_stages: Optional[int] = None,
+                 checkpoint: Optional[str] = None,
+                 init_cfg: OptMultiConfig = None):
+        super().__init__(init_cfg=init_cfg)
+        self.feat_dim = feat_dim
+        self.num_stages = num_stages
+        self.fixup_proj = nn.Sequential(nn.Dropout2d(0.2),
+                                        nn.Conv2d(feat_dim, feat_dim, 1))
+        self._checkpoint = checkpoint
+
+    def stage(self, i: int) -> nn.Module:
+        raise NotImplementedError
+
+    def _load_pending_checkpoint(self):
+        if self._checkpoint is not None:
+            self.load_checkpoint(self._checkpoint)
+
+    def load_checkpoint(self, path: str) -> None:
+        """Load upsampler weights strictly (clear error on key mismatch)."""
+        sd = extract_upsampler_state_dict(
+            load_torch_file(path, f'{type(self).__name__} checkpoint'), path)
+        load_state_dict_strict(self, sd, source=f'upsampler weights {path!r}')
+
+    def init_weights(self):
+        cfg = self.init_cfg
+        if isinstance(cfg, dict) and cfg.get('type') == 'Pretrained':
+            self.load_checkpoint(cfg['checkpoint'])
+            self._is_init = True
+            return
+        super().init_weights()
+
+    def forward(self, feats: torch.Tensor,
+                image: torch.Tensor) -> torch.Tensor:
+        """Upsample features to the guidance image's size.
+
+        Args:
+            feats (Tensor): ``(B, C, h, w)`` low-resolution features.
+            image (Tensor): ``(B, 3, H, W)`` guidance (normalised image).
+
+        Returns:
+            Tensor: ``(B, C, H, W)``.
+        """
+        if feats.shape[1] != self.feat_dim:
+            raise ValueError(
+                f'{type(self).__name__} was built for feat_dim='
+                f'{self.feat_dim} but got {feats.shape[1]} channels; set the '
+                'neck\'s feat_dim to the backbone\'s embedding size.')
+        H, W = image.shape[-2:]
+        h, w = feats.shape[-2:]
+        n = self.num_stages
+        if n is None:
+            n = max(0, math.ceil(math.log2(max(H / h, W / w)) - 1e-9))
+        x = feats
+        image = image.to(feats.dtype)
+        for i in range(n):
+            size = (x.shape[-2] * 2, x.shape[-1] * 2)
+            x = self.stage(i)(x, F.adaptive_avg_pool2d(image, size))
+        if x.shape[-2:] != (H, W):
+            x = F.interpolate(x, (H, W), mode='bilinear', align_corners=False)
+        return x + 0.1 * self.fixup_proj(x)
