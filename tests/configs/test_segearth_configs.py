@@ -71,3 +71,30 @@ def test_baseline_settings(method, mmseg_scope):
     assert cfg.model.decode_head.cls_token_lambda == 0.0
     assert cfg.model.neck.type == 'BilinearUpsampler'
     assert cfg.model.prob_thd == 0.3  # inherited from the dataset leaf
+
+
+def test_all_17_configs_build_with_simfeatup(mmseg_scope, tmp_path):
+    """Switching to SimFeatUp is a config change (neck=...) for every set."""
+    import torch
+    from mmengine.config import Config
+    from mmseg.registry import MODELS
+
+    from ovseg_plugins.seg2d.models.necks import SimFeatUp
+    torch.manual_seed(0)
+    ck = tmp_path / 'up.pth'
+    torch.save({'state_dict': {f'upsampler.{k}': v for k, v in
+                               SimFeatUp(feat_dim=64).state_dict().items()}},
+               ck)
+    for name in NAMES:
+        cfg = Config.fromfile(osp.join(REPO_ROOT, 'configs', 'segearth',
+                                       f'{name}.py'))
+        cfg.merge_from_dict({
+            'model.neck': dict(type='SimFeatUp', feat_dim=64,
+                               init_cfg=dict(type='Pretrained',
+                                             checkpoint=str(ck))),
+            'model.backbone': copy.deepcopy(TINY_BACKBONE),
+            'model.templates': 'none'})
+        model = MODELS.build(cfg.model).eval()
+        assert type(model.neck).__name__ == 'SimFeatUp'
+        out = model.predict(torch.randn(1, 3, 64, 64))
+        assert out[0].pred_sem_seg.data.shape == (1, 64, 64)

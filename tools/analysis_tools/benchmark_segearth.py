@@ -10,8 +10,6 @@ the model is built and warmed up; CUDA: ``max_memory_allocated``).
 """
 import argparse
 import json
-import multiprocessing as mp
-import os
 import os.path as osp
 import statistics
 import sys
@@ -21,23 +19,8 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 from _bootstrap import bootstrap  # noqa: E402
 
 bootstrap()
-
-
-def _status_kb(key):
-    with open('/proc/self/status') as f:
-        for line in f:
-            if line.startswith(key):
-                return int(line.split()[1])
-    return 0
-
-
-def _reset_peak():
-    try:
-        with open('/proc/self/clear_refs', 'w') as f:
-            f.write('5')
-        return True
-    except OSError:
-        return False
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+from _measure import reset_peak_rss, run_isolated, status_kb  # noqa: E402
 
 
 def run_mode(args, crop_batch_size, q):
@@ -61,8 +44,8 @@ def run_mode(args, crop_batch_size, q):
         if args.device.startswith('cuda'):
             torch.cuda.synchronize()
             torch.cuda.reset_peak_memory_stats()
-        base = _status_kb('VmRSS')
-        ok = _reset_peak()
+        base = status_kb('VmRSS')
+        ok = reset_peak_rss()
         times = []
         for _ in range(args.repeats):
             t = time.perf_counter()
@@ -73,7 +56,7 @@ def run_mode(args, crop_batch_size, q):
     if args.device.startswith('cuda'):
         peak_mb = torch.cuda.max_memory_allocated() / 2**20
     else:
-        peak_mb = (_status_kb('VmHWM') - base) / 1024 if ok else float('nan')
+        peak_mb = (status_kb('VmHWM') - base) / 1024 if ok else float('nan')
     q.put(dict(crop_batch_size=crop_batch_size,
                sec_per_image=statistics.median(times),
                peak_mem_mb=peak_mb))
@@ -89,15 +72,9 @@ def main(argv=None):
     p.add_argument('--device', default='cpu')
     p.add_argument('--json', action='store_true')
     args = p.parse_args(argv)
-    ctx = mp.get_context('spawn')
     rows = []
-    n_windows = None
     for cbs, label in ((1, 'one crop at a time'), (16, 'batched crops')):
-        q = ctx.Queue()
-        pr = ctx.Process(target=run_mode, args=(args, cbs, q))
-        pr.start()
-        r = q.get()
-        pr.join()
+        r = run_isolated(run_mode, args, cbs)
         r['mode'] = label
         rows.append(r)
     from ovseg_plugins.seg2d.models.utils.slide import slide_windows

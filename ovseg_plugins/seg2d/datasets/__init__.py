@@ -24,3 +24,7 @@ __all__ = [
     'WaterDataset',
     'RSSegDataset',
 ]
+from .transforms import RandomPadCrop  # noqa: E402
+from .unlabeled_image_dataset import UnlabeledImageDataset  # noqa: E402
+
+__all__ += ['UnlabeledImageDataset', 'RandomPadCrop']

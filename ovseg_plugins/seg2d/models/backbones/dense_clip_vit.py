@@ -194,12 +194,17 @@ class DenseCLIPViT(BaseModule):
             return x
         return x + blk.ls_2(blk.mlp(blk.ln_2(x)))
 
-    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, x: torch.Tensor,
+                skip_last_block: bool = False
+                ) -> Tuple[torch.Tensor, torch.Tensor]:
         """Dense features.
 
         Args:
             x (Tensor): ``(B, 3, H, W)`` CLIP-normalised images; H and W must
                 be multiples of the patch size.
+            skip_last_block (bool): Bypass the last block entirely (the
+                features SimFeatUp was trained on upstream). Default False:
+                the modified last block.
 
         Returns:
             tuple: ``patch (B, D, H/p, W/p)`` and ``cls (B, D)`` in the joint
@@ -232,7 +237,8 @@ class DenseCLIPViT(BaseModule):
             x = blk(x)
         if not batch_first:
             x = x.transpose(0, 1)
-        x = self._last_block(blocks[-1], x)
+        if not skip_last_block:
+            x = self._last_block(blocks[-1], x)
         x = v.ln_post(x) @ v.proj
         cls_tok = x[:, 0]
         patch = x[:, 1:].transpose(1, 2).reshape(B, -1, gh, gw)

@@ -39,13 +39,15 @@ def adaptive_conv(src_pad: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
     """
     B, H, W, k = _check(src_pad, kernel)
     dtype = torch.promote_types(src_pad.dtype, kernel.dtype)
-    kern = kernel.permute(0, 3, 4, 1, 2).to(dtype)  # (B, k, k, H, W) view
+    # tap-major, contiguous (B, k, k, 1, H, W): one small copy (k²·H·W) so
+    # every tap below reads a dense plane
+    kern = kernel.permute(0, 3, 4, 1, 2).to(dtype).contiguous().unsqueeze(3)
     src = src_pad.to(dtype)
-    out = None
+    out = torch.zeros(src.shape[:2] + (H, W), dtype=dtype, device=src.device)
     for i in range(k):
         for j in range(k):
-            tap = kern[:, i, j].unsqueeze(1) * src[:, :, i:i + H, j:j + W]
-            out = tap if out is None else out.add_(tap)
+            # in place: no C·H·W temporary per tap; autograd keeps views only
+            out.addcmul_(kern[:, i, j], src[:, :, i:i + H, j:j + W])
     return out
 
 

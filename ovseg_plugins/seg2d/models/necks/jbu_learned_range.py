@@ -31,10 +31,16 @@ class JBULearnedRange(nn.Module):
         key_dim (int): Range-key channels. Defaults to 32.
         radius (int): Kernel radius (5 -> 11×11). Defaults to 5.
         impl (str): 'loop' (memory-lean) or 'unfold' (reference).
+        zero_init_fixup (bool): Start the kernel correction at zero, so an
+            untrained stage is an exact joint-bilateral filter (FeatUp's
+            default init adds a random correction ~4x larger than the
+            normalised 11×11 kernel's taps). Loaded weights override it.
+            Defaults to True.
     """
 
     def __init__(self, guidance_dim: int = 3, key_dim: int = 32,
-                 radius: int = 5, impl: str = 'loop'):
+                 radius: int = 5, impl: str = 'loop',
+                 zero_init_fixup: bool = True):
         super().__init__()
         if impl not in ('loop', 'unfold'):
             raise ValueError(f"impl must be 'loop' or 'unfold', got {impl!r}")
@@ -49,6 +55,9 @@ class JBULearnedRange(nn.Module):
             nn.Conv2d(guidance_dim + d * d, d * d, 1), nn.GELU(),
             nn.Dropout2d(0.1), nn.Conv2d(d * d, d * d, 1))
         self.sigma_spatial = nn.Parameter(torch.tensor(1.0))
+        if zero_init_fixup:
+            nn.init.zeros_(self.fixup_proj[-1].weight)
+            nn.init.zeros_(self.fixup_proj[-1].bias)
 
     def spatial_kernel(self) -> torch.Tensor:
         """``(1, d², 1, 1)`` Gaussian over the normalised window."""

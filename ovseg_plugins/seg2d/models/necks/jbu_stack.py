@@ -22,16 +22,20 @@ class JBUStack(JBUUpsamplerBase):
         num_stages (int, optional): Defaults to ``ceil(log2(H / h))``.
         impl (str): 'loop' or 'unfold'.
         checkpoint (str, optional): Weights loaded strictly at build time.
+        zero_init_fixup (bool): See :class:`JBUUpsamplerBase`.
     """
 
     def __init__(self, feat_dim: int = 512, radius: int = 3,
                  key_dim: int = 32, num_stages: Optional[int] = None,
                  impl: str = 'loop', checkpoint: Optional[str] = None,
-                 init_cfg: OptMultiConfig = None):
-        super().__init__(feat_dim, num_stages, checkpoint, init_cfg)
+                 init_cfg: OptMultiConfig = None,
+                 zero_init_fixup: bool = True):
+        super().__init__(feat_dim, num_stages, checkpoint, init_cfg,
+                         zero_init_fixup)
         for i in range(1, 5):
             self.add_module(f'up{i}',
-                            JBULearnedRange(3, key_dim, radius, impl=impl))
+                            JBULearnedRange(3, key_dim, radius, impl=impl,
+                                            zero_init_fixup=zero_init_fixup))
         self._load_pending_checkpoint()
 
     def stage(self, i: int) -> nn.Module:

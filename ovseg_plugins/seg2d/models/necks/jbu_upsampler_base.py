@@ -51,16 +51,24 @@ class JBUUpsamplerBase(BaseModule):
             any format of :func:`extract_upsampler_state_dict`.
         init_cfg (dict, optional): ``dict(type='Pretrained',
             checkpoint=...)`` is loaded strictly by :meth:`init_weights`.
+        zero_init_fixup (bool): Zero-init the kernel corrections and the
+            final ``conv1x1`` so an untrained upsampler starts as a plain
+            joint-bilateral filter. Defaults to True.
     """
 
     def __init__(self, feat_dim: int = 512, num_stages: Optional[int] = None,
                  checkpoint: Optional[str] = None,
-                 init_cfg: OptMultiConfig = None):
+                 init_cfg: OptMultiConfig = None,
+                 zero_init_fixup: bool = True):
         super().__init__(init_cfg=init_cfg)
         self.feat_dim = feat_dim
         self.num_stages = num_stages
+        self.zero_init_fixup = zero_init_fixup
         self.fixup_proj = nn.Sequential(nn.Dropout2d(0.2),
                                         nn.Conv2d(feat_dim, feat_dim, 1))
+        if zero_init_fixup:
+            nn.init.zeros_(self.fixup_proj[1].weight)
+            nn.init.zeros_(self.fixup_proj[1].bias)
         self._checkpoint = checkpoint
 
     def stage(self, i: int) -> nn.Module:

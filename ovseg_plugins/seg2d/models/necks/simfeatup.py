@@ -25,14 +25,18 @@ class SimFeatUp(JBUUpsamplerBase):
         num_stages (int, optional): Defaults to ``ceil(log2(H / h))``.
         impl (str): 'loop' (memory-lean, default) or 'unfold' (reference).
         checkpoint (str, optional): Weights loaded strictly at build time.
+        zero_init_fixup (bool): See :class:`JBUUpsamplerBase`.
     """
 
     def __init__(self, feat_dim: int = 512, radius: int = 5,
                  key_dim: int = 32, num_stages: Optional[int] = None,
                  impl: str = 'loop', checkpoint: Optional[str] = None,
-                 init_cfg: OptMultiConfig = None):
-        super().__init__(feat_dim, num_stages, checkpoint, init_cfg)
-        self.up = JBULearnedRange(3, key_dim, radius, impl=impl)
+                 init_cfg: OptMultiConfig = None,
+                 zero_init_fixup: bool = True):
+        super().__init__(feat_dim, num_stages, checkpoint, init_cfg,
+                         zero_init_fixup)
+        self.up = JBULearnedRange(3, key_dim, radius, impl=impl,
+                                  zero_init_fixup=zero_init_fixup)
         self._load_pending_checkpoint()
 
     def stage(self, i: int):

@@ -3,3 +3,6 @@ from .ov_clip_segmentor import (OVCLIPSegmentor, postprocess_query_logits,
 
 __all__ = ['OVCLIPSegmentor', 'postprocess_query_logits',
            'query_to_class_probs']
+from .simfeatup_trainer import SimFeatUpTrainer  # noqa: E402
+
+__all__ += ['SimFeatUpTrainer']

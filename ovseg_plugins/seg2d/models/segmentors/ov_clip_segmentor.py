@@ -137,6 +137,10 @@ class OVCLIPSegmentor(BaseSegmentor):
                              f'{list(_AUTOCAST)}, got {autocast_dtype!r}')
         self.backbone = MODELS.build(backbone)
         self.neck = MODELS.build(neck or dict(type='BilinearUpsampler'))
+        if getattr(self.neck, 'init_cfg', None):
+            # training-free: test-only runs never call init_weights(), so
+            # pretrained neck weights (init_cfg) are loaded now.
+            self.neck.init_weights()
         self.decode_head = MODELS.build(
             decode_head or dict(type='CLSRemovalHead'))
         self.mode = mode

@@ -1,0 +1,3 @@
+from .random_pad_crop import RandomPadCrop
+
+__all__ = ['RandomPadCrop']
