@@ -1,6 +1,4 @@
 """Import rules: the package root is framework-free; 2D and 3D stay apart."""
-import pytest
-
 from conftest import run_py
 
 

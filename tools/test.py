@@ -8,16 +8,13 @@ CHECKPOINT may be omitted for training-free models (SegEarth-OV, -OV3).
 Framework-neutral: only mmengine is imported here.
 """
 import argparse
-import os
 import os.path as osp
 
-from _bootstrap import bootstrap
+from _bootstrap import add_common_args, bootstrap, load_config, run_runner
 
 bootstrap()
 
-from mmengine.config import Config, ConfigDict, DictAction  # noqa: E402
-from mmengine.registry import RUNNERS  # noqa: E402
-from mmengine.runner import Runner  # noqa: E402
+from mmengine.config import Config, ConfigDict  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -26,7 +23,6 @@ def parse_args(argv=None):
     parser.add_argument('checkpoint', nargs='?', default=None,
                         help='checkpoint file (optional for training-free '
                         'models)')
-    parser.add_argument('--work-dir', help='the dir to save logs and metrics')
     parser.add_argument(
         '--out', type=str,
         help='dir to save the predicted label maps (keeps results)')
@@ -39,16 +35,8 @@ def parse_args(argv=None):
     parser.add_argument('--tta', action='store_true',
                         help='test-time augmentation (tta_model + '
                         'tta_pipeline of the config)')
-    parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction,
-        help='override settings of the config, xxx=yyy format')
-    parser.add_argument('--launcher', choices=['none', 'pytorch'],
-                        default='none', help='job launcher')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args(argv)
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
-    return args
+    add_common_args(parser)
+    return parser.parse_args(argv)
 
 
 def trigger_visualization_hook(cfg, args):
@@ -72,15 +60,7 @@ def trigger_visualization_hook(cfg, args):
 
 
 def build_cfg(args) -> Config:
-    cfg = Config.fromfile(args.config)
-    cfg.launcher = args.launcher
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir', None) is None:
-        cfg.work_dir = osp.join('./work_dirs',
-                                osp.splitext(osp.basename(args.config))[0])
+    cfg = load_config(args)
     if args.checkpoint is not None:
         if not osp.isfile(args.checkpoint):
             raise FileNotFoundError(
@@ -108,11 +88,7 @@ def build_cfg(args) -> Config:
 def main(argv=None):
     args = parse_args(argv)
     cfg = build_cfg(args)
-    if 'runner_type' not in cfg:
-        runner = Runner.from_cfg(cfg)
-    else:
-        runner = RUNNERS.build(cfg)
-    return runner.test()
+    return run_runner(cfg, 'test')
 
 
 if __name__ == '__main__':

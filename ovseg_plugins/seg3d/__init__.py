@@ -4,4 +4,4 @@ Load from a config with
 ``custom_imports = dict(imports=['ovseg_plugins.seg3d'], allow_failed_imports=False)``.
 Never imports mmseg or ``ovseg_plugins.seg2d``.
 """
-from mmdet3d.registry import DATASETS, METRICS, MODELS, TRANSFORMS  # noqa: F401
+import mmdet3d.registry  # noqa: F401  (the registries GeoPurify fills)

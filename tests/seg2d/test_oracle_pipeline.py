@@ -108,7 +108,6 @@ def independent_miou(name, img_files, gt_files, P, reduce_zero_label):
 @pytest.mark.parametrize('name', ['potsdam', 'vaihingen', 'loveda'])
 def test_oracle_pipeline_matches_independent(name, mmseg_scope, capsys):
     from mmengine.config import Config
-    from mmengine.dataset import Compose
     from mmseg.registry import DATASETS, METRICS, MODELS
 
     from ovseg_plugins.seg2d.models.utils import slide_windows

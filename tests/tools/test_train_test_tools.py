@@ -2,7 +2,6 @@
 import glob
 import os.path as osp
 import re
-import sys
 
 import pytest
 import torch

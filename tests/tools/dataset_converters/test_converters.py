@@ -57,3 +57,20 @@ def test_binarize_rejects_photos(tmp_path):
         0, 255, (32, 32, 3), dtype=np.uint8)).save(src / 'photo.png')
     with pytest.raises(ValueError, match='photo.png'):
         binarize_labels.main([str(src), str(tmp_path / 'dst')])
+
+
+def test_inria_patches_and_binary_labels(tmp_path):
+    import inria
+    for sub in ('images', 'gt'):
+        (tmp_path / 'train' / sub).mkdir(parents=True)
+    rng = np.random.default_rng(1)
+    gt = (rng.random((40, 60)) > 0.5).astype(np.uint8) * 255
+    Image.fromarray(gt).save(tmp_path / 'train' / 'gt' / 'austin1.tif')
+    Image.fromarray(rng.integers(0, 255, (40, 60, 3), dtype=np.uint8)).save(
+        tmp_path / 'train' / 'images' / 'austin1.tif')
+    inria.main([str(tmp_path), str(tmp_path / 'out'), '--patch', '20'])
+    out = sorted((tmp_path / 'out' / 'ann_dir' / 'split_test').glob('*.png'))
+    assert len(out) == 6
+    first = np.array(Image.open(tmp_path / 'out' / 'ann_dir' / 'split_test' /
+                                'austin1_0.png'))
+    np.testing.assert_array_equal(first, (gt[:20, :20] > 0).astype(np.uint8))

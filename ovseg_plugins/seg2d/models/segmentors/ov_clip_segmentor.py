@@ -1,11 +1,8 @@
 """Training-free open-vocabulary segmentor on a dense CLIP backbone."""
-import logging
-from collections import defaultdict
-from typing import Dict, List, Optional, Sequence, Union
+from typing import List, Optional, Sequence, Union
 
 import torch
 import torch.nn.functional as F
-from mmengine.logging import print_log
 from mmengine.structures import PixelData
 from mmseg.models.segmentors.base import BaseSegmentor
 from mmseg.registry import MODELS
@@ -16,6 +13,7 @@ from ovseg_plugins.text import (TextEmbeddingCache, Vocabulary, encode_queries,
 from ovseg_plugins.utils.typing import (ConfigType, OptConfigType,
                                         OptMultiConfig, OptSampleList,
                                         SampleList)
+from ..utils.clip_preprocessor import clip_data_preprocessor
 from ..utils.slide import pad_to_multiple, slide_windows, unpad
 
 _AUTOCAST = {None: None, 'fp16': torch.float16, 'bf16': torch.bfloat16}
@@ -122,13 +120,8 @@ class OVCLIPSegmentor(BaseSegmentor):
                  text_cache_dir: Optional[str] = None,
                  data_preprocessor: OptConfigType = None,
                  init_cfg: OptMultiConfig = None):
-        if data_preprocessor is None:
-            data_preprocessor = dict(
-                type='SegDataPreProcessor',
-                mean=[122.771, 116.746, 104.094],
-                std=[68.501, 66.632, 70.323],
-                bgr_to_rgb=True)
-        super().__init__(data_preprocessor=data_preprocessor,
+        super().__init__(data_preprocessor=data_preprocessor
+                         or clip_data_preprocessor(),
                          init_cfg=init_cfg)
         if mode not in ('slide', 'whole'):
             raise ValueError(f"mode must be 'slide' or 'whole', got {mode!r}")

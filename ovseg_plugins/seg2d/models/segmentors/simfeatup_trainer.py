@@ -10,6 +10,7 @@ from mmseg.registry import MODELS
 
 from ovseg_plugins.utils.typing import (ConfigType, OptConfigType,
                                         OptMultiConfig, OptSampleList)
+from ..utils.clip_preprocessor import clip_data_preprocessor
 from ..utils.jitter import apply_jitter, sample_jitter
 
 
@@ -75,14 +76,9 @@ class SimFeatUpTrainer(BaseModel):
                  seed: Optional[int] = None,
                  data_preprocessor: OptConfigType = None,
                  init_cfg: OptMultiConfig = None):
-        if data_preprocessor is None:
-            data_preprocessor = dict(
-                type='SegDataPreProcessor',
-                mean=[122.771, 116.746, 104.094],
-                std=[68.501, 66.632, 70.323],
-                bgr_to_rgb=True,
-                size_divisor=32)  # mmseg's training stack_batch needs one
-        super().__init__(data_preprocessor=data_preprocessor,
+        # mmseg's training-mode stack_batch needs a size or size_divisor
+        super().__init__(data_preprocessor=data_preprocessor
+                         or clip_data_preprocessor(size_divisor=32),
                          init_cfg=init_cfg)
         if feature_layer not in ('penultimate', 'modified_last'):
             raise ValueError("feature_layer must be 'penultimate' or "
