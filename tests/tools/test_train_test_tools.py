@@ -8,6 +8,7 @@ import torch
 
 from conftest import REPO_ROOT, run_py, shared_data_path
 from fixtures.tiny_models import TINY_CLIP_CFG, TINY_CLIP_NAME
+from fixtures.tiny_sam3 import TINY_SAM3_OVERRIDES
 
 TINY_FCN = osp.join(REPO_ROOT, 'tests', 'fixtures', 'configs',
                     'tiny_fcn_potsdam.py')
@@ -99,3 +100,18 @@ def test_mmseg_own_test_script_runs_our_config(tmp_path):
                 '--cfg-options', f'test_dataloader.dataset.data_root={root}'],
                env={'PYTHONPATH': REPO_ROOT})
     assert 0.0 <= _miou(_ok(r)) <= 100.0
+
+
+@pytest.mark.slow
+def test_segearth_ov3_potsdam_with_tiny_sam3(tmp_path):
+    root = shared_data_path('rs', 'potsdam')
+    p = tmp_path / 'tiny_ov3.py'
+    leaf = osp.join(REPO_ROOT, 'configs', 'segearth_ov3', 'potsdam.py')
+    p.write_text(f"_base_ = [{leaf!r}]\n"
+                 f"model = dict(backbone=dict(pretrained=None, "
+                 f"config_overrides={TINY_SAM3_OVERRIDES!r}))\n")
+    out = _ok(run_py(['tools/test.py', str(p), '--work-dir',
+                      str(tmp_path / 'wd'), '--cfg-options',
+                      f'test_dataloader.dataset.data_root={root}']))
+    assert 0.0 <= _miou(out) <= 100.0
+    assert re.search(r'mFscore:\s*[0-9.]+', out)

@@ -6,3 +6,6 @@ __all__ = ['OVCLIPSegmentor', 'postprocess_query_logits',
 from .simfeatup_trainer import SimFeatUpTrainer  # noqa: E402
 
 __all__ += ['SimFeatUpTrainer']
+from .sam3_segmentor import SAM3Segmentor  # noqa: E402
+
+__all__ += ['SAM3Segmentor']

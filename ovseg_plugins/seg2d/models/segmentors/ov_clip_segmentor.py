@@ -66,6 +66,48 @@ def postprocess_query_logits(logits: torch.Tensor,
     return cls_probs, labels
 
 
+def pack_predictions(seg_logits, data_samples: SampleList,
+                     query_to_class: torch.Tensor, num_classes: int,
+                     logit_scale: float = 50., prob_thd: float = 0.,
+                     bg_idx: int = 0, apply_softmax: bool = True
+                     ) -> SampleList:
+    """Per image: drop batch padding (``img_shape``), undo a flip, resize
+    the ``(Q, H, W)`` query maps to ``ori_shape`` and post-process them
+    (:func:`postprocess_query_logits`) into ``seg_logits``/``pred_sem_seg``.
+
+    Args:
+        seg_logits (Tensor | list[Tensor]): ``(B, Q, H, W)`` or B ``(Q, H,
+            W)`` maps.
+    """
+    for i, ds in enumerate(data_samples):
+        meta = ds.metainfo
+        lg = seg_logits[i][None]
+        img_h, img_w = meta.get('img_shape', lg.shape[-2:])[:2]
+        lg = lg[..., :img_h, :img_w]  # drop batch padding (bottom/right)
+        if meta.get('flip', False):
+            d = meta.get('flip_direction', 'horizontal')
+            lg = lg.flip(dims=(3, ) if d == 'horizontal' else (2, ))
+        ori = meta.get('ori_shape', lg.shape[-2:])[:2]
+        if tuple(lg.shape[-2:]) != tuple(ori):
+            lg = F.interpolate(lg, size=ori, mode='bilinear',
+                               align_corners=False)
+        probs, labels = postprocess_query_logits(
+            lg[0], query_to_class, num_classes, logit_scale, prob_thd,
+            bg_idx, apply_softmax)
+        ds.set_data(dict(seg_logits=PixelData(data=probs),
+                         pred_sem_seg=PixelData(data=labels)))
+    return data_samples
+
+
+def default_data_samples(inputs: torch.Tensor) -> SampleList:
+    """Samples whose ori/img shape is the input's (direct calls)."""
+    return [
+        SegDataSample(metainfo=dict(ori_shape=inputs.shape[2:],
+                                    img_shape=inputs.shape[2:]))
+        for _ in range(inputs.shape[0])
+    ]
+
+
 @MODELS.register_module()
 class OVCLIPSegmentor(BaseSegmentor):
     """Training-free open-vocabulary segmentor (SegEarth-OV and relatives).
@@ -263,32 +305,13 @@ class OVCLIPSegmentor(BaseSegmentor):
             original size) and ``pred_sem_seg``.
         """
         if data_samples is None:
-            data_samples = [
-                SegDataSample(metainfo=dict(
-                    ori_shape=inputs.shape[2:], img_shape=inputs.shape[2:]))
-                for _ in range(inputs.shape[0])
-            ]
+            data_samples = default_data_samples(inputs)
         logits = self.encode_decode(inputs, [d.metainfo for d in data_samples])
         return self.postprocess_result(logits, data_samples)
 
     def postprocess_result(self, seg_logits: torch.Tensor,
                            data_samples: SampleList) -> SampleList:
         """Resize each image's logits to ``ori_shape`` and label it."""
-        for i, ds in enumerate(data_samples):
-            meta = ds.metainfo
-            lg = seg_logits[i:i + 1]
-            img_h, img_w = meta.get('img_shape', lg.shape[-2:])[:2]
-            lg = lg[..., :img_h, :img_w]  # drop batch padding (bottom/right)
-            if meta.get('flip', False):
-                d = meta.get('flip_direction', 'horizontal')
-                lg = lg.flip(dims=(3, ) if d == 'horizontal' else (2, ))
-            ori = meta.get('ori_shape', lg.shape[-2:])[:2]
-            if tuple(lg.shape[-2:]) != tuple(ori):
-                lg = F.interpolate(lg, size=ori, mode='bilinear',
-                                   align_corners=False)
-            probs, labels = postprocess_query_logits(
-                lg[0], self.query_to_class, self.num_classes,
-                self.logit_scale, self.prob_thd, self.bg_idx)
-            ds.set_data(dict(seg_logits=PixelData(data=probs),
-                             pred_sem_seg=PixelData(data=labels)))
-        return data_samples
+        return pack_predictions(seg_logits, data_samples, self.query_to_class,
+                                self.num_classes, self.logit_scale,
+                                self.prob_thd, self.bg_idx)

@@ -1,0 +1,29 @@
+# SegEarth-OV3 (training-free): SAM 3 through Hugging Face transformers, the
+# dual-head fusion decoder gated by presence. Leaf configs set class_names,
+# confidence_threshold, prob_thd, bg_idx (and slide for OpenEarthMap).
+# Weights: a local from_pretrained directory of facebook/sam3 (gated on the
+# hub; download it on a connected machine with `hf download facebook/sam3`).
+custom_imports = dict(imports=['ovseg_plugins.seg2d'], allow_failed_imports=False)
+
+model = dict(
+    type='SAM3Segmentor',
+    data_preprocessor=dict(
+        type='SegDataPreProcessor',
+        mean=[127.5, 127.5, 127.5],
+        std=[127.5, 127.5, 127.5],
+        bgr_to_rgb=True),
+    backbone=dict(type='HFSam3', pretrained='weights/sam3', prompt_chunk=16),
+    decode_head=dict(
+        type='DualHeadFusionDecoder',
+        confidence_threshold=0.5,
+        use_sem_seg=True,
+        use_transformer_decoder=True,
+        use_presence_score=True,
+        presence_on_instances='twice'),
+    class_names=None,
+    resize_mode='square',
+    slide_crop=0,
+    slide_stride=0,
+    batched_prompts=True,
+    prob_thd=0.0,
+    bg_idx=0)

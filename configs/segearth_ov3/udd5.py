@@ -1,0 +1,17 @@
+# SegEarth-OV3 (SAM 3) on udd5 (training-free; no test-time resize: the
+# model resizes each image to SAM 3's input itself).
+_base_ = [
+    '../_base_/datasets/ov_udd5.py', '../_base_/models/segearth_ov3_sam3.py',
+    '../_base_/default_runtime.py', '../_base_/schedules/test_only.py'
+]
+test_dataloader = dict(dataset=dict(pipeline=[
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadAnnotations'),
+    dict(type='PackSegInputs')
+]))
+test_evaluator = dict(type='IoUMetric', iou_metrics=['mIoU', 'mFscore'])
+model = dict(
+    class_names='{{fileDirname}}/class_names/udd5.txt',
+    decode_head=dict(confidence_threshold=0.5),
+    prob_thd=0.1,
+    bg_idx=4)

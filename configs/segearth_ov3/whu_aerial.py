@@ -1,0 +1,18 @@
+# SegEarth-OV3 (SAM 3) on whu_aerial (training-free; no test-time resize: the
+# model resizes each image to SAM 3's input itself).
+_base_ = [
+    '../_base_/datasets/ov_whu_aerial.py', '../_base_/models/segearth_ov3_sam3.py',
+    '../_base_/default_runtime.py', '../_base_/schedules/test_only.py'
+]
+test_dataloader = dict(dataset=dict(pipeline=[
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadAnnotations'),
+    dict(type='PackSegInputs')
+]))
+test_evaluator = dict(type='ForegroundIoUMetric', iou_metrics=['mIoU', 'mFscore'],
+                      foreground_index=1)
+model = dict(
+    class_names='{{fileDirname}}/class_names/whu.txt',
+    decode_head=dict(confidence_threshold=0.5),
+    prob_thd=0.4,
+    bg_idx=0)

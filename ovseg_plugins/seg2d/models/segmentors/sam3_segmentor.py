@@ -1,0 +1,166 @@
+"""SegEarth-OV3: training-free open-vocabulary segmentation with SAM 3."""
+from typing import List, Optional, Sequence, Union
+
+import torch
+import torch.nn.functional as F
+from mmseg.models.segmentors.base import BaseSegmentor
+from mmseg.registry import MODELS
+
+from ovseg_plugins.text import Vocabulary
+from ovseg_plugins.utils.typing import (ConfigType, OptConfigType,
+                                        OptMultiConfig, OptSampleList,
+                                        SampleList)
+from ..utils.slide import slide_windows
+from .ov_clip_segmentor import default_data_samples, pack_predictions
+
+
+@MODELS.register_module()
+class SAM3Segmentor(BaseSegmentor):
+    """SAM 3 grounding + dual-head fusion (SegEarth-OV3).
+
+    Call flow::
+
+        predict(): per image, per window (whole image unless slide_crop):
+            crop (1,3,h,w) of the PIPELINE's tensor (no re-read from disk)
+            -> resize to S×S ('square', the authors' squash) or long side S
+               + pad ('keep_ratio') -> backbone.encode_image (once)
+            -> backbone.ground(all queries, batched) -> decode_head fusion
+            -> (Q, h, w) probabilities
+          -> merge windows (mean) -> resize to ori_shape
+          -> max over synonyms, argmax, prob < prob_thd -> bg_idx
+
+    Args:
+        backbone (dict): :class:`HFSam3`.
+        decode_head (dict): :class:`DualHeadFusionDecoder`.
+        class_names (str | list): Class-name file / inline / list (single
+            noun phrases, comma-separated synonyms; no templates).
+        resize_mode (str): 'square' (default) or 'keep_ratio'.
+        slide_crop (int): Window size; 0 = whole image. Defaults to 0.
+        slide_stride (int): Window stride.
+        batched_prompts (bool): One grounding call for all queries (chunked
+            by the backbone's ``prompt_chunk``) instead of one per word.
+        prob_thd (float): Below this score -> ``bg_idx``.
+        bg_idx (int): Background class index.
+        autocast_dtype (str, optional): 'bf16'/'fp16' autocast on GPU.
+        data_preprocessor (dict, optional): Defaults to mean = std = 127.5
+            (SAM 3's [-1, 1] normalisation), BGR -> RGB.
+    """
+
+    def __init__(self,
+                 backbone: ConfigType,
+                 class_names: Union[str, Sequence],
+                 decode_head: OptConfigType = None,
+                 resize_mode: str = 'square',
+                 slide_crop: int = 0,
+                 slide_stride: int = 0,
+                 batched_prompts: bool = True,
+                 prob_thd: float = 0.,
+                 bg_idx: int = 0,
+                 autocast_dtype: Optional[str] = None,
+                 data_preprocessor: OptConfigType = None,
+                 init_cfg: OptMultiConfig = None):
+        super().__init__(
+            data_preprocessor=data_preprocessor or dict(
+                type='SegDataPreProcessor', mean=[127.5] * 3,
+                std=[127.5] * 3, bgr_to_rgb=True),
+            init_cfg=init_cfg)
+        if resize_mode not in ('square', 'keep_ratio'):
+            raise ValueError("resize_mode must be 'square' or 'keep_ratio', "
+                             f'got {resize_mode!r}')
+        self.backbone = MODELS.build(backbone)
+        self.decode_head = MODELS.build(
+            decode_head or dict(type='DualHeadFusionDecoder'))
+        self.resize_mode = resize_mode
+        self.slide_crop = slide_crop
+        self.slide_stride = slide_stride or slide_crop
+        self.batched_prompts = batched_prompts
+        self.prob_thd = float(prob_thd)
+        self.autocast_dtype = {None: None, 'bf16': torch.bfloat16,
+                               'fp16': torch.float16}[autocast_dtype]
+        self.vocabulary = Vocabulary.build(class_names)
+        self.register_buffer('query_to_class',
+                             torch.as_tensor(self.vocabulary.query_to_class),
+                             persistent=False)
+        if not 0 <= bg_idx < self.vocabulary.num_classes:
+            raise ValueError(f'bg_idx={bg_idx} is outside the '
+                             f'{self.vocabulary.num_classes} classes.')
+        self.bg_idx = int(bg_idx)
+
+    @property
+    def num_classes(self) -> int:
+        return self.vocabulary.num_classes
+
+    def window_probs(self, crop: torch.Tensor) -> torch.Tensor:
+        """Fused query probabilities ``(Q, h, w)`` of one ``(1, 3, h, w)``
+        crop."""
+        h, w = crop.shape[-2:]
+        S = self.backbone.image_size
+        if self.resize_mode == 'square':
+            pix = F.interpolate(crop, (S, S), mode='bilinear',
+                                align_corners=False)
+            out_size, valid = (h, w), None
+        else:
+            s = S / max(h, w)
+            nh, nw = max(1, round(h * s)), max(1, round(w * s))
+            pix = F.pad(F.interpolate(crop, (nh, nw), mode='bilinear',
+                                      align_corners=False),
+                        (0, S - nw, 0, S - nh))
+            out_size, valid = (S, S), (nh, nw)
+        dev = crop.device.type
+        with torch.autocast(dev, dtype=self.autocast_dtype,
+                            enabled=self.autocast_dtype is not None
+                            and dev == 'cuda'):
+            feats = self.backbone.encode_image(pix)
+            out = self.backbone.ground(feats, self.vocabulary.queries,
+                                       batched=self.batched_prompts)
+        probs = self.decode_head(out['pred_masks'], out['pred_logits'],
+                                 out['presence_logits'], out['semantic_seg'],
+                                 out_size)
+        if valid is not None:
+            probs = F.interpolate(probs[None, :, :valid[0], :valid[1]],
+                                  (h, w), mode='bilinear',
+                                  align_corners=False)[0]
+        return probs
+
+    def encode_decode(self, inputs: torch.Tensor,
+                      batch_img_metas: List[dict]) -> torch.Tensor:
+        """``(B, Q, H, W)`` fused probabilities at the input size."""
+        B, _, H, W = inputs.shape
+        Q = len(self.vocabulary.queries)
+        out = inputs.new_zeros((B, Q, H, W), dtype=torch.float32)
+        if self.slide_crop > 0 and (H > self.slide_crop
+                                    or W > self.slide_crop):
+            windows = slide_windows(H, W, (self.slide_crop, ) * 2,
+                                    (self.slide_stride, ) * 2)
+        else:
+            windows = [(0, H, 0, W)]
+        count = inputs.new_zeros((1, H, W), dtype=torch.float32)
+        for y1, y2, x1, x2 in windows:
+            count[:, y1:y2, x1:x2] += 1
+        for b in range(B):
+            for y1, y2, x1, x2 in windows:
+                out[b, :, y1:y2, x1:x2] += self.window_probs(
+                    inputs[b:b + 1, :, y1:y2, x1:x2])
+        return out / count
+
+    def loss(self, inputs, data_samples):
+        raise NotImplementedError('SAM3Segmentor is training-free: use '
+                                  'tools/test.py.')
+
+    def extract_feat(self, inputs: torch.Tensor):
+        return [self.backbone.encode_image(x[None]) for x in inputs]
+
+    def _forward(self, inputs: torch.Tensor,
+                 data_samples: OptSampleList = None) -> torch.Tensor:
+        return self.encode_decode(inputs, [])
+
+    @torch.no_grad()
+    def predict(self, inputs: torch.Tensor,
+                data_samples: OptSampleList = None) -> SampleList:
+        """Segment a batch; ``seg_logits`` holds the fused class scores."""
+        if data_samples is None:
+            data_samples = default_data_samples(inputs)
+        probs = self.encode_decode(inputs, [d.metainfo for d in data_samples])
+        return pack_predictions(probs, data_samples, self.query_to_class,
+                                self.num_classes, 1.0, self.prob_thd,
+                                self.bg_idx, apply_softmax=False)
