@@ -4,4 +4,5 @@ Load from a config with
 ``custom_imports = dict(imports=['ovseg_plugins.seg3d'], allow_failed_imports=False)``.
 Never imports mmseg or ``ovseg_plugins.seg2d``.
 """
-import mmdet3d.registry  # noqa: F401  (the registries GeoPurify fills)
+from .models import *  # noqa: F401,F403
+from .ops import *  # noqa: F401,F403

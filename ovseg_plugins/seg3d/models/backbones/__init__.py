@@ -1,0 +1,3 @@
+from .student_affinity_net import StudentAffinityNet
+
+__all__ = ['StudentAffinityNet']

@@ -1,0 +1,67 @@
+"""GeoPurify's student affinity network on sparse voxels."""
+from typing import Dict, Optional
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmdet3d.registry import MODELS
+from mmengine.model import BaseModule
+
+from ovseg_plugins.seg3d.ops import SubMConv3d
+
+
+class _SparseBlock(nn.Module):
+
+    def __init__(self, c):
+        super().__init__()
+        self.conv1, self.bn1 = SubMConv3d(c, c), nn.BatchNorm1d(c)
+        self.conv2, self.bn2 = SubMConv3d(c, c), nn.BatchNorm1d(c)
+
+    def forward(self, x, coords, cache):
+        y = F.relu(self.bn1(self.conv1(x, coords, cache)))
+        y = self.bn2(self.conv2(y, coords, cache))
+        return F.relu(x + y)
+
+
+@MODELS.register_module()
+class StudentAffinityNet(BaseModule):
+    """3³ submanifold conv → ``num_blocks`` residual blocks → 1×1 → unit
+    embeddings; no down-sampling (stride 1 everywhere).
+
+    Input per voxel: ``[fused 2D feature | rgb | normal]``. Pure-PyTorch
+    sparse convolution (:class:`SubMConv3d`), so it trains on CPU.
+
+    Args:
+        in_channels (int): Defaults to 512 + 6.
+        hidden_channels (int): Defaults to 512.
+        embed_dim (int): Defaults to 128.
+        num_blocks (int): Defaults to 4.
+    """
+
+    def __init__(self, in_channels: int = 518, hidden_channels: int = 512,
+                 embed_dim: int = 128, num_blocks: int = 4,
+                 init_cfg: Optional[dict] = None):
+        super().__init__(init_cfg=init_cfg)
+        self.in_channels = in_channels
+        self.stem = SubMConv3d(in_channels, hidden_channels)
+        self.stem_bn = nn.BatchNorm1d(hidden_channels)
+        self.blocks = nn.ModuleList(
+            _SparseBlock(hidden_channels) for _ in range(num_blocks))
+        self.head = nn.Linear(hidden_channels, embed_dim)
+
+    def forward(self, feats: torch.Tensor,
+                coords: torch.Tensor) -> torch.Tensor:
+        """``(V, C_in)`` voxel features at ``(V, 4)`` coords -> ``(V, D)``
+        L2-normalised embeddings."""
+        if feats.shape[1] != self.in_channels:
+            raise ValueError(
+                f'StudentAffinityNet expects {self.in_channels} input '
+                f'channels ([fused feature | rgb | normal]), got '
+                f'{feats.shape[1]}')
+        if not torch.isfinite(feats).all():
+            raise ValueError('StudentAffinityNet input contains NaN/inf')
+        cache: Dict = {}
+        x = F.relu(self.stem_bn(self.stem(feats, coords, cache)))
+        for blk in self.blocks:
+            x = blk(x, coords, cache)
+        return F.normalize(self.head(x), dim=-1)
