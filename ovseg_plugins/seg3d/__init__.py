@@ -5,4 +5,5 @@ Load from a config with
 Never imports mmseg or ``ovseg_plugins.seg2d``.
 """
 from .models import *  # noqa: F401,F403
+from .datasets import *  # noqa: F401,F403
 from .ops import *  # noqa: F401,F403

@@ -9,6 +9,8 @@ from typing import Callable, List, Optional, Sequence
 import torch
 import torch.nn.functional as F
 
+from ovseg_plugins.utils.paths import default_cache_dir
+
 
 def encode_queries(encode_fn: Callable[[List[str]], torch.Tensor],
                    queries: Sequence[str],
@@ -46,12 +48,6 @@ def text_cache_key(model_id: str, weights_id: str, queries: Sequence[str],
         dict(model=model_id, weights=weights_id, queries=list(queries),
              templates=list(templates)), sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:32]
-
-
-def default_cache_dir() -> str:
-    return os.environ.get(
-        'OVSEG_CACHE_DIR',
-        osp.join(osp.expanduser('~'), '.cache', 'ovseg_plugins'))
 
 
 class TextEmbeddingCache:

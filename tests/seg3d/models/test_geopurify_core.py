@@ -97,7 +97,6 @@ def test_info_nce_hand_computed_and_teacher_aligned_student_wins():
 
 
 def test_student_network_shapes_grads_and_errors():
-    from mmengine.registry import DefaultScope
 
     from ovseg_plugins.seg3d.models.backbones import StudentAffinityNet
     torch.manual_seed(0)

@@ -9,7 +9,7 @@ from mmengine.model import BaseModule
 from mmseg.registry import MODELS
 
 from ovseg_plugins.utils.typing import OptConfigType, OptMultiConfig
-from .open_clip_loader import build_open_clip
+from ovseg_plugins.utils.open_clip_loader import build_open_clip
 
 ATTN_MODES = ('vanilla', 'maskclip', 'sclip', 'clearclip', 'segearth')
 

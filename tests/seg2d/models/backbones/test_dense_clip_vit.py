@@ -132,7 +132,7 @@ def test_tag_offline_raises_instead_of_downloading(mmseg_scope):
 
 def test_checkpoint_of_another_architecture(mmseg_scope, tmp_path):
     other = dict(TINY_CLIP_CFG, embed_dim=32)
-    from ovseg_plugins.seg2d.models.backbones.open_clip_loader import \
+    from ovseg_plugins.utils.open_clip_loader import \
         build_open_clip
     m, _ = build_open_clip('ovseg-tiny-other', model_cfg=other)
     path = tmp_path / 'other.pt'

@@ -24,7 +24,7 @@ def register_open_clip_config(name: str, model_cfg: dict) -> None:
     if name in open_clip.list_models():
         if open_clip.get_model_config(name) == model_cfg:
             return
-    from ovseg_plugins.text.embedding import default_cache_dir
+    from ovseg_plugins.utils.paths import default_cache_dir
     d = osp.join(default_cache_dir(), 'open_clip_configs')
     os.makedirs(d, exist_ok=True)
     path = osp.join(d, f'{name}.json')

@@ -1,0 +1,3 @@
+from .load_point_features import LoadPointFeatures
+
+__all__ = ['LoadPointFeatures']

@@ -1,0 +1,60 @@
+import os.path as osp
+from typing import Optional
+
+import numpy as np
+from mmcv.transforms import BaseTransform
+from mmdet3d.registry import TRANSFORMS
+
+
+@TRANSFORMS.register_module()
+class LoadPointFeatures(BaseTransform):
+    """Append per-point features from a file to the points' columns.
+
+    Reads ``<feature_root>/<stem>.npz`` (``feat`` (N, C), optional ``mask``
+    (N,) visibility) or ``<stem>.npy`` (N, C) for the scene's point file, and
+    appends the C columns (as float32) to ``results['points']``: fused 2D
+    features from ``tools/geopurify/lift_features.py``, or teacher features
+    exported elsewhere (e.g. Sonata). Points without 2D coverage
+    (``mask == 0``) get zero features.
+
+    Args:
+        feature_root (str): Folder of per-scene files.
+        expected_dim (int, optional): Required C (clear error otherwise).
+    """
+
+    def __init__(self, feature_root: str,
+                 expected_dim: Optional[int] = None):
+        self.feature_root = feature_root
+        self.expected_dim = expected_dim
+
+    def transform(self, results: dict) -> dict:
+        stem = osp.splitext(osp.basename(results['lidar_points']
+                                         ['lidar_path']))[0]
+        base = osp.join(self.feature_root, stem)
+        if osp.isfile(base + '.npz'):
+            with np.load(base + '.npz') as z:
+                feat = z['feat'].astype(np.float32)
+                if 'mask' in z:
+                    feat[~z['mask'].astype(bool)] = 0
+        elif osp.isfile(base + '.npy'):
+            feat = np.load(base + '.npy').astype(np.float32)
+        else:
+            raise FileNotFoundError(
+                f'point features not found: {base}.npz/.npy; run '
+                'tools/geopurify/lift_features.py (or export the teacher '
+                'features) for this scene, or fix feature_root.')
+        pts = results['points']
+        if feat.ndim != 2 or feat.shape[0] != len(pts):
+            raise ValueError(
+                f'{base}: features {feat.shape} do not match the scene\'s '
+                f'{len(pts)} points; regenerate them for this point file.')
+        if self.expected_dim is not None and feat.shape[1] != \
+                self.expected_dim:
+            raise ValueError(f'{base}: {feat.shape[1]} channels, expected '
+                             f'{self.expected_dim}.')
+        if not np.isfinite(feat).all():
+            raise ValueError(f'{base}: features contain NaN/inf.')
+        merged = np.concatenate([pts.tensor.numpy(), feat], axis=1)
+        results['points'] = type(pts)(merged, points_dim=merged.shape[1],
+                                      attribute_dims=pts.attribute_dims)
+        return results

@@ -1,0 +1,3 @@
+from .geopurify_segmentor import GeoPurifySegmentor
+
+__all__ = ['GeoPurifySegmentor']
