@@ -114,3 +114,45 @@ def test_student_network_shapes_grads_and_errors():
         net(torch.randn(len(coords), 9), coords)
     with pytest.raises(ValueError, match='NaN'):
         net(torch.full((len(coords), 10), float('nan')), coords)
+
+
+def test_pooling_equals_dense_matrix_reference():
+    g = torch.Generator().manual_seed(3)
+    pts = torch.rand(80, 3, generator=g)
+    emb = torch.randn(80, 6, generator=g)
+    feats = torch.randn(80, 5, generator=g)
+    nbr = knn_indices(pts, k=10, chunk=16)
+    w = affinity_weights(emb, nbr, sharpen=20.)
+    A = torch.zeros(80, 80)
+    A[torch.arange(80)[:, None].expand_as(nbr), nbr] = w
+    ref = feats.clone()
+    for _ in range(18):
+        ref = A @ ref
+    ours = geometry_guided_pooling(feats, nbr, w, iterations=18)
+    assert (ours - ref).abs().max() <= 1e-5
+
+
+def test_geopurify_evaluation_is_deterministic(tmp_path):
+    from mmengine.registry import init_default_scope
+    init_default_scope('mmdet3d')
+    import ovseg_plugins.seg3d  # noqa: F401
+    from mmdet3d.registry import MODELS
+    torch.save(torch.randn(3, 4), tmp_path / 'text.pt')
+    torch.manual_seed(0)
+    seg = MODELS.build(dict(
+        type='GeoPurifySegmentor',
+        backbone=dict(type='StudentAffinityNet', in_channels=10,
+                      hidden_channels=8, embed_dim=4, num_blocks=1),
+        class_names=['a', 'b', 'c'], fused_channels=4,
+        text_embeddings=str(tmp_path / 'text.pt'), knn=8)).eval()
+    g = torch.Generator().manual_seed(1)
+    pts = torch.cat([torch.rand(300, 3, generator=g),
+                     torch.rand(300, 3, generator=g) * 255,
+                     torch.randn(300, 4, generator=g)], 1)
+    a = seg.purify(pts)
+    b = seg.purify(pts.clone())
+    assert torch.equal(a, b) and a.shape == (300, 4)
+    with pytest.raises(ValueError, match='empty'):
+        seg.purify(pts[:0])
+    with pytest.raises(ValueError, match='columns'):
+        seg.purify(pts[:, :8])
