@@ -1,0 +1,172 @@
+"""Lift 2D features onto a scene's points (GeoPurify stage A), once per scene.
+
+    python tools/geopurify/lift_features.py SCENE_DIR POINTS OUT_DIR \
+        --text TEXT.pt [--feature-dir DIR | --clip ViT-B-16 --clip-weights W]
+        [--classes FILE] [--every 20] [--vis-threshold 0.05] [--cut 10]
+
+SCENE_DIR holds ``color/<f>.jpg|png``, ``pose/<f>.txt`` (4x4 camera-to-
+world), ``intrinsic/intrinsic_color.txt`` (3x3 or 4x4) and optionally
+``depth/<f>.png`` (uint16, millimetres; ``--depth-scale``); every N-th frame
+(by integer id) is used. POINTS is a float32 ``.bin`` (N x 6: xyz rgb).
+2D features: per-frame maps from any model (``--feature-dir/<f>.npy``,
+(D, h, w)), or our dense CLIP backbone (``--clip``, user-supplied weights).
+Per-view features are fused by consensus-weighted top-3 against the class
+text embeddings (``--text`` (C, D) file, or ``--classes`` with the CLIP text
+tower and "a {} in a scene"); never-seen points copy their nearest seen
+point. Writes ``OUT_DIR/<points stem>.npz``: ``feat`` (fp16, N x D) and
+``mask`` (visibility).
+"""
+import argparse
+import os
+import os.path as osp
+import sys
+import time
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+from _bootstrap import bootstrap  # noqa: E402
+
+bootstrap()
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from PIL import Image  # noqa: E402
+
+
+def load_matrix(path, shape):
+    m = np.loadtxt(path, dtype=np.float64)
+    if m.shape == (4, 4) and shape == (3, 3):
+        m = m[:3, :3]
+    if m.shape != shape:
+        raise ValueError(f'{path}: expected a {shape} matrix, got {m.shape}')
+    return torch.from_numpy(m).float()
+
+
+def frames(scene_dir, every):
+    cdir = osp.join(scene_dir, 'color')
+    if not osp.isdir(cdir):
+        raise FileNotFoundError(f'no color/ folder in {scene_dir!r}')
+    out = []
+    for f in sorted(os.listdir(cdir)):
+        stem, ext = osp.splitext(f)
+        if ext.lower() in ('.jpg', '.png') and stem.isdigit() and \
+                int(stem) % every == 0:
+            out.append((stem, osp.join(cdir, f)))
+    if not out:
+        raise FileNotFoundError(f'no frames with id % {every} == 0 in {cdir}')
+    return out
+
+
+class ClipFeatures:
+    """Dense CLIP features of a frame with our SegEarth-OV backbone."""
+
+    def __init__(self, model_name, weights, classes):
+        from mmengine.registry import init_default_scope
+        init_default_scope('mmseg')
+        import ovseg_plugins.seg2d  # noqa: F401
+        from mmseg.registry import MODELS
+
+        from ovseg_plugins.text import Vocabulary, encode_queries
+        self.bb = MODELS.build(dict(type='DenseCLIPViT', model_name=model_name,
+                                    pretrained=weights)).eval()
+        self.text = None
+        if classes:
+            vocab = Vocabulary.build(classes)
+            self.text = encode_queries(self.bb.encode_text, vocab.queries,
+                                       ['a {} in a scene'])
+        self.mean = torch.tensor([0.48145466, 0.4578275, 0.40821073])
+        self.std = torch.tensor([0.26862954, 0.26130258, 0.27577711])
+
+    @torch.no_grad()
+    def __call__(self, rgb):
+        x = torch.from_numpy(rgb).float().div(255).permute(2, 0, 1)
+        x = ((x - self.mean[:, None, None]) / self.std[:, None, None])[None]
+        p = self.bb.patch_size
+        H, W = x.shape[-2:]
+        x = torch.nn.functional.pad(x, (0, (-W) % p, 0, (-H) % p))
+        return self.bb(x)[0][0]
+
+
+def lift(args):
+    from ovseg_plugins.seg3d.lifting import (consensus_topk_fusion,
+                                             fill_unseen, project_points,
+                                             sample_feature_map)
+    t0 = time.perf_counter()
+    pts = np.fromfile(args.points, dtype=np.float32)
+    if pts.size == 0 or pts.size % 6:
+        raise ValueError(f'{args.points}: expected a non-empty float32 N x 6 '
+                         'point file')
+    xyz = torch.from_numpy(pts.reshape(-1, 6)[:, :3].copy())
+    intr = load_matrix(osp.join(args.scene_dir, 'intrinsic',
+                                'intrinsic_color.txt'), (3, 3))
+    clip = ClipFeatures(args.clip, args.clip_weights, args.classes) \
+        if args.clip else None
+    if args.text:
+        text = torch.load(args.text, map_location='cpu', weights_only=True)
+    elif clip is not None and clip.text is not None:
+        text = clip.text
+    else:
+        raise ValueError('give --text (C, D) or --classes with --clip')
+    feats, vis = [], []
+    for stem, cpath in frames(args.scene_dir, args.every):
+        rgb = np.array(Image.open(cpath).convert('RGB'))
+        H, W = rgb.shape[:2]
+        pose = load_matrix(osp.join(args.scene_dir, 'pose', stem + '.txt'),
+                           (4, 4))
+        if not torch.isfinite(pose).all():
+            continue  # ScanNet marks lost tracking with inf poses
+        dpath = osp.join(args.scene_dir, 'depth', stem + '.png')
+        depth = None
+        if osp.isfile(dpath):
+            d = np.array(Image.open(dpath)).astype(np.float32)
+            d = torch.from_numpy(d / args.depth_scale)
+            if d.shape != (H, W):
+                d = torch.nn.functional.interpolate(
+                    d[None, None], (H, W), mode='nearest')[0, 0]
+            depth = d
+        pix, v = project_points(xyz, pose, intr, (H, W), depth, args.cut,
+                                args.vis_threshold)
+        if clip is not None:
+            fmap = clip(rgb)
+        else:
+            fpath = osp.join(args.feature_dir, stem + '.npy')
+            if not osp.isfile(fpath):
+                raise FileNotFoundError(f'feature map not found: {fpath}')
+            fmap = torch.from_numpy(np.load(fpath)).float()
+        feats.append(sample_feature_map(fmap, pix, v, (H, W)))
+        vis.append(v)
+    fused, seen = consensus_topk_fusion(torch.stack(feats), torch.stack(vis),
+                                        text, args.logit_scale, k=3)
+    fused = fill_unseen(xyz, fused, seen)
+    os.makedirs(args.out_dir, exist_ok=True)
+    out = osp.join(args.out_dir,
+                   osp.splitext(osp.basename(args.points))[0] + '.npz')
+    np.savez(out, feat=fused.numpy().astype(np.float16),
+             mask=seen.numpy())
+    print(f'{len(feats)} views, {int(seen.sum())}/{len(seen)} points seen, '
+          f'{time.perf_counter() - t0:.2f} s -> {out}')
+    return out
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    p.add_argument('scene_dir')
+    p.add_argument('points')
+    p.add_argument('out_dir')
+    p.add_argument('--feature-dir')
+    p.add_argument('--clip', help='open_clip architecture (dense CLIP source)')
+    p.add_argument('--clip-weights', help='local CLIP checkpoint')
+    p.add_argument('--classes', help='class-name file or "a;b;c"')
+    p.add_argument('--text', help='(C, D) class embeddings .pt')
+    p.add_argument('--every', type=int, default=20)
+    p.add_argument('--depth-scale', type=float, default=1000.)
+    p.add_argument('--vis-threshold', type=float, default=0.05)
+    p.add_argument('--cut', type=int, default=10)
+    p.add_argument('--logit-scale', type=float, default=100.)
+    args = p.parse_args(argv)
+    if not (args.feature_dir or args.clip):
+        p.error('give --feature-dir or --clip')
+    return lift(args)
+
+
+if __name__ == '__main__':
+    main()
