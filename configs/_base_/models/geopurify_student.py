@@ -16,6 +16,6 @@ model = dict(
     text_embeddings=None,
     templates=['a {} in a scene'],
     voxel_size=0.02,
-    knn=96,
-    sharpen=20.,
-    iterations=18)
+    knn=96,  # spatial neighbours of the InfoNCE micro negatives
+    decode_head=dict(type='AffinityPurifyHead', knn=96, sharpen=20.,
+                     iterations=18))

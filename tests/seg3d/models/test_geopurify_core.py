@@ -156,3 +156,22 @@ def test_geopurify_evaluation_is_deterministic(tmp_path):
         seg.purify(pts[:0])
     with pytest.raises(ValueError, match='columns'):
         seg.purify(pts[:, :8])
+
+
+def test_affinity_purify_head_registered_and_classifies():
+    from mmengine.registry import init_default_scope
+    init_default_scope('mmdet3d')
+    import ovseg_plugins.seg3d  # noqa: F401
+    from mmdet3d.registry import MODELS
+    head = MODELS.build(dict(type='AffinityPurifyHead', knn=4, iterations=2))
+    g = torch.Generator().manual_seed(0)
+    coords = torch.rand(30, 3, generator=g)
+    feats = torch.randn(30, 3, generator=g)
+    out = head(feats, torch.randn(30, 5, generator=g), coords)
+    assert out.shape == (30, 3)
+    text = torch.eye(3)
+    q2c = torch.tensor([0, 1, 2])
+    scores = head.classify(torch.eye(3), text, q2c, 3)
+    assert scores.argmax(0).tolist() == [0, 1, 2]
+    with pytest.raises(ValueError, match='one row each'):
+        head(feats, torch.randn(29, 5), coords)

@@ -11,9 +11,7 @@ from ovseg_plugins.text import (TextEmbeddingCache, Vocabulary, encode_queries,
                                 get_templates, text_cache_key)
 from ovseg_plugins.utils.checkpoint import load_torch_file
 from ovseg_plugins.utils.typing import ConfigType, OptConfigType
-from ..decode_heads.geometry_guided_pooling import (affinity_weights,
-                                                    geometry_guided_pooling,
-                                                    knn_indices)
+from ..decode_heads.geometry_guided_pooling import knn_indices
 from ..utils import estimate_normals, scatter_mean, voxelize
 
 
@@ -38,6 +36,8 @@ class GeoPurifySegmentor(Base3DSegmentor):
     Args:
         backbone (dict): :class:`StudentAffinityNet`.
         loss (dict): :class:`AffinityInfoNCELoss`.
+        decode_head (dict, optional): :class:`AffinityPurifyHead`; by default
+            built from ``knn``, ``sharpen``, ``iterations`` and ``chunk``.
         class_names (str | list): Vocabulary (file / inline / list).
         fused_channels (int): C. Defaults to 512.
         teacher_channels (int): Ct (training only). Defaults to 0.
@@ -59,6 +59,7 @@ class GeoPurifySegmentor(Base3DSegmentor):
                  backbone: ConfigType,
                  class_names: Union[str, Sequence],
                  loss: OptConfigType = None,
+                 decode_head: OptConfigType = None,
                  fused_channels: int = 512,
                  teacher_channels: int = 0,
                  text_embeddings: Optional[str] = None,
@@ -76,12 +77,13 @@ class GeoPurifySegmentor(Base3DSegmentor):
             type='Det3DDataPreprocessor'), init_cfg=init_cfg)
         self.backbone = MODELS.build(backbone)
         self.loss_fn = MODELS.build(loss or dict(type='AffinityInfoNCELoss'))
+        self.decode_head = MODELS.build(decode_head or dict(
+            type='AffinityPurifyHead', knn=knn, sharpen=sharpen,
+            iterations=iterations, chunk=chunk))
         self.fused_channels = fused_channels
         self.teacher_channels = teacher_channels
         self.voxel_size = voxel_size
         self.knn = knn
-        self.sharpen = sharpen
-        self.iterations = iterations
         self.normal_knn = normal_knn
         self.chunk = chunk
         self.vocabulary = Vocabulary.build(class_names)
@@ -197,20 +199,15 @@ class GeoPurifySegmentor(Base3DSegmentor):
         """Pooled fused features per point ``(N, C)``."""
         x, coords, inv, _ = self._voxel_inputs(pts)
         emb = self.backbone(x, coords)
-        nbr = knn_indices(coords[:, 1:].float(), self.knn, self.chunk)
-        w = affinity_weights(emb, nbr, self.sharpen)
-        pooled = geometry_guided_pooling(x, nbr, w, self.iterations)
+        pooled = self.decode_head(x, emb, coords[:, 1:])
         return pooled[:, :self.fused_channels][inv]
 
     def predict(self, batch_inputs_dict: dict, batch_data_samples):
         seg_logits = []
         for pts in batch_inputs_dict['points']:
-            f = F.normalize(self.purify(pts), dim=-1)
-            q = f @ self.text_embeds.t()  # (N, Q)
-            C = self.vocabulary.num_classes
-            cls = q.new_full((q.shape[0], C), -float('inf')).scatter_reduce(
-                1, self.query_to_class.expand_as(q), q, reduce='amax')
-            seg_logits.append(cls.t())
+            seg_logits.append(self.decode_head.classify(
+                self.purify(pts), self.text_embeds, self.query_to_class,
+                self.vocabulary.num_classes))
         return self.postprocess_result(seg_logits, batch_data_samples)
 
     def _forward(self, batch_inputs_dict: dict, batch_data_samples=None):
