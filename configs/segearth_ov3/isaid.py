@@ -4,12 +4,8 @@ _base_ = [
     '../_base_/datasets/ov_isaid.py', '../_base_/models/segearth_ov3_sam3.py',
     '../_base_/default_runtime.py', '../_base_/schedules/test_only.py'
 ]
-test_dataloader = dict(dataset=dict(pipeline=[
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadAnnotations'),
-    dict(type='PackSegInputs')
-]))
-test_evaluator = dict(type='IoUMetric', iou_metrics=['mIoU', 'mFscore'])
+test_dataloader = dict(dataset=dict(pipeline={{_base_.sam3_test_pipeline}}))
+test_evaluator = dict(iou_metrics=['mIoU', 'mFscore'])
 model = dict(
     class_names='{{fileDirname}}/class_names/isaid.txt',
     decode_head=dict(confidence_threshold=0.4),

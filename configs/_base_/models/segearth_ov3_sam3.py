@@ -4,6 +4,13 @@
 # Weights: a local from_pretrained directory of facebook/sam3 (gated on the
 # hub; download it on a connected machine with `hf download facebook/sam3`).
 custom_imports = dict(imports=['ovseg_plugins.seg2d'], allow_failed_imports=False)
+# No test-time resize: the model resizes each image (or window) to SAM 3's
+# input itself. Leaves use it as test_dataloader.dataset.pipeline.
+sam3_test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadAnnotations'),
+    dict(type='PackSegInputs')
+]
 
 model = dict(
     type='SAM3Segmentor',

@@ -74,6 +74,10 @@ class HFSam3(BaseModule):
                 _set_dotted(cfg, k, v)
             self.model = Sam3Model(cfg)
             self._hf_tokenizer = None
+            # random-weight models: the same CLIP BPE from open_clip (offline)
+            from open_clip.tokenizer import SimpleTokenizer
+            self._clip_tokenizer = SimpleTokenizer(
+                context_length=context_length)
             print_log('HFSam3: no pretrained weights given; using RANDOM '
                       'weights (plumbing check only).', 'current',
                       logging.WARNING)
@@ -90,10 +94,7 @@ class HFSam3(BaseModule):
                                    max_length=self.context_length,
                                    return_tensors='pt')
             return t['input_ids'], t['attention_mask']
-        # random-weight models: the same CLIP BPE from open_clip (offline)
-        from open_clip.tokenizer import SimpleTokenizer
-        tok = SimpleTokenizer(context_length=self.context_length)
-        ids = tok(prompts)
+        ids = self._clip_tokenizer(prompts)
         return ids, (ids != 0).long()
 
     # ------------------------------------------------------------ image
