@@ -6,4 +6,5 @@ Never imports mmseg or ``ovseg_plugins.seg2d``.
 """
 from .models import *  # noqa: F401,F403
 from .datasets import *  # noqa: F401,F403
+from .evaluation import *  # noqa: F401,F403
 from .ops import *  # noqa: F401,F403

@@ -11,7 +11,9 @@ class LoadPointFeatures(BaseTransform):
     """Append per-point features from a file to the points' columns.
 
     Reads ``<feature_root>/<stem>.npz`` (``feat`` (N, C), optional ``mask``
-    (N,) visibility) or ``<stem>.npy`` (N, C) for the scene's point file, and
+    (N,) visibility) or ``<stem>.npy`` (N, C) for the scene's point file
+    (falling back to ``<scene_name>.npz/.npy``, e.g. for OpenScene
+    ``<scene>_vh_clean_2.pth`` files), and
     appends the C columns (as float32) to ``results['points']``: fused 2D
     features from ``tools/geopurify/lift_features.py``, or teacher features
     exported elsewhere (e.g. Sonata). Points without 2D coverage
@@ -31,6 +33,10 @@ class LoadPointFeatures(BaseTransform):
         stem = osp.splitext(osp.basename(results['lidar_points']
                                          ['lidar_path']))[0]
         base = osp.join(self.feature_root, stem)
+        scene = results.get('scene_name')
+        if scene and scene != stem and not osp.isfile(base + '.npz') and \
+                not osp.isfile(base + '.npy'):
+            base = osp.join(self.feature_root, scene)  # e.g. OpenScene .pth
         if osp.isfile(base + '.npz'):
             with np.load(base + '.npz') as z:
                 feat = z['feat'].astype(np.float32)

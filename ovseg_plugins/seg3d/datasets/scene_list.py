@@ -1,0 +1,80 @@
+"""Scene-list files: one scene name per line (``#`` comments, blank lines
+ignored), e.g. ``configs/geopurify/splits/scannet_train_20.txt``."""
+import os.path as osp
+from typing import List, Optional, Sequence, Union
+
+SceneListSpec = Union[None, str, Sequence[str]]
+
+
+def read_scene_list(spec: SceneListSpec,
+                    data_root: Optional[str] = None) -> Optional[List[str]]:
+    """Scene names from a scene-list file or an inline list.
+
+    Args:
+        spec (str | list[str] | None): A file (absolute, relative to the
+            working directory, or relative to ``data_root``) or the names.
+        data_root (str, optional): Second place to look for a relative file.
+
+    Returns:
+        list[str] | None: The names in file order (None when ``spec`` is
+        None).
+
+    Raises:
+        FileNotFoundError: The file does not exist.
+        ValueError: The file is empty or names a scene twice.
+    """
+    if spec is None:
+        return None
+    if isinstance(spec, str):
+        path = spec
+        if not osp.isfile(path) and data_root and not osp.isabs(spec):
+            path = osp.join(data_root, spec)
+        if not osp.isfile(path):
+            raise FileNotFoundError(
+                f'scene list not found: {spec!r} (also looked in '
+                f'data_root={data_root!r}). Give a text file with one scene '
+                'name per line, e.g. configs/geopurify/splits/'
+                'scannet_train_20.txt, or write one with '
+                'tools/geopurify/select_scenes.py.')
+        with open(path) as f:
+            names = [ln.split('#', 1)[0].strip() for ln in f]
+        names = [n for n in names if n]
+        where = path
+    else:
+        names = [str(n).strip() for n in spec]
+        where = '<inline scene_list>'
+    if not names:
+        raise ValueError(f'{where}: the scene list is empty.')
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise ValueError(f'{where}: scenes listed more than once: {dup}.')
+    return names
+
+
+def scene_name_of(path: str, strip: Sequence[str] = ('_vh_clean_2', )) -> str:
+    """Scene name of a point file: its stem without e.g. ``_vh_clean_2``."""
+    stem = osp.splitext(osp.basename(path))[0]
+    for s in strip:
+        if s and stem.endswith(s):
+            return stem[:-len(s)]
+    return stem
+
+
+def filter_by_scene_list(data_list: List[dict], names: Sequence[str],
+                         where: str) -> List[dict]:
+    """Keep the infos whose ``scene_name`` is listed, in list order.
+
+    Raises:
+        FileNotFoundError: A listed scene has no info / point file.
+    """
+    by_name = {}
+    for info in data_list:
+        by_name.setdefault(info['scene_name'], info)
+    missing = [n for n in names if n not in by_name]
+    if missing:
+        raise FileNotFoundError(
+            f'{len(missing)} scene(s) of the scene list are not in {where}: '
+            f'{missing[:10]}{" ..." if len(missing) > 10 else ""}. Fix the '
+            'scene list or data_root / data_prefix (have '
+            f'{len(by_name)} scenes, e.g. {sorted(by_name)[:3]}).')
+    return [by_name[n] for n in names]

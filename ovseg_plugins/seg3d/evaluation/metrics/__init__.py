@@ -1,0 +1,4 @@
+from .point_seg_metric import (PointSegMetric, confusion_matrix,
+                               metrics_from_confusion)
+
+__all__ = ['PointSegMetric', 'confusion_matrix', 'metrics_from_confusion']
