@@ -52,26 +52,125 @@ def sample_feature_map(feat_map: torch.Tensor, pixels: torch.Tensor,
                        visible: torch.Tensor,
                        image_hw: Tuple[int, int]) -> torch.Tensor:
     """Nearest-neighbour sample of a ``(D, h, w)`` map (any resolution) at
-    the image pixels of the visible points; invisible rows are zero."""
+    the image pixels of the visible points; invisible rows are zero.
+
+    Returns:
+        Tensor: ``(N, D)``.
+    """
+    out = feat_map.new_zeros(pixels.shape[0], feat_map.shape[0])
+    if visible.any():
+        out[visible] = sample_visible(feat_map, pixels[visible], image_hw)
+    return out
+
+
+def sample_visible(feat_map: torch.Tensor, pixels: torch.Tensor,
+                   image_hw: Tuple[int, int]) -> torch.Tensor:
+    """Rows of a ``(D, h, w)`` map at ``(M, 2)`` image pixels ``(u, v)``
+    (nearest, the map may be coarser than the image) -> ``(M, D)``."""
     D, h, w = feat_map.shape
     H, W = image_hw
-    out = feat_map.new_zeros(pixels.shape[0], D)
-    if visible.any():
-        u = (pixels[visible, 0].float() * w / W).long().clamp(0, w - 1)
-        v = (pixels[visible, 1].float() * h / H).long().clamp(0, h - 1)
-        out[visible] = feat_map[:, v, u].t()
-    return out
+    u = (pixels[:, 0].float() * w / W).long().clamp(0, w - 1)
+    v = (pixels[:, 1].float() * h / H).long().clamp(0, h - 1)
+    # row gather on a (h·w, D) view: contiguous rows, no strided columns
+    return feat_map.reshape(D, h * w).t()[v * w + u]
+
+
+def observation_logits(feats: torch.Tensor, text: torch.Tensor,
+                       logit_scale: float = 100.
+                       ) -> Tuple[torch.Tensor, torch.Tensor]:
+    """``ℓ = s · f̂ · t̂ᵀ`` of ``(E, D)`` observations against ``(C, D)``
+    text, without materialising the normalised features.
+
+    Returns:
+        tuple: logits ``(E, C)`` and the inverse feature norms ``(E,)``.
+    """
+    inv_norm = torch.linalg.vector_norm(feats.float(), dim=1).clamp_(
+        min=1e-12).reciprocal_()
+    t = F.normalize(text.float().to(feats.device), dim=-1)
+    logits = (feats.float() @ t.t()).mul_(inv_norm[:, None] * logit_scale)
+    return logits, inv_norm
+
+
+def topk_consensus_weights(point_idx: torch.Tensor, logits: torch.Tensor,
+                           num_points: int, k: int = 3
+                           ) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Fusion weight of every (point, view) observation.
+
+    Per point, over its observations: consensus class ``c* = argmax mean ℓ``,
+    agreement ``ℓ[c*]``, the top ``min(M, k)`` observations get
+    ``softmax(agreement)`` weights, the others 0 (ties by observation
+    order, i.e. view order).
+
+    Args:
+        point_idx (Tensor): ``(E,)`` long.
+        logits (Tensor): ``(E, C)``.
+        num_points (int): N.
+
+    Returns:
+        tuple: weights ``(E,)`` and ``seen (N,)`` bool.
+    """
+    E = len(point_idx)
+    dev = logits.device
+    count = torch.zeros(num_points, dtype=torch.long, device=dev)
+    count.index_add_(0, point_idx, torch.ones_like(point_idx))
+    seen = count > 0
+    weights = torch.zeros(E, device=dev)
+    if E == 0:
+        return weights, seen
+    mean = torch.zeros(num_points, logits.shape[1], device=dev).index_add_(
+        0, point_idx, logits)
+    c_star = mean.argmax(1)  # (N,) (the count divides every class alike)
+    agree = logits.gather(1, c_star[point_idx][:, None])[:, 0]  # (E,)
+    # rank observations within their point by agreement (desc), stable
+    order = torch.argsort(-agree, stable=True)
+    order = order[torch.argsort(point_idx[order], stable=True)]
+    first = torch.zeros(num_points, dtype=torch.long, device=dev)
+    first[1:] = torch.cumsum(count, 0)[:-1]
+    rank = torch.arange(E, device=dev) - first[point_idx[order]]
+    keep = order[rank < k]
+    pk, ak = point_idx[keep], agree[keep]
+    amax = torch.full((num_points, ), -float('inf'), device=dev)
+    amax = amax.scatter_reduce(0, pk, ak, reduce='amax')
+    ex = torch.exp(ak - amax[pk])
+    den = torch.zeros(num_points, device=dev).index_add_(0, pk, ex)
+    weights[keep] = ex / den[pk]
+    return weights, seen
+
+
+def consensus_topk_fusion_sparse(point_idx: torch.Tensor,
+                                 feats: torch.Tensor, text: torch.Tensor,
+                                 num_points: int, logit_scale: float = 100.,
+                                 k: int = 3
+                                 ) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Consensus-weighted top-k fusion over (point, view) observations.
+
+    Only the E observations where a point is visible are stored (memory
+    ``O(E·D)``, never ``views × points × D``). Per observation the feature
+    is L2-normalised and scored ``ℓ = s · f · tᵀ``; see
+    :func:`topk_consensus_weights` for the weights. The fused feature is
+    ``Σ w · f̂`` (not re-normalised, as upstream).
+
+    Args:
+        point_idx (Tensor): ``(E,)`` long, the point of each observation.
+        feats (Tensor): ``(E, D)`` per-observation features.
+        text (Tensor): ``(C, D)`` class embeddings.
+        num_points (int): N.
+
+    Returns:
+        tuple: fused ``(N, D)`` float32 (zeros where never seen) and
+        ``seen (N,)`` bool.
+    """
+    logits, inv_norm = observation_logits(feats, text, logit_scale)
+    w, seen = topk_consensus_weights(point_idx, logits, num_points, k)
+    fused = torch.zeros(num_points, feats.shape[1], device=feats.device)
+    fused.index_add_(0, point_idx, feats.float() * (w * inv_norm)[:, None])
+    return fused, seen
 
 
 def consensus_topk_fusion(view_feats: torch.Tensor, visible: torch.Tensor,
                           text: torch.Tensor, logit_scale: float = 100.,
                           k: int = 3) -> Tuple[torch.Tensor, torch.Tensor]:
-    """Consensus-weighted top-k fusion of per-view point features.
-
-    Per point over the views where it is visible: per-view features are
-    L2-normalised and scored ``ℓ_v = s · f_v · tᵀ``; the consensus class is
-    ``argmax mean_v ℓ_v``; each view's agreement is ``ℓ_v[c*]``; the top
-    ``min(M, k)`` views are combined with ``softmax(agreement)`` weights.
+    """Dense-input form of :func:`consensus_topk_fusion_sparse`.
 
     Args:
         view_feats (Tensor): ``(V, N, D)``.
@@ -81,26 +180,79 @@ def consensus_topk_fusion(view_feats: torch.Tensor, visible: torch.Tensor,
     Returns:
         tuple: fused ``(N, D)`` (zeros where never seen) and ``seen (N,)``.
     """
-    f = F.normalize(view_feats.float(), dim=-1)
-    t = F.normalize(text.float(), dim=-1)
-    logits = logit_scale * torch.einsum('vnd,cd->vnc', f, t)
-    m = visible.float()[..., None]
-    count = visible.sum(0)
-    seen = count > 0
-    mean = (logits * m).sum(0) / count.clamp(min=1)[:, None]
-    c_star = mean.argmax(1)  # (N,)
-    agree = logits.gather(2, c_star.view(1, -1, 1).expand(
-        logits.shape[0], -1, 1))[..., 0]  # (V, N)
-    agree = agree.masked_fill(~visible, -float('inf'))
-    kk = min(k, view_feats.shape[0])
-    top, idx = agree.topk(kk, dim=0)  # (kk, N)
-    w = torch.softmax(top, dim=0)
-    w = torch.nan_to_num(w, nan=0.0)  # never-seen points: all -inf
-    w = w.masked_fill(~torch.isfinite(top), 0.0)
-    picked = f.gather(0, idx[..., None].expand(-1, -1, f.shape[-1]))
-    fused = (w[..., None] * picked).sum(0)
-    fused[~seen] = 0
-    return fused, seen
+    # view-major order of the observations = ties broken by view order
+    v_idx, p_idx = visible.nonzero(as_tuple=True)
+    return consensus_topk_fusion_sparse(p_idx, view_feats[v_idx, p_idx],
+                                        text, visible.shape[1], logit_scale,
+                                        k)
+
+
+class ViewFusionAccumulator:
+    """Streams posed views into the consensus top-k fusion.
+
+    ``add(pixels, visible, feat_map, image_hw)`` keeps only the visible
+    observations (optionally in fp16) and scores them against the text at
+    once (while they are hot in cache); ``fuse()`` ranks the observations
+    and accumulates the kept ones view by view. A scene with hundreds of
+    views never materialises ``views × points × D``.
+
+    Args:
+        num_points (int): N.
+        text (Tensor): ``(C, D)`` class embeddings.
+        logit_scale (float): Defaults to 100.
+        k (int): Views fused per point. Defaults to 3.
+        store_dtype (torch.dtype): Observation storage. Defaults to fp32.
+    """
+
+    def __init__(self, num_points: int, text: torch.Tensor,
+                 logit_scale: float = 100., k: int = 3,
+                 store_dtype: torch.dtype = torch.float32):
+        self.num_points = num_points
+        self.text = text
+        self.logit_scale = logit_scale
+        self.k = k
+        self.store_dtype = store_dtype
+        self._idx, self._feats, self._logits, self._inv = [], [], [], []
+
+    @property
+    def num_views(self) -> int:
+        return len(self._idx)
+
+    def add(self, pixels: torch.Tensor, visible: torch.Tensor,
+            feat_map: torch.Tensor, image_hw: Tuple[int, int]) -> int:
+        """Add one view (``pixels (N, 2)``, ``visible (N,)``, ``feat_map
+        (D, h, w)``); returns its number of visible points."""
+        if feat_map.shape[0] != self.text.shape[1]:
+            raise ValueError(
+                f'feature map has {feat_map.shape[0]} channels but the '
+                f'text embeddings have {self.text.shape[1]}: use text '
+                'embeddings from the model that produced the features.')
+        idx = visible.nonzero(as_tuple=True)[0]
+        f = sample_visible(feat_map, pixels[idx], image_hw)
+        logits, inv = observation_logits(f, self.text, self.logit_scale)
+        self._idx.append(idx)
+        self._feats.append(f.to(self.store_dtype))
+        self._logits.append(logits)
+        self._inv.append(inv)
+        return len(idx)
+
+    def fuse(self) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Returns fused ``(N, D)`` float32 and ``seen (N,)``."""
+        if not self._idx:
+            raise ValueError('no views were added to the fusion')
+        w, seen = topk_consensus_weights(torch.cat(self._idx),
+                                         torch.cat(self._logits),
+                                         self.num_points, self.k)
+        fused = torch.zeros(self.num_points, self.text.shape[1])
+        s = 0
+        for idx, f, inv in zip(self._idx, self._feats, self._inv):
+            wv = w[s:s + len(idx)] * inv
+            s += len(idx)
+            kept = wv > 0
+            if kept.any():
+                fused.index_add_(0, idx[kept],
+                                 f[kept].float().mul_(wv[kept, None]))
+        return fused, seen
 
 
 def fill_unseen(xyz: torch.Tensor, fused: torch.Tensor,

@@ -1,6 +1,8 @@
+import pytest
 import torch
 
-from ovseg_plugins.seg3d.lifting import (consensus_topk_fusion, fill_unseen,
+from ovseg_plugins.seg3d.lifting import (ViewFusionAccumulator,
+                                         consensus_topk_fusion, fill_unseen,
                                          project_points, sample_feature_map)
 
 K = torch.tensor([[100., 0., 50.], [0., 100., 40.], [0., 0., 1.]])
@@ -58,6 +60,46 @@ def test_consensus_top3_fusion_toy_views():
     assert torch.allclose(fused[0], ref, atol=1e-6)
     # point 1: only view 0 sees it -> its feature
     assert torch.allclose(fused[1], torch.tensor([0., 1.]))
+
+
+def _per_point_reference(f, vis, text, k=3, s=100.):
+    """Upstream structure: one point at a time over its visible views."""
+    fn = torch.nn.functional.normalize(f, dim=-1)
+    t = torch.nn.functional.normalize(text, dim=-1)
+    out = torch.zeros(f.shape[1], f.shape[2])
+    for i in range(f.shape[1]):
+        views = vis[:, i].nonzero(as_tuple=True)[0]
+        if len(views) == 0:
+            continue
+        lg = s * fn[views, i] @ t.t()
+        a = lg[:, lg.mean(0).argmax()]
+        top, j = a.topk(min(k, len(views)))
+        out[i] = (torch.softmax(top, 0)[:, None] * fn[views[j], i]).sum(0)
+    return out
+
+
+def test_streaming_fusion_equals_per_point_reference():
+    g = torch.Generator().manual_seed(0)
+    V, N, D, C, h, w = 6, 300, 16, 5, 6, 8
+    maps = torch.randn(V, D, h, w, generator=g)
+    text = torch.randn(C, D, generator=g)
+    pix = torch.stack([torch.randint(0, 80, (V, N), generator=g),
+                       torch.randint(0, 60, (V, N), generator=g)], -1)
+    vis = torch.rand(V, N, generator=g) < 0.4
+    dense = torch.stack([sample_feature_map(maps[v], pix[v], vis[v], (60, 80))
+                         for v in range(V)])
+    ref = _per_point_reference(dense, vis, text)
+    fused, seen = consensus_topk_fusion(dense, vis, text)
+    assert torch.equal(seen, vis.any(0))
+    assert torch.allclose(fused, ref, atol=1e-5)
+    acc = ViewFusionAccumulator(N, text)
+    for v in range(V):
+        acc.add(pix[v], vis[v], maps[v], (60, 80))
+    fused2, seen2 = acc.fuse()
+    assert acc.num_views == V and torch.equal(seen2, seen)
+    assert torch.allclose(fused2, ref, atol=1e-5)
+    with pytest.raises(ValueError, match='channels'):
+        acc.add(pix[0], vis[0], maps[0][:3], (60, 80))
 
 
 def test_unseen_points_copy_nearest_seen():

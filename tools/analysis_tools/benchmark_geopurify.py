@@ -49,15 +49,13 @@ def synthetic_scene(n_points, n_views, dim, seed=0):
 def lift_vectorised(xyz, K, poses, maps, text):
     import torch
 
-    from ovseg_plugins.seg3d.lifting import (consensus_topk_fusion,
-                                             project_points,
-                                             sample_feature_map)
-    feats, vis = [], []
+    from ovseg_plugins.seg3d.lifting import (ViewFusionAccumulator,
+                                             project_points)
+    acc = ViewFusionAccumulator(len(xyz), text)
     for pose, fmap in zip(poses, maps):
         pix, v = project_points(xyz, pose, K, (240, 320), None, 10)
-        feats.append(sample_feature_map(fmap, pix, v, (240, 320)))
-        vis.append(v)
-    return consensus_topk_fusion(torch.stack(feats), torch.stack(vis), text)
+        acc.add(pix, v, fmap, (240, 320))
+    return acc.fuse()
 
 
 def lift_per_point_dicts(xyz, K, poses, maps, text):
@@ -108,13 +106,12 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('--points', type=int, default=20000)
     p.add_argument('--views', type=int, default=10)
-    p.add_argument('--lift-dim', type=int, default=64)
+    p.add_argument('--lift-dim', type=int, default=512)
     p.add_argument('--pool-sizes', type=int, nargs='+',
                    default=[10000, 50000, 100000])
     p.add_argument('--dim', type=int, default=518)
     p.add_argument('--json', action='store_true')
     args = p.parse_args(argv)
-    import torch
     scene = synthetic_scene(args.points, args.views, args.lift_dim)
     lift_vectorised(*synthetic_scene(100, 2, args.lift_dim))  # warm-up
     t = time.perf_counter()

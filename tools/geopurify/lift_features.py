@@ -87,9 +87,8 @@ class ClipFeatures:
 
 
 def lift(args):
-    from ovseg_plugins.seg3d.lifting import (consensus_topk_fusion,
-                                             fill_unseen, project_points,
-                                             sample_feature_map)
+    from ovseg_plugins.seg3d.lifting import (ViewFusionAccumulator,
+                                             fill_unseen, project_points)
     t0 = time.perf_counter()
     pts = np.fromfile(args.points, dtype=np.float32)
     if pts.size == 0 or pts.size % 6:
@@ -106,7 +105,8 @@ def lift(args):
         text = clip.text
     else:
         raise ValueError('give --text (C, D) or --classes with --clip')
-    feats, vis = [], []
+    acc = ViewFusionAccumulator(len(xyz), text, args.logit_scale, k=3,
+                                store_dtype=torch.float16)
     for stem, cpath in frames(args.scene_dir, args.every):
         rgb = np.array(Image.open(cpath).convert('RGB'))
         H, W = rgb.shape[:2]
@@ -132,17 +132,15 @@ def lift(args):
             if not osp.isfile(fpath):
                 raise FileNotFoundError(f'feature map not found: {fpath}')
             fmap = torch.from_numpy(np.load(fpath)).float()
-        feats.append(sample_feature_map(fmap, pix, v, (H, W)))
-        vis.append(v)
-    fused, seen = consensus_topk_fusion(torch.stack(feats), torch.stack(vis),
-                                        text, args.logit_scale, k=3)
+        acc.add(pix, v, fmap, (H, W))
+    fused, seen = acc.fuse()
     fused = fill_unseen(xyz, fused, seen)
     os.makedirs(args.out_dir, exist_ok=True)
     out = osp.join(args.out_dir,
                    osp.splitext(osp.basename(args.points))[0] + '.npz')
     np.savez(out, feat=fused.numpy().astype(np.float16),
              mask=seen.numpy())
-    print(f'{len(feats)} views, {int(seen.sum())}/{len(seen)} points seen, '
+    print(f'{acc.num_views} views, {int(seen.sum())}/{len(seen)} points seen, '
           f'{time.perf_counter() - t0:.2f} s -> {out}')
     return out
 
