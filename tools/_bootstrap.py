@@ -46,11 +46,77 @@ def load_config(args):
     elif cfg.get('work_dir', None) is None:
         cfg.work_dir = osp.join('./work_dirs',
                                 osp.splitext(osp.basename(args.config))[0])
+    check_work_dir(cfg.work_dir)
     return cfg
 
 
+def check_work_dir(work_dir: str) -> None:
+    """Fail early (before any model is built) when ``work_dir`` cannot be
+    created or written."""
+    d = osp.abspath(work_dir)
+    probe = d
+    while not osp.exists(probe):
+        parent = osp.dirname(probe)
+        if parent == probe:
+            break
+        probe = parent
+    if (osp.exists(probe) and not osp.isdir(probe)) or \
+            not os.access(probe, os.W_OK | os.X_OK):
+        raise PermissionError(
+            f'work_dir {work_dir!r} is not writable ({probe!r} is not a '
+            'writable folder). Pass --work-dir with a folder you can write '
+            'to.')
+
+
+def setup_cpu_distributed(cfg) -> None:
+    """Make ``--launcher pytorch`` (torchrun) work on machines without CUDA.
+
+    mmengine 0.10.7's ``init_dist`` calls ``torch.cuda.set_device`` and its
+    DDP wrapper passes ``device_ids=[LOCAL_RANK]``; both fail on CPU. Here
+    the process group is created with gloo (``env_cfg.dist_cfg.backend``,
+    nccl replaced by gloo) before the Runner, which then skips its own
+    ``init_dist``, and the wrapper gets ``device_ids=None``.
+    """
+    if cfg.get('launcher', 'none') == 'none':
+        return
+    import torch
+    if torch.cuda.is_available():
+        return
+    import datetime
+
+    import torch.distributed as dist
+    env_cfg = cfg.get('env_cfg') or {}
+    dist_cfg = dict(env_cfg.get('dist_cfg') or {})
+    backend = dist_cfg.pop('backend', 'gloo')
+    if backend == 'nccl':
+        backend = 'gloo'
+    cfg.env_cfg = dict(env_cfg, dist_cfg=dict(dist_cfg, backend=backend))
+    if not dist.is_initialized():
+        timeout = dist_cfg.pop('timeout', None)
+        if timeout is not None:
+            dist_cfg['timeout'] = datetime.timedelta(seconds=timeout)
+        dist.init_process_group(backend=backend, **dist_cfg)
+    wrapper = cfg.get('model_wrapper_cfg') or dict(
+        type='MMDistributedDataParallel', broadcast_buffers=False,
+        find_unused_parameters=cfg.get('find_unused_parameters', False))
+    wrapper = dict(wrapper)
+    if 'DistributedDataParallel' in str(wrapper.get('type', '')):
+        wrapper.setdefault('device_ids', None)
+    cfg.model_wrapper_cfg = wrapper
+
+
 def run_runner(cfg, method: str):
-    """Build the Runner (or the config's ``runner_type``) and call it."""
+    """Build the Runner (or the config's ``runner_type``) and call it.
+
+    Distributed ``test`` runs wrap the model in :class:`EvalModelWrapper`
+    (no DDP: it refuses training-free models, and evaluation needs no
+    gradient sync) unless the config names a ``model_wrapper_cfg``.
+    """
+    if cfg.get('launcher', 'none') != 'none':
+        if method == 'test' and not cfg.get('model_wrapper_cfg'):
+            import ovseg_plugins.utils  # noqa: F401  (registers the wrapper)
+            cfg.model_wrapper_cfg = dict(type='EvalModelWrapper')
+        setup_cpu_distributed(cfg)
     from mmengine.registry import RUNNERS
     from mmengine.runner import Runner
     runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else \

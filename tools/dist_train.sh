@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
 # Usage: tools/dist_train.sh CONFIG NPROC [train.py args...]
+# Env: PORT (or MASTER_PORT, default 29500), NNODES, NODE_RANK, MASTER_ADDR,
+# PYTHON (interpreter that has torch; default: python). Without CUDA the
+# processes use gloo on CPU (tools/_bootstrap.py).
 CONFIG=$1
 NPROC=$2
-PORT=${PORT:-29500}
+PORT=${PORT:-${MASTER_PORT:-29500}}
+PYTHON=${PYTHON:-python}
 cd "$(dirname "$0")/.."
-torchrun --nnodes=${NNODES:-1} --node_rank=${NODE_RANK:-0} \
-  --master_addr=${MASTER_ADDR:-127.0.0.1} --master_port=$PORT \
-  --nproc_per_node=$NPROC tools/train.py "$CONFIG" --launcher pytorch "${@:3}"
+exec "$PYTHON" -m torch.distributed.run --nnodes=${NNODES:-1} \
+  --node_rank=${NODE_RANK:-0} --master_addr=${MASTER_ADDR:-127.0.0.1} \
+  --master_port=$PORT --nproc_per_node=$NPROC \
+  tools/train.py "$CONFIG" --launcher pytorch "${@:3}"
