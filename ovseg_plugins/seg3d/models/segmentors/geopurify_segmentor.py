@@ -52,6 +52,10 @@ class GeoPurifySegmentor(Base3DSegmentor):
         sharpen (float): Defaults to 20.
         iterations (int): Pooling steps T. Defaults to 18.
         normal_knn (int): Neighbours for PCA normals. Defaults to 16.
+        normals (str): ``'points'``: PCA normals of the points (default);
+            ``'columns'``: read them from point columns 6..8 (points
+            ``[xyz, rgb, normal, fused, teacher]``, from ``AddPointNormals``:
+            file / mesh-face normals).
         chunk (int): kNN query rows per step (memory chunk × N).
     """
 
@@ -70,6 +74,7 @@ class GeoPurifySegmentor(Base3DSegmentor):
                  sharpen: float = 20.,
                  iterations: int = 18,
                  normal_knn: int = 16,
+                 normals: str = 'points',
                  chunk: int = 4096,
                  data_preprocessor: OptConfigType = None,
                  init_cfg=None):
@@ -85,6 +90,10 @@ class GeoPurifySegmentor(Base3DSegmentor):
         self.voxel_size = voxel_size
         self.knn = knn
         self.normal_knn = normal_knn
+        if normals not in ('points', 'columns'):
+            raise ValueError("normals must be 'points' or 'columns', got "
+                             f'{normals!r}.')
+        self.normals = normals
         self.chunk = chunk
         self.vocabulary = Vocabulary.build(class_names)
         text = self._text_embeddings(text_embeddings, text_encoder,
@@ -145,23 +154,28 @@ class GeoPurifySegmentor(Base3DSegmentor):
     def _split(self, pts: torch.Tensor, with_teacher: bool = False):
         C = self.fused_channels
         Ct = self.teacher_channels if with_teacher else 0
-        need = 6 + C + Ct
+        o = 9 if self.normals == 'columns' else 6  # first fused column
+        need = o + C + Ct
         if pts.shape[0] == 0:
             raise ValueError('empty point cloud')
         if pts.shape[1] < need:
             raise ValueError(
                 f'points have {pts.shape[1]} columns, GeoPurify needs '
-                f'{need} (xyz, rgb, {C} fused, {Ct} teacher): add '
+                f'{need} (xyz, rgb, {"normal, " if o == 9 else ""}{C} fused, '
+                f'{Ct} teacher): add {"AddPointNormals and " if o == 9 else ""}'
                 'LoadPointFeatures to the pipeline.')
-        return (pts[:, :3], pts[:, 3:6], pts[:, 6:6 + C],
-                pts[:, 6 + C:6 + C + Ct])
+        return (pts[:, :3], pts[:, 3:6], pts[:, o:o + C],
+                pts[:, o + C:o + C + Ct])
 
     def _voxel_inputs(self, pts: torch.Tensor, with_teacher: bool = False):
         xyz, rgb, fused, teacher = self._split(pts, with_teacher)
         coords, inv = voxelize(xyz, self.voxel_size)
         V = len(coords)
-        nbr_pts = knn_indices(xyz, self.normal_knn, self.chunk)
-        normals = estimate_normals(xyz, nbr_pts)
+        if self.normals == 'columns':
+            normals = F.normalize(pts[:, 6:9], dim=1)
+        else:
+            nbr_pts = knn_indices(xyz, self.normal_knn, self.chunk)
+            normals = estimate_normals(xyz, nbr_pts)
         x = scatter_mean(torch.cat([fused, rgb / 255., normals], 1), inv, V)
         x = torch.cat([x[:, :-3], F.normalize(x[:, -3:], dim=1)], 1)
         batch_coords = torch.cat([coords.new_zeros(V, 1), coords], 1)
