@@ -162,7 +162,8 @@ class GeoPurifySegmentor(Base3DSegmentor):
             raise ValueError(
                 f'points have {pts.shape[1]} columns, GeoPurify needs '
                 f'{need} (xyz, rgb, {"normal, " if o == 9 else ""}{C} fused, '
-                f'{Ct} teacher): add {"AddPointNormals and " if o == 9 else ""}'
+                f'{Ct} teacher): add '
+                f'{"AddPointNormals and " if o == 9 else ""}'
                 'LoadPointFeatures to the pipeline.')
         return (pts[:, :3], pts[:, 3:6], pts[:, o:o + C],
                 pts[:, o + C:o + C + Ct])
