@@ -47,7 +47,8 @@ model = dict(backbone=dict(in_channels=14, hidden_channels=16, embed_dim=8,
              fused_channels=8, teacher_channels=8,
              text_embeddings={str(tmp_path / 'text.pt')!r}, knn=16)
 train_dataloader = dict(num_workers=0, dataset=dict(
-    data_root={root!r}, ann_file='scannet_infos.pkl', pipeline=[
+    data_root={root!r}, ann_file='scannet_infos.pkl', scene_list=None,
+    pipeline=[
         dict(type='LoadPointsFromFile', coord_type='DEPTH', shift_height=False,
              use_color=True, load_dim=6, use_dim=[0, 1, 2, 3, 4, 5]),
         dict(type='LoadPointFeatures', feature_root={str(tmp_path / 'fused')!r},
