@@ -1,0 +1,303 @@
+"""CoIDO vs random 20 % on a training set where the answer is known.
+
+    OMP_NUM_THREADS=1 python tools/analysis_tools/coido_controlled_experiment.py
+        [--data ../shared/data/rs/loveda] [--seeds 0 1 2] [--n 300]
+        [--iters 600] [--work-dir work_dirs/coido_controlled]
+
+Builds (in the work dir, never in the repo) a LoveDA-format training set of
+64x64 crops of the REAL LoveDA tiles (2x subsampled to 512x512), split by a
+checkerboard of 128x128 blocks (held-out blocks give two 64x64 crops each;
+training windows lie inside the other blocks), with a known structure:
+
+* ``easy``       60 %: near-duplicates (+-4 px shifts) of one single-class
+                 (>= 97 %) window per tile (agricultural / forest), i.e. redundant;
+* ``informative`` 30 %: windows with >= 3 classes at distinct positions;
+* ``corrupted``  10 %: informative-type windows whose labels went through a
+                 random class permutation (systematic label noise).
+
+For each seed: CoIDO (extract once -> subset + clusters -> phase 1 with the
+``CoIDOSegmentor`` and ``CoIDOSelectionHook`` -> phase 2 on the selection)
+and a random 20 % subset train the same small FCN
+(``configs/coido/fcn-tiny_loveda_phase2.py``) for the same iterations; the
+table gives held-out mIoU per seed, the composition of each subset, and the
+cost of phase 1 + scoring relative to a full-data run.
+"""
+import argparse
+import copy
+import json
+import os
+import os.path as osp
+import sys
+import time
+
+import numpy as np
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+sys.path.insert(0, osp.join(ROOT, 'tools', 'coido'))
+import _common  # noqa: E402,F401
+
+CROP = 64
+KINDS = ('easy', 'informative', 'corrupted')
+
+
+def _load_tiles(src):
+    from PIL import Image
+    tiles = []
+    for name in sorted(os.listdir(osp.join(src, 'img_dir', 'val'))):
+        img = np.array(Image.open(osp.join(src, 'img_dir', 'val', name))
+                       .convert('RGB'))[::2, ::2]
+        lab = np.array(Image.open(osp.join(src, 'ann_dir', 'val', name)))[
+            ::2, ::2]
+        tiles.append((name, img, lab))
+    if not tiles:
+        raise FileNotFoundError(f'no LoveDA tiles under {src}/img_dir/val')
+    return tiles
+
+
+def _entropy(lab):
+    v = lab[lab > 0]
+    if v.size == 0:
+        return 0., 0, 0.
+    p = np.bincount(v, minlength=8)[1:] / v.size
+    nz = p[p > 0]
+    return float(-(nz * np.log(nz)).sum()), int((p > 0.02).sum()), \
+        float(p.max())
+
+
+def build_controlled_dataset(src: str, out: str, n: int = 300,
+                             seed: int = 0) -> dict:
+    """Write img_dir/{train,val} + ann_dir/{train,val}; return the kind of
+    every train sample in file order (the dataset's sorted order)."""
+    from PIL import Image
+    rng = np.random.default_rng(seed)
+    tiles = _load_tiles(src)
+    for s in ('train', 'val'):
+        for k in ('img_dir', 'ann_dir'):
+            os.makedirs(osp.join(out, k, s), exist_ok=True)
+
+    def save(split, name, img, lab):
+        Image.fromarray(img).save(osp.join(out, 'img_dir', split,
+                                           name + '.png'))
+        Image.fromarray(lab.astype(np.uint8)).save(
+            osp.join(out, 'ann_dir', split, name + '.png'))
+
+    # 128x128 blocks in a checkerboard: "black" blocks -> held-out (two
+    # 64x64 crops each, on the diagonal), "white" blocks -> training windows
+    # (fully inside, so no pixel is shared with a held-out crop)
+    B = 2 * CROP
+    n_val = 0
+    easy_c, inf_c = [], []
+    for t, (_, img, lab) in enumerate(tiles):
+        H, W = lab.shape
+        for by in range(H // B):
+            for bx in range(W // B):
+                y0, x0 = by * B, bx * B
+                if (bx + by) % 2 == 0:
+                    for o in (0, CROP):
+                        save('val', f't{t}_{y0 + o:03d}_{x0 + o:03d}',
+                             img[y0 + o:y0 + o + CROP, x0 + o:x0 + o + CROP],
+                             lab[y0 + o:y0 + o + CROP, x0 + o:x0 + o + CROP])
+                        n_val += 1
+                    continue
+                for y in range(y0 + 4, y0 + B - CROP - 4 + 1, 8):
+                    for x in range(x0 + 4, x0 + B - CROP - 4 + 1, 8):
+                        ent, ncls, pmax = _entropy(lab[y:y + CROP,
+                                                       x:x + CROP])
+                        if pmax >= 0.97:
+                            easy_c.append((t, y, x))
+                        elif ncls >= 3 and ent > 0.6:
+                            inf_c.append((t, y, x))
+    n_easy, n_inf = int(0.6 * n), int(0.3 * n)
+    n_cor = n - n_easy - n_inf
+    # one easy anchor per tile that has one; near-duplicates around it
+    anchors = {}
+    for c in easy_c:
+        anchors.setdefault(c[0], [])
+        anchors[c[0]].append(c)
+    anchors = [a[rng.integers(len(a))] for _, a in sorted(anchors.items())]
+    inf_pick = rng.choice(len(inf_c), n_inf + n_cor, replace=False)
+    samples = []
+    for i in range(n_easy):
+        t, y, x = anchors[i % len(anchors)]
+        dy, dx = rng.integers(-4, 5, size=2)
+        samples.append(('easy', t, y + dy, x + dx, None))
+    for j in inf_pick[:n_inf]:
+        samples.append(('informative', *inf_c[j], None))
+    for j in inf_pick[n_inf:]:
+        perm = np.arange(8)
+        while True:
+            p = rng.permutation(7) + 1
+            if np.all(p != np.arange(1, 8)):
+                break
+        perm[1:] = p
+        samples.append(('corrupted', *inf_c[j], perm))
+    order = rng.permutation(len(samples))
+    kinds = []
+    for k, si in enumerate(order):
+        kind, t, y, x, perm = samples[si]
+        img = tiles[t][1][y:y + CROP, x:x + CROP]
+        lab = tiles[t][2][y:y + CROP, x:x + CROP]
+        if perm is not None:
+            lab = perm[lab]
+        save('train', f's{k:05d}', img, lab)  # sorted order == k
+        kinds.append(kind)
+    meta = dict(kinds=kinds, n_val=n_val, n_easy_anchors=len(anchors),
+                n_informative_candidates=len(inf_c))
+    with open(osp.join(out, 'kinds.json'), 'w') as f:
+        json.dump(meta, f)
+    return meta
+
+
+def _composition(indices, kinds):
+    k = np.asarray(kinds)[np.asarray(indices, int)]
+    return {c: int((k == c).sum()) for c in KINDS}
+
+
+def _train_eval(cfg, work_dir, log):
+    from mmengine.runner import Runner
+    cfg = copy.deepcopy(cfg)
+    cfg.work_dir = work_dir
+    t0 = time.perf_counter()
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    sec = time.perf_counter() - t0
+    miou = float(runner.val_loop.run()['mIoU'])
+    return miou, sec
+
+
+def experiment(data_src, work_dir, seeds=(0, 1, 2), n=300, iters=500,
+               phase1_iters=100, full_baseline=True, log=print):
+    from mmengine.config import Config
+
+    from cluster import cluster
+    from extract_features import extract
+    from ovseg_plugins.engine.utils import (atomic_write_json,
+                                            data_list_hash, draw_subset)
+    from ovseg_plugins.engine.utils.io import load_indices_file
+    from run import _set_hook_dir
+    data = osp.join(work_dir, 'data')
+    meta = build_controlled_dataset(data_src, data, n=n)
+    kinds = meta['kinds']
+    log(f'dataset: {len(kinds)} train crops {_composition(range(n), kinds)}, '
+        f'{meta["n_val"]} held-out crops')
+    quiet = dict(default_hooks=dict(logger=dict(interval=10**6)),
+                 log_level='WARNING')
+    p2 = Config.fromfile(osp.join(ROOT, 'configs', 'coido',
+                                  'fcn-tiny_loveda_phase2.py'))
+    p1 = Config.fromfile(osp.join(ROOT, 'configs', 'coido',
+                                  'fcn-tiny_loveda_phase1.py'))
+    for c, it in ((p2, iters), (p1, phase1_iters)):
+        c.merge_from_dict(quiet)
+        for k in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+            c[k].dataset.data_root = data
+        c.train_cfg.max_iters = it
+        c.train_cfg.val_interval = 10**6
+        c.param_scheduler[0].end = it
+        c.default_hooks.checkpoint.interval = 10**6
+    files = osp.join(work_dir, 'coido')
+    bank = osp.join(files, 'feature_bank.pt')
+    t_ex = extract(p1, bank, log=lambda m: None)['seconds']
+    from mmengine.registry import DATASETS
+    ds = DATASETS.build(copy.deepcopy(p2.train_dataloader.dataset))
+    h = data_list_hash(ds)
+    rows, full_rows = [], []
+    for s in seeds:
+        sd = osp.join(files, f'seed{s}')
+        t_cl = cluster(bank, sd, ratio=0.2, seed=s, log=lambda m: None)[
+            'seconds']
+        c1 = copy.deepcopy(p1)
+        c1.randomness = dict(seed=s)
+        c1.model.feature_bank = bank
+        c1.model.clusters = osp.join(sd, 'clusters.json')
+        c1.train_dataloader.sampler.indices_file = osp.join(sd, 'subset.json')
+        _set_hook_dir(c1, sd)
+        from mmengine.runner import Runner
+        c1.work_dir = osp.join(work_dir, f'phase1_s{s}')
+        t0 = time.perf_counter()
+        Runner.from_cfg(c1).train()
+        t_p1 = time.perf_counter() - t0
+        with open(osp.join(sd, 'selection_summary.json')) as f:
+            t_sc = json.load(f)['score_seconds']
+        sel, _, _ = load_indices_file(osp.join(sd, 'selected.json'))
+        rnd = draw_subset(n, 0.2, 1000 + s).tolist()
+        rnd_file = osp.join(sd, 'random.json')
+        atomic_write_json(rnd_file, dict(indices=rnd, data_list_hash=h))
+        res = {}
+        for name, f in (('coido', osp.join(sd, 'selected.json')),
+                        ('random', rnd_file)):
+            c2 = copy.deepcopy(p2)
+            c2.randomness = dict(seed=s)
+            c2.train_dataloader.sampler.indices_file = f
+            res[name] = _train_eval(c2, osp.join(work_dir, f'{name}_s{s}'),
+                                    log)
+        row = dict(seed=s, coido=res['coido'][0], random=res['random'][0],
+                   coido_comp=_composition(sel, kinds),
+                   random_comp=_composition(rnd, kinds),
+                   t_cluster=t_cl, t_phase1=t_p1 - t_sc, t_scoring=t_sc,
+                   t_phase2=res['coido'][1])
+        if full_baseline:
+            cf = copy.deepcopy(p2)
+            cf.randomness = dict(seed=s)
+            cf.train_dataloader.sampler = dict(type='InfiniteSampler',
+                                               shuffle=True)
+            row['full'], row['t_full'] = _train_eval(
+                cf, osp.join(work_dir, f'full_s{s}'), log)
+        log(f'seed {s}: CoIDO {row["coido"]:.2f} vs random '
+            f'{row["random"]:.2f} mIoU')
+        rows.append(row)
+    return dict(rows=rows, t_extract=t_ex, meta=meta)
+
+
+def print_table(res, log=print):
+    rows = res['rows']
+    hdr = (f'{"seed":>4} {"CoIDO mIoU":>10} {"random mIoU":>11} '
+           f'{"full mIoU":>9} {"CoIDO easy/inf/cor":>19} '
+           f'{"random easy/inf/cor":>20}')
+    log(hdr)
+    for r in rows:
+        cc, rc = r['coido_comp'], r['random_comp']
+        log(f'{r["seed"]:>4} {r["coido"]:>10.2f} {r["random"]:>11.2f} '
+            f'{r.get("full", float("nan")):>9.2f} '
+            f'{"%d/%d/%d" % tuple(cc[k] for k in KINDS):>19} '
+            f'{"%d/%d/%d" % tuple(rc[k] for k in KINDS):>20}')
+    m = {k: float(np.mean([r[k] for r in rows])) for k in ('coido', 'random')}
+    sd = {k: float(np.std([r[k] for r in rows])) for k in ('coido', 'random')}
+    log(f'mean CoIDO {m["coido"]:.2f} ± {sd["coido"]:.2f}, random '
+        f'{m["random"]:.2f} ± {sd["random"]:.2f}, diff '
+        f'{m["coido"] - m["random"]:+.2f}; CoIDO wins '
+        f'{sum(r["coido"] > r["random"] for r in rows)}/{len(rows)} seeds')
+    if 't_full' in rows[0]:
+        full = float(np.mean([r['t_full'] for r in rows]))
+        p1 = float(np.mean([r['t_phase1'] + r['t_scoring'] for r in rows]))
+        pre = res['t_extract'] + float(np.mean([r['t_cluster']
+                                                for r in rows]))
+        log(f'cost: extract {res["t_extract"]:.2f} s, cluster '
+            f'{np.mean([r["t_cluster"] for r in rows]):.2f} s, phase 1 '
+            f'{np.mean([r["t_phase1"] for r in rows]):.2f} s, scoring '
+            f'{np.mean([r["t_scoring"] for r in rows]):.3f} s, phase 2 '
+            f'{np.mean([r["t_phase2"] for r in rows]):.2f} s, full-data '
+            f'{full:.2f} s -> phase-1 + scoring = {p1 / full:.3f} of full '
+            f'training ({(p1 + pre) / full:.3f} with extract + cluster)')
+    return m
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    p.add_argument('--data', default=osp.join(ROOT, '..', 'shared', 'data',
+                                              'rs', 'loveda'))
+    p.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
+    p.add_argument('--n', type=int, default=300)
+    p.add_argument('--iters', type=int, default=500)
+    p.add_argument('--phase1-iters', type=int, default=100)
+    p.add_argument('--no-full', action='store_true')
+    p.add_argument('--work-dir', default='work_dirs/coido_controlled')
+    a = p.parse_args(argv)
+    res = experiment(a.data, a.work_dir, a.seeds, a.n, a.iters,
+                     a.phase1_iters, not a.no_full)
+    print_table(res)
+    with open(osp.join(a.work_dir, 'results.json'), 'w') as f:
+        json.dump(res, f, indent=1)
+
+
+if __name__ == '__main__':
+    main()
