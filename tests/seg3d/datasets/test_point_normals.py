@@ -139,3 +139,35 @@ def test_columns_shift_later_features():
     np.testing.assert_allclose(t[:, 6:9], [[0, 0, 1]] * 3)
     np.testing.assert_allclose(t[:, 9:], 1.)
     assert 'normals' not in r
+
+
+@pytest.mark.parametrize('mode, want', [('columns', [0, 1, 0]),
+                                        ('points', [0, 0, 1])])
+def test_segmentor_reads_normal_columns(tmp_path, mode, want):
+    """GeoPurifySegmentor(normals='columns') takes columns 6..8 (from
+    AddPointNormals) and finds the fused features after them; 'points'
+    estimates them (a z-plane: +z)."""
+    import torch
+    from mmengine.registry import init_default_scope
+
+    from mmdet3d.registry import MODELS
+    init_default_scope('mmdet3d')
+    torch.save(torch.randn(20, 4), str(tmp_path / 'text.pt'))
+    seg = MODELS.build(dict(
+        type='GeoPurifySegmentor', normals=mode,
+        backbone=dict(type='StudentAffinityNet', in_channels=10,
+                      hidden_channels=8, embed_dim=4, num_blocks=1),
+        class_names=list('abcdefghijklmnopqrst'), fused_channels=4,
+        text_embeddings=str(tmp_path / 'text.pt'), knn=4))
+    g = np.stack(np.meshgrid(np.arange(4.), np.arange(4.)), -1).reshape(-1, 2)
+    xyz = np.concatenate([g * 0.1, np.zeros((16, 1))], 1)
+    fused = np.tile([1., 2., 3., 4.], (16, 1))
+    cols = [xyz, np.full((16, 3), 255.)]
+    if mode == 'columns':
+        cols.append(np.tile([0., 2., 0.], (16, 1)))
+    pts = torch.as_tensor(np.concatenate(cols + [fused], 1)).float()
+    x, _, _, _ = seg._voxel_inputs(pts)
+    np.testing.assert_allclose(x[:, :4].numpy(), fused[:len(x)], atol=1e-6)
+    np.testing.assert_allclose(x[:, 4:7].numpy(), 1., atol=1e-6)
+    np.testing.assert_allclose(x[:, -3:].numpy(), [want] * len(x),
+                               atol=1e-5)
