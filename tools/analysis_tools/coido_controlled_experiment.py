@@ -166,7 +166,8 @@ def _train_eval(cfg, work_dir, log):
 
 
 def experiment(data_src, work_dir, seeds=(0, 1, 2), n=300, iters=500,
-               phase1_iters=100, full_baseline=True, log=print):
+               phase1_iters=100, full_baseline=True, stats=None,
+               log=print):
     from mmengine.config import Config
 
     from cluster import cluster
@@ -194,6 +195,8 @@ def experiment(data_src, work_dir, seeds=(0, 1, 2), n=300, iters=500,
         c.train_cfg.val_interval = 10**6
         c.param_scheduler[0].end = it
         c.default_hooks.checkpoint.interval = 10**6
+    if stats is not None:  # which label statistics the scorer sees
+        p1.coido.extract.stats = list(stats)
     files = osp.join(work_dir, 'coido')
     bank = osp.join(files, 'feature_bank.pt')
     t_ex = extract(p1, bank, log=lambda m: None)['seconds']
@@ -290,10 +293,13 @@ def main(argv=None):
     p.add_argument('--iters', type=int, default=500)
     p.add_argument('--phase1-iters', type=int, default=100)
     p.add_argument('--no-full', action='store_true')
+    p.add_argument('--stats', nargs='*', default=None,
+                   help='label statistics given to the scorer (default: '
+                   'all four; no value: none, embeddings only)')
     p.add_argument('--work-dir', default='work_dirs/coido_controlled')
     a = p.parse_args(argv)
     res = experiment(a.data, a.work_dir, a.seeds, a.n, a.iters,
-                     a.phase1_iters, not a.no_full)
+                     a.phase1_iters, not a.no_full, a.stats)
     print_table(res)
     with open(osp.join(a.work_dir, 'results.json'), 'w') as f:
         json.dump(res, f, indent=1)

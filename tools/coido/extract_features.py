@@ -19,6 +19,7 @@ so row i of the bank is ``sample_idx`` i. Per sample it stores
 * label statistics (ignore fraction, classes present, label entropy,
   rare-class mass; min-max to [-1, 1]) from ``gt_sem_seg`` (2D) or
   ``gt_pts_seg.pts_semantic_mask`` (3D); without labels: log #elements.
+  ``coido.extract.stats=[...]`` keeps a subset (``[]``: none).
 * the per-sample class histogram, a valid flag, the image/scene paths and
   the data-list hash (``feature_bank.pt``, one file).
 """
@@ -177,7 +178,16 @@ def extract(cfg, out: str, checkpoint=None, log=print) -> dict:
         raw = np.log1p(np.asarray(n_el, float))[:, None]
         names = ['log_num_elements']
         valid = np.ones(n, bool)
-    obj = dict(embeddings=emb.float(), stats=torch.from_numpy(minmax_pm1(raw)),
+    keep = ex.get('stats', None)  # subset of the statistics ([] = none)
+    if keep is not None:
+        unknown = [k for k in keep if k not in names]
+        if unknown:
+            raise KeyError(f'coido.extract.stats: unknown {unknown}; '
+                           f'available: {names}.')
+        raw = raw[:, [names.index(k) for k in keep]]
+        names = list(keep)
+    stats = minmax_pm1(raw) if raw.shape[1] else np.zeros((n, 0), np.float32)
+    obj = dict(embeddings=emb.float(), stats=torch.from_numpy(stats),
                stats_raw=torch.from_numpy(raw.astype(np.float32)),
                stat_names=names,
                class_hist=torch.from_numpy(

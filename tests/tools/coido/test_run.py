@@ -1,0 +1,85 @@
+"""tools/coido/run.py end to end on real LoveDA crops (tiny schedule), and
+the 2D pixel-CE path against mmseg's own decode loss."""
+import json
+import os.path as osp
+import sys
+
+import pytest
+import torch
+
+from conftest import REPO_ROOT, run_py, shared_data_path
+
+sys.path.insert(0, osp.join(REPO_ROOT, 'tools', 'analysis_tools'))
+PHASE1 = osp.join(REPO_ROOT, 'configs', 'coido', 'fcn-tiny_loveda_phase1.py')
+
+
+@pytest.mark.slow
+def test_run_all_phases_and_cost_summary(tmp_path):
+    from coido_controlled_experiment import build_controlled_dataset
+    src = shared_data_path('rs', 'loveda')
+    data = str(tmp_path / 'data')
+    kinds = build_controlled_dataset(src, data, n=50)['kinds']
+    wd = str(tmp_path / 'wd')
+    roots = [f'{k}.dataset.data_root={data}' for k in
+             ('train_dataloader', 'val_dataloader', 'test_dataloader')]
+    r = run_py(['tools/coido/run.py', PHASE1, '--work-dir', wd,
+                '--full-baseline', '--cfg-options', *roots,
+                'train_cfg.max_iters=4', 'model.scorer_warmup_iters=1',
+                'coido.files_dir=' + wd + '/coido',
+                'coido.cluster.n_clusters=4', 'coido.cluster.knn=5',
+                '--phase2-cfg-options', *roots, 'train_cfg.max_iters=3'],
+               env=dict(OMP_NUM_THREADS='1'))
+    out = r.stdout + r.stderr
+    assert r.returncode == 0, out[-5000:]
+    d = osp.join(wd, 'coido')
+    bank = torch.load(osp.join(d, 'feature_bank.pt'), weights_only=False)
+    assert bank['embeddings'].shape[0] == len(kinds) == 50
+    assert bank['stat_names'] == ['ignore_frac', 'classes_present',
+                                  'label_entropy', 'rare_class_mass']
+    assert bank['stats'].min() >= -1 and bank['stats'].max() <= 1
+    sub = json.load(open(osp.join(d, 'subset.json')))
+    cl = json.load(open(osp.join(d, 'clusters.json')))
+    sel = json.load(open(osp.join(d, 'selected.json')))
+    assert len(sub['indices']) == 10 and len(sel['indices']) == 10
+    assert sorted(map(int, cl['clusters'])) == sub['indices']
+    assert sub['data_list_hash'] == sel['data_list_hash'] == \
+        bank['data_list_hash']
+    cost = json.load(open(osp.join(d, 'cost.json')))
+    for k in ('extract', 'cluster', 'phase1', 'scoring', 'phase2', 'full'):
+        assert cost[k] > 0, k
+    assert 0 < cost['phase1_plus_scoring_fraction'] == pytest.approx(
+        (cost['phase1'] + cost['scoring']) / cost['full'])
+    assert 'phase-1 + scoring =' in out and 'of full-data training' in out
+    assert osp.isfile(osp.join(wd, 'phase2', 'iter_3.pth'))
+
+
+def test_pixel_ce_uniform_equals_mmseg_decode_loss(tmp_path, mmseg_scope):
+    """2D path: with a constant scorer the wrapper's loss is exactly the
+    mmseg FCN's ``decode.loss_ce`` (no ignored pixels)."""
+    from mmengine.config import Config
+    from mmseg.structures import SegDataSample
+    from mmengine.structures import PixelData
+
+    from engine._helpers import write_bank
+    from ovseg_plugins.engine.models import CoIDOSegmentor
+    cfg = Config.fromfile(PHASE1)
+    bank = write_bank(str(tmp_path / 'b.pt'), 20)
+    m = CoIDOSegmentor(segmentor=cfg.model.segmentor, feature_bank=bank,
+                       scorer=dict(type='CoIDOScorer', hidden=16))
+    m.init_weights()
+    with torch.no_grad():
+        for p in m.coido_scorer.head[-1].parameters():
+            p.zero_()
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(4, 3, 64, 64, generator=g)
+    samples = []
+    for i in range(4):
+        s = SegDataSample(metainfo=dict(sample_idx=i * 3,
+                                        img_shape=(64, 64)))
+        s.gt_sem_seg = PixelData(data=torch.randint(0, 7, (1, 64, 64),
+                                                    generator=g))
+        samples.append(s)
+    m.train()
+    ref = m.segmentor.loss(x, samples)['decode.loss_ce']
+    out = m.loss(x, samples)
+    assert torch.allclose(out['loss_coido_seg'], ref, atol=1e-6)
