@@ -121,4 +121,10 @@ def run_runner(cfg, method: str):
     from mmengine.runner import Runner
     runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else \
         RUNNERS.build(cfg)
+    # empty datasets, class-count mismatches, checkpoints of another
+    # architecture or truncated: clear errors before the run starts
+    from ovseg_plugins.utils.run_checks import (RunInputChecksHook,
+                                                install_dataloader_checks)
+    runner.register_hook(RunInputChecksHook())
+    install_dataloader_checks(runner)
     return getattr(runner, method)()

@@ -64,7 +64,9 @@ def build_cfg(args) -> Config:
     if args.checkpoint is not None:
         if not osp.isfile(args.checkpoint):
             raise FileNotFoundError(
-                f'Checkpoint not found: {args.checkpoint!r}.')
+                f'Checkpoint not found: {args.checkpoint!r}. Give the .pth '
+                'written by tools/train.py (work_dir/iter_*.pth or '
+                'epoch_*.pth), or omit it for training-free models.')
         cfg.load_from = args.checkpoint
     if args.show or args.show_dir:
         cfg = trigger_visualization_hook(cfg, args)

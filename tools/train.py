@@ -48,7 +48,10 @@ def build_cfg(args) -> Config:
     elif args.resume is not None:
         if not osp.isfile(args.resume):
             raise FileNotFoundError(
-                f'--resume checkpoint not found: {args.resume!r}.')
+                f'--resume checkpoint not found: {args.resume!r}. Give an '
+                'existing work_dir/iter_*.pth (or epoch_*.pth), or pass '
+                '--resume without a path to resume from the latest '
+                'checkpoint of the work_dir.')
         cfg.resume = True
         cfg.load_from = args.resume
     return cfg

@@ -44,6 +44,14 @@ class Vocabulary:
                     f'identical ({",".join(syns)!r}); each class must appear '
                     'once (put synonyms on one line, comma-separated).')
             seen[key] = i
+        owner = {}
+        for i, syns in enumerate(classes):
+            for q in syns:
+                if owner.setdefault(q, i) != i:
+                    raise ValueError(
+                        f'Vocabulary {source}: {q!r} is a name of both class '
+                        f'{owner[q]} and class {i}; a query must belong to '
+                        'one class (remove it from one of the lines).')
         self.classes = [list(s) for s in classes]
         self.queries = [q for syns in self.classes for q in syns]
         self.query_to_class = np.array(
@@ -73,8 +81,14 @@ class Vocabulary:
                 f'Class-name file not found: {path!r}. Give an existing file '
                 'with one class per line (synonyms separated by commas), or '
                 'an inline list.')
-        with open(path, encoding='utf-8') as f:
-            lines = f.read().splitlines()
+        try:
+            with open(path, encoding='utf-8') as f:
+                lines = f.read().splitlines()
+        except UnicodeDecodeError as e:
+            raise ValueError(
+                f'Class-name file {path!r} is not UTF-8 text ({e.reason} at '
+                f'byte {e.start}); save it as UTF-8 (one class per line).') \
+                from e
         # Trailing blank lines are harmless; blank lines inside are errors.
         while lines and not lines[-1].strip():
             lines.pop()

@@ -1,0 +1,165 @@
+"""Checks of a run's inputs that would otherwise fail late or silently.
+
+``tools/train.py`` and ``tools/test.py`` register :class:`RunInputChecksHook`
+on every Runner. Framework-neutral (mmengine only): the checks use the model's
+``vocabulary`` (our OV segmentors) and the datasets' ``metainfo``.
+"""
+import os.path as osp
+
+from mmengine.hooks import Hook
+from mmengine.registry import HOOKS
+
+from .checkpoint import load_torch_file
+
+
+def _unwrap(model):
+    return getattr(model, 'module', model)
+
+
+def _describe(dataset) -> str:
+    root = getattr(dataset, 'data_root', None)
+    prefix = getattr(dataset, 'data_prefix', None)
+    ann = getattr(dataset, 'ann_file', None)
+    parts = [type(dataset).__name__]
+    if root:
+        parts.append(f'data_root={root!r}')
+    if prefix:
+        parts.append(f'data_prefix={dict(prefix)!r}')
+    if ann:
+        parts.append(f'ann_file={ann!r}')
+    return ' '.join(parts)
+
+
+def _empty_error(split: str, desc: str) -> FileNotFoundError:
+    what = f'The {split} dataset' if split else 'A dataset'
+    return FileNotFoundError(
+        f'{what} is empty: {desc} found no samples. Check '
+        'data_root / data_prefix / ann_file and the file suffixes '
+        '(img_suffix, seg_map_suffix) in the config or --cfg-options.')
+
+
+def check_dataset_not_empty(dataset, split: str) -> None:
+    """Raise when a dataset has no samples (an InfiniteSampler would spin
+    forever on it; an evaluator would fail with an obscure message).
+
+    Raises:
+        FileNotFoundError: Naming the dataset, its folders and the fix.
+    """
+    if len(dataset) == 0:
+        raise _empty_error(split, _describe(dataset))
+
+
+def build_dataloader_checked(build, dataloader, *args, **kwargs):
+    """``Runner.build_dataloader`` with a clear error for empty datasets.
+
+    mmengine's ``BaseDataset`` fails on an empty data list while it
+    serialises it (``ValueError: need at least one array to concatenate``),
+    before any hook runs; that error is replaced by one naming the dataset
+    config and the fix.
+    """
+    try:
+        dl = build(dataloader, *args, **kwargs)
+    except ValueError as e:
+        if 'need at least one array to concatenate' not in str(e):
+            raise
+        ds = dataloader.get('dataset', {}) if isinstance(dataloader,
+                                                         dict) else {}
+        keys = ('type', 'data_root', 'data_prefix', 'ann_file')
+        desc = ' '.join(f'{k}={ds[k]!r}' for k in keys if ds.get(k))
+        raise _empty_error('', desc or 'the dataset') from e
+    if hasattr(dl, 'dataset'):
+        check_dataset_not_empty(dl.dataset, '')
+    return dl
+
+
+def install_dataloader_checks(runner) -> None:
+    """Route ``runner.build_dataloader`` through
+    :func:`build_dataloader_checked` (the loops call it on the runner)."""
+    import functools
+    runner.build_dataloader = functools.partial(build_dataloader_checked,
+                                                runner.build_dataloader)
+
+
+def check_class_count(model, dataset, split: str) -> None:
+    """Raise when the model's vocabulary and the dataset disagree on the
+    number of classes (predicted label k would be scored as dataset class k:
+    a silently wrong metric).
+
+    Raises:
+        ValueError: Naming the class-name source, the dataset and the fix.
+    """
+    vocab = getattr(_unwrap(model), 'vocabulary', None)
+    classes = (getattr(dataset, 'metainfo', None) or {}).get('classes')
+    if vocab is None or not classes:
+        return
+    if vocab.num_classes != len(classes):
+        raise ValueError(
+            f'Class-name source {vocab.source} has {vocab.num_classes} '
+            f'classes but the {split} dataset {type(dataset).__name__} has '
+            f'{len(classes)} ({", ".join(map(str, classes[:8]))}'
+            f'{", ..." if len(classes) > 8 else ""}). Give model.class_names '
+            'one line per dataset class, in the dataset\'s order, or set the '
+            'dataset\'s metainfo.classes to match.')
+
+
+def check_checkpoint_matches(model, path: str) -> None:
+    """Read ``path`` (clear error when missing/truncated) and raise when it
+    is of another architecture: shape mismatches, or none of its tensors
+    named like the model's. (mmengine's ``load_checkpoint`` only warns and
+    evaluates the random init.) Partial overlaps are left to mmengine.
+
+    Raises:
+        WeightsNotFoundError: The file does not exist.
+        ValueError: The file cannot be read (truncated, not a checkpoint).
+        KeyError: The checkpoint does not fit the model.
+    """
+    if '://' in str(path):
+        return
+    ckpt = load_torch_file(path, 'checkpoint')
+    sd = ckpt.get('state_dict', ckpt) if isinstance(ckpt, dict) else None
+    if not isinstance(sd, dict):
+        raise ValueError(f'checkpoint {path!r} holds a '
+                         f'{type(ckpt).__name__}, not a state dict.')
+    sd = {(k[7:] if k.startswith('module.') else k): v
+          for k, v in sd.items() if hasattr(v, 'shape')}
+    own = _unwrap(model).state_dict()
+    if not sd or not own:
+        return
+    common = set(sd) & set(own)
+    bad = [f'{k}: checkpoint {tuple(sd[k].shape)} vs model '
+           f'{tuple(own[k].shape)}' for k in sorted(common)
+           if tuple(sd[k].shape) != tuple(own[k].shape)]
+    if bad or not common:
+        what = ('shape mismatches: ' + '; '.join(bad[:5])) if bad else (
+            f'none of its {len(sd)} tensors (e.g. {sorted(sd)[:3]}) is a '
+            f'parameter of the model (e.g. {sorted(own)[:3]})')
+        raise KeyError(
+            f'Checkpoint {path!r} does not fit {type(_unwrap(model)).__name__}'
+            f' ({what}). It is probably of another architecture or config: '
+            'give the checkpoint trained with this config (work_dir/'
+            'iter_*.pth or epoch_*.pth), or convert it (tools/'
+            'model_converters/).')
+
+
+@HOOKS.register_module()
+class RunInputChecksHook(Hook):
+    """Before the run: datasets not empty, class counts equal, and the
+    ``load_from`` checkpoint readable and of this architecture."""
+    priority = 'VERY_HIGH'
+
+    def before_run(self, runner) -> None:
+        from mmengine.runner import BaseLoop
+        for split, attr in (('train', '_train_loop'), ('val', '_val_loop'),
+                            ('test', '_test_loop')):
+            loop = getattr(runner, attr, None)
+            if not isinstance(loop, BaseLoop):
+                continue
+            dataset = loop.dataloader.dataset
+            check_dataset_not_empty(dataset, split)
+            if split != 'train':
+                check_class_count(runner.model, dataset, split)
+        load_from = getattr(runner, '_load_from', None)
+        if load_from and not getattr(runner, '_resume', False) and \
+                osp.splitext(str(load_from))[1] in ('.pth', '.pt', '.ckpt',
+                                                    '.bin', ''):
+            check_checkpoint_matches(runner.model, load_from)
