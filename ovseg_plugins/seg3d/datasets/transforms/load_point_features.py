@@ -50,16 +50,29 @@ class LoadPointFeatures(BaseTransform):
                 'tools/geopurify/lift_features.py (or export the teacher '
                 'features) for this scene, or fix feature_root.')
         pts = results['points']
+        lidar_path = results['lidar_points']['lidar_path']
+        if len(pts) == 0:
+            raise ValueError(
+                f'{lidar_path}: the point cloud is empty (0 points); remove '
+                'the scene from the info file / scene list or regenerate it.')
+        if not np.isfinite(pts.tensor.numpy()).all():
+            raise ValueError(
+                f'{lidar_path}: points contain NaN/inf (coordinates or '
+                'colours); regenerate the point file.')
         if feat.ndim != 2 or feat.shape[0] != len(pts):
             raise ValueError(
                 f'{base}: features {feat.shape} do not match the scene\'s '
-                f'{len(pts)} points; regenerate them for this point file.')
+                f'{len(pts)} points; regenerate them for this point file '
+                '(or fix load_dim/use_dim of LoadPointsFromFile: a point file '
+                'without colours read with load_dim=6 gives half the points).')
         if self.expected_dim is not None and feat.shape[1] != \
                 self.expected_dim:
             raise ValueError(f'{base}: {feat.shape[1]} channels, expected '
                              f'{self.expected_dim}.')
         if not np.isfinite(feat).all():
-            raise ValueError(f'{base}: features contain NaN/inf.')
+            raise ValueError(f'{base}: features contain NaN/inf; '
+                             'regenerate them (tools/geopurify/'
+                             'lift_features.py or the teacher export).')
         merged = np.concatenate([pts.tensor.numpy(), feat], axis=1)
         results['points'] = type(pts)(merged, points_dim=merged.shape[1],
                                       attribute_dims=pts.attribute_dims)
