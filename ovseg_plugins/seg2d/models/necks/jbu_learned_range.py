@@ -65,7 +65,12 @@ class JBULearnedRange(nn.Module):
                            device=self.sigma_spatial.device)
         y, x = torch.meshgrid(r, r, indexing='ij')
         sq = (x.square() + y.square()).reshape(1, -1, 1, 1)
-        return torch.exp(-sq / (2 * self.sigma_spatial.square()))
+        # σ is trained freely and can reach or cross 0 (training drives it
+        # towards a delta kernel); unclamped, σ = 0 gives 0/0 = NaN at the
+        # centre tap. 1e-8 leaves every σ > 1e-4 (and FeatUp's weights)
+        # untouched and makes σ -> 0 the limit: the centre tap only.
+        var = self.sigma_spatial.square().clamp(min=1e-8)
+        return torch.exp(-sq / (2 * var))
 
     def range_kernel(self, guidance: torch.Tensor) -> torch.Tensor:
         """``(B, d², H, W)`` softmax over taps of scaled key similarities."""

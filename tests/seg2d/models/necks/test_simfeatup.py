@@ -132,3 +132,49 @@ def test_converter_roundtrip(tmp_path):
     assert set(ck['state_dict']) == set(src.state_dict())
     m = SimFeatUp(feat_dim=16, checkpoint=str(out))
     assert torch.equal(m.fixup_proj[1].weight, src.fixup_proj[1].weight)
+
+
+def test_spatial_kernel_finite_when_sigma_reaches_zero():
+    """Regression: trained σ_spatial crosses 0 (oracle training drives it to a
+    delta kernel); σ = 0 used to give a NaN centre tap (0/0) and NaN
+    features."""
+    m = SimFeatUp(feat_dim=4).eval()
+    x, img = torch.randn(1, 4, 4, 4), torch.randn(1, 3, 64, 64)
+    for s in (0.0, -0.0, 1e-5):
+        m.up.sigma_spatial.data.fill_(s)
+        k = m.up.spatial_kernel().flatten()
+        assert torch.isfinite(k).all() and k[60] == 1 and k.sum() == 1
+        assert torch.isfinite(m(x, img)).all()
+    # the limit σ -> 0 (and no range kernel influence) is a chain of
+    # bicubic ×2 stages
+    out = m.up(x, torch.zeros(1, 3, 8, 8))
+    ref = torch.nn.functional.interpolate(x, (8, 8), mode='bicubic',
+                                          align_corners=False)
+    assert (out - ref).abs().max() <= 1e-6
+    # FeatUp's init is unaffected
+    m.up.sigma_spatial.data.fill_(1.0)
+    r = torch.linspace(-1, 1, 11)
+    g = torch.exp(-(r[:, None]**2 + r[None]**2) / 2).flatten()
+    assert torch.allclose(m.up.spatial_kernel().flatten(), g)
+
+
+def test_upsampling_is_centred():
+    """No sub-pixel shift: flip/transpose equivariance with any guidance, and
+    a flat guidance stage equals bicubic ×2 then the normalised Gaussian."""
+    torch.manual_seed(0)
+    m = SimFeatUp(feat_dim=3).eval()
+    x, g = torch.randn(1, 3, 6, 6), torch.randn(1, 3, 96, 96)
+    with torch.no_grad():
+        a = m(x, g)
+        assert (a - m(x.flip(-1), g.flip(-1)).flip(-1)).abs().max() < 1e-5
+        assert (a - m(x.flip(-2), g.flip(-2)).flip(-2)).abs().max() < 1e-5
+        t = m(x.transpose(-1, -2), g.transpose(-1, -2)).transpose(-1, -2)
+        assert (a - t).abs().max() < 1e-5
+        out = m.up(x, torch.zeros(1, 3, 12, 12))
+    hr = torch.nn.functional.interpolate(x, (12, 12), mode='bicubic',
+                                         align_corners=False)
+    k = m.up.spatial_kernel().view(11, 11)
+    k = (k / k.sum()).expand(3, 1, 11, 11)
+    ref = torch.nn.functional.conv2d(
+        torch.nn.functional.pad(hr, [5] * 4, mode='reflect'), k, groups=3)
+    assert (out - ref).abs().max() < 1e-5
