@@ -276,3 +276,33 @@ def test_configs_build_datasets_on_tiny_data(tmp_path):
     r = ds[0]
     assert r['data_samples'].gt_pts_seg.pts_semantic_mask.tolist() == [
         0, 1, 2, 35]
+
+
+def test_openscene_dataset_reads_mmdet3d_info_files():
+    """ann_file mode: an mmdet3d info file with raw NYU40 ids mapped through
+    metainfo.seg_valid_class_ids (the route for e.g. raw-id ScanNet200
+    semantic masks), filtered by scene_list."""
+    from ovseg_plugins.seg3d.datasets.label_constants import \
+        SCANNET20_NYU40_IDS
+    root = shared_data_path('scannet')
+    ds = DATASETS.build(dict(
+        type='OpenSceneSegDataset', data_root=root,
+        ann_file='scannet_infos.pkl', scene_list=['scene0000_00'],
+        metainfo=dict(classes=SCANNET20_CLASSES,
+                      seg_valid_class_ids=SCANNET20_NYU40_IDS),
+        data_prefix=dict(pts='points', pts_semantic_mask='semantic_mask'),
+        pipeline=[
+            dict(type='LoadPointsFromFile', coord_type='DEPTH',
+                 shift_height=False, use_color=True, load_dim=6,
+                 use_dim=[0, 1, 2, 3, 4, 5]),
+            dict(type='LoadAnnotations3D', with_bbox_3d=False,
+                 with_label_3d=False, with_mask_3d=False, with_seg_3d=True),
+            dict(type='PointSegClassMapping')
+        ], test_mode=True))
+    r = ds[0]
+    raw = np.fromfile(osp.join(root, 'semantic_mask', 'scene0000_00.bin'),
+                      np.int64)
+    want = [SCANNET20_NYU40_IDS.index(s) if s in SCANNET20_NYU40_IDS else 20
+            for s in raw]
+    assert r['pts_semantic_mask'].tolist() == want
+    assert sum(w < 20 for w in want) == 73  # README: 73 valid points
