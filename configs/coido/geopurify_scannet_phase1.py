@@ -16,7 +16,9 @@ model = dict(
     per_sample_loss='split',
     scorer_warmup_iters=200)
 # scenes are scored one per iteration; the softmax needs a batch: 8 scenes
+# pool = all training scenes (no 20-scene list; sample_idx indexes them all)
 train_dataloader = dict(
+    dataset=dict(scene_list=None),
     batch_size=8,
     sampler=dict(_delete_=True, type='IndexSubsetEpochSampler', shuffle=True,
                  indices_file=coido_files + '/subset.json'))

@@ -83,3 +83,17 @@ def test_pixel_ce_uniform_equals_mmseg_decode_loss(tmp_path, mmseg_scope):
     ref = m.segmentor.loss(x, samples)['decode.loss_ce']
     out = m.loss(x, samples)
     assert torch.allclose(out['loss_coido_seg'], ref, atol=1e-6)
+
+
+@pytest.mark.parametrize('phase', [1, 2])
+def test_geopurify_coido_pool_is_all_training_scenes(phase):
+    """The GeoPurify base config trains on the authors' 20-scene list; the
+    CoIDO configs must select from (and index) all training scenes."""
+    from mmengine.config import Config
+    base = Config.fromfile(osp.join(REPO_ROOT, 'configs', 'geopurify',
+                                    'scannet.py'))
+    assert base.train_dataloader.dataset.scene_list  # premise of the test
+    cfg = Config.fromfile(osp.join(REPO_ROOT, 'configs', 'coido',
+                                   f'geopurify_scannet_phase{phase}.py'))
+    assert cfg.train_dataloader.dataset.scene_list is None
+    assert cfg.train_dataloader.sampler.type == 'IndexSubsetEpochSampler'
