@@ -37,6 +37,10 @@ def load_config(args):
     from mmengine.config import Config
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
+    if not osp.isfile(args.config):
+        raise FileNotFoundError(
+            f'Config file not found: {args.config!r}. Give the path of a '
+            'config file, e.g. configs/segearth/potsdam.py.')
     cfg = Config.fromfile(args.config)
     cfg.launcher = args.launcher
     if args.cfg_options is not None:

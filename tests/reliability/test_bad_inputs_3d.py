@@ -1,0 +1,268 @@
+"""Bad inputs of the 3D side (GeoPurify): point clouds, per-point features,
+scene files, normals, scene lists, the segmentor's inputs. Each case asserts
+the exact error type and that the message names the input and the fix, or
+the documented handling (docs/bad_inputs.md)."""
+import numpy as np
+import pytest
+import torch
+
+pytest.importorskip('mmdet3d')
+
+from mmdet3d.structures import DepthPoints  # noqa: E402
+
+from ovseg_plugins.seg3d.datasets.scene_list import read_scene_list  # noqa
+from ovseg_plugins.seg3d.datasets.transforms import (  # noqa: E402
+    AddPointNormals, LoadOpenScenePoints, LoadPointFeatures)
+
+
+def _pts(n=50, seed=0, cols=6):
+    rng = np.random.default_rng(seed)
+    a = rng.random((n, cols)).astype(np.float32)
+    if cols >= 6:
+        a[:, 3:6] *= 255
+    return a
+
+
+def _results(arr, path='/data/scene0000_00.bin'):
+    dims = dict(color=[3, 4, 5]) if arr.shape[1] >= 6 else None
+    return dict(lidar_points=dict(lidar_path=path),
+                points=DepthPoints(arr, points_dim=arr.shape[1],
+                                   attribute_dims=dims))
+
+
+def _feats(tmp_path, feat, name='scene0000_00', ext='npy'):
+    d = tmp_path / 'feats'
+    d.mkdir(exist_ok=True)
+    if ext == 'npy':
+        np.save(d / f'{name}.npy', feat)
+    else:
+        np.savez(d / f'{name}.npz', feat=feat)
+    return str(d)
+
+
+# ------------------------------------------------------ LoadPointFeatures
+def test_point_features_missing(tmp_path):
+    (tmp_path / 'feats').mkdir()
+    t = LoadPointFeatures(str(tmp_path / 'feats'))
+    with pytest.raises(FileNotFoundError) as e:
+        t(_results(_pts()))
+    msg = str(e.value)
+    assert str(tmp_path / 'feats' / 'scene0000_00') + '.npz/.npy' in msg
+    assert 'tools/geopurify/lift_features.py' in msg and 'feature_root' in msg
+
+
+def test_point_features_row_count_mismatch(tmp_path):
+    root = _feats(tmp_path, np.zeros((49, 8), np.float32))
+    with pytest.raises(ValueError) as e:
+        LoadPointFeatures(root)(_results(_pts(50)))
+    msg = str(e.value)
+    assert 'scene0000_00: features (49, 8) do not match the scene\'s 50 ' \
+        'points' in msg and 'regenerate them' in msg
+
+
+def test_point_features_channel_mismatch(tmp_path):
+    root = _feats(tmp_path, np.zeros((50, 4), np.float32), ext='npz')
+    with pytest.raises(ValueError) as e:
+        LoadPointFeatures(root, expected_dim=8)(_results(_pts(50)))
+    assert 'scene0000_00: 4 channels, expected 8' in str(e.value)
+
+
+@pytest.mark.parametrize('bad', [np.nan, np.inf], ids=['nan', 'inf'])
+def test_point_features_nan_inf(tmp_path, bad):
+    f = np.zeros((50, 8), np.float32)
+    f[3, 2] = bad
+    root = _feats(tmp_path, f)
+    with pytest.raises(ValueError) as e:
+        LoadPointFeatures(root)(_results(_pts(50)))
+    msg = str(e.value)
+    assert 'scene0000_00: features contain NaN/inf' in msg
+    assert 'lift_features.py' in msg
+
+
+def test_empty_point_cloud(tmp_path):
+    root = _feats(tmp_path, np.zeros((0, 8), np.float32))
+    with pytest.raises(ValueError) as e:
+        LoadPointFeatures(root)(_results(np.zeros((0, 6), np.float32)))
+    msg = str(e.value)
+    assert '/data/scene0000_00.bin: the point cloud is empty' in msg
+    assert 'remove the scene' in msg
+
+
+def test_nan_point_coordinates(tmp_path):
+    a = _pts(50)
+    a[7, 1] = np.nan
+    root = _feats(tmp_path, np.zeros((50, 8), np.float32))
+    with pytest.raises(ValueError) as e:
+        LoadPointFeatures(root)(_results(a))
+    msg = str(e.value)
+    assert '/data/scene0000_00.bin: points contain NaN/inf' in msg
+    assert 'regenerate the point file' in msg
+
+
+def test_points_without_colours_read_as_xyzrgb(tmp_path):
+    """An x,y,z-only .bin read with load_dim=6 (mmdet3d's loader) silently
+    halves the points; LoadPointFeatures catches it and names load_dim."""
+    from mmdet3d.datasets.transforms import LoadPointsFromFile
+    p = tmp_path / 'scene0000_00.bin'
+    _pts(50, cols=3).tofile(p)
+    res = LoadPointsFromFile(coord_type='DEPTH', load_dim=6,
+                             use_dim=[0, 1, 2, 3, 4, 5], use_color=True)(
+        dict(lidar_points=dict(lidar_path=str(p))))
+    assert len(res['points']) == 25
+    root = _feats(tmp_path, np.zeros((50, 8), np.float32))
+    with pytest.raises(ValueError) as e:
+        LoadPointFeatures(root)(res)
+    msg = str(e.value)
+    assert 'do not match the scene\'s 25 points' in msg
+    assert 'load_dim/use_dim of LoadPointsFromFile' in msg
+
+
+# --------------------------------------------- OpenScene scene files (.pth)
+def _scene(tmp_path, data, name='scene.pth'):
+    p = tmp_path / name
+    torch.save(data, p)
+    return str(p)
+
+
+def _open(path):
+    return LoadOpenScenePoints(with_seg=False)(
+        dict(lidar_points=dict(lidar_path=path)))
+
+
+def test_scene_file_truncated(tmp_path):
+    p = _scene(tmp_path, (np.zeros((10, 3)), np.zeros((10, 3))))
+    with open(p, 'r+b') as f:
+        f.truncate(60)
+    with pytest.raises(ValueError) as e:
+        _open(p)
+    assert f'could not read scene file {p!r}' in str(e.value)
+    assert 're-run the preprocessing' in str(e.value)
+
+
+def test_scene_file_empty_cloud(tmp_path):
+    p = _scene(tmp_path, (np.zeros((0, 3)), np.zeros((0, 3))))
+    with pytest.raises(ValueError) as e:
+        _open(p)
+    assert f'{p}: the scene has no points' in str(e.value)
+
+
+def test_scene_file_nan_coordinates(tmp_path):
+    xyz = np.zeros((10, 3))
+    xyz[0, 0] = np.nan
+    p = _scene(tmp_path, (xyz, np.zeros((10, 3))))
+    with pytest.raises(ValueError) as e:
+        _open(p)
+    assert f"{p}: field 'coords' has non-finite" in str(e.value)
+
+
+def test_scene_file_colours_in_another_range(tmp_path):
+    p = _scene(tmp_path, (np.zeros((10, 3)), np.full((10, 3), 200.)))
+    with pytest.raises(ValueError) as e:
+        _open(p)
+    msg = str(e.value)
+    assert p in msg and "color_range='[-1,1]'" in msg
+    assert "try LoadOpenScenePoints(color_range='[0,255]')" in msg
+
+
+def test_scene_file_without_colours(tmp_path):
+    p = _scene(tmp_path, (np.zeros((10, 3)), ))
+    with pytest.raises(ValueError) as e:
+        _open(p)
+    assert p in str(e.value) and 'expected a tuple (coords, colors' in str(
+        e.value)
+
+
+# ------------------------------------------------------------- normals
+def test_normals_points_without_colours():
+    with pytest.raises(ValueError) as e:
+        AddPointNormals()(_results(_pts(20, cols=3)))
+    assert 'needs [x, y, z, r, g, b] points, got 3 columns' in str(e.value)
+    assert 'load colours first' in str(e.value)
+
+
+def test_normals_missing_from_file_when_required():
+    with pytest.raises(FileNotFoundError) as e:
+        AddPointNormals(source='file')(_results(_pts(20)))
+    msg = str(e.value)
+    assert 'no normals in the scene file' in msg
+    assert "use source='auto' to fall back to point normals" in msg
+
+
+def test_normals_missing_fall_back_to_pca():
+    res = AddPointNormals(source='auto')(_results(_pts(20)))
+    assert res['normals_source'] == 'points'
+    n = res['points'].tensor[:, 6:9]
+    assert torch.allclose(n.norm(dim=1), torch.ones(20), atol=1e-5)
+    assert (n[:, 2] >= 0).all()  # oriented towards +z
+
+
+def test_normals_mesh_of_another_scene(tmp_path):
+    ply = tmp_path / 'mesh.ply'
+    ply.write_text('ply\nformat ascii 1.0\nelement vertex 3\nproperty float x\n'
+                   'property float y\nproperty float z\nelement face 1\n'
+                   'property list uchar int vertex_indices\nend_header\n'
+                   '0 0 0\n1 0 0\n0 1 0\n3 0 1 2\n')
+    res = _results(_pts(20))
+    res['mesh_path'] = str(ply)
+    with pytest.raises(ValueError) as e:
+        AddPointNormals(source='mesh')(res)
+    msg = str(e.value)
+    assert f'{ply}: mesh has 3 vertices but the scene has 20 points' in msg
+    assert "AddPointNormals(source='points')" in msg
+
+
+# ---------------------------------------------------------- scene lists
+@pytest.mark.parametrize('text,frag', [
+    ('# only a comment\n\n', 'the scene list is empty'),
+    ('scene0000_00\nscene0001_00\nscene0000_00\n',
+     "scenes listed more than once: ['scene0000_00']"),
+], ids=['empty', 'duplicate'])
+def test_scene_list_file(tmp_path, text, frag):
+    p = tmp_path / 'split.txt'
+    p.write_text(text)
+    with pytest.raises(ValueError) as e:
+        read_scene_list(str(p))
+    assert f'{p}: {frag}' in str(e.value)
+
+
+def test_scene_list_missing(tmp_path):
+    with pytest.raises(FileNotFoundError) as e:
+        read_scene_list('nope.txt', data_root=str(tmp_path))
+    assert "'nope.txt'" in str(e.value) and 'one scene name per line' in str(
+        e.value)
+
+
+# -------------------------------------------------------- the segmentor
+def _geopurify(tmp_path, emb_shape=(3, 8), **kw):
+    from mmdet3d.registry import MODELS
+    torch.save(torch.randn(*emb_shape), tmp_path / 'text.pt')
+    cfg = dict(type='GeoPurifySegmentor',
+               backbone=dict(type='StudentAffinityNet', in_channels=14,
+                             hidden_channels=8, embed_dim=8, num_blocks=1),
+               class_names='wall;floor;chair', fused_channels=8,
+               text_embeddings=str(tmp_path / 'text.pt'), knn=4,
+               decode_head=dict(type='AffinityPurifyHead', knn=4,
+                                iterations=1))
+    cfg.update(kw)
+    return MODELS.build(cfg)
+
+
+def test_segmentor_points_without_feature_columns(tmp_path):
+    from mmengine.registry import init_default_scope
+    init_default_scope('mmdet3d')
+    model = _geopurify(tmp_path)
+    with pytest.raises(ValueError) as e:
+        model.purify(torch.from_numpy(_pts(30)))
+    msg = str(e.value)
+    assert 'points have 6 columns, GeoPurify needs 14' in msg
+    assert 'add LoadPointFeatures to the pipeline' in msg
+
+
+def test_segmentor_text_embeddings_of_another_vocabulary(tmp_path):
+    from mmengine.registry import init_default_scope
+    init_default_scope('mmdet3d')
+    with pytest.raises(ValueError) as e:
+        _geopurify(tmp_path, emb_shape=(20, 8))
+    msg = str(e.value)
+    assert 'text embeddings have shape (20, 8), expected (3 queries, 8)' in msg
+    assert 'match the vocabulary' in msg

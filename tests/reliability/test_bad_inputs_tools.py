@@ -1,0 +1,183 @@
+"""Bad inputs of tools/train.py and tools/test.py: arguments, work_dir, and
+the run checks (empty datasets, class counts, checkpoints) on the tools' own
+code path (``_bootstrap.run_runner``), in-process."""
+import importlib.util
+import os
+import os.path as osp
+import sys
+
+import pytest
+import torch
+
+from conftest import REPO_ROOT, shared_data_path
+from rel_helpers import TINY_FCN, tiny_segearth_config
+
+TOOLS = osp.join(REPO_ROOT, 'tools')
+if TOOLS not in sys.path:
+    sys.path.insert(0, TOOLS)
+
+
+def _tool(name):
+    spec = importlib.util.spec_from_file_location(
+        f'ovseg_tool_{name}', osp.join(TOOLS, f'{name}.py'))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.fixture(scope='module')
+def train_tool():
+    return _tool('train')
+
+
+@pytest.fixture(scope='module')
+def test_tool():
+    return _tool('test')
+
+
+def _cfg(tool, argv):
+    return tool.build_cfg(tool.parse_args(argv))
+
+
+# -------------------------------------------------------------- arguments
+def test_missing_config_file(test_tool, tmp_path):
+    p = tmp_path / 'nope.py'
+    with pytest.raises(FileNotFoundError) as e:
+        _cfg(test_tool, [str(p)])
+    assert repr(str(p)) in str(e.value)
+    assert 'Give the path of a config file' in str(e.value)
+
+
+def test_test_checkpoint_missing(test_tool, tmp_path):
+    p = tmp_path / 'iter_9.pth'
+    with pytest.raises(FileNotFoundError) as e:
+        _cfg(test_tool, [TINY_FCN, str(p), '--work-dir', str(tmp_path)])
+    msg = str(e.value)
+    assert repr(str(p)) in msg and 'written by tools/train.py' in msg
+    assert 'omit it for training-free models' in msg
+
+
+def test_resume_checkpoint_missing(train_tool, tmp_path):
+    p = tmp_path / 'iter_2.pth'
+    with pytest.raises(FileNotFoundError) as e:
+        _cfg(train_tool, [TINY_FCN, '--resume', str(p), '--work-dir',
+                          str(tmp_path)])
+    msg = str(e.value)
+    assert repr(str(p)) in msg and '--resume without a path' in msg
+
+
+def test_amp_without_optim_wrapper(train_tool, tmp_path):
+    c = tmp_path / 'no_optim.py'
+    c.write_text(f'_base_ = [{TINY_FCN!r}]\noptim_wrapper = None\n')
+    with pytest.raises(ValueError) as e:
+        _cfg(train_tool, [str(c), '--amp', '--work-dir', str(tmp_path)])
+    assert f'--amp needs an optim_wrapper in {c}' in str(e.value)
+
+
+def test_tta_without_tta_model(test_tool, tmp_path, monkeypatch):
+    args = test_tool.parse_args([TINY_FCN, '--tta', '--work-dir',
+                                 str(tmp_path)])
+    cfg = test_tool.load_config(args)
+    cfg.pop('tta_pipeline', None)  # a config without TTA settings
+    monkeypatch.setattr(test_tool, 'load_config', lambda a: cfg)
+    with pytest.raises(KeyError) as e:
+        test_tool.build_cfg(args)
+    assert f'--tta needs tta_model and tta_pipeline in {TINY_FCN}' in str(
+        e.value)
+
+
+def test_show_dir_without_visualization_hook(test_tool, tmp_path,
+                                             monkeypatch):
+    args = test_tool.parse_args([TINY_FCN, '--show-dir', str(tmp_path / 's'),
+                                 '--work-dir', str(tmp_path)])
+    cfg = test_tool.load_config(args)
+    cfg.default_hooks.pop('visualization')
+    monkeypatch.setattr(test_tool, 'load_config', lambda a: cfg)
+    with pytest.raises(RuntimeError) as e:
+        test_tool.build_cfg(args)
+    msg = str(e.value)
+    assert TINY_FCN in msg and 'default_hooks.visualization' in msg
+
+
+def test_work_dir_under_a_file(test_tool, tmp_path):
+    f = tmp_path / 'a_file'
+    f.write_text('x')
+    wd = f / 'work'
+    with pytest.raises(PermissionError) as e:
+        _cfg(test_tool, [TINY_FCN, '--work-dir', str(wd)])
+    msg = str(e.value)
+    assert repr(str(wd)) in msg and 'Pass --work-dir with a folder you can ' \
+        'write to' in msg
+
+
+@pytest.mark.skipif(hasattr(os, 'geteuid') and os.geteuid() == 0,
+                    reason='root can write into read-only folders')
+def test_work_dir_read_only(test_tool, tmp_path):
+    ro = tmp_path / 'ro'
+    ro.mkdir()
+    ro.chmod(0o555)
+    try:
+        with pytest.raises(PermissionError) as e:
+            _cfg(test_tool, [TINY_FCN, '--work-dir', str(ro / 'wd')])
+        assert 'is not writable' in str(e.value)
+    finally:
+        ro.chmod(0o755)
+
+
+# ------------------------------------------- run checks on the tool path
+def _run_test(test_tool, argv):
+    from _bootstrap import run_runner
+    cfg = _cfg(test_tool, argv)
+    return run_runner(cfg, 'test')
+
+
+def _potsdam_opts(root):
+    return ['--cfg-options'] + [f'{s}_dataloader.dataset.data_root={root}'
+                                for s in ('train', 'val', 'test')]
+
+
+def test_tool_checkpoint_of_another_architecture(test_tool, tmp_path):
+    root = shared_data_path('rs', 'potsdam')
+    p = tmp_path / 'resnet_like.pth'
+    torch.save({'state_dict': {'backbone.conv1.weight':
+                               torch.zeros(64, 3, 7, 7)}}, p)
+    with pytest.raises(KeyError) as e:
+        _run_test(test_tool, [TINY_FCN, str(p), '--work-dir',
+                              str(tmp_path / 'wd')] + _potsdam_opts(root))
+    msg = str(e.value)
+    assert str(p) in msg and 'does not fit EncoderDecoder' in msg
+    assert 'another architecture' in msg
+
+
+def test_tool_truncated_checkpoint(test_tool, tmp_path):
+    root = shared_data_path('rs', 'potsdam')
+    p = tmp_path / 'iter_4.pth'
+    torch.save({'state_dict': {'w': torch.zeros(1000)}}, p)
+    p.write_bytes(p.read_bytes()[:300])
+    with pytest.raises(ValueError) as e:
+        _run_test(test_tool, [TINY_FCN, str(p), '--work-dir',
+                              str(tmp_path / 'wd')] + _potsdam_opts(root))
+    assert str(p) in str(e.value) and 'truncated' in str(e.value)
+
+
+def test_tool_empty_dataset(test_tool, tmp_path):
+    (tmp_path / 'data' / 'img_dir' / 'val').mkdir(parents=True)
+    with pytest.raises(FileNotFoundError) as e:
+        _run_test(test_tool, [TINY_FCN, '--work-dir', str(tmp_path / 'wd')]
+                  + _potsdam_opts(str(tmp_path / 'data')))
+    msg = str(e.value)
+    assert 'dataset is empty' in msg and str(tmp_path / 'data') in msg
+
+
+def test_tool_class_count_mismatch(test_tool, tmp_path):
+    root = shared_data_path('rs', 'potsdam')
+    cfg = tiny_segearth_config(tmp_path, 'configs/segearth/potsdam.py')
+    names = tmp_path / 'seven.txt'  # Potsdam has 6 (bg_idx=5 stays valid)
+    names.write_text('road\nbuilding\ngrass\ntree\ncar\nclutter\nwater\n')
+    with pytest.raises(ValueError) as e:
+        _run_test(test_tool, [cfg, '--work-dir', str(tmp_path / 'wd'),
+                              '--cfg-options',
+                              f'test_dataloader.dataset.data_root={root}',
+                              f'model.class_names={names}'])
+    msg = str(e.value)
+    assert f'{names} has 7 classes' in msg and 'PotsdamDataset has 6' in msg

@@ -1,0 +1,197 @@
+"""No network unless asked: the suite runs with hub access off, and building
+any config with its weights absent raises the clear WeightsNotFoundError
+without a single connection attempt (configs without external weights build
+offline)."""
+import copy
+import glob
+import os
+import os.path as osp
+import socket
+
+import pytest
+import torch
+
+from conftest import REPO_ROOT
+from fixtures.tiny_models import TINY_CLIP_CFG, TINY_CLIP_NAME
+from ovseg_plugins.utils import WeightsNotFoundError
+from ovseg_plugins.utils.open_clip_loader import (build_open_clip,
+                                                  resolve_open_clip_weights)
+
+CONFIGS = sorted(
+    osp.relpath(p, REPO_ROOT)
+    for p in glob.glob(osp.join(REPO_ROOT, 'configs', '**', '*.py'),
+                       recursive=True) if '/_base_/' not in p)
+
+
+@pytest.fixture(scope='module', autouse=True)
+def _fast_config_parsing():
+    """mmengine re-reads ~50 model-index YAML files of mmseg for every
+    ``mmseg::`` base (0.5 s a config); cache those reads for this module."""
+    import functools
+
+    import mmengine.config.utils as cu
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(cu, 'load', functools.lru_cache(maxsize=None)(cu.load))
+        yield
+
+
+@pytest.fixture
+def no_network(monkeypatch, tmp_path):
+    """Every connection attempt is recorded and refused; empty weight caches
+    (HOME, HF cache), so nothing cached on this machine can satisfy a build."""
+    attempts = []
+
+    def refuse(*args, **kwargs):
+        attempts.append(args[1:] if args and isinstance(
+            args[0], socket.socket) else args)
+        raise AssertionError(f'network access attempted: {args!r}')
+
+    monkeypatch.setattr(socket.socket, 'connect', refuse)
+    monkeypatch.setattr(socket.socket, 'connect_ex', refuse)
+    monkeypatch.setattr(socket, 'create_connection', refuse)
+    monkeypatch.setenv('HOME', str(tmp_path / 'home'))
+    import huggingface_hub.constants as hc
+    monkeypatch.setattr(hc, 'HF_HUB_CACHE', str(tmp_path / 'hf_cache'))
+    import open_clip
+
+    def no_download(*a, **k):
+        attempts.append(('open_clip.download_pretrained', a))
+        raise AssertionError('open_clip download attempted')
+
+    monkeypatch.setattr(open_clip, 'download_pretrained', no_download)
+    return attempts
+
+
+def test_suite_runs_with_hub_access_off():
+    assert os.environ.get('HF_HUB_OFFLINE') == '1'
+    assert os.environ.get('TRANSFORMERS_OFFLINE') == '1'
+    import huggingface_hub.constants as hc
+    assert hc.HF_HUB_OFFLINE
+
+
+WEIGHT_KEYS = ('pretrained', 'checkpoint', 'text_embeddings', 'load_from')
+# generated inputs (CoIDO's feature bank / clusters): a clear
+# FileNotFoundError naming the file and the tool that makes it
+ARTIFACT_KEYS = ('feature_bank', 'clusters')
+
+
+def _weight_specs(cfg):
+    """(path, value) of every weights-like entry of a model config."""
+    out = []
+
+    def walk(o, path):
+        if isinstance(o, dict):
+            for k, v in o.items():
+                p = f'{path}.{k}'
+                if k in WEIGHT_KEYS + ARTIFACT_KEYS and isinstance(v, str):
+                    out.append((p, v))
+                walk(v, p)
+        elif isinstance(o, (list, tuple)):
+            for i, v in enumerate(o):
+                walk(v, f'{path}[{i}]')
+    walk(cfg, 'model')
+    return out
+
+
+@pytest.mark.parametrize('cfg_path', CONFIGS)
+def test_build_config_with_weights_absent(cfg_path, no_network):
+    from mmengine.config import Config
+    from mmengine.registry import DefaultScope
+    cfg = Config.fromfile(osp.join(REPO_ROOT, cfg_path))
+    scope = cfg.get('default_scope', 'mmseg')
+    reg = __import__(f'{scope}.registry', fromlist=['MODELS']).MODELS
+    model_cfg = copy.deepcopy(cfg.model)
+    specs = _weight_specs(model_cfg.to_dict() if hasattr(
+        model_cfg, 'to_dict') else model_cfg)
+    with DefaultScope.overwrite_default_scope(scope):
+        if not specs:
+            reg.build(model_cfg)  # nothing external: builds offline
+        else:
+            weights = any(p.rsplit('.', 1)[-1] in WEIGHT_KEYS
+                          for p, _ in specs)
+            exc = WeightsNotFoundError if weights else FileNotFoundError
+            with pytest.raises(FileNotFoundError) as e:
+                reg.build(model_cfg)
+            # weights first (backbones are built before other inputs)
+            assert isinstance(e.value, exc), repr(e.value)
+            msg = str(e.value)
+            assert 'not found' in msg
+            assert any(v in msg or osp.basename(v) in msg or
+                       v.split('/')[-1] in msg for _, v in specs), (specs, msg)
+    assert no_network == []
+
+
+def test_allow_download_but_offline(no_network, monkeypatch):
+    monkeypatch.setenv('HF_HUB_OFFLINE', '1')
+    with pytest.raises(WeightsNotFoundError) as e:
+        resolve_open_clip_weights('ViT-B-16', 'openai', allow_download=True)
+    msg = str(e.value)
+    assert 'ViT-B-16/openai' in msg and 'offline' in msg
+    assert 'pretrained=<local checkpoint file>' in msg
+    assert no_network == []
+
+
+def test_clip_tag_not_cached_download_off(no_network):
+    with pytest.raises(WeightsNotFoundError) as e:
+        resolve_open_clip_weights('ViT-B-16', 'laion2b_s34b_b88k')
+    msg = str(e.value)
+    assert 'ViT-B-16/laion2b_s34b_b88k is not in the local cache' in msg
+    assert 'allow_download=True' in msg and '<local checkpoint file>' in msg
+    assert no_network == []
+
+
+def test_clip_unknown_tag(no_network):
+    with pytest.raises(WeightsNotFoundError) as e:
+        resolve_open_clip_weights('ViT-B-16', 'no_such_tag')
+    assert "'no_such_tag'" in str(e.value) and 'known tags' in str(e.value)
+
+
+def test_clip_local_file_missing(tmp_path):
+    p = tmp_path / 'ViT-B-16.pt'
+    with pytest.raises(WeightsNotFoundError) as e:
+        resolve_open_clip_weights('ViT-B-16', str(p))
+    assert repr(str(p)) in str(e.value)
+    assert 'set `pretrained` to an existing file' in str(e.value)
+
+
+def test_clip_file_of_another_architecture(tmp_path):
+    other = dict(copy.deepcopy(TINY_CLIP_CFG), embed_dim=32)
+    other['vision_cfg'] = dict(other['vision_cfg'], width=32)
+    wrong, _ = build_open_clip('ovseg-tiny-other-arch', model_cfg=other)
+    p = tmp_path / 'other.pt'
+    torch.save(wrong.state_dict(), p)
+    with pytest.raises(ValueError) as e:
+        build_open_clip(TINY_CLIP_NAME, pretrained=str(p),
+                        model_cfg=TINY_CLIP_CFG)
+    msg = str(e.value)
+    assert f'Could not load CLIP weights {str(p)!r} into {TINY_CLIP_NAME}' \
+        in msg and 'architecture and size' in msg
+
+
+def test_sam3_weights_dir_missing(mmseg_scope, tmp_path, no_network):
+    from mmseg.registry import MODELS
+    d = tmp_path / 'sam3'
+    with pytest.raises(WeightsNotFoundError) as e:
+        MODELS.build(dict(type='HFSam3', pretrained=str(d)))
+    msg = str(e.value)
+    assert repr(str(d)) in msg and 'from_pretrained directory' in msg
+    assert 'allow_download=True' in msg
+    assert no_network == []
+
+
+def test_geopurify_text_embeddings_missing(tmp_path):
+    from mmdet3d.registry import MODELS
+    from mmengine.registry import DefaultScope
+    p = tmp_path / 'text_embeds.pt'
+    with DefaultScope.overwrite_default_scope('mmdet3d'):
+        import ovseg_plugins.seg3d  # noqa: F401
+        with pytest.raises(WeightsNotFoundError) as e:
+            MODELS.build(dict(
+                type='GeoPurifySegmentor',
+                backbone=dict(type='StudentAffinityNet', in_channels=14,
+                              hidden_channels=8, embed_dim=8, num_blocks=1),
+                class_names='wall;floor', fused_channels=8,
+                text_embeddings=str(p)))
+    msg = str(e.value)
+    assert f'text embeddings not found: {str(p)!r}' in msg
+    assert 'existing file' in msg
