@@ -13,6 +13,31 @@ TINY_FCN = osp.join(REPO_ROOT, 'tests', 'fixtures', 'configs',
                     'tiny_fcn_potsdam.py')
 THREADS = dict(OMP_NUM_THREADS='1', MKL_NUM_THREADS='1')
 
+# a hook module (written next to a test config, imported through
+# custom_imports) that SIGKILLs training after iteration `at`, i.e. after
+# the CheckpointHook (priority VERY_LOW) of that iteration has saved
+KILL_HOOK = '''
+import os
+import signal
+
+from mmengine.hooks import Hook
+from mmengine.registry import HOOKS
+
+
+@HOOKS.register_module()
+class KillAfterIterHook(Hook):
+    """SIGKILLs the process after iteration ``at`` (after CheckpointHook)."""
+    priority = 'LOWEST'
+
+    def __init__(self, at):
+        self.at = at
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None,
+                         outputs=None):
+        if runner.iter + 1 == self.at:
+            os.kill(os.getpid(), signal.SIGKILL)
+'''
+
 
 def free_port() -> int:
     """A TCP port that is free now (MASTER_PORT of one torchrun)."""

@@ -7,29 +7,8 @@ import pytest
 import torch
 
 from conftest import shared_data_path
-from rel_helpers import TINY_FCN, ok, run_tool
+from rel_helpers import KILL_HOOK, TINY_FCN, ok, run_tool
 
-KILL_HOOK = '''
-import os
-import signal
-
-from mmengine.hooks import Hook
-from mmengine.registry import HOOKS
-
-
-@HOOKS.register_module()
-class KillAfterIterHook(Hook):
-    """SIGKILLs the process after iteration ``at`` (after CheckpointHook)."""
-    priority = 'LOWEST'
-
-    def __init__(self, at):
-        self.at = at
-
-    def after_train_iter(self, runner, batch_idx, data_batch=None,
-                         outputs=None):
-        if runner.iter + 1 == self.at:
-            os.kill(os.getpid(), signal.SIGKILL)
-'''
 
 
 def _configs(tmp_path, root):

@@ -1,0 +1,183 @@
+"""CoIDO reliability: a phase-1 run SIGKILLed after a checkpoint and resumed
+ends with the weights (segmentor, scorer, log σ), optimizer state and
+selection of the uninterrupted run; a subset/selection file made for another
+dataset is refused with a clear error."""
+import json
+import os.path as osp
+import signal
+import sys
+
+import pytest
+import torch
+
+from conftest import REPO_ROOT, shared_data_path
+from rel_helpers import KILL_HOOK, ok, run_tool
+
+pytest.importorskip('ovseg_plugins.engine.samplers')
+
+PHASE1 = osp.join(REPO_ROOT, 'configs', 'coido', 'fcn-tiny_loveda_phase1.py')
+
+
+def _dataset(data_root, n=None):
+    from mmengine.config import Config
+    from mmengine.registry import DefaultScope
+    from mmseg.registry import DATASETS
+    import ovseg_plugins.seg2d  # noqa: F401
+    cfg = Config.fromfile(PHASE1)
+    ds = cfg.train_dataloader.dataset
+    ds.data_root = data_root
+    with DefaultScope.overwrite_default_scope('mmseg'):
+        return DATASETS.build(ds)
+
+
+def _coido_files(tmp_path, data_root):
+    """Feature bank (random embeddings, this data list's hash), subset and
+    clusters (tools/coido/cluster.py's function) for the dataset."""
+    sys.path.insert(0, osp.join(REPO_ROOT, 'tools', 'coido'))
+    from cluster import cluster
+    from ovseg_plugins.engine.utils import data_list_hash
+    ds = _dataset(data_root)
+    n = len(ds)
+    g = torch.Generator().manual_seed(0)
+    files = tmp_path / 'coido'
+    files.mkdir()
+    emb = torch.nn.functional.normalize(torch.randn(n, 8, generator=g), dim=1)
+    torch.save(dict(embeddings=emb,
+                    stats=torch.rand(n, 4, generator=g) * 2 - 1,
+                    data_list_hash=data_list_hash(ds)),
+               files / 'feature_bank.pt')
+    cluster(str(files / 'feature_bank.pt'), str(files), ratio=0.5, seed=0,
+            n_clusters=2, knn=3, log=lambda *a: None)
+    return files, n
+
+
+def _configs(tmp_path, data_root, files):
+    (tmp_path / 'rel_kill_hook.py').write_text(KILL_HOOK)
+    base = tmp_path / 'phase1_det.py'
+    base.write_text(f'''_base_ = [{PHASE1!r}]
+data_root = {data_root!r}
+model = dict(feature_bank={str(files / 'feature_bank.pt')!r},
+             clusters={str(files / 'clusters.json')!r},
+             scorer=dict(hidden=16), scorer_warmup_iters=1)
+train_dataloader = dict(batch_size=2, sampler=dict(
+    indices_file={str(files / 'subset.json')!r}),
+    dataset=dict(data_root=data_root))
+val_dataloader = dict(dataset=dict(data_root=data_root))
+test_dataloader = val_dataloader
+train_cfg = dict(max_iters=4, val_interval=1000)
+param_scheduler = [dict(type='PolyLR', eta_min=1e-5, power=0.9, begin=0,
+                        end=4, by_epoch=False)]
+default_hooks = dict(checkpoint=dict(interval=2), logger=dict(interval=1))
+randomness = dict(seed=0, deterministic=True)
+''')
+    kill = tmp_path / 'phase1_killed.py'
+    kill.write_text(
+        "_base_ = ['./phase1_det.py']\n"
+        "custom_imports = dict(imports=['ovseg_plugins.seg2d', "
+        "'ovseg_plugins.engine', 'rel_kill_hook'], "
+        "allow_failed_imports=False)\n"
+        "custom_hooks = [dict(type='CoIDOSelectionHook', budget=0.2), "
+        "dict(type='KillAfterIterHook', at=3)]\n")
+    return str(base), str(kill)
+
+
+def _load(p):
+    return torch.load(p, map_location='cpu', weights_only=False)
+
+
+@pytest.mark.slow
+def test_coido_phase1_killed_then_resumed_equals_uninterrupted(tmp_path):
+    sys.path.insert(0, osp.join(REPO_ROOT, 'tools', 'analysis_tools'))
+    from coido_controlled_experiment import build_controlled_dataset
+    data = str(tmp_path / 'data')
+    build_controlled_dataset(shared_data_path('rs', 'loveda'), data, n=10)
+    files, n = _coido_files(tmp_path, data)
+    base, kill = _configs(tmp_path, data, files)
+    env = dict(PYTHONPATH=str(tmp_path))
+    full, cut = tmp_path / 'full', tmp_path / 'cut'
+
+    def sel(wd):
+        return ['--cfg-options', f'custom_hooks.0.out_dir={wd}/sel']
+
+    ok(run_tool(['tools/train.py', base, '--work-dir', str(full)]
+                + sel(full), env=env))
+    r = run_tool(['tools/train.py', kill, '--work-dir', str(cut)] + sel(cut),
+                 env=env)
+    assert r.returncode == -signal.SIGKILL, r.stderr[-3000:]
+    assert (cut / 'iter_2.pth').is_file() and not (cut / 'iter_4.pth').exists()
+    assert not (cut / 'sel' / 'selected.json').exists()
+    out = ok(run_tool(['tools/train.py', base, '--work-dir', str(cut),
+                       '--resume'] + sel(cut), env=env))
+    assert 'resumed' in out.lower() or 'Resuming' in out, out[-2000:]
+    a, b = _load(full / 'iter_4.pth'), _load(cut / 'iter_4.pth')
+    assert a['meta']['iter'] == b['meta']['iter'] == 4
+    sa, sb = a['state_dict'], b['state_dict']
+    assert sa.keys() == sb.keys()
+    assert any(k.startswith('coido_scorer.') for k in sa)
+    assert 'log_sigma_i' in sa and 'coido_iter' in sa
+    for k, v in sa.items():
+        assert torch.equal(v, sb[k]), f'{k} differs'
+    assert int(sa['coido_iter']) == 4
+    oa, ob = a['optimizer']['state'], b['optimizer']['state']
+    assert oa.keys() == ob.keys() and oa
+    for k in oa:
+        for name, t in oa[k].items():
+            assert torch.equal(torch.as_tensor(t), torch.as_tensor(
+                ob[k][name])), (k, name)
+    # the selection written after training is the same
+    ja = json.load(open(full / 'sel' / 'selected.json'))
+    jb = json.load(open(cut / 'sel' / 'selected.json'))
+    assert ja['indices'] == jb['indices'] and len(ja['indices']) == 2
+    assert ja['data_list_hash'] == jb['data_list_hash']
+
+
+# ------------------------------------------- selection of another dataset
+def _list_ds(n, prefix):
+    from engine._helpers import ListDataset
+    return ListDataset(n, prefix)
+
+
+def test_selection_file_from_another_dataset(tmp_path):
+    from ovseg_plugins.engine.samplers import IndexSubsetSampler
+    from ovseg_plugins.engine.utils import data_list_hash
+    other = _list_ds(20, 'other')
+    p = tmp_path / 'selected.json'
+    p.write_text(json.dumps(dict(indices=[0, 3, 5],
+                                 data_list_hash=data_list_hash(other))))
+    with pytest.raises(ValueError) as e:
+        IndexSubsetSampler(_list_ds(20, 'img'), indices_file=str(p), seed=0)
+    msg = str(e.value)
+    assert f'indices_file {str(p)!r} was made for a different data list' \
+        in msg and 'Re-run the CoIDO selection' in msg
+
+
+def test_selection_list_out_of_range_for_dataset(tmp_path):
+    """A bare index list (no hash) with indices beyond this dataset."""
+    from ovseg_plugins.engine.samplers import IndexSubsetSampler
+    p = tmp_path / 'selected.json'
+    p.write_text(json.dumps([1, 7, 42]))
+    with pytest.raises(ValueError) as e:
+        IndexSubsetSampler(_list_ds(20, 'img'), indices_file=str(p), seed=0)
+    msg = str(e.value)
+    assert str(p) in msg and 'indices [42] are out of range for a dataset ' \
+        'of 20 samples' in msg and 'made for another dataset' in msg
+
+
+def test_feature_bank_from_another_dataset_at_selection(tmp_path):
+    """The selection hook refuses a feature bank made for another list."""
+    from ovseg_plugins.engine.hooks import CoIDOSelectionHook
+
+    class _Model:
+        data_list_hash = 'deadbeefdeadbeef'
+        bank_path = str(tmp_path / 'feature_bank.pt')
+
+        def score_bank(self):
+            raise AssertionError('must not score')
+
+    with pytest.raises(ValueError) as e:
+        CoIDOSelectionHook().select(_Model(), _list_ds(5, 'img'),
+                                    str(tmp_path))
+    msg = str(e.value)
+    assert f"feature bank {str(tmp_path / 'feature_bank.pt')!r} was made " \
+        'for a different data list' in msg
+    assert 'Re-run tools/coido/extract_features.py' in msg
