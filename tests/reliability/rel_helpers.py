@@ -113,8 +113,9 @@ model = dict(backbone=dict(in_channels=14, hidden_channels=16, embed_dim=8,
              fused_channels=8, teacher_channels=8,
              text_embeddings={str(tmp_path / 'text.pt')!r}, knn=16,
              decode_head=dict(knn=16, iterations=3))
-load_pts = dict(type='LoadPointsFromFile', coord_type='DEPTH', shift_height=False,
-             use_color=True, load_dim=6, use_dim=[0, 1, 2, 3, 4, 5])
+load_pts = dict(type='LoadPointsFromFile', coord_type='DEPTH',
+                shift_height=False, use_color=True, load_dim=6,
+                use_dim=[0, 1, 2, 3, 4, 5])
 train_dataloader = dict(num_workers=0, dataset=dict(
     data_root={root!r}, ann_file='scannet_infos.pkl', pipeline=[
         load_pts,

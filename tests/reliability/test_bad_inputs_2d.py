@@ -110,7 +110,8 @@ def test_image_smaller_than_train_crop_is_padded(mmseg_scope):
     from mmseg.structures import SegDataSample
     from mmengine.structures import PixelData
     res = dict(img=np.full((24, 40, 3), 5, np.uint8),
-               gt_seg_map=np.ones((24, 40), np.uint8), seg_fields=['gt_seg_map'])
+               gt_seg_map=np.ones((24, 40), np.uint8),
+               seg_fields=['gt_seg_map'])
     res = RandomCrop(crop_size=(64, 64), cat_max_ratio=1.0)(res)
     assert res['img'].shape == (24, 40, 3)  # crop clipped to the image
     ds = SegDataSample(gt_sem_seg=PixelData(

@@ -198,8 +198,9 @@ def test_normals_missing_fall_back_to_pca():
 
 def test_normals_mesh_of_another_scene(tmp_path):
     ply = tmp_path / 'mesh.ply'
-    ply.write_text('ply\nformat ascii 1.0\nelement vertex 3\nproperty float x\n'
-                   'property float y\nproperty float z\nelement face 1\n'
+    ply.write_text('ply\nformat ascii 1.0\nelement vertex 3\n'
+                   'property float x\nproperty float y\nproperty float z\n'
+                   'element face 1\n'
                    'property list uchar int vertex_indices\nend_header\n'
                    '0 0 0\n1 0 0\n0 1 0\n3 0 1 2\n')
     res = _results(_pts(20))

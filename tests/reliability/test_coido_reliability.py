@@ -18,7 +18,7 @@ pytest.importorskip('ovseg_plugins.engine.samplers')
 PHASE1 = osp.join(REPO_ROOT, 'configs', 'coido', 'fcn-tiny_loveda_phase1.py')
 
 
-def _dataset(data_root, n=None):
+def _dataset(data_root):
     from mmengine.config import Config
     from mmengine.registry import DefaultScope
     from mmseg.registry import DATASETS
