@@ -1,3 +1,4 @@
+from .knn import knn_indices
 from .submanifold_conv import SubMConv3d, neighbour_map, voxel_keys
 
-__all__ = ['SubMConv3d', 'neighbour_map', 'voxel_keys']
+__all__ = ['SubMConv3d', 'neighbour_map', 'voxel_keys', 'knn_indices']

@@ -4,48 +4,30 @@ import warnings
 import torch
 import torch.nn.functional as F
 
+from ...ops.knn import knn_indices
 
-def knn_indices(coords: torch.Tensor, k: int = 96,
-                chunk: int = 4096) -> torch.Tensor:
-    """Exact k nearest neighbours (self excluded) of ``(N, 3)`` points.
-
-    Distances are computed for ``chunk`` query rows at a time (memory
-    ``chunk × N``), ties broken by index (stable, deterministic).
-
-    Returns:
-        Tensor: ``(N, min(k, N - 1))`` long.
-    """
-    N = coords.shape[0]
-    if N < 2:
-        raise ValueError(f'kNN needs at least 2 points, got {N}')
-    k = min(k, N - 1)
-    c = coords.float()
-    out = []
-    ar = torch.arange(N, device=c.device)
-    for s in range(0, N, chunk):
-        q = c[s:s + chunk]
-        d = torch.cdist(q, c)
-        d[torch.arange(len(q)), ar[s:s + chunk]] = float('inf')  # no self
-        # stable tie-break: add a tiny index-proportional epsilon
-        d = d + ar.to(d.dtype) * 1e-9
-        out.append(d.topk(k, dim=1, largest=False).indices)
-    return torch.cat(out)
+__all__ = ['knn_indices', 'affinity_weights', 'geometry_guided_pooling']
 
 
 def affinity_weights(emb: torch.Tensor, nbr: torch.Tensor,
-                     sharpen: float = 20.) -> torch.Tensor:
+                     sharpen: float = 20., chunk: int = 8192) -> torch.Tensor:
     """Row-softmax of ``sharpen · cos(e_i, e_j)`` over each row's neighbours.
 
     Args:
         emb (Tensor): ``(N, D)`` embeddings.
         nbr (Tensor): ``(N, K)`` neighbour indices.
+        chunk (int): Rows per step (memory ``chunk × K × D``, never
+            ``N × K × D``).
 
     Returns:
         Tensor: ``(N, K)`` weights, rows sum to 1.
     """
     e = F.normalize(emb.float(), dim=-1)
-    sim = (e[:, None, :] * e[nbr]).sum(-1)
-    return torch.softmax(sharpen * sim, dim=1)
+    out = torch.empty(nbr.shape, dtype=e.dtype, device=e.device)
+    for s in range(0, len(nbr), chunk):
+        sim = torch.bmm(e[nbr[s:s + chunk]], e[s:s + chunk, :, None])[..., 0]
+        out[s:s + chunk] = torch.softmax(sharpen * sim, dim=1)
+    return out
 
 
 def geometry_guided_pooling(feats: torch.Tensor, nbr: torch.Tensor,

@@ -1,0 +1,45 @@
+"""Exact grid kNN == brute force (ties by lower index) on hard layouts."""
+import pytest
+import torch
+
+from ovseg_plugins.seg3d.ops import knn_indices
+
+
+def _brute(c, k):
+    d2 = ((c[:, None] - c[None])**2).sum(-1)
+    d2.fill_diagonal_(float('inf'))
+    return torch.sort(d2, dim=1, stable=True).indices[:, :k]
+
+
+def _layouts():
+    g = torch.Generator().manual_seed(0)
+    plane = torch.cat([torch.rand(1500, 2, generator=g) * 5,
+                       torch.zeros(1500, 1)], 1)
+    return {
+        'uniform': torch.rand(1500, 3, generator=g),
+        # integer voxels: many exact distance ties at the k-th neighbour
+        'voxels': torch.randint(0, 25, (2500, 3),
+                                generator=g).unique(dim=0).float(),
+        'plane': plane,
+        # a far outlier forces the cells to grow until it is certified
+        'outlier': torch.cat([plane[:800], torch.tensor([[90., 90., 90.]])]),
+    }
+
+
+@pytest.mark.parametrize('name', ['uniform', 'voxels', 'plane', 'outlier'])
+@pytest.mark.parametrize('k', [1, 7, 96])
+def test_knn_equals_brute_force(name, k):
+    c = _layouts()[name]
+    nbr = knn_indices(c, k)
+    assert torch.equal(nbr, _brute(c, k))
+
+
+def test_knn_small_clouds_and_errors():
+    c = torch.rand(5, 3)
+    assert knn_indices(c, 96).shape == (5, 4)  # k capped at N - 1
+    with pytest.raises(ValueError, match='at least 2'):
+        knn_indices(c[:1], 3)
+    with pytest.raises(ValueError, match='NaN'):
+        knn_indices(torch.tensor([[0., 0, 0], [float('nan'), 0, 0]]), 1)
+    with pytest.raises(ValueError, match=r'\(N, 3\)'):
+        knn_indices(torch.rand(4, 2), 1)
