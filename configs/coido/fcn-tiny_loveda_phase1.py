@@ -26,8 +26,15 @@ train_cfg = dict(type='IterBasedTrainLoop', max_iters=100, val_interval=1000)
 optim_wrapper = dict(paramwise_cfg=dict(custom_keys={
     'coido_scorer': dict(lr_mult=1.0),
     'log_sigma': dict(lr_mult=30., decay_mult=0.)}))
+# CoIDO keeps the lowest scores. The two safeguards below are NOT part of
+# CoIDO (spec §11.5, flagged deviations; set noise_guard=None,
+# cluster_quotas=False for the method as published): drop likely mislabelled
+# crops (labels disagreeing with their 10 nearest visual neighbours, modified
+# z > 3.5) and split the budget over the clusters in proportion to size.
 custom_hooks = [dict(type='CoIDOSelectionHook', budget=0.2,
-                     out_dir=coido_files)]
+                     out_dir=coido_files,
+                     noise_guard=dict(signal='knn_label', k=10, z_max=3.5),
+                     cluster_quotas=True)]
 default_hooks = dict(checkpoint=dict(interval=1000))
 coido = dict(
     files_dir=coido_files,

@@ -17,8 +17,12 @@ training windows lie inside the other blocks), with a known structure:
 
 For each seed: CoIDO (extract once -> subset + clusters -> phase 1 with the
 ``CoIDOSegmentor`` and ``CoIDOSelectionHook`` -> phase 2 on the selection)
-and a random 20 % subset train the same small FCN
-(``configs/coido/fcn-tiny_loveda_phase2.py``) for the same iterations; the
+and a random 20 % subset train the same small FCN. From the same phase-1
+scorer four selections are trained: CoIDO's rule (lowest scores), + the
+k-NN label-noise guard, + per-cluster quotas, + both (the config default);
+all (and the full-data baseline) use the same model
+(``configs/coido/fcn-tiny_loveda_phase2.py``), iterations and held-out crops;
+the
 table gives held-out mIoU per seed, the composition of each subset, and the
 cost of phase 1 + scoring relative to a full-data run.
 """
@@ -165,13 +169,27 @@ def _train_eval(cfg, work_dir, log):
     return miou, sec
 
 
+# selection variants scored from the SAME phase-1 scorer: CoIDO's rule and
+# the spec §11.5 safeguards (flagged deviations), alone and together
+GUARD = dict(signal='knn_label', k=10, z_max=3.5)
+VARIANTS = dict(
+    coido=dict(),
+    guard=dict(noise_guard=GUARD),
+    quotas=dict(cluster_quotas=True),
+    guard_quotas=dict(noise_guard=GUARD, cluster_quotas=True))
+LABELS = dict(coido='CoIDO', guard='+noise guard', quotas='+cluster quotas',
+              guard_quotas='+guard+quotas', random='random', full='full')
+
+
 def experiment(data_src, work_dir, seeds=(0, 1, 2), n=300, iters=500,
                phase1_iters=100, full_baseline=True, stats=None,
-               log=print):
+               variants=tuple(VARIANTS), log=print):
     from mmengine.config import Config
+    from mmengine.runner import Runner
 
     from cluster import cluster
     from extract_features import extract
+    from ovseg_plugins.engine.hooks import CoIDOSelectionHook
     from ovseg_plugins.engine.utils import (atomic_write_json,
                                             data_list_hash, draw_subset)
     from ovseg_plugins.engine.utils.io import load_indices_file
@@ -203,7 +221,7 @@ def experiment(data_src, work_dir, seeds=(0, 1, 2), n=300, iters=500,
     from mmengine.registry import DATASETS
     ds = DATASETS.build(copy.deepcopy(p2.train_dataloader.dataset))
     h = data_list_hash(ds)
-    rows, full_rows = [], []
+    rows = []
     for s in seeds:
         sd = osp.join(files, f'seed{s}')
         t_cl = cluster(bank, sd, ratio=0.2, seed=s, log=lambda m: None)[
@@ -214,30 +232,34 @@ def experiment(data_src, work_dir, seeds=(0, 1, 2), n=300, iters=500,
         c1.model.clusters = osp.join(sd, 'clusters.json')
         c1.train_dataloader.sampler.indices_file = osp.join(sd, 'subset.json')
         _set_hook_dir(c1, sd)
-        from mmengine.runner import Runner
         c1.work_dir = osp.join(work_dir, f'phase1_s{s}')
         t0 = time.perf_counter()
-        Runner.from_cfg(c1).train()
+        runner = Runner.from_cfg(c1)
+        runner.train()  # the config's hook writes selected.json
         t_p1 = time.perf_counter() - t0
         with open(osp.join(sd, 'selection_summary.json')) as f:
             t_sc = json.load(f)['score_seconds']
-        sel, _, _ = load_indices_file(osp.join(sd, 'selected.json'))
+        files_of = {}
+        for v in variants:  # every variant from the same trained scorer
+            hook = CoIDOSelectionHook(budget=0.2, **VARIANTS[v],
+                                      selected_name=f'selected_{v}.json',
+                                      scores_name=f'scores_{v}.json')
+            hook.select(runner.model, runner.train_dataloader.dataset, sd)
+            files_of[v] = osp.join(sd, f'selected_{v}.json')
         rnd = draw_subset(n, 0.2, 1000 + s).tolist()
-        rnd_file = osp.join(sd, 'random.json')
-        atomic_write_json(rnd_file, dict(indices=rnd, data_list_hash=h))
-        res = {}
-        for name, f in (('coido', osp.join(sd, 'selected.json')),
-                        ('random', rnd_file)):
+        files_of['random'] = osp.join(sd, 'random.json')
+        atomic_write_json(files_of['random'],
+                          dict(indices=rnd, data_list_hash=h))
+        row = dict(seed=s, t_cluster=t_cl, t_phase1=t_p1 - t_sc,
+                   t_scoring=t_sc)
+        for name, f in files_of.items():
             c2 = copy.deepcopy(p2)
             c2.randomness = dict(seed=s)
             c2.train_dataloader.sampler.indices_file = f
-            res[name] = _train_eval(c2, osp.join(work_dir, f'{name}_s{s}'),
-                                    log)
-        row = dict(seed=s, coido=res['coido'][0], random=res['random'][0],
-                   coido_comp=_composition(sel, kinds),
-                   random_comp=_composition(rnd, kinds),
-                   t_cluster=t_cl, t_phase1=t_p1 - t_sc, t_scoring=t_sc,
-                   t_phase2=res['coido'][1])
+            row[name], sec = _train_eval(
+                c2, osp.join(work_dir, f'{name}_s{s}'), log)
+            row[name + '_comp'] = _composition(load_indices_file(f)[0], kinds)
+            row['t_phase2'] = sec
         if full_baseline:
             cf = copy.deepcopy(p2)
             cf.randomness = dict(seed=s)
@@ -245,30 +267,37 @@ def experiment(data_src, work_dir, seeds=(0, 1, 2), n=300, iters=500,
                                                shuffle=True)
             row['full'], row['t_full'] = _train_eval(
                 cf, osp.join(work_dir, f'full_s{s}'), log)
-        log(f'seed {s}: CoIDO {row["coido"]:.2f} vs random '
-            f'{row["random"]:.2f} mIoU')
+        log(f'seed {s}: ' + ', '.join(
+            f'{LABELS[k]} {row[k]:.2f}' for k in (*variants, 'random')))
         rows.append(row)
-    return dict(rows=rows, t_extract=t_ex, meta=meta)
+    return dict(rows=rows, t_extract=t_ex, meta=meta,
+                variants=list(variants))
 
 
 def print_table(res, log=print):
     rows = res['rows']
-    hdr = (f'{"seed":>4} {"CoIDO mIoU":>10} {"random mIoU":>11} '
-           f'{"full mIoU":>9} {"CoIDO easy/inf/cor":>19} '
-           f'{"random easy/inf/cor":>20}')
-    log(hdr)
+    methods = [*res.get('variants', ['coido']), 'random']
+    has_full = 'full' in rows[0]
+    cols = methods + (['full'] if has_full else [])
+    log('held-out mIoU (composition easy/informative/corrupted of the 60 '
+        'selected crops)')
+    log(f'{"seed":>4} ' + ' '.join(f'{LABELS[m]:>16}' for m in cols))
     for r in rows:
-        cc, rc = r['coido_comp'], r['random_comp']
-        log(f'{r["seed"]:>4} {r["coido"]:>10.2f} {r["random"]:>11.2f} '
-            f'{r.get("full", float("nan")):>9.2f} '
-            f'{"%d/%d/%d" % tuple(cc[k] for k in KINDS):>19} '
-            f'{"%d/%d/%d" % tuple(rc[k] for k in KINDS):>20}')
-    m = {k: float(np.mean([r[k] for r in rows])) for k in ('coido', 'random')}
-    sd = {k: float(np.std([r[k] for r in rows])) for k in ('coido', 'random')}
-    log(f'mean CoIDO {m["coido"]:.2f} ± {sd["coido"]:.2f}, random '
-        f'{m["random"]:.2f} ± {sd["random"]:.2f}, diff '
-        f'{m["coido"] - m["random"]:+.2f}; CoIDO wins '
-        f'{sum(r["coido"] > r["random"] for r in rows)}/{len(rows)} seeds')
+        cells = []
+        for m in cols:
+            comp = r.get(m + '_comp')
+            cc = '' if comp is None else ' (%d/%d/%d)' % tuple(
+                comp[k] for k in KINDS)
+            cells.append(f'{r[m]:.2f}{cc}'.rjust(16))
+        log(f'{r["seed"]:>4} ' + ' '.join(cells))
+    m = {k: float(np.mean([r[k] for r in rows])) for k in cols}
+    sd = {k: float(np.std([r[k] for r in rows])) for k in cols}
+    log('mean ' + ' '.join(f'{m[k]:>7.2f} ± {sd[k]:<5.2f}'.rjust(16)
+                           for k in cols))
+    for k in methods[:-1]:
+        log(f'{LABELS[k]}: mean diff vs random {m[k] - m["random"]:+.2f}; '
+            f'wins {sum(r[k] > r["random"] for r in rows)}/{len(rows)} '
+            'seeds')
     if 't_full' in rows[0]:
         full = float(np.mean([r['t_full'] for r in rows]))
         p1 = float(np.mean([r['t_phase1'] + r['t_scoring'] for r in rows]))
@@ -276,11 +305,12 @@ def print_table(res, log=print):
                                                 for r in rows]))
         log(f'cost: extract {res["t_extract"]:.2f} s, cluster '
             f'{np.mean([r["t_cluster"] for r in rows]):.2f} s, phase 1 '
-            f'{np.mean([r["t_phase1"] for r in rows]):.2f} s, scoring '
-            f'{np.mean([r["t_scoring"] for r in rows]):.3f} s, phase 2 '
-            f'{np.mean([r["t_phase2"] for r in rows]):.2f} s, full-data '
-            f'{full:.2f} s -> phase-1 + scoring = {p1 / full:.3f} of full '
-            f'training ({(p1 + pre) / full:.3f} with extract + cluster)')
+            f'{np.mean([r["t_phase1"] for r in rows]):.2f} s, scoring + '
+            f'selection {np.mean([r["t_scoring"] for r in rows]):.3f} s, '
+            f'phase 2 {np.mean([r["t_phase2"] for r in rows]):.2f} s, '
+            f'full-data {full:.2f} s -> phase-1 + scoring = {p1 / full:.3f} '
+            f'of full training ({(p1 + pre) / full:.3f} with extract + '
+            'cluster)')
     return m
 
 
@@ -296,10 +326,12 @@ def main(argv=None):
     p.add_argument('--stats', nargs='*', default=None,
                    help='label statistics given to the scorer (default: '
                    'all four; no value: none, embeddings only)')
+    p.add_argument('--variants', nargs='+', default=list(VARIANTS),
+                   choices=list(VARIANTS))
     p.add_argument('--work-dir', default='work_dirs/coido_controlled')
     a = p.parse_args(argv)
     res = experiment(a.data, a.work_dir, a.seeds, a.n, a.iters,
-                     a.phase1_iters, not a.no_full, a.stats)
+                     a.phase1_iters, not a.no_full, a.stats, a.variants)
     print_table(res)
     with open(osp.join(a.work_dir, 'results.json'), 'w') as f:
         json.dump(res, f, indent=1)

@@ -8,7 +8,9 @@ draw as ``IndexSubsetSampler(ratio=, subset_seed=)``), clusters it GLOBALLY
 (not in chunks) with ``sklearn.cluster.SpectralClustering`` on a cosine kNN
 graph (k nearest, weight (1 + cos) / 2, symmetrised), and writes
 ``subset.json`` (indices + data-list hash) and ``clusters.json``
-(``{sample_idx: cluster}`` + settings + sizes).
+(``{sample_idx: cluster}`` + settings + sizes, plus ``assignments``: the
+nearest-centroid cluster of every one of the N samples, used only by the
+optional cluster-quota safeguard of ``CoIDOSelectionHook``).
 """
 import argparse
 import os.path as osp
@@ -25,12 +27,15 @@ def cluster(bank_path: str, out_dir: str, ratio: float = 0.2, seed: int = 0,
     from ovseg_plugins.engine.utils import (atomic_write_json,
                                             cluster_features, draw_subset,
                                             load_feature_bank,
+                                            nearest_centroid,
                                             spectral_clusters)
     t0 = time.perf_counter()
     bank = load_feature_bank(bank_path)
     sub = draw_subset(len(bank), ratio, seed)
     x = cluster_features(bank, sub, hist_weight)
     labels, info = spectral_clusters(x, n_clusters, knn, seed)
+    x_all = cluster_features(bank, range(len(bank)), hist_weight)
+    assign = nearest_centroid(x_all, x, labels)
     h = bank.data_list_hash
     atomic_write_json(osp.join(out_dir, 'subset.json'),
                       dict(data_list_hash=h, indices=sub.tolist(),
@@ -43,6 +48,9 @@ def cluster(bank_path: str, out_dir: str, ratio: float = 0.2, seed: int = 0,
                            'precomputed, assign_labels=discretize) on a '
                            'cosine kNN graph, global', ratio=ratio,
                            subset_seed=seed, hist_weight=hist_weight,
+                           assignments=assign.tolist(),
+                           assignment_rule='nearest cluster mean (cosine) '
+                           'of the clustering features, all N samples',
                            **info))
     dt = time.perf_counter() - t0
     log(f'[cluster] subset {len(sub)}/{len(bank)} (ratio {ratio}, seed '

@@ -12,6 +12,7 @@ from mmengine.registry import HOOKS
 
 from ..utils.data_list import check_hash, data_list_hash
 from ..utils.io import atomic_write_json
+from ..utils.safeguards import NOISE_SIGNALS, noise_outliers, noise_signal
 from ..utils.selection import budget_count, select_lowest
 
 
@@ -78,6 +79,13 @@ class CoIDOSelectionHook(Hook):
     and ``selected.json`` (both carrying the data-list hash) atomically into
     ``out_dir``; then all ranks meet at a barrier.
 
+    Two optional safeguards (spec §11.5 / §14; NOT in CoIDO, flagged
+    deviations; see :mod:`ovseg_plugins.engine.utils.safeguards`):
+    ``noise_guard`` drops likely mislabelled samples before ranking ("hard"
+    must not mean "mislabelled"), ``cluster_quotas`` splits the budget over
+    the clusters in proportion to their size (lowest scores within each), so
+    the selection covers every cluster. Both off = CoIDO's rule.
+
     Args:
         budget (float | int): Ratio of N or a count. Defaults to 0.2.
         out_dir (str, optional): Defaults to the runner's work_dir.
@@ -85,6 +93,14 @@ class CoIDOSelectionHook(Hook):
             (``'dirname'``: the file's parent folder). Defaults to None.
         min_valid (bool): Never select samples without labelled elements.
             Defaults to True.
+        noise_guard (dict, optional): ``dict(signal='knn_label' | 'score',
+            k=10, z_max=3.5)``: exclude samples whose signal has a modified
+            z-score > ``z_max`` (``knn_label``: class-histogram disagreement
+            with the k nearest bank neighbours; ``score``: the low tail of
+            the scores). Defaults to None (off, CoIDO).
+        cluster_quotas (bool): Per-cluster quotas over the all-N
+            nearest-centroid assignment of ``clusters.json`` (combined with
+            ``group_key`` groups if both are set). Defaults to False (CoIDO).
         selected_name (str): Defaults to ``'selected.json'``.
         scores_name (str): Defaults to ``'coido_scores.json'``.
     """
@@ -93,9 +109,22 @@ class CoIDOSelectionHook(Hook):
     def __init__(self, budget: Union[float, int] = 0.2,
                  out_dir: Optional[str] = None,
                  group_key: Optional[str] = None, min_valid: bool = True,
+                 noise_guard: Optional[dict] = None,
+                 cluster_quotas: bool = False,
                  selected_name: str = 'selected.json',
                  scores_name: str = 'coido_scores.json'):
         budget_count(budget, 10**12)  # validates the type / range early
+        if noise_guard is not None:
+            noise_guard = dict(noise_guard)
+            bad = set(noise_guard) - {'signal', 'k', 'z_max'}
+            if bad or noise_guard.get('signal', 'knn_label') not in \
+                    NOISE_SIGNALS:
+                raise ValueError(
+                    'noise_guard must be dict(signal=one of '
+                    f'{NOISE_SIGNALS}, k=int, z_max=float), got '
+                    f'{noise_guard}.')
+        self.noise_guard = noise_guard
+        self.cluster_quotas = bool(cluster_quotas)
         self.budget = budget
         self.out_dir = out_dir
         self.group_key = group_key
@@ -114,12 +143,40 @@ class CoIDOSelectionHook(Hook):
                    f'feature bank {model.bank_path!r}', 'Re-run '
                    'tools/coido/extract_features.py on this training set.')
         scores = model.score_bank().numpy()
-        eligible = model.bank_valid.cpu().numpy() if self.min_valid else None
+        n = len(scores)
+        eligible = model.bank_valid.cpu().numpy().astype(bool) \
+            if self.min_valid else np.ones(n, bool)
+        extra = dict(score_seconds=0.)
+        if self.noise_guard is not None:
+            g = self.noise_guard
+            sig = noise_signal(
+                g.get('signal', 'knn_label'), scores,
+                model.bank_embed.cpu(),
+                None if getattr(model, 'bank_hist', None) is None else
+                model.bank_hist.cpu(), int(g.get('k', 10)))
+            out = noise_outliers(sig, float(g.get('z_max', 3.5)))
+            eligible = eligible & ~out
+            extra['noise_guard'] = dict(
+                g, n_excluded=int(out.sum()),
+                excluded=np.flatnonzero(out).tolist())
         groups = group_labels(dataset, self.group_key) \
             if self.group_key else None
+        if self.cluster_quotas:
+            a = getattr(model, 'cluster_assign', None)
+            a = None if a is None else a.cpu().numpy()
+            if a is None or (a < 0).all():
+                raise ValueError(
+                    'cluster_quotas=True needs the all-N cluster assignment '
+                    '("assignments" in clusters.json): re-run '
+                    'tools/coido/cluster.py and give the file as the '
+                    'model\'s clusters=.')
+            c = a.astype(str)
+            groups = c if groups is None else np.char.add(
+                np.asarray(groups, dtype=str), np.char.add('|', c))
+            extra['cluster_quotas'] = True
         summary = write_selection(
             scores, self.budget, out_dir, h, groups, eligible,
-            extra=dict(score_seconds=0.), selected_name=self.selected_name,
+            extra=extra, selected_name=self.selected_name,
             scores_name=self.scores_name)
         summary['score_seconds'] = time.perf_counter() - t0
         return summary

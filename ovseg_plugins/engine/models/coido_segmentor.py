@@ -98,9 +98,12 @@ class CoIDOSegmentor(BaseModel):
         self.register_buffer('bank_embed', bank.embeddings, persistent=False)
         self.register_buffer('bank_stats', bank.stats, persistent=False)
         self.register_buffer('bank_valid', bank.valid, persistent=False)
-        self.register_buffer('cluster_ids',
-                             self._load_clusters(clusters, len(bank)),
-                             persistent=False)
+        ids, assign = self._load_clusters(clusters, len(bank))
+        self.register_buffer('cluster_ids', ids, persistent=False)
+        # all-N nearest-centroid clusters (cluster-quota safeguard only)
+        self.register_buffer('cluster_assign', assign, persistent=False)
+        # class fractions (k-NN label-noise guard only); None: unlabelled
+        self.register_buffer('bank_hist', bank.class_hist, persistent=False)
         self.register_buffer('coido_iter', torch.zeros((), dtype=torch.long))
         self.per_sample_loss = per_sample_loss
         self.scorer_warmup_iters = int(scorer_warmup_iters)
@@ -108,10 +111,12 @@ class CoIDOSegmentor(BaseModel):
         self.synced_dropout = synced_dropout
         self.log_sigma_clamp = log_sigma_clamp
 
-    def _load_clusters(self, path: Optional[str], n: int) -> torch.Tensor:
+    def _load_clusters(self, path: Optional[str], n: int
+                       ) -> Tuple[torch.Tensor, torch.Tensor]:
         ids = torch.full((n, ), -1, dtype=torch.long)
+        assign = ids.clone()
         if path is None:
-            return ids
+            return ids, assign
         obj = load_json(path, 'CoIDO clusters file')
         if 'clusters' not in obj:
             raise ValueError(f'clusters file {path!r} has no "clusters" '
@@ -125,7 +130,13 @@ class CoIDOSegmentor(BaseModel):
                 raise ValueError(f'clusters file {path!r}: sample {i} is out '
                                  f'of range for a bank of {n} samples.')
             ids[i] = int(c)
-        return ids
+        if obj.get('assignments') is not None:
+            a = torch.as_tensor(obj['assignments'], dtype=torch.long)
+            if a.numel() != n:
+                raise ValueError(f'clusters file {path!r}: {a.numel()} '
+                                 f'assignments for a bank of {n} samples.')
+            assign = a
+        return ids, assign
 
     # ----------------------------------------------------------- helpers
     def _sample_indices(self, data_samples) -> torch.Tensor:

@@ -63,6 +63,23 @@ def select_lowest(scores: Sequence[float], budget: Union[int, float],
     g = np.asarray(groups, dtype=object).astype(str)
     if g.size != n:
         raise ValueError(f'groups has {g.size} entries for {n} scores.')
-    quotas = group_quotas(g, k)
-    picked = [order[g[order] == name][:q] for name, q in quotas.items()]
-    return np.sort(np.concatenate(picked)).astype(np.int64)
+    # quotas over the ELIGIBLE members (an excluded sample must not hold a
+    # slot), then any shortfall (groups smaller than their quota) is filled
+    # with the lowest remaining eligible scores, so exactly min(k, #eligible)
+    # samples are selected
+    if not ok.any():
+        return np.zeros(0, np.int64)
+    names = np.unique(g[ok])
+    if names.size >= k:  # more groups than slots: each group's best, then
+        # the k lowest of those
+        best = np.array([order[g[order] == name][0] for name in names])
+        picked = order[np.isin(order, best)][:k]
+    else:
+        quotas = group_quotas(g[ok], min(k, int(ok.sum())))
+        picked = np.concatenate([order[g[order] == name][:q]
+                                 for name, q in quotas.items()])
+    short = min(k, order.size) - picked.size
+    if short > 0:
+        rest = order[~np.isin(order, picked)]
+        picked = np.concatenate([picked, rest[:short]])
+    return np.sort(picked).astype(np.int64)

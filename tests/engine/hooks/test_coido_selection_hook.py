@@ -14,8 +14,16 @@ from ovseg_plugins.engine.utils import data_list_hash
 
 
 class _FakeCoIDOModel:
-    def __init__(self, scores, h, valid=None):
+    def __init__(self, scores, h, valid=None, embed=None, hist=None,
+                 assign=None):
         self.scores = torch.as_tensor(scores, dtype=torch.float)
+        n = len(scores)
+        self.bank_embed = torch.randn(n, 4) if embed is None else \
+            torch.as_tensor(embed, dtype=torch.float)
+        self.bank_hist = None if hist is None else torch.as_tensor(
+            hist, dtype=torch.float)
+        self.cluster_assign = torch.full((n, ), -1) if assign is None else \
+            torch.as_tensor(assign)
         self.data_list_hash = h
         self.bank_path = 'bank.pt'
         self.bank_valid = torch.ones(len(scores), dtype=torch.bool) \
@@ -72,3 +80,44 @@ def test_hook_refuses_a_bank_of_another_dataset(tmp_path):
         CoIDOSelectionHook().select(_FakeCoIDOModel(np.zeros(10), 'other'),
                                     ds, str(tmp_path))
     assert not osp.exists(tmp_path / 'selected.json')
+
+
+def test_hook_safeguards_noise_guard_and_cluster_quotas(tmp_path):
+    """The optional safeguards: a class-permuted sample among its visual
+    neighbours is never selected even with the lowest score; per-cluster
+    quotas take the lowest scores WITHIN each cluster; both off = CoIDO."""
+    ds = ListDataset(30)
+    h = data_list_hash(ds)
+    rng = np.random.default_rng(0)
+    emb = np.repeat(rng.normal(size=(3, 6)) * 5, 10, 0) + \
+        0.1 * rng.normal(size=(30, 6))
+    hist = np.repeat(np.array([[1., 0, 0], [0, 1., 0], [.5, 0, .5]]), 10, 0)
+    hist[25] = [0, 1., 0]  # in group 2, labels disagree with neighbours
+    assign = np.repeat([0, 1, 2], 10)
+    scores = np.concatenate([np.full(10, 5.), np.arange(20.)])
+    scores[25] = -9.  # the lowest ("hardest") score
+    model = _FakeCoIDOModel(scores, h, embed=emb, hist=hist, assign=assign)
+    plain = CoIDOSelectionHook(budget=6).select(model, ds, str(tmp_path))
+    sel = json.load(open(tmp_path / 'selected.json'))['indices']
+    assert 25 in sel and not set(sel) & set(range(10))  # CoIDO's rule
+    assert 'noise_guard' not in plain
+    s = CoIDOSelectionHook(
+        budget=6, noise_guard=dict(signal='knn_label', k=5),
+        cluster_quotas=True).select(model, ds, str(tmp_path))
+    sel = json.load(open(tmp_path / 'selected.json'))['indices']
+    assert s['noise_guard']['excluded'] == [25]
+    assert 25 not in sel and len(sel) == 6
+    # quotas over the 10 / 10 / 9 eligible: floor(6·n/29) = 2, 2, 1, the
+    # remainder to the largest; the lowest scores within each cluster
+    assert sel == [0, 1, 2, 10, 11, 20]
+    assert s['per_group'] == {'0': dict(total=10, selected=3),
+                              '1': dict(total=10, selected=2),
+                              '2': dict(total=10, selected=1)}
+    with pytest.raises(ValueError, match='assignments'):
+        CoIDOSelectionHook(cluster_quotas=True).select(
+            _FakeCoIDOModel(scores, h), ds, str(tmp_path))
+    with pytest.raises(ValueError, match='class histograms'):
+        CoIDOSelectionHook(noise_guard=dict(signal='knn_label')).select(
+            _FakeCoIDOModel(scores, h), ds, str(tmp_path))
+    with pytest.raises(ValueError, match='noise_guard'):
+        CoIDOSelectionHook(noise_guard=dict(signal='loss'))

@@ -44,3 +44,57 @@ def test_spectral_clusters_recover_blobs():
         assert len(set(lab[b * 30:(b + 1) * 30].tolist())) == 1
     lab2, _ = spectral_clusters(x, n_clusters=3, k=10, seed=0)
     assert (lab == lab2).all()
+
+
+def test_quotas_ignore_excluded_samples_and_fill_the_budget():
+    # group 'b' (5 samples) is fully excluded: its slots must go to 'a'
+    s = np.arange(20, dtype=float)[::-1].copy()
+    g = ['a'] * 15 + ['b'] * 5
+    elig = np.array([True] * 15 + [False] * 5)
+    sel = select_lowest(s, 8, groups=g, eligible=elig)
+    assert sel.size == 8 and set(sel.tolist()) <= set(range(15))
+    assert sel.tolist() == list(range(7, 15))  # the 8 lowest of 'a'
+    # more groups than slots: still exactly k, the lowest scores
+    sel = select_lowest(np.arange(6.), 3, groups=list('abcdef'))
+    assert sel.tolist() == [0, 1, 2]
+
+
+def test_robust_z_flags_only_the_high_outlier():
+    from ovseg_plugins.engine.utils import noise_outliers, robust_z
+    x = np.array([1., 1.1, 0.9, 1.05, 0.95, 1.0, 5.0, -3.0])
+    out = noise_outliers(x, 3.5)
+    assert out.tolist() == [False] * 6 + [True, False]  # one-sided
+    assert np.all(robust_z(np.ones(5)) == 0)
+    # MAD = 0 (most values equal): falls back to the mean abs. deviation
+    z = robust_z(np.array([0.] * 9 + [1.]))
+    assert np.isfinite(z).all() and z[-1] > 3.5 and z[0] == 0
+
+
+def test_knn_label_inconsistency_finds_a_permuted_label():
+    import torch
+
+    from ovseg_plugins.engine.utils import knn_label_inconsistency
+    rng = np.random.default_rng(0)
+    # 3 visual groups of 10 images; each group has its own class mix
+    centres = rng.normal(size=(3, 8)) * 5
+    emb = np.concatenate([c + 0.1 * rng.normal(size=(10, 8))
+                          for c in centres])
+    mixes = np.array([[.7, .3, 0, 0], [0, .2, .8, 0], [.1, 0, .1, .8]])
+    hist = np.repeat(mixes, 10, 0)
+    hist[13] = hist[13][[2, 3, 0, 1]]  # class-permuted labels
+    hist[25] = 0  # unlabelled: 0 and never a neighbour
+    x = knn_label_inconsistency(torch.tensor(emb), torch.tensor(hist), k=5)
+    assert np.argmax(x) == 13 and x[13] > 0.5
+    assert x[25] == 0
+    others = np.delete(x, [13])
+    assert others.max() < 0.2  # 13's neighbours see it among theirs
+    from ovseg_plugins.engine.utils import noise_outliers
+    assert np.flatnonzero(noise_outliers(x)).tolist() == [13]
+
+
+def test_nearest_centroid_assigns_all_rows():
+    from ovseg_plugins.engine.utils import nearest_centroid
+    x_sub = np.array([[1., 0], [0.9, 0.1], [0, 1.], [0.1, 0.9]])
+    lab = np.array([4, 4, 7, 7])
+    x_all = np.array([[1., 0.2], [0.2, 1.], [0.6, 0.5], [-1, 3]])
+    assert nearest_centroid(x_all, x_sub, lab).tolist() == [4, 7, 4, 7]

@@ -97,3 +97,69 @@ def test_geopurify_coido_pool_is_all_training_scenes(phase):
                                    f'geopurify_scannet_phase{phase}.py'))
     assert cfg.train_dataloader.dataset.scene_list is None
     assert cfg.train_dataloader.sampler.type == 'IndexSubsetEpochSampler'
+
+
+def test_safeguards_on_real_controlled_crops(tmp_path):
+    """Mechanism of the spec §11.5 safeguards on the real LoveDA crops of
+    the controlled experiment (no training): the k-NN label-noise guard
+    flags most class-permuted crops and few clean ones; with CoIDO-like
+    scores that rank multi-class crops hardest, the plain rule keeps no easy
+    crop, the guarded, cluster-quota selection covers them and keeps at most
+    one corrupted crop."""
+    from mmengine.config import Config
+
+    from coido_controlled_experiment import build_controlled_dataset
+    sys.path.insert(0, osp.join(REPO_ROOT, 'tools', 'coido'))
+    from cluster import cluster
+    from extract_features import extract
+    from ovseg_plugins.engine.hooks import CoIDOSelectionHook
+    from ovseg_plugins.engine.utils import (load_feature_bank,
+                                            noise_outliers, noise_signal)
+    import numpy as np
+    src = shared_data_path('rs', 'loveda')
+    data = str(tmp_path / 'data')
+    kinds = np.array(build_controlled_dataset(src, data, n=150)['kinds'])
+    cfg = Config.fromfile(PHASE1)
+    for k in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        cfg[k].dataset.data_root = data
+    bank_path = str(tmp_path / 'bank.pt')
+    torch.manual_seed(0)
+    extract(cfg, bank_path, log=lambda m: None)
+    cluster(bank_path, str(tmp_path), ratio=0.2, seed=0, n_clusters=10,
+            knn=10, log=lambda m: None)
+    bank = load_feature_bank(bank_path)
+    out = noise_outliers(noise_signal('knn_label', None, bank.embeddings,
+                                      bank.class_hist, k=10))
+    cor = kinds == 'corrupted'
+    assert out[cor].mean() >= 0.7, out[cor].mean()
+    assert out[~cor].mean() <= 0.15, out[~cor].mean()
+
+    class Model:  # the trained-scorer pattern: more classes = lower score
+        data_list_hash = bank.data_list_hash
+        bank_path = 'bank.pt'
+        bank_valid = bank.valid
+        bank_embed = bank.embeddings
+        bank_hist = bank.class_hist
+        cluster_assign = torch.as_tensor(json.load(open(
+            tmp_path / 'clusters.json'))['assignments'])
+
+        def score_bank(self):
+            return -(bank.class_hist > 0.02).sum(1).float()
+
+    from mmengine.registry import DATASETS
+    ds = DATASETS.build(cfg.train_dataloader.dataset)
+
+    def comp(name):
+        sel = json.load(open(tmp_path / name))['indices']
+        return {k: int((kinds[sel] == k).sum())
+                for k in ('easy', 'informative', 'corrupted')}
+    CoIDOSelectionHook(budget=0.2, selected_name='plain.json').select(
+        Model(), ds, str(tmp_path))
+    CoIDOSelectionHook(budget=0.2, selected_name='safe.json',
+                       noise_guard=dict(signal='knn_label', k=10),
+                       cluster_quotas=True).select(Model(), ds,
+                                                   str(tmp_path))
+    plain, safe = comp('plain.json'), comp('safe.json')
+    assert plain['easy'] == 0 and plain['corrupted'] >= 2, plain
+    assert safe['easy'] >= 10 and safe['corrupted'] <= 1, safe
+    assert sum(safe.values()) == sum(plain.values()) == 30

@@ -1,0 +1,119 @@
+"""Selection safeguards (spec §11.5; NOT part of CoIDO - flagged deviations).
+
+* a label-noise guard: drop samples whose noise signal is an extreme
+  outlier under the modified (MAD) z-score rule of Iglewicz & Hoaglin
+  (z > 3.5). Signals: ``'knn_label'`` = excess disagreement (Hellinger²)
+  between a sample's class histogram and the mean histogram of its k
+  nearest neighbours in the bank embedding, over the neighbours' own
+  disagreement (a k-NN label-noise check in the spirit of Bahri et al. 2020,
+  "Deep k-NN for noisy labels": an image whose labels contradict those of
+  consistent visual neighbours is more likely mislabelled than hard);
+  ``'score'`` = the negated scorer output (trims the extreme low tail).
+* cluster coverage: every bank row is assigned to the nearest centroid of
+  the spectral clusters of the p % subset (``tools/coido/cluster.py`` writes
+  the assignment of all N), and the budget is split over the clusters in
+  proportion to their size (the balance L_D asks of the weights, enforced at
+  selection time).
+"""
+from typing import Optional
+
+import numpy as np
+import torch
+
+NOISE_SIGNALS = ('knn_label', 'score')
+
+
+def robust_z(x) -> np.ndarray:
+    """Modified z-score ``(x - median) / (1.4826 · MAD)``; falls back to the
+    mean absolute deviation (× 1.2533) when the MAD is 0, and to zeros when
+    ``x`` is constant."""
+    x = np.asarray(x, dtype=np.float64)
+    med = np.median(x)
+    dev = np.abs(x - med)
+    scale = 1.4826 * np.median(dev)
+    if scale <= 0:
+        scale = 1.2533 * dev.mean()
+    if scale <= 0:
+        return np.zeros_like(x)
+    return (x - med) / scale
+
+
+def knn_label_inconsistency(embed: torch.Tensor, hist: torch.Tensor,
+                            k: int = 10, chunk: int = 2048) -> np.ndarray:
+    """Per sample: how much more its class histogram disagrees with its
+    ``k`` nearest other rows (cosine on ``embed``) than those neighbours
+    disagree among themselves.
+
+    ``m`` = mean histogram of the neighbours, ``H²(p, q) = 1 - Σ √(p·q)``
+    (Hellinger², in [0, 1]); signal = ``H²(h_i, m) - mean_j H²(h_j, m)``.
+    The local baseline keeps samples of visually heterogeneous regions
+    (whose neighbours disagree with each other too) from looking noisy;
+    a sample whose labels contradict consistent neighbours stands out.
+
+    Args:
+        embed (Tensor): ``(N, D)`` embeddings.
+        hist (Tensor): ``(N, C)`` class fractions (rows sum to 1; all-zero
+            rows = unlabelled, they get 0 and are nobody's neighbour).
+        k (int): Neighbours (capped at N - 1).
+
+    Returns:
+        np.ndarray: ``(N,)`` in [-1, 1].
+    """
+    e = torch.nn.functional.normalize(embed.float(), dim=1)
+    h = hist.float().clamp_min(0)
+    n = e.shape[0]
+    lab = h.sum(1) > 0
+    k = int(min(k, int(lab.sum()) - 1))
+    out = torch.zeros(n)
+    if k < 1:
+        return out.numpy()
+    for s in range(0, n, chunk):
+        sim = e[s:s + chunk] @ e.T
+        sim[:, ~lab] = -float('inf')
+        r = torch.arange(s, min(s + chunk, n))
+        sim[r - s, r] = -float('inf')
+        nh = h[sim.topk(k, dim=1).indices]  # (b, k, C)
+        m = nh.mean(1)
+        own = 1 - (m * h[s:s + chunk]).sqrt().sum(1).clamp(0, 1)
+        base = (1 - (nh * m[:, None]).sqrt().sum(2).clamp(0, 1)).mean(1)
+        out[s:s + chunk] = torch.where(lab[s:s + chunk], own - base,
+                                       torch.zeros_like(own))
+    return out.numpy()
+
+
+def noise_signal(kind: str, scores: np.ndarray,
+                 embed: Optional[torch.Tensor] = None,
+                 hist: Optional[torch.Tensor] = None,
+                 k: int = 10) -> np.ndarray:
+    """The guard's signal (higher = more suspicious) of all N samples."""
+    if kind == 'score':
+        return -np.asarray(scores, dtype=np.float64)
+    if kind == 'knn_label':
+        if hist is None or embed is None:
+            raise ValueError('noise_guard signal "knn_label" needs the '
+                             'feature bank\'s class histograms (a labelled '
+                             'dataset); use signal="score" or no guard.')
+        return knn_label_inconsistency(embed, hist, k)
+    raise ValueError(f'noise_guard signal must be one of {NOISE_SIGNALS}, '
+                     f'got {kind!r}.')
+
+
+def noise_outliers(signal, z_max: float = 3.5) -> np.ndarray:
+    """``(N,)`` bool: the samples whose modified z-score exceeds ``z_max``
+    (one-sided: only suspiciously HIGH signals are excluded)."""
+    return robust_z(signal) > z_max
+
+
+def nearest_centroid(x_all: np.ndarray, x_sub: np.ndarray,
+                     labels: np.ndarray) -> np.ndarray:
+    """Assign every row of ``x_all`` to the cluster (of the rows ``x_sub``
+    labelled ``labels``) whose mean direction is nearest in cosine."""
+    x_all = np.asarray(x_all, dtype=np.float64)
+    x_sub = np.asarray(x_sub, dtype=np.float64)
+    labels = np.asarray(labels)
+    ids = np.unique(labels)
+    c = np.stack([x_sub[labels == i].mean(0) for i in ids])
+    c /= np.maximum(np.linalg.norm(c, axis=1, keepdims=True), 1e-12)
+    xa = x_all / np.maximum(np.linalg.norm(x_all, axis=1, keepdims=True),
+                            1e-12)
+    return ids[np.argmax(xa @ c.T, 1)].astype(np.int64)
