@@ -6,7 +6,8 @@ fold is trained with the recipe (SimFeatUpTrainer, label-derived featurizer
 whose label channels travel through the jitters) on the other tiles only, at
 a small scale (see ``SMALL``), and must beat bilinear on mIoU and boundary-band
 mIoU on every held-out tile. The per-tile table is printed (``pytest -s``);
-the README's SimFeatUp table is this output.
+the README's SimFeatUp table is the tool's output with the same settings
+(plus its constant-guidance ablation).
 """
 import os.path as osp
 import sys
