@@ -1,4 +1,5 @@
-from .knn import knn_indices
+from .knn import knn_indices, spatial_order
 from .submanifold_conv import SubMConv3d, neighbour_map, voxel_keys
 
-__all__ = ['SubMConv3d', 'neighbour_map', 'voxel_keys', 'knn_indices']
+__all__ = ['SubMConv3d', 'neighbour_map', 'voxel_keys', 'knn_indices',
+           'spatial_order']

@@ -8,6 +8,8 @@ as large, so the result is EXACT — identical to brute force with ties
 broken by the lower index — while the work is ``O(N · candidates)``
 instead of ``O(N²)`` and the memory is bounded by the batch budget.
 """
+from typing import Optional
+
 import torch
 
 
@@ -45,6 +47,21 @@ def _select_k(d2: torch.Tensor, idx: torch.Tensor, k: int):
     sd = d2.gather(1, sel).gather(1, o)
     order = torch.sort(sd, dim=1, stable=True).indices
     return gi.gather(1, order), kth[:, 0]
+
+
+def spatial_order(coords: torch.Tensor, bits: int = 10) -> torch.Tensor:
+    """Permutation along a Morton (Z-order) curve of ``(N, 3)`` points
+    (``2^bits`` levels per axis over the bounding box): neighbours end up
+    close in memory, which makes neighbour gathers cache-friendly."""
+    c = coords.float()
+    lo = c.min(0).values
+    ext = (c.max(0).values - lo).max().clamp(min=1e-12)
+    g = ((c - lo) / ext * ((1 << bits) - 1)).long()
+    code = torch.zeros(len(c), dtype=torch.long, device=c.device)
+    for b in range(bits):
+        for a in range(3):
+            code |= ((g[:, a] >> b) & 1) << (3 * b + a)
+    return torch.argsort(code, stable=True)
 
 
 def _ranges(start: torch.Tensor, count: torch.Tensor) -> torch.Tensor:
@@ -96,6 +113,9 @@ def _grid_knn(q_idx: torch.Tensor, coords: torch.Tensor, k: int,
     ptr = torch.cumsum(M, 0) - M
     out = torch.zeros(len(q_idx), k, dtype=torch.long, device=dev)
     exact = torch.zeros(len(q_idx), dtype=torch.bool, device=dev)
+    # padding column N sits at +inf: never selected
+    cpad_t = torch.cat([coords, coords.new_full((1, 3), float('inf'))]).t(
+    ).contiguous()
     # queries ordered by their cell's candidate count, batched by budget
     qM = M[q_of_cell]
     order = torch.argsort(qM, stable=True)
@@ -119,15 +139,16 @@ def _grid_knn(q_idx: torch.Tensor, coords: torch.Tensor, k: int,
         cand = flat[(ptr[u][:, None] + j[None]).clamp(max=max(len(flat) - 1,
                                                               0))]
         cand = torch.where(valid, cand, N)  # N: padding
-        cpad = torch.cat([coords, coords.new_full((1, 3), float('inf'))])
-        d2 = ((coords[qi][:, None, :] - cpad[cand])**2).sum(-1)
-        d2 = torch.where(valid & (cand != qi[:, None]), d2,
-                         torch.full_like(d2, float('inf')))
+        # per-axis accumulation: no (Q, M, 3) temporaries
+        q = coords[qi]
+        d2 = (cpad_t[0][cand] - q[:, 0:1]).square_()
+        d2 += (cpad_t[1][cand] - q[:, 1:2]).square_()
+        d2 += (cpad_t[2][cand] - q[:, 2:3]).square_()
+        d2.masked_fill_(cand == qi[:, None], float('inf'))  # no self
         enough = (valid.sum(1) - 1) >= k
         sel, kd2 = _select_k(d2, cand, k)
         lo = (gc[u] - 2).to(coords.dtype) * cell + origin  # block corner
         hi = lo + 3 * cell
-        q = coords[qi]
         wall = torch.minimum(q - lo, hi - q).min(1).values
         ok = enough & (kd2 <= wall**2)
         out[rows[ok]] = sel[ok]
@@ -136,7 +157,8 @@ def _grid_knn(q_idx: torch.Tensor, coords: torch.Tensor, k: int,
 
 
 def knn_indices(coords: torch.Tensor, k: int = 96,
-                chunk: int = 256) -> torch.Tensor:
+                chunk: int = 256,
+                query: Optional[torch.Tensor] = None) -> torch.Tensor:
     """Exact k nearest neighbours (self excluded) of ``(N, 3)`` points.
 
     Identical to a brute-force search with ties broken by the lower index,
@@ -147,9 +169,11 @@ def knn_indices(coords: torch.Tensor, k: int = 96,
         k (int): Neighbours. Defaults to 96.
         chunk (int): Memory budget: ``chunk · 4096`` query-candidate
             distances per step.
+        query (Tensor, optional): ``(Q,)`` indices of the points whose
+            neighbours are wanted (default: all).
 
     Returns:
-        Tensor: ``(N, min(k, N - 1))`` long.
+        Tensor: ``(N or Q, min(k, N - 1))`` long.
     """
     N = coords.shape[0]
     if N < 2:
@@ -165,8 +189,10 @@ def knn_indices(coords: torch.Tensor, k: int = 96,
     # neighbour lies within one cell: size cells from the sampled k-th
     # distances so that most queries pass on the first round
     cell = 1.2 * _kth_distance_quantile(c, k)
+    all_q = torch.arange(N, device=c.device) if query is None else \
+        query.to(c.device).long()
     out = torch.empty(N, k, dtype=torch.long, device=c.device)
-    todo = torch.arange(N, device=c.device)
+    todo = all_q
     extent = float((c.max(0).values - c.min(0).values).max())
     while len(todo):
         if cell > extent:  # one block holds every point: brute force
@@ -177,4 +203,4 @@ def knn_indices(coords: torch.Tensor, k: int = 96,
         out[todo[exact]] = nbr[exact]
         todo = todo[~exact]
         cell *= 2
-    return out
+    return out if query is None else out[all_q]

@@ -4,6 +4,7 @@ import torch.nn.functional as F
 from mmdet3d.registry import MODELS
 from mmengine.model import BaseModule
 
+from ...ops.knn import spatial_order
 from .geometry_guided_pooling import (affinity_weights,
                                       geometry_guided_pooling, knn_indices)
 
@@ -39,9 +40,13 @@ class AffinityPurifyHead(BaseModule):
         if not (len(feats) == len(emb) == len(coords)):
             raise ValueError(f'feats {len(feats)}, embeddings {len(emb)} and '
                              f'coords {len(coords)} must have one row each')
-        nbr = knn_indices(coords.float(), self.knn, self.chunk)
-        w = affinity_weights(emb, nbr, self.sharpen)
-        return geometry_guided_pooling(feats, nbr, w, self.iterations)
+        # work in Morton order (3-4x faster sparse products: neighbours'
+        # rows are close in memory), return in the caller's order
+        perm = spatial_order(coords)
+        nbr = knn_indices(coords[perm].float(), self.knn, self.chunk)
+        w = affinity_weights(emb[perm], nbr, self.sharpen)
+        out = geometry_guided_pooling(feats[perm], nbr, w, self.iterations)
+        return out[torch.argsort(perm)]
 
     @staticmethod
     def classify(feats: torch.Tensor, text_embeds: torch.Tensor,

@@ -19,7 +19,9 @@ def sample_pairs(teacher: torch.Tensor, knn: torch.Tensor, num_anchors: int,
 
     Args:
         teacher (Tensor): ``(N, Dt)`` teacher features.
-        knn (Tensor): ``(N, K)`` spatial neighbours (K ≥ num_micro).
+        knn (Tensor | callable): ``(N, K)`` spatial neighbours (K ≥
+            num_micro), or a function ``anchors (A,) -> (A, K)`` that finds
+            them for the anchors only.
         num_anchors (int): Anchors (capped at N // 3, at least 1).
 
     Returns:
@@ -41,7 +43,7 @@ def sample_pairs(teacher: torch.Tensor, knn: torch.Tensor, num_anchors: int,
     s_neg[ar, anchors] = float('inf')
     s_neg[ar, positives] = float('inf')
     macro = s_neg.topk(min(num_macro, N - 2), dim=1, largest=False).indices
-    nb = knn[anchors]
+    nb = knn(anchors) if callable(knn) else knn[anchors]
     micro_sim = sim.gather(1, nb)
     micro = nb.gather(1, micro_sim.topk(min(num_micro, nb.shape[1]), dim=1,
                                         largest=False).indices)
@@ -86,7 +88,7 @@ class AffinityInfoNCELoss(nn.Module):
                 knn: torch.Tensor,
                 generator: Optional[torch.Generator] = None) -> torch.Tensor:
         """Loss of one scene: ``student (N, D)``, ``teacher (N, Dt)``,
-        ``knn (N, K)``."""
+        ``knn (N, K)`` or a callable ``anchors -> (A, K)``."""
         if student.shape[0] != teacher.shape[0]:
             raise ValueError(f'student has {student.shape[0]} points, teacher '
                              f'{teacher.shape[0]}')

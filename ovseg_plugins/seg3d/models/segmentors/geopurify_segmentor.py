@@ -40,7 +40,13 @@ class GeoPurifySegmentor(Base3DSegmentor):
             built from ``knn``, ``sharpen``, ``iterations`` and ``chunk``.
         class_names (str | list): Vocabulary (file / inline / list).
         fused_channels (int): C. Defaults to 512.
-        teacher_channels (int): Ct (training only). Defaults to 0.
+        teacher_channels (int): Ct of precomputed teacher columns
+            (training only). Defaults to 0.
+        teacher (dict, optional): An online teacher run on each training
+            scene's ``(N, 6)`` xyz rgb instead of teacher columns, e.g.
+            ``dict(type='GeometricTeacher')`` or
+            ``dict(type='PointBackboneTeacher', backbone=<any mmdet3d
+            backbone config>, checkpoint=..., color_scale=...)``.
         text_embeddings (str, optional): ``(num_classes, C)`` .pt/.npy file
             of class embeddings in the fused features' space.
         text_encoder (dict, optional): open_clip tower to embed
@@ -66,6 +72,7 @@ class GeoPurifySegmentor(Base3DSegmentor):
                  decode_head: OptConfigType = None,
                  fused_channels: int = 512,
                  teacher_channels: int = 0,
+                 teacher: OptConfigType = None,
                  text_embeddings: Optional[str] = None,
                  text_encoder: OptConfigType = None,
                  templates: Union[str, Sequence[str]] = ('a {} in a scene', ),
@@ -87,6 +94,11 @@ class GeoPurifySegmentor(Base3DSegmentor):
             iterations=iterations, chunk=chunk))
         self.fused_channels = fused_channels
         self.teacher_channels = teacher_channels
+        # an online teacher (frozen; GeometricTeacher, PointBackboneTeacher
+        # around any mmdet3d backbone config) replaces teacher columns
+        self.teacher = MODELS.build(teacher) if teacher is not None else None
+        if self.teacher is not None:
+            self.teacher.requires_grad_(False)
         self.voxel_size = voxel_size
         self.knn = knn
         self.normal_knn = normal_knn
@@ -197,16 +209,28 @@ class GeoPurifySegmentor(Base3DSegmentor):
 
     def loss(self, batch_inputs_dict: dict,
              batch_data_samples) -> Dict[str, torch.Tensor]:
-        if self.teacher_channels <= 0:
+        if self.teacher is None and self.teacher_channels <= 0:
             raise ValueError('training needs teacher features: set '
                              'teacher_channels and load them with '
-                             'LoadPointFeatures.')
+                             'LoadPointFeatures, or set an online teacher.')
         losses = []
         for pts in batch_inputs_dict['points']:
-            x, coords, _, teacher = self._voxel_inputs(pts, True)
+            online = self.teacher is not None
+            x, coords, inv, teacher = self._voxel_inputs(pts, not online)
+            if online:
+                t_pts = self.teacher(pts[:, :6])
+                if t_pts.shape[0] != pts.shape[0]:
+                    raise ValueError(
+                        f'the online teacher returned {t_pts.shape[0]} rows '
+                        f'for {pts.shape[0]} points')
+                teacher = scatter_mean(t_pts.float(), inv, len(coords))
             emb = self.backbone(x, coords)
-            nbr = knn_indices(coords[:, 1:].float(), self.knn, self.chunk)
-            losses.append(self.loss_fn(emb, teacher, nbr))
+            vox = coords[:, 1:].float()
+
+            def anchor_knn(anchors, vox=vox):  # only the anchors' rows
+                return knn_indices(vox, self.knn, self.chunk, query=anchors)
+
+            losses.append(self.loss_fn(emb, teacher, anchor_knn))
         return dict(loss_infonce=torch.stack(losses).mean())
 
     @torch.no_grad()
