@@ -18,37 +18,22 @@ pytest.importorskip('ovseg_plugins.engine.samplers')
 PHASE1 = osp.join(REPO_ROOT, 'configs', 'coido', 'fcn-tiny_loveda_phase1.py')
 
 
-def _dataset(data_root):
-    from mmengine.config import Config
-    from mmengine.registry import DefaultScope
-    from mmseg.registry import DATASETS
-    import ovseg_plugins.seg2d  # noqa: F401
-    cfg = Config.fromfile(PHASE1)
-    ds = cfg.train_dataloader.dataset
-    ds.data_root = data_root
-    with DefaultScope.overwrite_default_scope('mmseg'):
-        return DATASETS.build(ds)
-
-
 def _coido_files(tmp_path, data_root):
-    """Feature bank (random embeddings, this data list's hash), subset and
-    clusters (tools/coido/cluster.py's function) for the dataset."""
+    """Feature bank, subset and clusters made by the CoIDO tools' own
+    functions (tools/coido/extract_features.py, cluster.py), in-process."""
+    from mmengine.config import Config
     sys.path.insert(0, osp.join(REPO_ROOT, 'tools', 'coido'))
     from cluster import cluster
-    from ovseg_plugins.engine.utils import data_list_hash
-    ds = _dataset(data_root)
-    n = len(ds)
-    g = torch.Generator().manual_seed(0)
+    from extract_features import extract
     files = tmp_path / 'coido'
     files.mkdir()
-    emb = torch.nn.functional.normalize(torch.randn(n, 8, generator=g), dim=1)
-    torch.save(dict(embeddings=emb,
-                    stats=torch.rand(n, 4, generator=g) * 2 - 1,
-                    data_list_hash=data_list_hash(ds)),
-               files / 'feature_bank.pt')
-    cluster(str(files / 'feature_bank.pt'), str(files), ratio=0.5, seed=0,
-            n_clusters=2, knn=3, log=lambda *a: None)
-    return files, n
+    cfg = Config.fromfile(PHASE1)
+    cfg.train_dataloader.dataset.data_root = data_root
+    bank = str(files / 'feature_bank.pt')
+    extract(cfg, bank, log=lambda *a: None)
+    cluster(bank, str(files), ratio=0.5, seed=0, n_clusters=2, knn=3,
+            log=lambda *a: None)
+    return files
 
 
 def _configs(tmp_path, data_root, files):
@@ -76,8 +61,8 @@ randomness = dict(seed=0, deterministic=True)
         "custom_imports = dict(imports=['ovseg_plugins.seg2d', "
         "'ovseg_plugins.engine', 'rel_kill_hook'], "
         "allow_failed_imports=False)\n"
-        "custom_hooks = [dict(type='CoIDOSelectionHook', budget=0.2), "
-        "dict(type='KillAfterIterHook', at=3)]\n")
+        # a default hook: the config's own custom_hooks stay as they are
+        "default_hooks = dict(kill=dict(type='KillAfterIterHook', at=3))\n")
     return str(base), str(kill)
 
 
@@ -91,7 +76,7 @@ def test_coido_phase1_killed_then_resumed_equals_uninterrupted(tmp_path):
     from coido_controlled_experiment import build_controlled_dataset
     data = str(tmp_path / 'data')
     build_controlled_dataset(shared_data_path('rs', 'loveda'), data, n=10)
-    files, n = _coido_files(tmp_path, data)
+    files = _coido_files(tmp_path, data)
     base, kill = _configs(tmp_path, data, files)
     env = dict(PYTHONPATH=str(tmp_path))
     full, cut = tmp_path / 'full', tmp_path / 'cut'

@@ -26,7 +26,8 @@ def _configs(tmp_path, root):
         "_base_ = ['./tiny_fcn_det.py']\n"
         "custom_imports = dict(imports=['ovseg_plugins.seg2d', "
         "'rel_kill_hook'], allow_failed_imports=False)\n"
-        "custom_hooks = [dict(type='KillAfterIterHook', at=3)]\n")
+        # a default hook: the config's own custom_hooks stay as they are
+        "default_hooks = dict(kill=dict(type='KillAfterIterHook', at=3))\n")
     return str(base), str(kill)
 
 
