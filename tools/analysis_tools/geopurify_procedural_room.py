@@ -28,7 +28,8 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 
-def build_model(dim, teacher_dim, text_file, knn=48, hidden=32):
+def build_model(dim, teacher_dim, text_file, knn=48, hidden=32,
+                voxel_size=0.05):
     from mmengine.registry import init_default_scope
     init_default_scope('mmdet3d')
     import ovseg_plugins.seg3d  # noqa: F401
@@ -43,12 +44,12 @@ def build_model(dim, teacher_dim, text_file, knn=48, hidden=32):
                   num_macro=48, num_micro=15, tau=0.07),
         class_names=list(ROOM_CLASSES), fused_channels=dim,
         teacher_channels=teacher_dim, text_embeddings=text_file,
-        voxel_size=0.05, knn=knn, normal_knn=16,
+        voxel_size=voxel_size, knn=knn, normal_knn=16,
         decode_head=dict(type='AffinityPurifyHead', knn=knn, sharpen=20.,
                          iterations=18)))
 
 
-def run_seed(seed, steps=60, dim=32, lr=2e-3, log=print):
+def run_seed(seed, steps=60, dim=32, lr=2e-3, spacing=0.05, log=print):
     """Returns dict of mIoU raw / untrained-pooled / trained-pooled."""
     from ovseg_plugins.seg3d.models.teachers import GeometricTeacher
     from ovseg_plugins.seg3d.synthetic import (ROOM_CLASSES,
@@ -56,7 +57,7 @@ def run_seed(seed, steps=60, dim=32, lr=2e-3, log=print):
                                                procedural_room,
                                                view_fragmented_features)
     torch.manual_seed(seed)
-    room = procedural_room(seed)
+    room = procedural_room(seed, spacing=spacing)
     C = len(ROOM_CLASSES)
     protos = class_prototypes(C, dim, seed)
     raw = view_fragmented_features(room['points'][:, :3], room['labels'],
@@ -70,7 +71,8 @@ def run_seed(seed, steps=60, dim=32, lr=2e-3, log=print):
     with tempfile.TemporaryDirectory() as d:
         text_file = osp.join(d, 'text.pt')
         torch.save(torch.from_numpy(protos), text_file)
-        model = build_model(dim, teacher.shape[1], text_file)
+        model = build_model(dim, teacher.shape[1], text_file,
+                            voxel_size=min(0.05, spacing))
 
     def score():
         model.eval()
@@ -114,9 +116,11 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
     p.add_argument('--steps', type=int, default=60)
+    p.add_argument('--spacing', type=float, default=0.05,
+                   help='point spacing of the room (m)')
     p.add_argument('--json', action='store_true')
     args = p.parse_args(argv)
-    rows = [run_seed(s, args.steps,
+    rows = [run_seed(s, args.steps, spacing=args.spacing,
                      log=(lambda *a: None) if args.json else print)
             for s in args.seeds]
     if args.json:
