@@ -41,6 +41,22 @@ def load_matrix(path, shape):
     return torch.from_numpy(m).float()
 
 
+def load_clip_cfg(spec):
+    """open_clip model config for an architecture open_clip does not know:
+    a JSON file or an inline JSON object (None: a registered name)."""
+    if not spec:
+        return None
+    import json
+    try:
+        if osp.isfile(spec):
+            with open(spec) as f:
+                return json.load(f)
+        return json.loads(spec)
+    except json.JSONDecodeError as e:
+        raise ValueError(f'--clip-cfg {spec!r} is neither a JSON file nor '
+                         f'inline JSON: {e}') from e
+
+
 def frames(scene_dir, every):
     cdir = osp.join(scene_dir, 'color')
     if not osp.isdir(cdir):
@@ -59,7 +75,7 @@ def frames(scene_dir, every):
 class ClipFeatures:
     """Dense CLIP features of a frame with our SegEarth-OV backbone."""
 
-    def __init__(self, model_name, weights, classes):
+    def __init__(self, model_name, weights, classes, model_cfg=None):
         from mmengine.registry import init_default_scope
         init_default_scope('mmseg')
         import ovseg_plugins.seg2d  # noqa: F401
@@ -67,7 +83,8 @@ class ClipFeatures:
 
         from ovseg_plugins.text import Vocabulary, encode_queries
         self.bb = MODELS.build(dict(type='DenseCLIPViT', model_name=model_name,
-                                    pretrained=weights)).eval()
+                                    pretrained=weights,
+                                    model_cfg=model_cfg)).eval()
         self.text = None
         if classes:
             vocab = Vocabulary.build(classes)
@@ -97,8 +114,8 @@ def lift(args):
     xyz = torch.from_numpy(pts.reshape(-1, 6)[:, :3].copy())
     intr = load_matrix(osp.join(args.scene_dir, 'intrinsic',
                                 'intrinsic_color.txt'), (3, 3))
-    clip = ClipFeatures(args.clip, args.clip_weights, args.classes) \
-        if args.clip else None
+    clip = ClipFeatures(args.clip, args.clip_weights, args.classes,
+                        load_clip_cfg(args.clip_cfg)) if args.clip else None
     if args.text:
         text = torch.load(args.text, map_location='cpu', weights_only=True)
     elif clip is not None and clip.text is not None:
@@ -153,6 +170,8 @@ def main(argv=None):
     p.add_argument('--feature-dir')
     p.add_argument('--clip', help='open_clip architecture (dense CLIP source)')
     p.add_argument('--clip-weights', help='local CLIP checkpoint')
+    p.add_argument('--clip-cfg', help='open_clip model config (JSON file or '
+                   'inline JSON) for custom architectures')
     p.add_argument('--classes', help='class-name file or "a;b;c"')
     p.add_argument('--text', help='(C, D) class embeddings .pt')
     p.add_argument('--every', type=int, default=20)
