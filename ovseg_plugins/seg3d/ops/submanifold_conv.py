@@ -4,9 +4,14 @@ spconv 2.3's CPU backward calls CUDA, so CPU training needs this. Output sites
 are the input sites (submanifold, stride 1); for each kernel offset the
 neighbour of every site is found by hashing the integer voxel keys (one sort
 + ``searchsorted``), and ``out[i] += feats[nbr(i)] @ W[offset]``.
+
+On CUDA, when spconv 2.x is installed, ``backend='auto'`` runs the same
+parameters through ``spconv.pytorch.SubMConv3d`` (weights re-laid out on the
+fly with ``torch.func.functional_call``, so gradients reach this module's
+``weight`` and checkpoints are shared by both backends).
 """
 import itertools
-from typing import Dict, Tuple
+from typing import Dict, Optional, Tuple
 
 import torch
 import torch.nn as nn
@@ -66,11 +71,19 @@ class SubMConv3d(nn.Module):
         out_channels (int): C_out.
         kernel_size (int): Odd kernel size. Defaults to 3.
         bias (bool): Defaults to False.
+        backend (str): ``'auto'`` (spconv on CUDA when installed, else pure
+            PyTorch), ``'torch'`` or ``'spconv'``.
     """
 
     def __init__(self, in_channels: int, out_channels: int,
-                 kernel_size: int = 3, bias: bool = False):
+                 kernel_size: int = 3, bias: bool = False,
+                 backend: str = 'auto'):
         super().__init__()
+        if backend not in ('auto', 'torch', 'spconv'):
+            raise ValueError("SubMConv3d backend must be 'auto', 'torch' or "
+                             f"'spconv', got {backend!r}")
+        self.backend = backend
+        self._spconv: Optional[nn.Module] = None
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.kernel_size = kernel_size
@@ -96,6 +109,8 @@ class SubMConv3d(nn.Module):
         if feats.shape[1] != self.in_channels:
             raise ValueError(f'SubMConv3d expects {self.in_channels} input '
                              f'channels, got {feats.shape[1]}')
+        if self._use_spconv(feats):
+            return self._forward_spconv(feats, coords)
         if nbr_cache is not None and self.kernel_size in nbr_cache:
             nbr = nbr_cache[self.kernel_size]
         else:
@@ -113,6 +128,48 @@ class SubMConv3d(nn.Module):
                     continue
                 src = valid.nonzero(as_tuple=True)[0]
                 out = out.index_add(0, src, feats[idx[src]] @ self.weight[k])
+        if self.bias is not None:
+            out = out + self.bias
+        return out
+
+    # ------------------------------------------------------------ spconv
+    def _use_spconv(self, feats: torch.Tensor) -> bool:
+        if self.backend == 'torch':
+            return False
+        try:
+            import spconv.pytorch  # noqa: F401
+            have = True
+        except ImportError:
+            have = False
+        if self.backend == 'spconv':
+            if not have or not feats.is_cuda:
+                raise RuntimeError(
+                    "SubMConv3d(backend='spconv') needs spconv 2.x and CUDA "
+                    "tensors (spconv's CPU backward calls CUDA); use "
+                    "backend='torch' or 'auto' on CPU.")
+            return True
+        return have and feats.is_cuda
+
+    def _forward_spconv(self, feats: torch.Tensor,
+                        coords: torch.Tensor) -> torch.Tensor:
+        import spconv.pytorch as spconv
+        k = self.kernel_size
+        if self._spconv is None:
+            self._spconv = spconv.SubMConv3d(
+                self.in_channels, self.out_channels, k, padding=k // 2,
+                bias=False, indice_key=None).to(feats.device)
+        c = coords.long()
+        xyz = c[:, 1:] - c[:, 1:].min(0).values  # non-negative
+        idx = torch.cat([c[:, :1], xyz], 1).int().contiguous()
+        shape = (xyz.max(0).values + 1).tolist()
+        x = spconv.SparseConvTensor(feats, idx, shape,
+                                    int(c[:, 0].max()) + 1)
+        # ours (k³ [x slowest], C_in, C_out) -> spconv (C_out, k, k, k, C_in)
+        w = self.weight.view(k, k, k, self.in_channels,
+                             self.out_channels).permute(4, 0, 1, 2, 3)
+        out = torch.func.functional_call(self._spconv,
+                                         {'weight': w.contiguous()}, (x, ))
+        out = out.features
         if self.bias is not None:
             out = out + self.bias
         return out

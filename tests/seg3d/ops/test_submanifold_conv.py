@@ -55,3 +55,37 @@ def test_errors():
         neighbour_map(torch.tensor([[0, 1, 1, 1], [0, 1, 1, 1]]))
     with pytest.raises(ValueError, match='input channels'):
         SubMConv3d(4, 2)(torch.randn(3, 5), random_sites(3))
+
+
+def test_spconv_backend_agrees_with_pure_pytorch():
+    """spconv (CUDA) and the pure-PyTorch path: same output and weight
+    gradient for the same parameters."""
+    pytest.importorskip('spconv.pytorch',
+                        reason='spconv is not installed (CPU machine)')
+    if not torch.cuda.is_available():
+        pytest.skip('spconv backend needs CUDA')
+    from ovseg_plugins.seg3d.ops import SubMConv3d
+    g = torch.Generator().manual_seed(0)
+    coords = torch.randint(0, 8, (300, 3), generator=g).unique(dim=0)
+    coords = torch.cat([torch.zeros(len(coords), 1, dtype=torch.long),
+                        coords], 1).cuda()
+    feats = torch.randn(len(coords), 5, generator=g).cuda()
+    ref = SubMConv3d(5, 7, backend='torch').cuda()
+    sp = SubMConv3d(5, 7, backend='spconv').cuda()
+    sp.load_state_dict(ref.state_dict())
+    a, b = ref(feats, coords), sp(feats, coords)
+    assert torch.allclose(a, b, atol=1e-4)
+    a.square().sum().backward()
+    b.square().sum().backward()
+    assert torch.allclose(ref.weight.grad, sp.weight.grad, rtol=1e-3,
+                          atol=1e-3)
+
+
+def test_spconv_backend_refuses_cpu():
+    from ovseg_plugins.seg3d.ops import SubMConv3d
+    conv = SubMConv3d(2, 2, backend='spconv')
+    with pytest.raises(RuntimeError, match='spconv'):
+        conv(torch.randn(3, 2), torch.tensor([[0, 0, 0, 0], [0, 1, 0, 0],
+                                              [0, 0, 1, 0]]))
+    with pytest.raises(ValueError, match='backend'):
+        SubMConv3d(2, 2, backend='minkowski')

@@ -12,10 +12,12 @@ from ovseg_plugins.seg3d.ops import SubMConv3d
 
 class _SparseBlock(nn.Module):
 
-    def __init__(self, c):
+    def __init__(self, c, backend='auto'):
         super().__init__()
-        self.conv1, self.bn1 = SubMConv3d(c, c), nn.BatchNorm1d(c)
-        self.conv2, self.bn2 = SubMConv3d(c, c), nn.BatchNorm1d(c)
+        self.conv1 = SubMConv3d(c, c, backend=backend)
+        self.bn1 = nn.BatchNorm1d(c)
+        self.conv2 = SubMConv3d(c, c, backend=backend)
+        self.bn2 = nn.BatchNorm1d(c)
 
     def forward(self, x, coords, cache):
         y = F.relu(self.bn1(self.conv1(x, coords, cache)))
@@ -36,17 +38,22 @@ class StudentAffinityNet(BaseModule):
         hidden_channels (int): Defaults to 512.
         embed_dim (int): Defaults to 128.
         num_blocks (int): Defaults to 4.
+        sparse_backend (str): ``'auto'`` (spconv on CUDA when installed,
+            else the pure-PyTorch convolution), ``'torch'`` or ``'spconv'``.
     """
 
     def __init__(self, in_channels: int = 518, hidden_channels: int = 512,
                  embed_dim: int = 128, num_blocks: int = 4,
+                 sparse_backend: str = 'auto',
                  init_cfg: Optional[dict] = None):
         super().__init__(init_cfg=init_cfg)
         self.in_channels = in_channels
-        self.stem = SubMConv3d(in_channels, hidden_channels)
+        self.stem = SubMConv3d(in_channels, hidden_channels,
+                               backend=sparse_backend)
         self.stem_bn = nn.BatchNorm1d(hidden_channels)
         self.blocks = nn.ModuleList(
-            _SparseBlock(hidden_channels) for _ in range(num_blocks))
+            _SparseBlock(hidden_channels, sparse_backend)
+            for _ in range(num_blocks))
         self.head = nn.Linear(hidden_channels, embed_dim)
 
     def forward(self, feats: torch.Tensor,
