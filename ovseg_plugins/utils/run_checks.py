@@ -102,11 +102,14 @@ def check_class_count(model, dataset, split: str) -> None:
             'dataset\'s metainfo.classes to match.')
 
 
-def check_checkpoint_matches(model, path: str) -> None:
+def check_checkpoint_matches(model, path: str,
+                             allow_shape_mismatch: bool = False) -> None:
     """Read ``path`` (clear error when missing/truncated) and raise when it
     is of another architecture: shape mismatches, or none of its tensors
     named like the model's. (mmengine's ``load_checkpoint`` only warns and
-    evaluates the random init.) Partial overlaps are left to mmengine.
+    evaluates the random init.) Partial overlaps are left to mmengine, and
+    so are shape mismatches when ``allow_shape_mismatch`` (fine-tuning from
+    a checkpoint with another head: ``tools/train.py`` with ``load_from``).
 
     Raises:
         WeightsNotFoundError: The file does not exist.
@@ -126,9 +129,10 @@ def check_checkpoint_matches(model, path: str) -> None:
     if not sd or not own:
         return
     common = set(sd) & set(own)
-    bad = [f'{k}: checkpoint {tuple(sd[k].shape)} vs model '
-           f'{tuple(own[k].shape)}' for k in sorted(common)
-           if tuple(sd[k].shape) != tuple(own[k].shape)]
+    bad = [] if allow_shape_mismatch else [
+        f'{k}: checkpoint {tuple(sd[k].shape)} vs model '
+        f'{tuple(own[k].shape)}' for k in sorted(common)
+        if tuple(sd[k].shape) != tuple(own[k].shape)]
     if bad or not common:
         what = ('shape mismatches: ' + '; '.join(bad[:5])) if bad else (
             f'none of its {len(sd)} tensors (e.g. {sorted(sd)[:3]}) is a '
@@ -144,7 +148,8 @@ def check_checkpoint_matches(model, path: str) -> None:
 @HOOKS.register_module()
 class RunInputChecksHook(Hook):
     """Before the run: datasets not empty, class counts equal, and the
-    ``load_from`` checkpoint readable and of this architecture."""
+    ``load_from`` checkpoint readable and of this architecture (training
+    runs may load a checkpoint whose head has other shapes)."""
     priority = 'VERY_HIGH'
 
     def before_run(self, runner) -> None:
@@ -162,4 +167,7 @@ class RunInputChecksHook(Hook):
         if load_from and not getattr(runner, '_resume', False) and \
                 osp.splitext(str(load_from))[1] in ('.pth', '.pt', '.ckpt',
                                                     '.bin', ''):
-            check_checkpoint_matches(runner.model, load_from)
+            training = isinstance(getattr(runner, '_train_loop', None),
+                                  BaseLoop)
+            check_checkpoint_matches(runner.model, load_from,
+                                     allow_shape_mismatch=training)

@@ -70,7 +70,8 @@ def run_dist(script, args, nproc=2, timeout=600):
                           text=True, timeout=timeout)
 
 
-_METRIC = re.compile(r'(aAcc|mIoU|mAcc|miou|acc|acc_cls):\s*([0-9.]+|nan)')
+_METRIC = re.compile(
+    r'\b(aAcc|mIoU|mAcc|miou|acc|acc_cls|fgIoU):\s*([0-9.]+|nan)')
 
 
 def final_metrics(text: str) -> dict:
@@ -82,11 +83,21 @@ def final_metrics(text: str) -> dict:
     return dict(_METRIC.findall(lines[-1]))
 
 
+_STAMP = re.compile(r'^\d\d/\d\d \d\d:\d\d:\d\d - mmengine - \w+ - ',
+                    re.M)
+
+
 def per_class_table(text: str) -> str:
-    """The last per-class results table printed by the metric."""
-    blocks = re.findall(r'(\+[-+]+\+\n(?:[|+].*\n)+)', text)
-    assert blocks, f'no per-class table in the log:\n{text[-3000:]}'
-    return blocks[-1]
+    """The last per-class results printed by the metric (mmseg/mmdet3d's
+    table after "per class results:", or PointSegMetric's block), without
+    log timestamps."""
+    text = _STAMP.sub('', text)
+    starts = [m.start() for m in re.finditer(
+        r'^(per class results:|PointSegMetric \()', text, re.M)]
+    assert starts, f'no per-class results in the log:\n{text[-3000:]}'
+    block = text[starts[-1]:]
+    end = re.search(r'^.*(Iter|Epoch)\((val|test)\)', block, re.M)
+    return block[:end.start()] if end else block
 
 
 def tiny_segearth_config(tmp_path, leaf='configs/segearth/loveda.py'):

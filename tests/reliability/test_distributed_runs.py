@@ -3,7 +3,6 @@ processes (torchrun, launcher pytorch, gloo) give the metrics of the
 single-process runs."""
 import filecmp
 import os
-import os.path as osp
 
 import pytest
 import torch
@@ -90,7 +89,9 @@ def test_dist_test_3d_equals_single_process(tmp_path):
                                         str(tmp_path / 'w2')]))
     assert 'Distributed launcher: pytorch' in dist
     m = final_metrics(single)
-    assert 'miou' in m, m
+    assert any(k.lower() == 'miou' for k in m), m
     assert final_metrics(dist) == m
-    assert per_class_table(dist) == per_class_table(single)
-    assert osp.isdir(tmp_path / 'w2')
+    table = per_class_table(single)
+    assert per_class_table(dist) == table
+    if 'scenes):' in table:  # PointSegMetric: the padding was dropped
+        assert '1 scenes' in table, table
