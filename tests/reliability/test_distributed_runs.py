@@ -95,3 +95,35 @@ def test_dist_test_3d_equals_single_process(tmp_path):
     assert per_class_table(dist) == table
     if 'scenes):' in table:  # PointSegMetric: the padding was dropped
         assert '1 scenes' in table, table
+
+
+def test_nccl_config_on_cpu_only_machine_uses_gloo(monkeypatch):
+    """A config asking for nccl (mmseg's default) under --launcher pytorch
+    on a machine without CUDA: the process group is made with gloo and DDP
+    gets no device_ids (both would fail in mmengine otherwise)."""
+    import sys
+
+    import torch.distributed as dist
+    from mmengine.config import Config
+
+    from conftest import REPO_ROOT
+    from rel_helpers import free_port
+    if torch.cuda.is_available():
+        pytest.skip('CUDA machine: nccl stays')
+    sys.path.insert(0, os.path.join(REPO_ROOT, 'tools'))
+    from _bootstrap import setup_cpu_distributed
+    for k, v in dict(MASTER_ADDR='127.0.0.1', MASTER_PORT=str(free_port()),
+                     RANK='0', WORLD_SIZE='1', LOCAL_RANK='0').items():
+        monkeypatch.setenv(k, v)
+    cfg = Config(dict(launcher='pytorch', env_cfg=dict(
+        dist_cfg=dict(backend='nccl', timeout=60))))
+    assert not dist.is_initialized()
+    try:
+        setup_cpu_distributed(cfg)
+        assert dist.get_backend() == 'gloo'
+        assert cfg.env_cfg.dist_cfg.backend == 'gloo'
+        assert cfg.model_wrapper_cfg.type == 'MMDistributedDataParallel'
+        assert cfg.model_wrapper_cfg.device_ids is None
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
