@@ -28,8 +28,12 @@ train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=3, val_interval=100)
 optim_wrapper = dict(paramwise_cfg=dict(custom_keys={
     'coido_scorer': dict(lr_mult=1.0),
     'log_sigma': dict(lr_mult=30., decay_mult=0.)}))
+# cluster_quotas: a spec §11.5 safeguard, NOT in CoIDO (flagged deviation;
+# False = the published rule): the budget is split over the clusters in
+# proportion to their size. No label-noise guard: GeoPurify has no 3D labels
+# (the 'knn_label' signal needs class histograms).
 custom_hooks = [dict(type='CoIDOSelectionHook', budget=0.2,
-                     out_dir=coido_files)]
+                     out_dir=coido_files, cluster_quotas=True)]
 coido = dict(
     files_dir=coido_files,
     phase2_config='{{fileDirname}}/geopurify_scannet_phase2.py',

@@ -217,6 +217,8 @@ def experiment(data_src, work_dir, seeds=(0, 1, 2), n=300, iters=500,
         p1.coido.extract.stats = list(stats)
     files = osp.join(work_dir, 'coido')
     bank = osp.join(files, 'feature_bank.pt')
+    import torch
+    torch.manual_seed(0)  # the embedder (untrained backbone) init: fixed
     t_ex = extract(p1, bank, log=lambda m: None)['seconds']
     from mmengine.registry import DATASETS
     ds = DATASETS.build(copy.deepcopy(p2.train_dataloader.dataset))
