@@ -71,8 +71,11 @@ def sample_visible(feat_map: torch.Tensor, pixels: torch.Tensor,
     H, W = image_hw
     u = (pixels[:, 0].float() * w / W).long().clamp(0, w - 1)
     v = (pixels[:, 1].float() * h / H).long().clamp(0, h - 1)
-    # row gather on a (h·w, D) view: contiguous rows, no strided columns
-    return feat_map.reshape(D, h * w).t()[v * w + u]
+    flat = feat_map.reshape(D, h * w)
+    if len(u) * 4 < h * w:  # few points: gather columns directly
+        return flat[:, v * w + u].t()
+    # many points: one transpose copy, then contiguous row gathers
+    return flat.t().contiguous()[v * w + u]
 
 
 def observation_logits(feats: torch.Tensor, text: torch.Tensor,

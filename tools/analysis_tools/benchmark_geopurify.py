@@ -2,14 +2,17 @@
 geometry-guided pooling scaling.
 
     python tools/analysis_tools/benchmark_geopurify.py [--points 20000]
-        [--views 10] [--pool-sizes 10000 50000 100000] [--dim 518] [--json]
+        [--views 10] [--lift-dim 512] [--pool-sizes 10000 50000 100000]
+        [--dim 518] [--geometry room|cube] [--json]
 
 Lifting: the same synthetic scene (points in a 4 m room) and posed views with
-D-dim feature maps, fused by ``ovseg_plugins.seg3d.lifting`` vs a reference
-that follows the upstream structure (per-point Python dictionaries of per-view
-features, then per-point consensus top-3). Pooling: K = 96, T = 18, D = dim,
-kNN on voxel-like coordinates; time and peak-RSS growth per size (each size
-in its own process).
+D-dim feature maps, fused by ``ovseg_plugins.seg3d.lifting`` (streaming
+``ViewFusionAccumulator``) vs a reference that follows the upstream structure
+(per-point Python dictionaries of per-view features, then per-point
+consensus top-3); both give the same features. Pooling: the
+``AffinityPurifyHead`` (exact kNN K = 96, affinities, T = 18 sparse products,
+D = dim) on N surface voxels of a room (or uniform in a cube); time, the
+kNN's share, and peak-RSS growth per size (each size in its own process).
 """
 import argparse
 import json
@@ -88,7 +91,7 @@ def room_voxels(n, seed=0):
     """About ``n`` unique surface voxels of a box room (floor and four
     walls, half as high as wide), like a voxelised indoor scan."""
     import torch
-    side = int(math.sqrt(n / 3)) + 1
+    side = int(math.sqrt(n / 2.5)) + 2  # floor + 4 half-height walls
     h = side // 2
     a, b = torch.meshgrid(torch.arange(side), torch.arange(side),
                           indexing='ij')
@@ -112,7 +115,8 @@ def pool_case(n, dim, geometry, q):
     from ovseg_plugins.seg3d.models.decode_heads import AffinityPurifyHead
     torch.manual_seed(0)
     coords = room_voxels(n) if geometry == 'room' else \
-        torch.randint(0, 200, (n, 3)).float()
+        torch.randint(0, 200, (n, 3)).float().unique(dim=0)
+    n = len(coords)
     feats = torch.randn(n, dim)
     emb = torch.randn(n, 128)
     head = AffinityPurifyHead(knn=96, sharpen=20., iterations=18)

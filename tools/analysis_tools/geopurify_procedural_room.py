@@ -49,6 +49,21 @@ def build_model(dim, teacher_dim, text_file, knn=48, hidden=32,
                          iterations=18)))
 
 
+def fit_scene(model, cols, steps, lr):
+    """Adam on the student for ``steps`` InfoNCE iterations on one scene's
+    ``(N, columns)`` points; returns the losses."""
+    opt = torch.optim.Adam(model.backbone.parameters(), lr=lr)
+    losses = []
+    for _ in range(steps):
+        model.train()
+        loss = model.loss(dict(points=[cols]), None)['loss_infonce']
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    return losses
+
+
 def run_seed(seed, steps=60, dim=32, lr=2e-3, spacing=0.05, log=print):
     """Returns dict of mIoU raw / untrained-pooled / trained-pooled."""
     from ovseg_plugins.seg3d.models.teachers import GeometricTeacher
@@ -86,16 +101,8 @@ def run_seed(seed, steps=60, dim=32, lr=2e-3, spacing=0.05, log=print):
                 ).argmax(1).numpy()
     res = dict(seed=seed, points=len(gt), miou_raw=miou(raw_pred, gt, C))
     res['miou_pooled_untrained'] = score()
-    opt = torch.optim.Adam(model.backbone.parameters(), lr=lr)
     t0 = time.perf_counter()
-    losses = []
-    for it in range(steps):
-        model.train()
-        loss = model.loss(dict(points=[cols]), None)['loss_infonce']
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
+    losses = fit_scene(model, cols, steps, lr)
     res['train_s'] = time.perf_counter() - t0
     res['teacher_s'] = t_teacher
     res['loss_first'], res['loss_last'] = losses[0], float(

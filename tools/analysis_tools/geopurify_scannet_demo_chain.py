@@ -32,6 +32,7 @@ from _bootstrap import bootstrap  # noqa: E402
 bootstrap()
 sys.path.insert(0, osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))),
                             'geopurify'))
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
@@ -137,16 +138,9 @@ def run(data_root, work_dir, views=8, size=(320, 240), steps=5, clip=None,
                           else None),
         voxel_size=0.02, knn=96, iterations=18))
     cols = torch.from_numpy(np.concatenate([demo, fused], 1))
-    opt = torch.optim.Adam(model.backbone.parameters(), lr=1e-3)
+    from geopurify_procedural_room import fit_scene
     t = time.perf_counter()
-    losses = []
-    for _ in range(steps):
-        model.train()
-        loss = model.loss(dict(points=[cols]), None)['loss_infonce']
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
+    losses = fit_scene(model, cols, steps, lr=1e-3)
     times['train'] = time.perf_counter() - t
     out['losses'] = losses
     # (4) pooling + labels
