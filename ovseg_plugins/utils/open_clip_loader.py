@@ -28,8 +28,18 @@ def register_open_clip_config(name: str, model_cfg: dict) -> None:
     d = osp.join(default_cache_dir(), 'open_clip_configs')
     os.makedirs(d, exist_ok=True)
     path = osp.join(d, f'{name}.json')
-    with open(path, 'w') as f:
-        json.dump(model_cfg, f)
+    # atomic (temp file + rename): ranks of a distributed run register the
+    # same config at the same time and must never read a half-written file
+    import tempfile
+    fd, tmp = tempfile.mkstemp(dir=d, prefix=f'.{name}.', suffix='.tmp')
+    try:
+        with os.fdopen(fd, 'w') as f:
+            json.dump(model_cfg, f)
+        os.replace(tmp, path)
+    except BaseException:
+        if osp.exists(tmp):
+            os.remove(tmp)
+        raise
     open_clip.add_model_config(path)
 
 
