@@ -267,3 +267,18 @@ def test_segmentor_text_embeddings_of_another_vocabulary(tmp_path):
     msg = str(e.value)
     assert 'text embeddings have shape (20, 8), expected (3 queries, 8)' in msg
     assert 'match the vocabulary' in msg
+
+
+def test_scene_with_fewer_points_than_k():
+    """A 5-point scene with K=16 neighbours: K is clipped to N-1."""
+    import warnings
+
+    from ovseg_plugins.seg3d.models.decode_heads import knn_indices
+    xyz = torch.rand(5, 3, generator=torch.Generator().manual_seed(0))
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        nbr = knn_indices(xyz, 16, 64)
+    assert nbr.shape == (5, 4)
+    assert not (nbr == torch.arange(5)[:, None]).any()  # self excluded
+    assert all(sorted(r) == sorted(set(range(5)) - {i})
+               for i, r in enumerate(nbr.tolist()))

@@ -181,3 +181,31 @@ def test_tool_class_count_mismatch(test_tool, tmp_path):
                               f'model.class_names={names}'])
     msg = str(e.value)
     assert f'{names} has 7 classes' in msg and 'PotsdamDataset has 6' in msg
+
+
+def _run_train(train_tool, argv):
+    from _bootstrap import run_runner
+    return run_runner(_cfg(train_tool, argv), 'train')
+
+
+def test_resume_without_checkpoint_starts_from_scratch(train_tool, tmp_path):
+    """`--resume` (auto) in a work_dir without checkpoints: mmengine's
+    documented behaviour, training starts from iteration 0."""
+    root = shared_data_path('rs', 'potsdam')
+    wd = tmp_path / 'wd'
+    _run_train(train_tool, [TINY_FCN, '--resume', '--work-dir', str(wd)]
+               + _potsdam_opts(root) + ['train_cfg.max_iters=2'])
+    ck = torch.load(wd / 'iter_2.pth', map_location='cpu',
+                    weights_only=False)
+    assert ck['meta']['iter'] == 2
+
+
+def test_cfg_options_key_typo(test_tool, tmp_path):
+    """A misspelt --cfg-options key reaches the dataset: mmengine's
+    TypeError names the unexpected argument."""
+    root = shared_data_path('rs', 'potsdam')
+    with pytest.raises(TypeError) as e:
+        _run_test(test_tool, [TINY_FCN, '--work-dir', str(tmp_path / 'wd'),
+                              '--cfg-options',
+                              f'test_dataloader.dataset.data_roots={root}'])
+    assert "unexpected keyword argument 'data_roots'" in str(e.value)
