@@ -56,20 +56,17 @@ def load_config(args):
 
 def check_work_dir(work_dir: str) -> None:
     """Fail early (before any model is built) when ``work_dir`` cannot be
-    created or written."""
-    d = osp.abspath(work_dir)
-    probe = d
-    while not osp.exists(probe):
-        parent = osp.dirname(probe)
-        if parent == probe:
-            break
-        probe = parent
-    if (osp.exists(probe) and not osp.isdir(probe)) or \
-            not os.access(probe, os.W_OK | os.X_OK):
+    created or written: it is created (as the Runner would) and a probe
+    file is written in it (read-only mounts refuse even root)."""
+    import tempfile
+    try:
+        os.makedirs(work_dir, exist_ok=True)
+        with tempfile.TemporaryFile(dir=work_dir):
+            pass
+    except OSError as e:
         raise PermissionError(
-            f'work_dir {work_dir!r} is not writable ({probe!r} is not a '
-            'writable folder). Pass --work-dir with a folder you can write '
-            'to.')
+            f'work_dir {work_dir!r} is not writable ({type(e).__name__}: '
+            f'{e}). Pass --work-dir with a folder you can write to.') from e
 
 
 def setup_cpu_distributed(cfg) -> None:
