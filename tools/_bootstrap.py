@@ -128,4 +128,21 @@ def run_runner(cfg, method: str):
                                                 install_dataloader_checks)
     runner.register_hook(RunInputChecksHook())
     install_dataloader_checks(runner)
-    return getattr(runner, method)()
+    try:
+        out = getattr(runner, method)()
+    except BaseException:
+        _shutdown_distributed(sync=False)  # a failed rank must not wait
+        raise
+    _shutdown_distributed(sync=True)
+    return out
+
+
+def _shutdown_distributed(sync: bool):
+    """Leave the process group cleanly: a gloo group still alive at
+    interpreter exit can abort a rank ("terminate called without an active
+    exception") after the run itself has finished."""
+    import torch.distributed as torch_dist
+    if torch_dist.is_available() and torch_dist.is_initialized():
+        if sync:
+            torch_dist.barrier()
+        torch_dist.destroy_process_group()
