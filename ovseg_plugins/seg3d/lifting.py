@@ -216,10 +216,12 @@ class ViewFusionAccumulator:
         self.k = k
         self.store_dtype = store_dtype
         self._idx, self._feats, self._logits, self._inv = [], [], [], []
+        self._n_views = 0
 
     @property
     def num_views(self) -> int:
-        return len(self._idx)
+        """Views added so far."""
+        return self._n_views
 
     def add(self, pixels: torch.Tensor, visible: torch.Tensor,
             feat_map: torch.Tensor, image_hw: Tuple[int, int]) -> int:
@@ -237,24 +239,28 @@ class ViewFusionAccumulator:
         self._feats.append(f.to(self.store_dtype))
         self._logits.append(logits)
         self._inv.append(inv)
+        self._n_views += 1
         return len(idx)
 
     def fuse(self) -> Tuple[torch.Tensor, torch.Tensor]:
-        """Returns fused ``(N, D)`` float32 and ``seen (N,)``."""
+        """Returns fused ``(N, D)`` float32 and ``seen (N,)``; consumes the
+        added views (call once)."""
         if not self._idx:
-            raise ValueError('no views were added to the fusion')
+            raise ValueError('no views were added to the fusion (or fuse() '
+                             'was already called)')
         w, seen = topk_consensus_weights(torch.cat(self._idx),
                                          torch.cat(self._logits),
                                          self.num_points, self.k)
         fused = torch.zeros(self.num_points, self.text.shape[1])
         s = 0
         for idx, f, inv in zip(self._idx, self._feats, self._inv):
-            wv = w[s:s + len(idx)] * inv
+            wv = w[s:s + len(idx)] * inv  # 0 for observations not kept
             s += len(idx)
-            kept = wv > 0
-            if kept.any():
-                fused.index_add_(0, idx[kept],
-                                 f[kept].float().mul_(wv[kept, None]))
+            # the stored observations are scratch now: scale in place
+            f = f.float().mul_(wv[:, None])
+            fused.index_add_(0, idx, f)
+        # the observations were consumed (scaled in place)
+        self._idx, self._feats, self._logits, self._inv = [], [], [], []
         return fused, seen
 
 
