@@ -1,7 +1,7 @@
 """CoIDO vs random 20 % on a training set where the answer is known.
 
     OMP_NUM_THREADS=1 python tools/analysis_tools/coido_controlled_experiment.py
-        [--data ../shared/data/rs/loveda] [--seeds 0 1 2] [--n 300]
+        [--data ../shared/data/rs/loveda] [--seeds 0 1 2] [--n 200]
         [--iters 600] [--work-dir work_dirs/coido_controlled]
 
 Builds (in the work dir, never in the repo) a LoveDA-format training set of
@@ -9,11 +9,15 @@ Builds (in the work dir, never in the repo) a LoveDA-format training set of
 checkerboard of 128x128 blocks (held-out blocks give two 64x64 crops each;
 training windows lie inside the other blocks), with a known structure:
 
-* ``easy``       60 %: near-duplicates (+-4 px shifts) of one single-class
-                 (>= 97 %) window per tile (agricultural / forest), i.e. redundant;
-* ``informative`` 30 %: windows with >= 3 classes at distinct positions;
-* ``corrupted``  10 %: informative-type windows whose labels went through a
-                 random class permutation (systematic label noise).
+* ``easy``       60 %: near-duplicates (<= 2 px shifts + random h/v flip)
+                 of only 6 single-class (>= 97 %) anchor windows (round-robin
+                 over the tiles, distinct blocks), i.e. redundant;
+* ``informative`` 28 %: distinct windows with >= 3 classes (any two >= 16 px
+                 apart; the tiles give ~70 such windows);
+* ``corrupted``  12 %: further distinct windows of that kind (repeats of
+                 informative windows only when the tiles have too few) whose
+                 labels went through a random class permutation (systematic
+                 label noise).
 
 For each seed: CoIDO (extract once -> subset + clusters -> phase 1 with the
 ``CoIDOSegmentor`` and ``CoIDOSelectionHook`` -> phase 2 on the selection)
@@ -41,6 +45,7 @@ sys.path.insert(0, osp.join(ROOT, 'tools', 'coido'))
 import _common  # noqa: E402,F401
 
 CROP = 64
+JITTER = 2  # px shift of an easy near-duplicate around its anchor
 KINDS = ('easy', 'informative', 'corrupted')
 
 
@@ -68,8 +73,8 @@ def _entropy(lab):
         float(p.max())
 
 
-def build_controlled_dataset(src: str, out: str, n: int = 300,
-                             seed: int = 0) -> dict:
+def build_controlled_dataset(src: str, out: str, n: int = 200,
+                             seed: int = 0, n_anchors: int = 6) -> dict:
     """Write img_dir/{train,val} + ann_dir/{train,val}; return the kind of
     every train sample in file order (the dataset's sorted order)."""
     from PIL import Image
@@ -103,50 +108,89 @@ def build_controlled_dataset(src: str, out: str, n: int = 300,
                              lab[y0 + o:y0 + o + CROP, x0 + o:x0 + o + CROP])
                         n_val += 1
                     continue
-                for y in range(y0 + 4, y0 + B - CROP - 4 + 1, 8):
-                    for x in range(x0 + 4, x0 + B - CROP - 4 + 1, 8):
+                for y in range(y0, y0 + B - CROP + 1, 4):
+                    for x in range(x0, x0 + B - CROP + 1, 4):
                         ent, ncls, pmax = _entropy(lab[y:y + CROP,
                                                        x:x + CROP])
-                        if pmax >= 0.97:
-                            easy_c.append((t, y, x))
+                        inner = (y0 + JITTER <= y <= y0 + B - CROP - JITTER
+                                 and x0 + JITTER <= x
+                                 <= x0 + B - CROP - JITTER)
+                        if pmax >= 0.97 and inner:
+                            easy_c.append((t, y, x, by * 64 + bx))
                         elif ncls >= 3 and ent > 0.6:
                             inf_c.append((t, y, x))
-    n_easy, n_inf = int(0.6 * n), int(0.3 * n)
-    n_cor = n - n_easy - n_inf
-    # one easy anchor per tile that has one; near-duplicates around it
-    anchors = {}
+    n_easy, n_cor = round(0.6 * n), round(0.12 * n)
+    n_inf = n - n_easy - n_cor
+    # a handful of easy single-class anchor windows (round-robin over the
+    # tiles, one per white block); every easy crop is an anchor shifted by
+    # <= JITTER px and randomly flipped: the copies add ~nothing after the
+    # first few
+    by_tile = {}
     for c in easy_c:
-        anchors.setdefault(c[0], [])
-        anchors[c[0]].append(c)
-    anchors = [a[rng.integers(len(a))] for _, a in sorted(anchors.items())]
-    inf_pick = rng.choice(len(inf_c), n_inf + n_cor, replace=False)
+        by_tile.setdefault(c[0], []).append(c)
+    for v in by_tile.values():
+        rng.shuffle(v)
+    anchors, used = [], set()
+    while len(anchors) < n_anchors and any(by_tile.values()):
+        for t in sorted(by_tile):
+            while by_tile[t] and (t, by_tile[t][-1][3]) in used:
+                by_tile[t].pop()
+            if by_tile[t] and len(anchors) < n_anchors:
+                c = by_tile[t].pop()
+                used.add((t, c[3]))
+                anchors.append(c[:3])
+    # informative windows: distinct (any two chosen ones are >= d px apart
+    # in y or x on the same tile; d shrinks only if the tiles cannot give
+    # n_inf such windows); corrupted crops are further draws from the same
+    # pool, so some repeat an informative window with permuted labels
+    for d in (16, 12, 8, 4):
+        pool = []
+        for j in rng.permutation(len(inf_c)):
+            t, y, x = inf_c[j]
+            if all(t != a or max(abs(y - b), abs(x - c)) >= d
+                   for a, b, c in pool):
+                pool.append(inf_c[j])
+        if len(pool) >= n_inf:
+            break
     samples = []
     for i in range(n_easy):
         t, y, x = anchors[i % len(anchors)]
-        dy, dx = rng.integers(-4, 5, size=2)
-        samples.append(('easy', t, y + dy, x + dx, None))
-    for j in inf_pick[:n_inf]:
-        samples.append(('informative', *inf_c[j], None))
-    for j in inf_pick[n_inf:]:
+        dy, dx = rng.integers(-JITTER, JITTER + 1, size=2)
+        samples.append(('easy', t, y + dy, x + dx, None,
+                        int(rng.integers(3))))
+    for j in range(n_inf):
+        samples.append(('informative', *pool[j % len(pool)], None, 0))
+    # corrupted: first the windows no informative crop uses, then (only if
+    # the tiles have too few) further draws from the whole pool
+    spare = list(range(n_inf, len(pool)))
+    extra = max(0, n_cor - len(spare))
+    cor_idx = list(rng.choice(spare, min(n_cor, len(spare)), replace=False)) \
+        + list(rng.choice(len(pool), extra, replace=extra > len(pool)))
+    for j in cor_idx:
         perm = np.arange(8)
         while True:
             p = rng.permutation(7) + 1
             if np.all(p != np.arange(1, 8)):
                 break
         perm[1:] = p
-        samples.append(('corrupted', *inf_c[j], perm))
+        samples.append(('corrupted', *pool[j], perm, 0))
     order = rng.permutation(len(samples))
     kinds = []
     for k, si in enumerate(order):
-        kind, t, y, x, perm = samples[si]
+        kind, t, y, x, perm, flip = samples[si]
         img = tiles[t][1][y:y + CROP, x:x + CROP]
         lab = tiles[t][2][y:y + CROP, x:x + CROP]
+        if flip:  # 1: horizontal, 2: vertical
+            img, lab = np.flip(img, 2 - flip), np.flip(lab, 2 - flip)
+            img, lab = np.ascontiguousarray(img), np.ascontiguousarray(lab)
         if perm is not None:
             lab = perm[lab]
         save('train', f's{k:05d}', img, lab)  # sorted order == k
         kinds.append(kind)
     meta = dict(kinds=kinds, n_val=n_val, n_easy_anchors=len(anchors),
-                n_informative_candidates=len(inf_c))
+                easy_anchors=[list(map(int, a)) for a in anchors],
+                n_informative_candidates=len(inf_c),
+                n_informative_windows=len(pool), informative_min_dist=d)
     with open(osp.join(out, 'kinds.json'), 'w') as f:
         json.dump(meta, f)
     return meta
@@ -181,7 +225,7 @@ LABELS = dict(coido='CoIDO', guard='+noise guard', quotas='+cluster quotas',
               guard_quotas='+guard+quotas', random='random', full='full')
 
 
-def experiment(data_src, work_dir, seeds=(0, 1, 2), n=300, iters=500,
+def experiment(data_src, work_dir, seeds=(0, 1, 2), n=200, iters=500,
                phase1_iters=100, full_baseline=True, stats=None,
                variants=tuple(VARIANTS), log=print):
     from mmengine.config import Config
@@ -281,7 +325,7 @@ def print_table(res, log=print):
     methods = [*res.get('variants', ['coido']), 'random']
     has_full = 'full' in rows[0]
     cols = methods + (['full'] if has_full else [])
-    log('held-out mIoU (composition easy/informative/corrupted of the 60 '
+    log('held-out mIoU (composition easy/informative/corrupted of the '
         'selected crops)')
     log(f'{"seed":>4} ' + ' '.join(f'{LABELS[m]:>16}' for m in cols))
     for r in rows:
@@ -321,7 +365,7 @@ def main(argv=None):
     p.add_argument('--data', default=osp.join(ROOT, '..', 'shared', 'data',
                                               'rs', 'loveda'))
     p.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
-    p.add_argument('--n', type=int, default=300)
+    p.add_argument('--n', type=int, default=200)
     p.add_argument('--iters', type=int, default=500)
     p.add_argument('--phase1-iters', type=int, default=100)
     p.add_argument('--no-full', action='store_true')
