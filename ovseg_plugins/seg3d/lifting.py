@@ -72,10 +72,12 @@ def sample_visible(feat_map: torch.Tensor, pixels: torch.Tensor,
     u = (pixels[:, 0].float() * w / W).long().clamp(0, w - 1)
     v = (pixels[:, 1].float() * h / H).long().clamp(0, h - 1)
     flat = feat_map.reshape(D, h * w)
-    if len(u) * 4 < h * w:  # few points: gather columns directly
-        return flat[:, v * w + u].t()
+    lin = v * w + u
+    # index_select is several times faster than advanced indexing here
+    if len(lin) * 4 < h * w:  # few points: gather columns directly
+        return flat.index_select(1, lin).t().contiguous()
     # many points: one transpose copy, then contiguous row gathers
-    return flat.t().contiguous()[v * w + u]
+    return flat.t().contiguous().index_select(0, lin)
 
 
 def observation_logits(feats: torch.Tensor, text: torch.Tensor,
@@ -233,7 +235,7 @@ class ViewFusionAccumulator:
                 f'text embeddings have {self.text.shape[1]}: use text '
                 'embeddings from the model that produced the features.')
         idx = visible.nonzero(as_tuple=True)[0]
-        f = sample_visible(feat_map, pixels[idx], image_hw)
+        f = sample_visible(feat_map, pixels.index_select(0, idx), image_hw)
         logits, inv = observation_logits(f, self.text, self.logit_scale)
         self._idx.append(idx)
         self._feats.append(f.to(self.store_dtype))
