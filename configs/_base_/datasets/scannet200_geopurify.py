@@ -6,53 +6,17 @@
 # Training uses ScanNet scenes without labels (the student is label-free).
 # Metrics: mIoU / mAcc over 200 classes, head / common / tail means and
 # f-mIoU / f-mAcc (all but wall, floor, ceiling).
+# Roots, pipelines and loaders come from the OpenScene ScanNet base; only
+# the label source, the class set and the metric groups differ.
+_base_ = ['./scannet_openscene_geopurify.py']
 dataset_type = 'ScanNet200SegDataset'
-data_root = 'data/'
-fused_root = 'data/scannet_3d/geopurify_fused'
-teacher_root = 'data/scannet_3d/teacher_feats'
-fused_dim = 512
-teacher_dim = 1088
-train_scene_list = None  # leaf configs: the authors' 20 training scenes
-scene_kwargs = dict(pts_template='{scene}_vh_clean_2.pth',
-                    mesh_template='{scene}/{scene}_vh_clean_2.ply')
-train_pipeline = [
-    dict(type='LoadOpenScenePoints', with_seg=False),
-    dict(type='AddPointNormals', source='auto'),
-    dict(type='LoadPointFeatures', feature_root=fused_root,
-         expected_dim=fused_dim),
-    dict(type='LoadPointFeatures', feature_root=teacher_root,
-         expected_dim=teacher_dim),
-    dict(type='Pack3DDetInputs', keys=['points'])
-]
-test_pipeline = [
-    dict(type='LoadOpenScenePoints'),
-    dict(type='PointSegClassMapping'),
-    dict(type='AddPointNormals', source='auto'),
-    dict(type='LoadPointFeatures', feature_root=fused_root,
-         expected_dim=fused_dim),
-    dict(type='Pack3DDetInputs', keys=['points', 'pts_semantic_mask'])
-]
-train_dataloader = dict(
-    batch_size=1,
-    num_workers=2,
-    persistent_workers=False,
-    sampler=dict(type='DefaultSampler', shuffle=True),
-    dataset=dict(type='OpenSceneSegDataset', data_root=data_root,
-                 data_prefix=dict(pts='scannet_3d/train',
-                                  mesh='scannet/scans'),
-                 scene_list=train_scene_list, pipeline=train_pipeline,
-                 test_mode=False, **scene_kwargs))
-test_dataloader = dict(
-    batch_size=1,
-    num_workers=2,
-    persistent_workers=False,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(type=dataset_type, data_root=data_root,
-                 data_prefix=dict(pts='scannet_3d/val',
-                                  pts_semantic_mask='scannet_3d_200/val',
-                                  mesh='scannet/scans'),
-                 label_template='{scene}.txt', pipeline=test_pipeline,
-                 test_mode=True, **scene_kwargs))
+class_names = None  # the dataset's own 200 ScanNet200 classes
+metainfo = None
+train_dataloader = dict(dataset=dict(metainfo=None))
+test_dataloader = dict(dataset=dict(
+    type=dataset_type, metainfo=None,
+    data_prefix=dict(pts_semantic_mask='scannet_3d_200/val'),
+    label_template='{scene}.txt'))
 val_dataloader = test_dataloader
 val_evaluator = dict(type='PointSegMetric', absent_classes='zero',
                      class_groups='scannet200')
