@@ -1,14 +1,13 @@
 """Text embeddings of a vocabulary, averaged over templates, cached on disk."""
 import hashlib
 import json
-import os
 import os.path as osp
-import tempfile
 from typing import Callable, List, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
 
+from ovseg_plugins.utils.io import atomic_write
 from ovseg_plugins.utils.paths import default_cache_dir
 
 
@@ -80,11 +79,8 @@ class TextEmbeddingCache:
         self.misses += 1
         emb = compute().detach().cpu()
         try:
-            os.makedirs(self.cache_dir, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=self.cache_dir, suffix='.tmp')
-            os.close(fd)
-            torch.save(emb, tmp)
-            os.replace(tmp, p)  # atomic: concurrent ranks never see halves
+            # atomic: concurrent ranks never see halves
+            atomic_write(p, lambda tmp: torch.save(emb, tmp))
         except OSError:
             pass  # an unwritable cache only costs recomputation
         return emb

@@ -9,6 +9,7 @@ from mmengine.logging import print_log
 
 from ovseg_plugins.utils.checkpoint import (WeightsNotFoundError, file_sha256,
                                             is_path_like)
+from ovseg_plugins.utils.io import atomic_write
 
 
 def register_open_clip_config(name: str, model_cfg: dict) -> None:
@@ -30,16 +31,11 @@ def register_open_clip_config(name: str, model_cfg: dict) -> None:
     path = osp.join(d, f'{name}.json')
     # atomic (temp file + rename): ranks of a distributed run register the
     # same config at the same time and must never read a half-written file
-    import tempfile
-    fd, tmp = tempfile.mkstemp(dir=d, prefix=f'.{name}.', suffix='.tmp')
-    try:
-        with os.fdopen(fd, 'w') as f:
+    def write(tmp):
+        with open(tmp, 'w') as f:
             json.dump(model_cfg, f)
-        os.replace(tmp, path)
-    except BaseException:
-        if osp.exists(tmp):
-            os.remove(tmp)
-        raise
+
+    atomic_write(path, write)
     open_clip.add_model_config(path)
 
 

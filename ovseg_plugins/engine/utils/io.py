@@ -2,9 +2,9 @@
 import json
 import os
 import os.path as osp
-import tempfile
 from typing import Any, Dict, List, Optional, Tuple
 
+from ovseg_plugins.utils.io import atomic_write
 from .data_list import to_jsonable
 
 
@@ -14,35 +14,19 @@ def atomic_write_json(path: str, obj: Any) -> None:
     A reader (phase 2, another rank) sees either the old file or the complete
     new one, never a half-written file.
     """
-    d = osp.dirname(osp.abspath(path))
-    os.makedirs(d, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix='.tmp_', suffix='.json', dir=d)
-    try:
-        with os.fdopen(fd, 'w') as f:
+    def write(tmp):
+        with open(tmp, 'w') as f:
             json.dump(to_jsonable(obj), f)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if osp.exists(tmp):
-            os.remove(tmp)
-        raise
+
+    atomic_write(path, write, suffix='.json')
 
 
 def atomic_save_torch(path: str, obj: Any) -> None:
     """``torch.save`` through a temp file + ``os.replace``."""
     import torch
-    d = osp.dirname(osp.abspath(path))
-    os.makedirs(d, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix='.tmp_', suffix='.pt', dir=d)
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if osp.exists(tmp):
-            os.remove(tmp)
-        raise
+    atomic_write(path, lambda tmp: torch.save(obj, tmp), suffix='.pt')
 
 
 def load_json(path: str, what: str) -> Any:
