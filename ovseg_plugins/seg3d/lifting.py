@@ -8,6 +8,8 @@ from typing import Optional, Tuple
 import torch
 import torch.nn.functional as F
 
+from .ops.knn import nearest_source
+
 
 def project_points(xyz: torch.Tensor, cam2world: torch.Tensor,
                    intrinsic: torch.Tensor, image_hw: Tuple[int, int],
@@ -271,11 +273,7 @@ def fill_unseen(xyz: torch.Tensor, fused: torch.Tensor,
     """Copy the feature of the nearest seen point to every unseen point."""
     if seen.all() or not seen.any():
         return fused
-    src = xyz[seen]
     out = fused.clone()
     q = (~seen).nonzero(as_tuple=True)[0]
-    for s in range(0, len(q), 4096):
-        qi = q[s:s + 4096]
-        nn_idx = torch.cdist(xyz[qi].float(), src.float()).argmin(1)
-        out[qi] = fused[seen][nn_idx]
+    out[q] = fused[seen][nearest_source(xyz[q], xyz[seen])]
     return out

@@ -204,3 +204,14 @@ def knn_indices(coords: torch.Tensor, k: int = 96,
         todo = todo[~exact]
         cell *= 2
     return out if query is None else out[all_q]
+
+
+def nearest_source(query: torch.Tensor, source: torch.Tensor,
+                   chunk: int = 4096) -> torch.Tensor:
+    """Index of the nearest ``source (M, 3)`` point of every ``query (N, 3)``
+    point (chunked: memory ``chunk × M``)."""
+    out = []
+    for s in range(0, len(query), chunk):
+        out.append(torch.cdist(query[s:s + chunk].float(),
+                               source.float()).argmin(1))
+    return torch.cat(out)

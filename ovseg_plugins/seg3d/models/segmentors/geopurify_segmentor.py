@@ -11,7 +11,7 @@ from ovseg_plugins.text import (TextEmbeddingCache, Vocabulary, encode_queries,
                                 get_templates, text_cache_key)
 from ovseg_plugins.utils.checkpoint import load_torch_file
 from ovseg_plugins.utils.typing import ConfigType, OptConfigType
-from ..decode_heads.geometry_guided_pooling import knn_indices
+from ...ops.knn import knn_indices
 from ..utils import estimate_normals, scatter_mean, voxelize
 
 

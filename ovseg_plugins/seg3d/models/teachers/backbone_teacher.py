@@ -8,17 +8,7 @@ from mmdet3d.registry import MODELS
 from ovseg_plugins.utils.checkpoint import (load_state_dict_strict,
                                             load_torch_file)
 from ovseg_plugins.utils.typing import ConfigType
-
-
-def nearest_source(query: torch.Tensor, source: torch.Tensor,
-                   chunk: int = 4096) -> torch.Tensor:
-    """Index of the nearest ``source (M, 3)`` point of every ``query (N, 3)``
-    point (chunked: memory ``chunk × M``)."""
-    out = []
-    for s in range(0, len(query), chunk):
-        out.append(torch.cdist(query[s:s + chunk].float(),
-                               source.float()).argmin(1))
-    return torch.cat(out)
+from ...ops.knn import nearest_source
 
 
 @MODELS.register_module()
