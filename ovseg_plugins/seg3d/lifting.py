@@ -35,12 +35,18 @@ def project_points(xyz: torch.Tensor, cam2world: torch.Tensor,
         tuple: ``pixels (N, 2)`` long ``(u, v)`` and ``visible (N,)`` bool.
     """
     H, W = image_hw
-    w2c = torch.linalg.inv(cam2world.double()).float()
-    p = xyz.float() @ w2c[:3, :3].t() + w2c[:3, 3]
-    z = p[:, 2]
-    uv = p @ intrinsic.float().t()
-    u = torch.round(uv[:, 0] / z.clamp(min=1e-6)).long()
-    v = torch.round(uv[:, 1] / z.clamp(min=1e-6)).long()
+    w2c = torch.linalg.inv(cam2world.double())
+    # one (3, 4) projection: rows 0-1 give z·(u, v), row 2 the depth z
+    # (a pinhole intrinsic's last row is (0, 0, 1))
+    proj = intrinsic.double() @ w2c[:3]
+    if not torch.equal(intrinsic[2].double(),
+                       torch.tensor([0., 0., 1.], dtype=torch.float64)):
+        proj[2] = w2c[2]
+    proj = proj.float()
+    uvz = torch.addmm(proj[:, 3], xyz.float(), proj[:, :3].t())
+    z = uvz[:, 2]
+    uv = uvz[:, :2] / z.clamp(min=1e-6)[:, None]
+    u, v = uv.round_().long().unbind(1)
     vis = (z > 1e-6) & (u >= cut_boundary) & (u < W - cut_boundary) & \
         (v >= cut_boundary) & (v < H - cut_boundary)
     if depth is not None:
@@ -197,18 +203,23 @@ def consensus_topk_fusion(view_feats: torch.Tensor, visible: torch.Tensor,
 class ViewFusionAccumulator:
     """Streams posed views into the consensus top-k fusion.
 
-    ``add(pixels, visible, feat_map, image_hw)`` keeps only the visible
-    observations (optionally in fp16) and scores them against the text at
-    once (while they are hot in cache); ``fuse()`` ranks the observations
-    and accumulates the kept ones view by view. A scene with hundreds of
-    views never materialises ``views × points × D``.
+    ``add(pixels, visible, feat_map, image_hw)`` keeps, per view, only the
+    feature-map cells that some visible point falls in (``U <= min(visible,
+    h·w)`` rows, optionally fp16) plus one cell index per observation, and
+    scores those cells against the text at once. Points that see the same
+    cell share its row, so neither the memory nor the text scoring grows
+    with the number of observations ``E``. ``fuse()`` ranks the
+    observations and accumulates only the kept ones (at most ``k`` per
+    point). A scene with hundreds of views never materialises
+    ``views × points × D``.
 
     Args:
         num_points (int): N.
         text (Tensor): ``(C, D)`` class embeddings.
         logit_scale (float): Defaults to 100.
         k (int): Views fused per point. Defaults to 3.
-        store_dtype (torch.dtype): Observation storage. Defaults to fp32.
+        store_dtype (torch.dtype): Storage of the kept map rows. Defaults
+            to fp32.
     """
 
     def __init__(self, num_points: int, text: torch.Tensor,
@@ -219,7 +230,10 @@ class ViewFusionAccumulator:
         self.logit_scale = logit_scale
         self.k = k
         self.store_dtype = store_dtype
-        self._idx, self._feats, self._logits, self._inv = [], [], [], []
+        # per view: observed points (E_v,), their cell row (E_v,), the
+        # cell rows (U_v, D), cell logits (U_v, C), cell inverse norms (U_v,)
+        self._idx, self._row, self._feats, self._logits, self._inv = \
+            [], [], [], [], []
         self._n_views = 0
 
     @property
@@ -236,44 +250,107 @@ class ViewFusionAccumulator:
                 f'feature map has {feat_map.shape[0]} channels but the '
                 f'text embeddings have {self.text.shape[1]}: use text '
                 'embeddings from the model that produced the features.')
+        D, h, w = feat_map.shape
+        H, W = image_hw
         idx = visible.nonzero(as_tuple=True)[0]
-        f = sample_visible(feat_map, pixels.index_select(0, idx), image_hw)
+        pix = pixels.index_select(0, idx)
+        u = (pix[:, 0].float() * w / W).long().clamp_(0, w - 1)
+        v = (pix[:, 1].float() * h / H).long().clamp_(0, h - 1)
+        lin = v * w + u
+        # the distinct cells (sorted) and each observation's row among them
+        used = torch.zeros(h * w, dtype=torch.bool)
+        used[lin] = True
+        cells = used.nonzero(as_tuple=True)[0]
+        flat = feat_map.reshape(D, h * w)
+        if len(cells) * 4 < h * w:
+            f = flat.index_select(1, cells).t().contiguous()
+            row = torch.cumsum(used, 0).sub_(1).index_select(0, lin)
+        else:  # most cells are seen: keep the whole (h·w, D) map
+            f = flat.t().contiguous()
+            row = lin
         logits, inv = observation_logits(f, self.text, self.logit_scale)
         self._idx.append(idx)
+        self._row.append(row)
         self._feats.append(f.to(self.store_dtype))
         self._logits.append(logits)
         self._inv.append(inv)
         self._n_views += 1
         return len(idx)
 
-    def fuse(self) -> Tuple[torch.Tensor, torch.Tensor]:
-        """Returns fused ``(N, D)`` float32 and ``seen (N,)``; consumes the
-        added views (call once)."""
+    def fuse(self, compact: bool = False
+             ) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Fuse the added views (call once: it consumes them).
+
+        Args:
+            compact (bool): Return only the seen points' rows.
+
+        Returns:
+            tuple: fused ``(N, D)`` float32 (zeros where never seen) and
+            ``seen (N,)`` bool; with ``compact``, fused ``(S, D)`` for the
+            points ``seen.nonzero()`` in index order.
+        """
         if not self._idx:
             raise ValueError('no views were added to the fusion (or fuse() '
                              'was already called)')
-        w, seen = topk_consensus_weights(torch.cat(self._idx),
-                                         torch.cat(self._logits),
+        obs_logits = torch.cat([lg.index_select(0, r)
+                                for lg, r in zip(self._logits, self._row)])
+        w, seen = topk_consensus_weights(torch.cat(self._idx), obs_logits,
                                          self.num_points, self.k)
-        fused = torch.zeros(self.num_points, self.text.shape[1])
+        if compact:
+            dest = torch.cumsum(seen, 0).sub_(1)
+            fused = torch.zeros(int(seen.sum()), self.text.shape[1])
+        else:
+            dest = None
+            fused = torch.zeros(self.num_points, self.text.shape[1])
         s = 0
-        for idx, f, inv in zip(self._idx, self._feats, self._inv):
-            wv = w[s:s + len(idx)] * inv  # 0 for observations not kept
+        for idx, row, f, inv in zip(self._idx, self._row, self._feats,
+                                    self._inv):
+            wv = w[s:s + len(idx)]
             s += len(idx)
-            # the stored observations are scratch now: scale in place
-            f = f.float().mul_(wv[:, None])
-            fused.index_add_(0, idx, f)
-        # the observations were consumed (scaled in place)
-        self._idx, self._feats, self._logits, self._inv = [], [], [], []
+            keep = (wv > 0).nonzero(as_tuple=True)[0]  # <= k per point
+            r = row.index_select(0, keep)
+            g = f.index_select(0, r).float()
+            g.mul_((wv.index_select(0, keep) * inv.index_select(0, r))[:,
+                                                                      None])
+            p = idx.index_select(0, keep)
+            fused.index_add_(0, p if dest is None else dest.index_select(
+                0, p), g)
+        self._idx, self._row, self._feats, self._logits, self._inv = \
+            [], [], [], [], []
         return fused, seen
 
 
 def fill_unseen(xyz: torch.Tensor, fused: torch.Tensor,
                 seen: torch.Tensor) -> torch.Tensor:
-    """Copy the feature of the nearest seen point to every unseen point."""
-    if seen.all() or not seen.any():
+    """Give every unseen point the feature of its nearest seen point.
+
+    Args:
+        xyz (Tensor): ``(N, 3)``.
+        fused (Tensor): ``(N, D)`` (rows of unseen points are ignored) or
+            the compact ``(S, D)`` rows of the seen points in index order
+            (``ViewFusionAccumulator.fuse(compact=True)``).
+        seen (Tensor): ``(N,)`` bool.
+
+    Returns:
+        Tensor: ``(N, D)``; the input itself when it is ``(N, D)`` and
+        every point (or none) was seen.
+    """
+    n_seen = int(seen.sum())
+    compact = len(fused) == n_seen and n_seen != len(seen)
+    if len(seen) and n_seen == 0 and len(fused) == 0:
+        raise ValueError('no point was seen by any view: nothing to fill '
+                         'the unseen points from')
+    if not compact and len(fused) != len(seen):
+        raise ValueError(f'fused has {len(fused)} rows: expected {len(seen)} '
+                         f'(all points) or {n_seen} (the seen points)')
+    if n_seen == 0:
         return fused
-    out = fused.clone()
+    if not compact and n_seen == len(seen):
+        return fused
+    if not compact:
+        fused = fused[seen]
+    # one gather: seen points read their own row, unseen the nearest seen
+    src = torch.cumsum(seen, 0).sub_(1)
     q = (~seen).nonzero(as_tuple=True)[0]
-    out[q] = fused[seen][nearest_source(xyz[q], xyz[seen])]
-    return out
+    src[q] = nearest_source(xyz[q], xyz[seen])
+    return fused.index_select(0, src)

@@ -100,6 +100,39 @@ def test_streaming_fusion_equals_per_point_reference():
     assert torch.allclose(fused2, ref, atol=1e-5)
     with pytest.raises(ValueError, match='channels'):
         acc.add(pix[0], vis[0], maps[0][:3], (60, 80))
+    # compact output: the seen rows only, in index order
+    acc = ViewFusionAccumulator(N, text, store_dtype=torch.float16)
+    for v in range(V):
+        acc.add(pix[v], vis[v], maps[v], (60, 80))
+    rows, seen3 = acc.fuse(compact=True)
+    assert torch.equal(seen3, seen) and rows.shape == (int(seen.sum()), D)
+    assert torch.allclose(rows, ref[seen], atol=2e-3)  # fp16 storage
+    with pytest.raises(ValueError, match='already called'):
+        acc.fuse()
+
+
+@pytest.mark.parametrize('hw', [(3, 4), (30, 40)])
+def test_streaming_fusion_shares_cells_and_keeps_top_k(hw):
+    """Many points in few map cells (whole map kept, shared rows) or few
+    points in a large map (only the seen cells kept), and many views per
+    point (only the top 3 accumulated), still match the reference."""
+    g = torch.Generator().manual_seed(1)
+    V, N, D, C = 9, 200, 8, 4
+    maps = torch.randn(V, D, *hw, generator=g)
+    text = torch.randn(C, D, generator=g)
+    pix = torch.stack([torch.randint(0, 40, (V, N), generator=g),
+                       torch.randint(0, 30, (V, N), generator=g)], -1)
+    vis = torch.rand(V, N, generator=g) < 0.8
+    vis[:, 0] = False  # one point never seen
+    dense = torch.stack([sample_feature_map(maps[v], pix[v], vis[v], (30, 40))
+                         for v in range(V)])
+    ref = _per_point_reference(dense, vis, text)
+    acc = ViewFusionAccumulator(N, text)
+    for v in range(V):
+        acc.add(pix[v], vis[v], maps[v], (30, 40))
+    fused, seen = acc.fuse()
+    assert not seen[0] and seen[1:].all()
+    assert torch.allclose(fused, ref, atol=1e-5)
 
 
 def test_unseen_points_copy_nearest_seen():
@@ -108,6 +141,12 @@ def test_unseen_points_copy_nearest_seen():
     seen = torch.tensor([True, True, False])
     out = fill_unseen(xyz, fused, seen)
     assert out[2].tolist() == [0., 1.]
+    # the compact (seen rows) form gives the same (N, D) result
+    assert torch.equal(fill_unseen(xyz, fused[:2], seen), out)
+    with pytest.raises(ValueError, match='rows'):
+        fill_unseen(xyz, fused[:1], seen)
+    with pytest.raises(ValueError, match='no point was seen'):
+        fill_unseen(xyz, fused[:0], torch.zeros(3, dtype=torch.bool))
 
 
 def test_lift_features_tool_on_a_toy_scene(tmp_path):

@@ -150,8 +150,13 @@ def lift(args):
                 raise FileNotFoundError(f'feature map not found: {fpath}')
             fmap = torch.from_numpy(np.load(fpath)).float()
         acc.add(pix, v, fmap, (H, W))
-    fused, seen = acc.fuse()
-    fused = fill_unseen(xyz, fused, seen)
+    fused, seen = acc.fuse(compact=True)  # (S, D) seen rows
+    if not seen.any():
+        raise ValueError(
+            f'{args.points}: no point is visible in any of the {acc.num_views}'
+            f' frames of {args.scene_dir}: check the poses (camera-to-world),'
+            ' the intrinsics and --depth-scale')
+    fused = fill_unseen(xyz, fused, seen)  # (N, D)
     os.makedirs(args.out_dir, exist_ok=True)
     out = osp.join(args.out_dir,
                    osp.splitext(osp.basename(args.points))[0] + '.npz')
