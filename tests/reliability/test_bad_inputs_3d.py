@@ -88,6 +88,15 @@ def test_empty_point_cloud(tmp_path):
     assert 'remove the scene' in msg
 
 
+def test_single_point_cloud(tmp_path):
+    root = _feats(tmp_path, np.zeros((1, 8), np.float32))
+    with pytest.raises(ValueError) as e:
+        LoadPointFeatures(root)(_results(_pts(1)))
+    msg = str(e.value)
+    assert '/data/scene0000_00.bin: the point cloud has only 1 point' in msg
+    assert 'remove the scene' in msg
+
+
 def test_nan_point_coordinates(tmp_path):
     a = _pts(50)
     a[7, 1] = np.nan

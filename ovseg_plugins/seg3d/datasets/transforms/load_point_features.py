@@ -55,6 +55,12 @@ class LoadPointFeatures(BaseTransform):
             raise ValueError(
                 f'{lidar_path}: the point cloud is empty (0 points); remove '
                 'the scene from the info file / scene list or regenerate it.')
+        if len(pts) < 2:
+            raise ValueError(
+                f'{lidar_path}: the point cloud has only {len(pts)} point; '
+                'GeoPurify\'s neighbourhoods (normals, kNN pooling) need at '
+                'least 2: remove the scene from the info file / scene list '
+                'or regenerate it.')
         if not np.isfinite(pts.tensor.numpy()).all():
             raise ValueError(
                 f'{lidar_path}: points contain NaN/inf (coordinates or '
