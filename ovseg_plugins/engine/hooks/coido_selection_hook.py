@@ -4,6 +4,7 @@ import time
 from typing import Optional, Sequence, Union
 
 import numpy as np
+import torch
 from mmengine.dist import barrier, is_main_process
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
@@ -35,6 +36,39 @@ def group_labels(dataset, group_key: str) -> list:
                            'them or "dirname".')
         else:
             out.append(str(info[group_key]))
+    return out
+
+
+@torch.no_grad()
+def per_sample_model_ce(model, dataset, batch_size: int = 8,
+                        collate_fn=None, seed: int = 0) -> np.ndarray:
+    """The trained model's per-sample loss on every sample of ``dataset``
+    (its own pipeline, a fixed seed for random transforms, the model in
+    eval mode); ``(N,)``, NaN where a sample has no labelled element."""
+    from mmengine.dataset import pseudo_collate
+    from torch.utils.data import DataLoader
+    n = len(dataset)
+    out = np.full(n, np.nan)
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False,
+                        num_workers=0,
+                        collate_fn=collate_fn or pseudo_collate)
+    was = model.training
+    model.eval()
+    try:
+        with torch.random.fork_rng():
+            torch.manual_seed(seed)
+            np_state = np.random.get_state()
+            np.random.seed(seed)
+            for batch in loader:
+                data = model.data_preprocessor(batch, True)
+                ce, valid = model.per_sample_losses(data['inputs'],
+                                                    data['data_samples'])
+                idx = model._sample_indices(data['data_samples']).cpu()
+                ce = ce.detach().float().cpu().numpy()
+                out[idx.numpy()] = np.where(valid.cpu().numpy(), ce, np.nan)
+            np.random.set_state(np_state)
+    finally:
+        model.train(was)
     return out
 
 
@@ -93,11 +127,15 @@ class CoIDOSelectionHook(Hook):
             (``'dirname'``: the file's parent folder). Defaults to None.
         min_valid (bool): Never select samples without labelled elements.
             Defaults to True.
-        noise_guard (dict, optional): ``dict(signal='knn_label' | 'score',
-            k=10, z_max=3.5)``: exclude samples whose signal has a modified
-            z-score > ``z_max`` (``knn_label``: class-histogram disagreement
-            with the k nearest bank neighbours; ``score``: the low tail of
-            the scores). Defaults to None (off, CoIDO).
+        noise_guard (dict, optional): ``dict(signal='knn_label' | 'score'
+            | 'knn_model_ce', k=10, z_max=3.5, batch_size=8)``: exclude
+            samples whose signal has a modified z-score > ``z_max``
+            (``knn_label``: class-histogram disagreement with the k nearest
+            bank neighbours; ``score``: the low tail of the scores;
+            ``knn_model_ce``: the phase-1 segmentor's per-sample CE (one
+            inference pass over all N, in ``batch_size`` batches, counted in
+            the scoring time) above the median of its k nearest bank
+            neighbours'). Defaults to None (off, CoIDO).
         cluster_quotas (bool): Per-cluster quotas over the all-N
             nearest-centroid assignment of ``clusters.json`` (combined with
             ``group_key`` groups if both are set). Defaults to False (CoIDO).
@@ -116,12 +154,13 @@ class CoIDOSelectionHook(Hook):
         budget_count(budget, 10**12)  # validates the type / range early
         if noise_guard is not None:
             noise_guard = dict(noise_guard)
-            bad = set(noise_guard) - {'signal', 'k', 'z_max'}
+            bad = set(noise_guard) - {'signal', 'k', 'z_max', 'batch_size'}
             if bad or noise_guard.get('signal', 'knn_label') not in \
                     NOISE_SIGNALS:
                 raise ValueError(
                     'noise_guard must be dict(signal=one of '
-                    f'{NOISE_SIGNALS}, k=int, z_max=float), got '
+                    f'{NOISE_SIGNALS}, k=int, z_max=float, batch_size=int), '
+                    'got '
                     f'{noise_guard}.')
         self.noise_guard = noise_guard
         self.cluster_quotas = bool(cluster_quotas)
@@ -132,8 +171,10 @@ class CoIDOSelectionHook(Hook):
         self.selected_name = selected_name
         self.scores_name = scores_name
 
-    def select(self, model, dataset, out_dir: str) -> dict:
-        """Score and write; returns the summary (also in the JSON)."""
+    def select(self, model, dataset, out_dir: str,
+               collate_fn=None) -> dict:
+        """Score and write; returns the summary (also in the JSON).
+        ``collate_fn``: the train dataloader's (for ``knn_model_ce``)."""
         if not hasattr(model, 'score_bank'):
             raise TypeError('CoIDOSelectionHook needs a CoIDOSegmentor model '
                             f'(with score_bank()), got {type(model).__name__}.')
@@ -149,11 +190,18 @@ class CoIDOSelectionHook(Hook):
         extra = dict(score_seconds=0.)
         if self.noise_guard is not None:
             g = self.noise_guard
+            kind = g.get('signal', 'knn_label')
+            model_ce = None
+            if kind == 'knn_model_ce':
+                t1 = time.perf_counter()
+                model_ce = per_sample_model_ce(
+                    model, dataset, int(g.get('batch_size', 8)), collate_fn)
+                extra['model_ce_seconds'] = time.perf_counter() - t1
             sig = noise_signal(
-                g.get('signal', 'knn_label'), scores,
-                model.bank_embed.cpu(),
+                kind, scores, model.bank_embed.cpu(),
                 None if getattr(model, 'bank_hist', None) is None else
-                model.bank_hist.cpu(), int(g.get('k', 10)))
+                model.bank_hist.cpu(), int(g.get('k', 10)),
+                model_ce=model_ce, valid=eligible)
             out = noise_outliers(sig, float(g.get('z_max', 3.5)))
             eligible = eligible & ~out
             extra['noise_guard'] = dict(
@@ -187,7 +235,8 @@ class CoIDOSelectionHook(Hook):
             model = runner.model.module if is_model_wrapper(runner.model) \
                 else runner.model
             dataset = runner.train_dataloader.dataset
-            s = self.select(model, dataset, out_dir)
+            s = self.select(model, dataset, out_dir,
+                            runner.train_dataloader.collate_fn)
             atomic_write_json(osp.join(out_dir, 'selection_summary.json'), s)
             print_log(
                 f'CoIDO: selected {s["n_selected"]}/{s["n_total"]} samples '

@@ -2,8 +2,9 @@
 from .clustering import knn_affinity, spectral_clusters
 from .data_list import check_hash, data_list_hash, dumps, to_jsonable
 from .feature_bank import FeatureBank, cluster_features, load_feature_bank
-from .safeguards import (knn_label_inconsistency, nearest_centroid,
-                         noise_outliers, noise_signal, robust_z)
+from .safeguards import (knn_excess, knn_label_inconsistency,
+                         nearest_centroid, noise_outliers, noise_signal,
+                         robust_z)
 from .io import (atomic_save_torch, atomic_write_json, load_indices_file,
                  load_json)
 from .selection import budget_count, group_quotas, select_lowest
@@ -17,5 +18,5 @@ __all__ = [
     'load_indices_file', 'load_json', 'budget_count', 'group_quotas',
     'select_lowest', 'draw_subset', 'resolve_subset', 'subset_size',
     'validate_indices', 'knn_label_inconsistency', 'nearest_centroid',
-    'noise_outliers', 'noise_signal', 'robust_z'
+    'noise_outliers', 'noise_signal', 'robust_z', 'knn_excess'
 ]

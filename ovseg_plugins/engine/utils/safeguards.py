@@ -8,7 +8,12 @@
   disagreement (a k-NN label-noise check in the spirit of Bahri et al. 2020,
   "Deep k-NN for noisy labels": an image whose labels contradict those of
   consistent visual neighbours is more likely mislabelled than hard);
-  ``'score'`` = the negated scorer output (trims the extreme low tail).
+  ``'score'`` = the negated scorer output (trims the extreme low tail);
+  ``'knn_model_ce'`` = how much worse the phase-1 segmentor fits a sample
+  (its per-sample CE, one inference pass over all N) than the median of its
+  k nearest bank neighbours (the small-loss criterion of noisy-label
+  learning, e.g. Co-teaching, Han et al. 2018, with a local baseline: hard
+  regions have hard neighbours, a mislabelled crop has easy ones).
 * cluster coverage: every bank row is assigned to the nearest centroid of
   the spectral clusters of the p % subset (``tools/coido/cluster.py`` writes
   the assignment of all N), and the budget is split over the clusters in
@@ -20,7 +25,7 @@ from typing import Optional
 import numpy as np
 import torch
 
-NOISE_SIGNALS = ('knn_label', 'score')
+NOISE_SIGNALS = ('knn_label', 'score', 'knn_model_ce')
 
 
 def robust_z(x) -> np.ndarray:
@@ -81,10 +86,46 @@ def knn_label_inconsistency(embed: torch.Tensor, hist: torch.Tensor,
     return out.numpy()
 
 
+def knn_excess(embed: torch.Tensor, value, valid=None, k: int = 10,
+               chunk: int = 2048) -> np.ndarray:
+    """Per sample: ``value_i - median(value_j)`` over its ``k`` nearest
+    other valid rows (cosine on ``embed``); invalid rows get 0 and are
+    nobody's neighbour.
+
+    Args:
+        embed (Tensor): ``(N, D)`` embeddings.
+        value: ``(N,)`` per-sample values (e.g. the phase-1 model's CE).
+        valid: ``(N,)`` bool, optional.
+        k (int): Neighbours (capped at the valid count - 1).
+
+    Returns:
+        np.ndarray: ``(N,)``.
+    """
+    e = torch.nn.functional.normalize(embed.float(), dim=1)
+    v = torch.as_tensor(np.asarray(value, dtype=np.float32))
+    n = e.shape[0]
+    ok = torch.ones(n, dtype=torch.bool) if valid is None else \
+        torch.as_tensor(np.asarray(valid, dtype=bool))
+    ok = ok & torch.isfinite(v)
+    out = torch.zeros(n)
+    k = int(min(k, int(ok.sum()) - 1))
+    if k < 1:
+        return out.numpy()
+    for s in range(0, n, chunk):
+        sim = e[s:s + chunk] @ e.T
+        sim[:, ~ok] = -float('inf')
+        r = torch.arange(s, min(s + chunk, n))
+        sim[r - s, r] = -float('inf')
+        base = v[sim.topk(k, dim=1).indices].median(1).values
+        out[s:s + chunk] = torch.where(ok[s:s + chunk], v[s:s + chunk] - base,
+                                       torch.zeros_like(base))
+    return out.numpy()
+
+
 def noise_signal(kind: str, scores: np.ndarray,
                  embed: Optional[torch.Tensor] = None,
                  hist: Optional[torch.Tensor] = None,
-                 k: int = 10) -> np.ndarray:
+                 k: int = 10, model_ce=None, valid=None) -> np.ndarray:
     """The guard's signal (higher = more suspicious) of all N samples."""
     if kind == 'score':
         return -np.asarray(scores, dtype=np.float64)
@@ -94,10 +135,14 @@ def noise_signal(kind: str, scores: np.ndarray,
                              'feature bank\'s class histograms (a labelled '
                              'dataset); use signal="score" or no guard.')
         return knn_label_inconsistency(embed, hist, k)
+    if kind == 'knn_model_ce':
+        if model_ce is None or embed is None:
+            raise ValueError('noise_guard signal "knn_model_ce" needs the '
+                             'phase-1 model\'s per-sample CE of all N '
+                             'samples (CoIDOSelectionHook computes it).')
+        return knn_excess(embed, model_ce, valid, k)
     raise ValueError(f'noise_guard signal must be one of {NOISE_SIGNALS}, '
                      f'got {kind!r}.')
-
-
 def noise_outliers(signal, z_max: float = 3.5) -> np.ndarray:
     """``(N,)`` bool: the samples whose modified z-score exceeds ``z_max``
     (one-sided: only suspiciously HIGH signals are excluded)."""

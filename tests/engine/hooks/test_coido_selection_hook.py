@@ -121,3 +121,52 @@ def test_hook_safeguards_noise_guard_and_cluster_quotas(tmp_path):
             _FakeCoIDOModel(scores, h), ds, str(tmp_path))
     with pytest.raises(ValueError, match='noise_guard'):
         CoIDOSelectionHook(noise_guard=dict(signal='loss'))
+
+
+def test_hook_knn_model_ce_guard_runs_the_phase1_model(tmp_path):
+    """signal='knn_model_ce': the hook runs the trained model over all N
+    samples (its per-sample losses, model in eval mode, restored after) and
+    excludes the sample it fits far worse than its visual neighbours."""
+    ds = ListDataset(30)
+    h = data_list_hash(ds)
+    rng = np.random.default_rng(0)
+    emb = np.repeat(rng.normal(size=(3, 6)) * 5, 10, 0) + \
+        0.1 * rng.normal(size=(30, 6))
+    ce = np.repeat([0.2, 1.0, 1.5], 10) + 0.02 * rng.normal(size=30)
+    ce[12] = 6.  # mislabelled-like: far worse than its group
+    scores = -ce  # CoIDO-like: the highest CE gets the lowest score
+
+    class Model(_FakeCoIDOModel, torch.nn.Module):
+        def __init__(self):
+            torch.nn.Module.__init__(self)
+            _FakeCoIDOModel.__init__(self, scores, h, embed=emb)
+            self.calls = 0
+
+        def data_preprocessor(self, batch, training):
+            return dict(inputs=None, data_samples=batch)
+
+        def per_sample_losses(self, inputs, data_samples):
+            assert not self.training
+            self.calls += len(data_samples)
+            i = torch.tensor([int(d['idx']) for d in data_samples])
+            return torch.as_tensor(ce[i.numpy()]), torch.ones(len(i),
+                                                               dtype=bool)
+
+        def _sample_indices(self, data_samples):
+            return torch.tensor([int(d['idx']) for d in data_samples])
+
+    class IdxDataset(ListDataset):
+        def __getitem__(self, i):
+            return dict(idx=i)
+
+    m = Model()
+    m.train()
+    ids = IdxDataset(30)
+    s = CoIDOSelectionHook(budget=3, noise_guard=dict(
+        signal='knn_model_ce', k=5, batch_size=7)).select(
+            m, ids, str(tmp_path), collate_fn=list)
+    assert m.calls == 30 and m.training
+    assert s['noise_guard']['excluded'] == [12]
+    sel = json.load(open(tmp_path / 'selected.json'))['indices']
+    assert 12 not in sel and len(sel) == 3
+    assert 'model_ce_seconds' in s

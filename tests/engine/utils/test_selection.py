@@ -98,3 +98,28 @@ def test_nearest_centroid_assigns_all_rows():
     lab = np.array([4, 4, 7, 7])
     x_all = np.array([[1., 0.2], [0.2, 1.], [0.6, 0.5], [-1, 3]])
     assert nearest_centroid(x_all, x_sub, lab).tolist() == [4, 7, 4, 7]
+
+
+def test_knn_excess_flags_a_sample_fitted_worse_than_its_neighbours():
+    """The 'knn_model_ce' signal: a hard REGION (all neighbours hard) is not
+    suspicious, one sample much worse than its look-alikes is."""
+    import torch
+
+    from ovseg_plugins.engine.utils import knn_excess, noise_outliers
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(3, 8)) * 5
+    emb = np.concatenate([c + 0.1 * rng.normal(size=(10, 8))
+                          for c in centres])
+    # easy group 0.1, medium group 0.8, hard group 2.0 (+ small noise)
+    ce = np.repeat([0.1, 0.8, 2.0], 10) + 0.05 * rng.normal(size=30)
+    ce[4] = 2.5  # a look-alike of easy samples that the model cannot fit
+    valid = np.ones(30, bool)
+    valid[17] = False
+    ce[17] = np.nan  # unlabelled: 0 and never a neighbour
+    x = knn_excess(torch.tensor(emb), ce, valid, k=5)
+    assert x[17] == 0 and np.isfinite(x).all()
+    assert abs(x[4] - (2.5 - np.median(ce[[0, 1, 2, 3, 5]]))) < 0.1
+    assert np.flatnonzero(noise_outliers(x)).tolist() == [4]
+    # the global small-loss rule would instead flag the whole hard group
+    from ovseg_plugins.engine.utils import robust_z
+    assert (robust_z(np.nan_to_num(ce))[20:] > 0.9).all()
