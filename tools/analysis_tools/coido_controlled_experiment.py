@@ -2,7 +2,8 @@
 
     OMP_NUM_THREADS=1 python tools/analysis_tools/coido_controlled_experiment.py
         [--data ../shared/data/rs/loveda] [--seeds 0 1 2] [--n 200]
-        [--iters 600] [--work-dir work_dirs/coido_controlled]
+        [--iters 500] [--phase1-epochs 5] [--model-size tiny|small]
+        [--variants ...] [--work-dir work_dirs/coido_controlled]
 
 Builds (in the work dir, never in the repo) a LoveDA-format training set of
 64x64 crops of the REAL LoveDA tiles (2x subsampled to 512x512), split by a
@@ -33,6 +34,7 @@ cost of phase 1 + scoring relative to a full-data run.
 import argparse
 import copy
 import json
+import math
 import os
 import os.path as osp
 import sys
@@ -216,18 +218,39 @@ def _train_eval(cfg, work_dir, log):
 # selection variants scored from the SAME phase-1 scorer: CoIDO's rule and
 # the spec §11.5 safeguards (flagged deviations), alone and together
 GUARD = dict(signal='knn_label', k=10, z_max=3.5)
+CE_GUARD = dict(signal='knn_model_ce', k=10, z_max=3.5)
 VARIANTS = dict(
     coido=dict(),
     guard=dict(noise_guard=GUARD),
     quotas=dict(cluster_quotas=True),
-    guard_quotas=dict(noise_guard=GUARD, cluster_quotas=True))
+    guard_quotas=dict(noise_guard=GUARD, cluster_quotas=True),
+    ceguard=dict(noise_guard=CE_GUARD),
+    ceguard_quotas=dict(noise_guard=CE_GUARD, cluster_quotas=True))
 LABELS = dict(coido='CoIDO', guard='+noise guard', quotas='+cluster quotas',
-              guard_quotas='+guard+quotas', random='random', full='full')
+              guard_quotas='+guard+quotas', ceguard='+CE guard',
+              ceguard_quotas='+CE guard+quotas', random='random',
+              full='full')
+
+
+# segmentor sizes: 'tiny' is configs/coido as is (~20 k parameters);
+# 'small' widens it (3 stages, 16 base channels, 32-channel head)
+MODEL_SIZES = dict(
+    tiny=None,
+    small=(dict(stem_channels=16, base_channels=16, num_stages=3,
+                out_indices=(2, ), strides=(1, 2, 1), dilations=(1, 1, 2)),
+           dict(in_channels=64, channels=32)))
+
+
+def _resize_model(seg_cfg, size):
+    if MODEL_SIZES[size] is not None:
+        seg_cfg.backbone.update(MODEL_SIZES[size][0])
+        seg_cfg.decode_head.update(MODEL_SIZES[size][1])
 
 
 def experiment(data_src, work_dir, seeds=(0, 1, 2), n=200, iters=500,
-               phase1_iters=100, full_baseline=True, stats=None,
-               variants=tuple(VARIANTS), log=print):
+               phase1_iters=25, full_baseline=True, stats=None,
+               variants=tuple(VARIANTS), model_size='tiny',
+               phase1_warmup=None, log=print):
     from mmengine.config import Config
     from mmengine.runner import Runner
 
@@ -249,6 +272,8 @@ def experiment(data_src, work_dir, seeds=(0, 1, 2), n=200, iters=500,
                                   'fcn-tiny_loveda_phase2.py'))
     p1 = Config.fromfile(osp.join(ROOT, 'configs', 'coido',
                                   'fcn-tiny_loveda_phase1.py'))
+    _resize_model(p2.model, model_size)
+    _resize_model(p1.model.segmentor, model_size)
     for c, it in ((p2, iters), (p1, phase1_iters)):
         c.merge_from_dict(quiet)
         for k in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
@@ -257,6 +282,8 @@ def experiment(data_src, work_dir, seeds=(0, 1, 2), n=200, iters=500,
         c.train_cfg.val_interval = 10**6
         c.param_scheduler[0].end = it
         c.default_hooks.checkpoint.interval = 10**6
+    if phase1_warmup is not None:
+        p1.model.scorer_warmup_iters = phase1_warmup
     if stats is not None:  # which label statistics the scorer sees
         p1.coido.extract.stats = list(stats)
     files = osp.join(work_dir, 'coido')
@@ -290,7 +317,8 @@ def experiment(data_src, work_dir, seeds=(0, 1, 2), n=200, iters=500,
             hook = CoIDOSelectionHook(budget=0.2, **VARIANTS[v],
                                       selected_name=f'selected_{v}.json',
                                       scores_name=f'scores_{v}.json')
-            hook.select(runner.model, runner.train_dataloader.dataset, sd)
+            hook.select(runner.model, runner.train_dataloader.dataset, sd,
+                        runner.train_dataloader.collate_fn)
             files_of[v] = osp.join(sd, f'selected_{v}.json')
         rnd = draw_subset(n, 0.2, 1000 + s).tolist()
         files_of['random'] = osp.join(sd, 'random.json')
@@ -367,17 +395,32 @@ def main(argv=None):
     p.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
     p.add_argument('--n', type=int, default=200)
     p.add_argument('--iters', type=int, default=500)
-    p.add_argument('--phase1-iters', type=int, default=100)
+    p.add_argument('--phase1-epochs', type=float, default=5.,
+                   help='phase-1 passes over the p %% subset (spec §11.4: '
+                   '1-5); iterations = epochs x subset / batch')
+    p.add_argument('--phase1-iters', type=int, default=None,
+                   help='phase-1 iterations (overrides --phase1-epochs)')
     p.add_argument('--no-full', action='store_true')
     p.add_argument('--stats', nargs='*', default=None,
                    help='label statistics given to the scorer (default: '
                    'all four; no value: none, embeddings only)')
     p.add_argument('--variants', nargs='+', default=list(VARIANTS),
                    choices=list(VARIANTS))
+    p.add_argument('--model-size', choices=list(MODEL_SIZES),
+                   default='tiny')
+    p.add_argument('--phase1-warmup', type=int, default=None,
+                   help='scorer warm-up iterations of phase 1 (default: '
+                   'one epoch of the subset)')
     p.add_argument('--work-dir', default='work_dirs/coido_controlled')
     a = p.parse_args(argv)
+    per_epoch = math.ceil(round(0.2 * a.n) / 8)  # subset / batch size 8
+    if a.phase1_iters is None:
+        a.phase1_iters = max(1, round(a.phase1_epochs * per_epoch))
+    if a.phase1_warmup is None:
+        a.phase1_warmup = per_epoch
     res = experiment(a.data, a.work_dir, a.seeds, a.n, a.iters,
-                     a.phase1_iters, not a.no_full, a.stats, a.variants)
+                     a.phase1_iters, not a.no_full, a.stats, a.variants,
+                     a.model_size, a.phase1_warmup)
     print_table(res)
     with open(osp.join(a.work_dir, 'results.json'), 'w') as f:
         json.dump(res, f, indent=1)
