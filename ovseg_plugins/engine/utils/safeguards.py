@@ -43,6 +43,25 @@ def robust_z(x) -> np.ndarray:
     return (x - med) / scale
 
 
+def _knn_chunks(embed: torch.Tensor, ok: torch.Tensor, k: int,
+                chunk: int):
+    """Yield ``(start, stop, nbr (b, k))``: the ``k`` nearest other rows
+    (cosine on ``embed``) among the ``ok`` rows, ``chunk`` queries at a
+    time; nothing when fewer than 2 rows are ``ok``."""
+    e = torch.nn.functional.normalize(embed.float(), dim=1)
+    n = e.shape[0]
+    k = int(min(k, int(ok.sum()) - 1))
+    if k < 1:
+        return
+    for s in range(0, n, chunk):
+        t = min(s + chunk, n)
+        sim = e[s:t] @ e.T
+        sim[:, ~ok] = -float('inf')
+        r = torch.arange(s, t)
+        sim[r - s, r] = -float('inf')
+        yield s, t, sim.topk(k, dim=1).indices
+
+
 def knn_label_inconsistency(embed: torch.Tensor, hist: torch.Tensor,
                             k: int = 10, chunk: int = 2048) -> np.ndarray:
     """Per sample: how much more its class histogram disagrees with its
@@ -64,25 +83,15 @@ def knn_label_inconsistency(embed: torch.Tensor, hist: torch.Tensor,
     Returns:
         np.ndarray: ``(N,)`` in [-1, 1].
     """
-    e = torch.nn.functional.normalize(embed.float(), dim=1)
     h = hist.float().clamp_min(0)
-    n = e.shape[0]
     lab = h.sum(1) > 0
-    k = int(min(k, int(lab.sum()) - 1))
-    out = torch.zeros(n)
-    if k < 1:
-        return out.numpy()
-    for s in range(0, n, chunk):
-        sim = e[s:s + chunk] @ e.T
-        sim[:, ~lab] = -float('inf')
-        r = torch.arange(s, min(s + chunk, n))
-        sim[r - s, r] = -float('inf')
-        nh = h[sim.topk(k, dim=1).indices]  # (b, k, C)
+    out = torch.zeros(len(h))
+    for s, t, nbr in _knn_chunks(embed, lab, k, chunk):
+        nh = h[nbr]  # (b, k, C)
         m = nh.mean(1)
-        own = 1 - (m * h[s:s + chunk]).sqrt().sum(1).clamp(0, 1)
+        own = 1 - (m * h[s:t]).sqrt().sum(1).clamp(0, 1)
         base = (1 - (nh * m[:, None]).sqrt().sum(2).clamp(0, 1)).mean(1)
-        out[s:s + chunk] = torch.where(lab[s:s + chunk], own - base,
-                                       torch.zeros_like(own))
+        out[s:t] = torch.where(lab[s:t], own - base, torch.zeros_like(own))
     return out.numpy()
 
 
@@ -101,24 +110,14 @@ def knn_excess(embed: torch.Tensor, value, valid=None, k: int = 10,
     Returns:
         np.ndarray: ``(N,)``.
     """
-    e = torch.nn.functional.normalize(embed.float(), dim=1)
     v = torch.as_tensor(np.asarray(value, dtype=np.float32))
-    n = e.shape[0]
-    ok = torch.ones(n, dtype=torch.bool) if valid is None else \
+    ok = torch.ones(len(v), dtype=torch.bool) if valid is None else \
         torch.as_tensor(np.asarray(valid, dtype=bool))
     ok = ok & torch.isfinite(v)
-    out = torch.zeros(n)
-    k = int(min(k, int(ok.sum()) - 1))
-    if k < 1:
-        return out.numpy()
-    for s in range(0, n, chunk):
-        sim = e[s:s + chunk] @ e.T
-        sim[:, ~ok] = -float('inf')
-        r = torch.arange(s, min(s + chunk, n))
-        sim[r - s, r] = -float('inf')
-        base = v[sim.topk(k, dim=1).indices].median(1).values
-        out[s:s + chunk] = torch.where(ok[s:s + chunk], v[s:s + chunk] - base,
-                                       torch.zeros_like(base))
+    out = torch.zeros(len(v))
+    for s, t, nbr in _knn_chunks(embed, ok, k, chunk):
+        base = v[nbr].median(1).values
+        out[s:t] = torch.where(ok[s:t], v[s:t] - base, torch.zeros_like(base))
     return out.numpy()
 
 
