@@ -71,16 +71,24 @@ def sample_feature_map(feat_map: torch.Tensor, pixels: torch.Tensor,
     return out
 
 
+def map_cells(pixels: torch.Tensor, map_hw: Tuple[int, int],
+              image_hw: Tuple[int, int]) -> torch.Tensor:
+    """Flat ``v·w + u`` cell of an ``(h, w)`` feature map (nearest; the map
+    may be coarser than the image) of each ``(M, 2)`` image pixel."""
+    h, w = map_hw
+    H, W = image_hw
+    u = (pixels[:, 0].float() * w / W).long().clamp_(0, w - 1)
+    v = (pixels[:, 1].float() * h / H).long().clamp_(0, h - 1)
+    return v * w + u
+
+
 def sample_visible(feat_map: torch.Tensor, pixels: torch.Tensor,
                    image_hw: Tuple[int, int]) -> torch.Tensor:
     """Rows of a ``(D, h, w)`` map at ``(M, 2)`` image pixels ``(u, v)``
     (nearest, the map may be coarser than the image) -> ``(M, D)``."""
     D, h, w = feat_map.shape
-    H, W = image_hw
-    u = (pixels[:, 0].float() * w / W).long().clamp(0, w - 1)
-    v = (pixels[:, 1].float() * h / H).long().clamp(0, h - 1)
     flat = feat_map.reshape(D, h * w)
-    lin = v * w + u
+    lin = map_cells(pixels, (h, w), image_hw)
     # index_select is several times faster than advanced indexing here
     if len(lin) * 4 < h * w:  # few points: gather columns directly
         return flat.index_select(1, lin).t().contiguous()
@@ -234,6 +242,8 @@ class ViewFusionAccumulator:
         # cell rows (U_v, D), cell logits (U_v, C), cell inverse norms (U_v,)
         self._idx, self._row, self._feats, self._logits, self._inv = \
             [], [], [], [], []
+        self._map_layout = []
+        self._text_unit = F.normalize(text.float(), dim=-1)
         self._n_views = 0
 
     @property
@@ -244,34 +254,43 @@ class ViewFusionAccumulator:
     def add(self, pixels: torch.Tensor, visible: torch.Tensor,
             feat_map: torch.Tensor, image_hw: Tuple[int, int]) -> int:
         """Add one view (``pixels (N, 2)``, ``visible (N,)``, ``feat_map
-        (D, h, w)``); returns its number of visible points."""
+        (D, h, w)``); returns its number of visible points.
+
+        When most map cells are seen and ``feat_map`` is already contiguous
+        ``store_dtype``, it is kept by reference (no copy): do not modify it
+        in place before :meth:`fuse`."""
         if feat_map.shape[0] != self.text.shape[1]:
             raise ValueError(
                 f'feature map has {feat_map.shape[0]} channels but the '
                 f'text embeddings have {self.text.shape[1]}: use text '
                 'embeddings from the model that produced the features.')
         D, h, w = feat_map.shape
-        H, W = image_hw
         idx = visible.nonzero(as_tuple=True)[0]
-        pix = pixels.index_select(0, idx)
-        u = (pix[:, 0].float() * w / W).long().clamp_(0, w - 1)
-        v = (pix[:, 1].float() * h / H).long().clamp_(0, h - 1)
-        lin = v * w + u
+        lin = map_cells(pixels.index_select(0, idx), (h, w), image_hw)
         # the distinct cells (sorted) and each observation's row among them
         used = torch.zeros(h * w, dtype=torch.bool)
         used[lin] = True
         cells = used.nonzero(as_tuple=True)[0]
         flat = feat_map.reshape(D, h * w)
-        if len(cells) * 4 < h * w:
+        if len(cells) * 4 < h * w:  # few cells: copy their (U, D) rows
             f = flat.index_select(1, cells).t().contiguous()
             row = torch.cumsum(used, 0).sub_(1).index_select(0, lin)
-        else:  # most cells are seen: keep the whole (h·w, D) map
-            f = flat.t().contiguous()
+            logits, inv = observation_logits(f, self.text, self.logit_scale)
+            f = f.to(self.store_dtype)
+        else:
+            # most cells are seen: keep the (D, h·w) map itself (no copy
+            # when it is already store_dtype and contiguous) and score its
+            # columns in that layout
             row = lin
-        logits, inv = observation_logits(f, self.text, self.logit_scale)
+            ff = flat.float()
+            f = flat.to(self.store_dtype).contiguous()
+            inv = (ff * ff).sum(0).sqrt_().clamp_(min=1e-12).reciprocal_()
+            logits = (self._text_unit @ ff).t_().contiguous().mul_(
+                inv[:, None] * self.logit_scale)
+        self._map_layout.append(len(cells) * 4 >= h * w)
         self._idx.append(idx)
         self._row.append(row)
-        self._feats.append(f.to(self.store_dtype))
+        self._feats.append(f)
         self._logits.append(logits)
         self._inv.append(inv)
         self._n_views += 1
@@ -303,12 +322,15 @@ class ViewFusionAccumulator:
             dest = None
             fused = torch.zeros(self.num_points, self.text.shape[1])
         s = 0
-        for idx, row, f, inv in zip(self._idx, self._row, self._feats,
-                                    self._inv):
+        for idx, row, f, inv, is_map in zip(self._idx, self._row,
+                                            self._feats, self._inv,
+                                            self._map_layout):
             wv = w[s:s + len(idx)]
             s += len(idx)
             keep = (wv > 0).nonzero(as_tuple=True)[0]  # <= k per point
             r = row.index_select(0, keep)
+            if is_map:  # (D, h·w): one transposed copy, then row gathers
+                f = f.t().contiguous()
             g = f.index_select(0, r).float()
             g.mul_((wv.index_select(0, keep) * inv.index_select(0, r))[:,
                                                                       None])
@@ -317,6 +339,7 @@ class ViewFusionAccumulator:
                 0, p), g)
         self._idx, self._row, self._feats, self._logits, self._inv = \
             [], [], [], [], []
+        self._map_layout = []
         return fused, seen
 
 
