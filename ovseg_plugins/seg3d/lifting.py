@@ -100,15 +100,17 @@ def observation_logits(feats: torch.Tensor, text: torch.Tensor,
                        logit_scale: float = 100.
                        ) -> Tuple[torch.Tensor, torch.Tensor]:
     """``ℓ = s · f̂ · t̂ᵀ`` of ``(E, D)`` observations against ``(C, D)``
-    text, without materialising the normalised features.
+    text, without materialising the normalised features. ``feats`` may be
+    a transposed view (e.g. ``map.reshape(D, -1).t()``): nothing is copied
+    into row layout.
 
     Returns:
         tuple: logits ``(E, C)`` and the inverse feature norms ``(E,)``.
     """
-    inv_norm = torch.linalg.vector_norm(feats.float(), dim=1).clamp_(
-        min=1e-12).reciprocal_()
+    f = feats.float()
+    inv_norm = (f * f).sum(1).sqrt_().clamp_(min=1e-12).reciprocal_()
     t = F.normalize(text.float().to(feats.device), dim=-1)
-    logits = (feats.float() @ t.t()).mul_(inv_norm[:, None] * logit_scale)
+    logits = (f @ t.t()).mul_(inv_norm[:, None] * logit_scale)
     return logits, inv_norm
 
 
@@ -239,11 +241,10 @@ class ViewFusionAccumulator:
         self.k = k
         self.store_dtype = store_dtype
         # per view: observed points (E_v,), their cell row (E_v,), the
-        # cell rows (U_v, D), cell logits (U_v, C), cell inverse norms (U_v,)
+        # cell rows (U_v, D) (a transposed view of the map when it is kept
+        # whole), cell logits (U_v, C), cell inverse norms (U_v,)
         self._idx, self._row, self._feats, self._logits, self._inv = \
             [], [], [], [], []
-        self._map_layout = []
-        self._text_unit = F.normalize(text.float(), dim=-1)
         self._n_views = 0
 
     @property
@@ -256,7 +257,7 @@ class ViewFusionAccumulator:
         """Add one view (``pixels (N, 2)``, ``visible (N,)``, ``feat_map
         (D, h, w)``); returns its number of visible points.
 
-        When most map cells are seen and ``feat_map`` is already contiguous
+        When most map cells are seen and ``feat_map`` is already
         ``store_dtype``, it is kept by reference (no copy): do not modify it
         in place before :meth:`fuse`."""
         if feat_map.shape[0] != self.text.shape[1]:
@@ -273,21 +274,13 @@ class ViewFusionAccumulator:
         cells = used.nonzero(as_tuple=True)[0]
         flat = feat_map.reshape(D, h * w)
         if len(cells) * 4 < h * w:  # few cells: copy their (U, D) rows
-            f = flat.index_select(1, cells).t().contiguous()
+            rows = flat.index_select(1, cells).t().contiguous()
             row = torch.cumsum(used, 0).sub_(1).index_select(0, lin)
-            logits, inv = observation_logits(f, self.text, self.logit_scale)
-            f = f.to(self.store_dtype)
-        else:
-            # most cells are seen: keep the (D, h·w) map itself (no copy
-            # when it is already store_dtype and contiguous) and score its
-            # columns in that layout
+        else:  # most cells are seen: the whole map, as a (h·w, D) view
+            rows = flat.t()
             row = lin
-            ff = flat.float()
-            f = flat.to(self.store_dtype).contiguous()
-            inv = (ff * ff).sum(0).sqrt_().clamp_(min=1e-12).reciprocal_()
-            logits = (self._text_unit @ ff).t_().contiguous().mul_(
-                inv[:, None] * self.logit_scale)
-        self._map_layout.append(len(cells) * 4 >= h * w)
+        logits, inv = observation_logits(rows, self.text, self.logit_scale)
+        f = rows.to(self.store_dtype)  # no copy when already store_dtype
         self._idx.append(idx)
         self._row.append(row)
         self._feats.append(f)
@@ -322,16 +315,14 @@ class ViewFusionAccumulator:
             dest = None
             fused = torch.zeros(self.num_points, self.text.shape[1])
         s = 0
-        for idx, row, f, inv, is_map in zip(self._idx, self._row,
-                                            self._feats, self._inv,
-                                            self._map_layout):
+        for idx, row, f, inv in zip(self._idx, self._row, self._feats,
+                                    self._inv):
             wv = w[s:s + len(idx)]
             s += len(idx)
             keep = (wv > 0).nonzero(as_tuple=True)[0]  # <= k per point
             r = row.index_select(0, keep)
-            if is_map:  # (D, h·w): one transposed copy, then row gathers
-                f = f.t().contiguous()
-            g = f.index_select(0, r).float()
+            # a whole map: one transposed copy, then contiguous row gathers
+            g = f.contiguous().index_select(0, r).float()
             g.mul_((wv.index_select(0, keep) * inv.index_select(0, r))[:,
                                                                       None])
             p = idx.index_select(0, keep)
@@ -339,7 +330,6 @@ class ViewFusionAccumulator:
                 0, p), g)
         self._idx, self._row, self._feats, self._logits, self._inv = \
             [], [], [], [], []
-        self._map_layout = []
         return fused, seen
 
 

@@ -53,8 +53,6 @@ def synthetic_scene(n_points, n_views, dim, seed=0):
 
 
 def lift_vectorised(xyz, K, poses, maps, text):
-    import torch
-
     from ovseg_plugins.seg3d.lifting import (ViewFusionAccumulator,
                                              project_points)
     acc = ViewFusionAccumulator(len(xyz), text)

@@ -52,22 +52,21 @@ def per_sample_model_ce(model, dataset, batch_size: int = 8,
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False,
                         num_workers=0,
                         collate_fn=collate_fn or pseudo_collate)
-    was = model.training
+    was, np_state = model.training, np.random.get_state()
     model.eval()
     try:
         with torch.random.fork_rng():
             torch.manual_seed(seed)
-            np_state = np.random.get_state()
             np.random.seed(seed)
             for batch in loader:
                 data = model.data_preprocessor(batch, True)
                 ce, valid = model.per_sample_losses(data['inputs'],
                                                     data['data_samples'])
                 idx = model._sample_indices(data['data_samples']).cpu()
-                ce = ce.detach().float().cpu().numpy()
-                out[idx.numpy()] = np.where(valid.cpu().numpy(), ce, np.nan)
-            np.random.set_state(np_state)
+                out[idx.numpy()] = np.where(valid.cpu().numpy(),
+                                            ce.float().cpu().numpy(), np.nan)
     finally:
+        np.random.set_state(np_state)
         model.train(was)
     return out
 

@@ -142,6 +142,8 @@ def noise_signal(kind: str, scores: np.ndarray,
         return knn_excess(embed, model_ce, valid, k)
     raise ValueError(f'noise_guard signal must be one of {NOISE_SIGNALS}, '
                      f'got {kind!r}.')
+
+
 def noise_outliers(signal, z_max: float = 3.5) -> np.ndarray:
     """``(N,)`` bool: the samples whose modified z-score exceeds ``z_max``
     (one-sided: only suspiciously HIGH signals are excluded)."""
