@@ -78,7 +78,9 @@ def _entropy(lab):
 def build_controlled_dataset(src: str, out: str, n: int = 200,
                              seed: int = 0, n_anchors: int = 6) -> dict:
     """Write img_dir/{train,val} + ann_dir/{train,val}; return the kind of
-    every train sample in file order (the dataset's sorted order)."""
+    every train sample in file order (the dataset's sorted order) and its
+    window ``[tile, y, x]`` (top-left, in the 2x-subsampled tile; easy crops
+    flipped after cropping)."""
     from PIL import Image
     rng = np.random.default_rng(seed)
     tiles = _load_tiles(src)
@@ -177,7 +179,7 @@ def build_controlled_dataset(src: str, out: str, n: int = 200,
         perm[1:] = p
         samples.append(('corrupted', *pool[j], perm, 0))
     order = rng.permutation(len(samples))
-    kinds = []
+    kinds, positions = [], []
     for k, si in enumerate(order):
         kind, t, y, x, perm, flip = samples[si]
         img = tiles[t][1][y:y + CROP, x:x + CROP]
@@ -189,7 +191,9 @@ def build_controlled_dataset(src: str, out: str, n: int = 200,
             lab = perm[lab]
         save('train', f's{k:05d}', img, lab)  # sorted order == k
         kinds.append(kind)
-    meta = dict(kinds=kinds, n_val=n_val, n_easy_anchors=len(anchors),
+        positions.append([int(t), int(y), int(x)])
+    meta = dict(kinds=kinds, positions=positions, n_val=n_val,
+                n_easy_anchors=len(anchors),
                 easy_anchors=[list(map(int, a)) for a in anchors],
                 n_informative_candidates=len(inf_c),
                 n_informative_windows=len(pool), informative_min_dist=d)

@@ -1,0 +1,68 @@
+"""The label-noise probes of tools/analysis_tools/coido_noise_signals.py:
+hand-computed cases for the dense k-NN label transfer, the cell labels and
+the window-overlap mask."""
+import os.path as osp
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import REPO_ROOT
+
+sys.path.insert(0, osp.join(REPO_ROOT, 'tools', 'analysis_tools'))
+
+
+def _crops(labels):
+    """Three crops of 4 cells with identical features (one-hot per cell)."""
+    feats = torch.eye(4)[None].repeat(len(labels), 1, 1)
+    return feats, np.asarray(labels)
+
+
+def test_dense_transfer_flags_permuted_labels_only():
+    from coido_noise_signals import dense_transfer_margin
+    clean = [0, 1, 2, 2]
+    permuted = [1, 2, 0, 0]  # the same layout, class ids permuted
+    feats, cells = _crops([clean, clean, permuted])
+    m = dense_transfer_margin(feats, cells, k=2)
+    # crop 2: both voters (crops 0, 1) say "clean" in every cell -> 1 - 0
+    assert m[2] == pytest.approx(1.0)
+    # crops 0/1: one clean and one permuted voter -> tie, own share = max
+    assert m[0] == pytest.approx(0.0) and m[1] == pytest.approx(0.0)
+
+
+def test_dense_transfer_exclusion_and_ignored_cells():
+    from coido_noise_signals import IGNORE, dense_transfer_margin
+    feats, cells = _crops([[0, 1, 2, 2], [0, 1, 2, 2], [1, 2, 0, 0]])
+    ex = np.zeros((3, 3), bool)
+    ex[0, 1] = True  # crop 1 may not vote for crop 0
+    m = dense_transfer_margin(feats, cells, k=1, exclude=ex)
+    # crop 0 now only hears the permuted crop 2: every cell contradicted
+    assert m[0] == pytest.approx(1.0)
+    # crop 1 hears crops 0 and 2 (a tie at k = 2): no confident contradiction
+    assert dense_transfer_margin(feats, cells, k=2, exclude=ex)[1] == \
+        pytest.approx(0.0)
+    # an ignored cell is neither scored nor a voter
+    feats, cells = _crops([[0, 1, 2, 2], [0, 1, 2, 2], [1, 2, 0, IGNORE]])
+    m = dense_transfer_margin(feats, cells, k=1)
+    assert m[2] == pytest.approx(1.0)  # its 3 labelled cells, all wrong
+    unl = dense_transfer_margin(feats, np.full((3, 4), IGNORE), k=1)
+    assert np.all(unl == 0)
+
+
+def test_cell_labels_majority_and_ignore():
+    from coido_noise_signals import IGNORE, cell_labels
+    lab = np.full((1, 4, 4), IGNORE)
+    lab[0, :2, :2] = [[3, 3], [3, 1]]  # cell 0: majority 3
+    lab[0, :2, 2:] = [[1, IGNORE], [IGNORE, IGNORE]]  # cell 1: 1/4 labelled
+    lab[0, 2:, :2] = [[2, 2], [IGNORE, IGNORE]]  # cell 2: exactly half
+    got = cell_labels(lab, 2)
+    assert got.tolist() == [[3, IGNORE, 2, IGNORE]]
+
+
+def test_overlapping_windows():
+    from coido_noise_signals import overlapping_windows
+    pos = [[0, 0, 0], [0, 0, 63], [0, 0, 64], [1, 0, 0]]
+    ov = overlapping_windows(pos, 64)
+    assert ov[0].tolist() == [True, True, False, False]
+    assert ov[1, 2] and not ov[0, 3]

@@ -1,0 +1,253 @@
+"""Can a label-noise signal tell the corrupted crops of the CoIDO controlled
+set from the informative ones?
+
+    OMP_NUM_THREADS=1 python tools/analysis_tools/coido_noise_signals.py
+        [--data ../shared/data/rs/loveda] [--iters 25 100 500]
+        [--work-dir work_dirs/coido_noise_signals]
+
+CoIDO keeps the hardest samples, so on the controlled set
+(``coido_controlled_experiment.py``: easy near-duplicates, informative
+crops, crops with class-permuted labels) it can only beat random if a guard
+removes the corrupted crops first. This script measures, on the same set,
+how well each available signal separates corrupted from informative crops:
+AUROC (0.5 = chance, 1 = perfect) and how many of each kind the selection
+hook's rule (modified z-score > 3.5 over all N) would drop.
+
+Signals:
+
+* ``knn_label`` (the hook's guard) on the feature bank (pooled untrained
+  backbone, as in the experiment), k = 5 / 10 / 20;
+* dense k-NN label transfer: every 8x8 cell of a crop takes the labels of
+  its k = 10 most similar cells of OTHER crops; signal = mean over the
+  crop's labelled cells of (top vote share - vote share of its own label)
+  (Deep k-NN for noisy labels, Bahri et al. 2020, per cell). Cell features:
+  the untrained backbone's feature map, or per-cell colour mean/std. Run
+  twice: with every other crop as a neighbour, and without the crops whose
+  windows share pixels with the query's (the informative windows of the set
+  are >= 16 px apart but overlap, so identical pixels exist elsewhere);
+* the per-crop CE of the same FCN trained on a random 20 % for T
+  iterations (T = 25 is phase 1 of the experiment; 500 = a full phase 2),
+  on the crops it did not train on.
+"""
+import argparse
+import copy
+import json
+import os.path as osp
+import sys
+
+import numpy as np
+import torch
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+sys.path.insert(0, osp.join(ROOT, 'tools', 'coido'))
+sys.path.insert(0, osp.join(ROOT, 'tools', 'analysis_tools'))
+import _common  # noqa: E402,F401
+
+IGNORE = -1
+
+
+def cell_labels(labels: np.ndarray, grid: int) -> np.ndarray:
+    """``(N, H, W)`` int labels (``IGNORE`` = unlabelled) -> ``(N, grid²)``
+    majority label of each cell, ``IGNORE`` where under half is labelled."""
+    n, h, w = labels.shape
+    sy, sx = h // grid, w // grid
+    cells = labels[:, :grid * sy, :grid * sx].reshape(
+        n, grid, sy, grid, sx).transpose(0, 1, 3, 2, 4).reshape(
+            n, grid * grid, sy * sx)
+    ncls = int(labels.max()) + 1
+    cnt = np.stack([(cells == c).sum(-1) for c in range(max(ncls, 1))], -1)
+    return np.where(cnt.sum(-1) * 2 >= sy * sx, cnt.argmax(-1), IGNORE)
+
+
+def dense_transfer_margin(feats: torch.Tensor, cells: np.ndarray,
+                          k: int = 10, exclude=None) -> np.ndarray:
+    """Per crop: how confidently its k-NN cells (of other crops) vote for a
+    label other than its own.
+
+    Args:
+        feats (Tensor): ``(N, P, D)`` cell features (cosine similarity).
+        cells (np.ndarray): ``(N, P)`` cell labels, ``IGNORE`` = unlabelled
+            (such cells neither query nor vote).
+        k (int): Voting cells per query cell.
+        exclude (np.ndarray, optional): ``(N, N)`` bool, crops that may not
+            vote for a crop (the crop itself never votes for itself).
+
+    Returns:
+        np.ndarray: ``(N,)`` in [0, 1]: the mean over the crop's labelled
+        cells of ``max_c share_c - share_own`` (0 = its labels agree with
+        the majority of similar cells elsewhere); 0 for an unlabelled crop.
+    """
+    n, p, _ = feats.shape
+    f = torch.nn.functional.normalize(feats.float().reshape(n * p, -1), dim=1)
+    lab = np.asarray(cells).reshape(-1)
+    owner = np.repeat(np.arange(n), p)
+    ncls = int(lab.max()) + 1 if (lab >= 0).any() else 1
+    out = np.zeros(n)
+    for i in range(n):
+        own = np.asarray(cells[i])
+        ok = own >= 0
+        if not ok.any():
+            continue
+        ban = np.zeros(n, bool) if exclude is None else \
+            np.array(exclude[i], bool)
+        ban[i] = True
+        voters = torch.from_numpy(~ban[owner] & (lab >= 0))
+        kk = int(min(k, int(voters.sum())))
+        if kk < 1:
+            continue
+        sim = f[i * p:(i + 1) * p][torch.from_numpy(ok)] @ f.T
+        sim[:, ~voters] = -float('inf')
+        votes = lab[sim.topk(kk, dim=1).indices.numpy()]  # (p_ok, kk)
+        share = np.stack([(votes == c).mean(1) for c in range(ncls)], 1)
+        mine = share[np.arange(len(share)), own[ok]]
+        out[i] = float((share.max(1) - mine).mean())
+    return out
+
+
+def overlapping_windows(positions, size: int) -> np.ndarray:
+    """``(N, N)`` bool: windows ``[tile, y, x]`` of side ``size`` that share
+    at least one pixel."""
+    pos = np.asarray(positions)
+    same = pos[:, None, 0] == pos[None, :, 0]
+    dy = np.abs(pos[:, None, 1] - pos[None, :, 1])
+    dx = np.abs(pos[:, None, 2] - pos[None, :, 2])
+    return same & (dy < size) & (dx < size)
+
+
+def _auroc(kinds, signal):
+    from sklearn.metrics import roc_auc_score
+    hard = kinds != 'easy'
+    return float(roc_auc_score(kinds[hard] == 'corrupted', signal[hard]))
+
+
+def _row(name, kinds, signal, subset=None, log=print):
+    from ovseg_plugins.engine.utils.safeguards import robust_z
+    signal = np.asarray(signal, float)
+    flag = robust_z(signal) > 3.5
+    keep = np.ones(len(kinds), bool) if subset is None else subset
+    means = ' '.join(f'{signal[keep & (kinds == k)].mean():7.3f}'
+                     for k in ('easy', 'informative', 'corrupted'))
+    auc = _auroc(kinds[keep], signal[keep])
+    log(f'{name:<58} {auc:6.3f} {means}   '
+        f'{int((flag & (kinds == "informative")).sum()):3d}/'
+        f'{int((flag & (kinds == "corrupted")).sum()):<3d}')
+    return auc
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    p.add_argument('--data', default=osp.join(ROOT, '..', 'shared', 'data',
+                                              'rs', 'loveda'))
+    p.add_argument('--iters', type=int, nargs='*', default=[25, 100, 500])
+    p.add_argument('--work-dir', default='work_dirs/coido_noise_signals')
+    a = p.parse_args(argv)
+    from mmengine.config import Config
+    from mmengine.registry import DATASETS, MODELS, init_default_scope
+    from mmengine.runner import Runner
+    from PIL import Image
+
+    from coido_controlled_experiment import CROP, build_controlled_dataset
+    from extract_features import extract
+    from ovseg_plugins.engine.utils import (atomic_write_json,
+                                            data_list_hash, draw_subset)
+    from ovseg_plugins.engine.utils.safeguards import knn_label_inconsistency
+
+    data = osp.join(a.work_dir, 'data')
+    meta = build_controlled_dataset(a.data, data)
+    kinds = np.asarray(meta['kinds'])
+    n = len(kinds)
+    p2 = Config.fromfile(osp.join(ROOT, 'configs', 'coido',
+                                  'fcn-tiny_loveda_phase2.py'))
+    p1 = Config.fromfile(osp.join(ROOT, 'configs', 'coido',
+                                  'fcn-tiny_loveda_phase1.py'))
+    for c in (p1, p2):
+        c.merge_from_dict(dict(default_hooks=dict(
+            logger=dict(interval=10**6), checkpoint=dict(interval=10**6)),
+            log_level='WARNING'))
+        for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+            c[key].dataset.data_root = data
+    bank_file = osp.join(a.work_dir, 'feature_bank.pt')
+    torch.manual_seed(0)  # the embedder init, as in the experiment
+    extract(p1, bank_file, log=lambda m: None)
+    bank = torch.load(bank_file, weights_only=False)
+
+    d = osp.join(data, '{}_dir', 'train', 's{:05d}.png')
+    imgs = np.stack([np.array(Image.open(d.format('img', i)).convert('RGB'))
+                     for i in range(n)])
+    labels = np.stack([np.array(Image.open(d.format('ann', i)))
+                       for i in range(n)]).astype(np.int64) - 1  # 0=ignore
+    pre = p2.model.data_preprocessor
+    x = (torch.from_numpy(imgs).permute(0, 3, 1, 2).float() -
+         torch.tensor(pre.mean)[:, None, None]) / \
+        torch.tensor(pre.std)[:, None, None]
+    # an untrained backbone like the bank's embedder (PyTorch default init,
+    # seed 0; extract_features.py does not call init_weights either)
+    torch.manual_seed(0)
+    init_default_scope('mmseg')
+    net = MODELS.build(copy.deepcopy(p2.model)).eval()
+    with torch.no_grad():
+        fmap = net.extract_feat(x)[-1]  # (N, C, g, g)
+    g = fmap.shape[-1]
+    cells = cell_labels(labels, g)
+    bb = fmap.flatten(2).transpose(1, 2)  # (N, g², C)
+    s = CROP // g
+    blocks = torch.from_numpy(imgs).float().reshape(
+        n, g, s, g, s, 3).permute(0, 1, 3, 2, 4, 5).reshape(n, g * g, s * s, 3)
+    col = torch.cat([blocks.mean(2), blocks.std(2)], -1)
+    col = (col - col.reshape(-1, 6).mean(0)) / col.reshape(-1, 6).std(0)
+    overlap = overlapping_windows(meta['positions'], CROP)
+
+    print(f'{n} crops {dict(zip(*np.unique(kinds, return_counts=True)))}; '
+          f'{g}x{g} cells of {s}x{s} px')
+    print(f'{"signal (higher = more suspicious)":<58} {"AUROC":>6} '
+          f'{"mean easy/informative/corrupted":>23}   dropped inf/cor '
+          '(z > 3.5)')
+    res = {}
+    for k in (5, 10, 20):
+        res[f'knn_label_k{k}'] = _row(
+            f'knn_label k={k} (bank: pooled untrained backbone)', kinds,
+            knn_label_inconsistency(bank['embeddings'], bank['class_hist'],
+                                    k))
+    for fname, feats in (('untrained backbone', bb), ('colour mean/std', col)):
+        for tag, ex in (('all other crops', None),
+                        ('no pixel-sharing crops', overlap)):
+            res[f'dense_{fname}_{tag}'] = _row(
+                f'dense transfer, {fname}, {tag}', kinds,
+                dense_transfer_margin(feats, cells, 10, ex))
+
+    ds = DATASETS.build(copy.deepcopy(p2.train_dataloader.dataset))
+    sub = draw_subset(n, 0.2, 1000).tolist()  # the experiment's random, s 0
+    sub_file = osp.join(a.work_dir, 'random.json')
+    atomic_write_json(sub_file, dict(indices=sub,
+                                     data_list_hash=data_list_hash(ds)))
+    unseen = np.ones(n, bool)
+    unseen[sub] = False
+    lab_t = torch.from_numpy(np.where(labels < 0, 255, labels))
+    for it in a.iters:
+        c = copy.deepcopy(p2)
+        c.train_cfg.max_iters = it
+        c.train_cfg.val_interval = 10**6
+        c.param_scheduler[0].end = it
+        c.train_dataloader.sampler.indices_file = sub_file
+        c.randomness = dict(seed=0)
+        c.work_dir = osp.join(a.work_dir, f'ce_{it}')
+        runner = Runner.from_cfg(c)
+        runner.train()
+        m = runner.model.eval()
+        with torch.no_grad():
+            lg = torch.nn.functional.interpolate(
+                m.decode_head.forward(m.extract_feat(x)), (CROP, CROP),
+                mode='bilinear', align_corners=False)
+            ce = torch.nn.functional.cross_entropy(
+                lg, lab_t, ignore_index=255, reduction='none')
+            v = (lab_t != 255).float()
+            ce = ((ce * v).sum((1, 2)) / v.sum((1, 2)).clamp(min=1)).numpy()
+        res[f'ce_{it}'] = _row(f'CE of the FCN after {it} it. on random 20 % '
+                               '(unseen)', kinds, ce, unseen)
+    with open(osp.join(a.work_dir, 'noise_signals.json'), 'w') as f:
+        json.dump(res, f, indent=1)
+    return res
+
+
+if __name__ == '__main__':
+    main()
