@@ -46,6 +46,7 @@ ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, osp.join(ROOT, 'tools', 'coido'))
 import _common  # noqa: E402,F401
 
+DEFAULT_DATA = osp.join(ROOT, '..', 'shared', 'data', 'rs', 'loveda')
 CROP = 64
 JITTER = 2  # px shift of an easy near-duplicate around its anchor
 KINDS = ('easy', 'informative', 'corrupted')
@@ -394,8 +395,7 @@ def print_table(res, log=print):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    p.add_argument('--data', default=osp.join(ROOT, '..', 'shared', 'data',
-                                              'rs', 'loveda'))
+    p.add_argument('--data', default=DEFAULT_DATA)
     p.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
     p.add_argument('--n', type=int, default=200)
     p.add_argument('--iters', type=int, default=500)

@@ -42,6 +42,8 @@ ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, osp.join(ROOT, 'tools', 'coido'))
 sys.path.insert(0, osp.join(ROOT, 'tools', 'analysis_tools'))
 import _common  # noqa: E402,F401
+from coido_controlled_experiment import (CROP, DEFAULT_DATA,  # noqa: E402
+                                         build_controlled_dataset)
 
 IGNORE = -1
 
@@ -136,8 +138,7 @@ def _row(name, kinds, signal, subset=None, log=print):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    p.add_argument('--data', default=osp.join(ROOT, '..', 'shared', 'data',
-                                              'rs', 'loveda'))
+    p.add_argument('--data', default=DEFAULT_DATA)
     p.add_argument('--iters', type=int, nargs='*', default=[25, 100, 500])
     p.add_argument('--work-dir', default='work_dirs/coido_noise_signals')
     a = p.parse_args(argv)
@@ -146,7 +147,6 @@ def main(argv=None):
     from mmengine.runner import Runner
     from PIL import Image
 
-    from coido_controlled_experiment import CROP, build_controlled_dataset
     from extract_features import extract
     from ovseg_plugins.engine.utils import (atomic_write_json,
                                             data_list_hash, draw_subset)
