@@ -356,10 +356,8 @@ def fill_unseen(xyz: torch.Tensor, fused: torch.Tensor,
     if not compact and len(fused) != len(seen):
         raise ValueError(f'fused has {len(fused)} rows: expected {len(seen)} '
                          f'(all points) or {n_seen} (the seen points)')
-    if n_seen == 0:
-        return fused
-    if not compact and n_seen == len(seen):
-        return fused
+    if not compact and n_seen in (0, len(seen)):
+        return fused  # nothing to fill, or nothing to fill from
     if not compact:
         fused = fused[seen]
     # one gather: seen points read their own row, unseen the nearest seen

@@ -252,11 +252,37 @@ def _resize_model(seg_cfg, size):
         seg_cfg.decode_head.update(MODEL_SIZES[size][1])
 
 
+def load_configs(data: str, model_size: str = 'tiny'):
+    """The ``configs/coido`` phase-1 and phase-2 configs on the controlled
+    set in ``data``: quiet logging, no validation or checkpoints inside a
+    run, the segmentor resized to ``model_size``; returns ``(p1, p2)``."""
+    from mmengine.config import Config
+    p2 = Config.fromfile(osp.join(ROOT, 'configs', 'coido',
+                                  'fcn-tiny_loveda_phase2.py'))
+    p1 = Config.fromfile(osp.join(ROOT, 'configs', 'coido',
+                                  'fcn-tiny_loveda_phase1.py'))
+    _resize_model(p2.model, model_size)
+    _resize_model(p1.model.segmentor, model_size)
+    for c in (p1, p2):
+        c.merge_from_dict(dict(
+            default_hooks=dict(logger=dict(interval=10**6),
+                               checkpoint=dict(interval=10**6)),
+            train_cfg=dict(val_interval=10**6), log_level='WARNING'))
+        for k in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+            c[k].dataset.data_root = data
+    return p1, p2
+
+
+def set_iters(cfg, iters: int) -> None:
+    """Train ``iters`` iterations, the poly LR schedule ending with them."""
+    cfg.train_cfg.max_iters = iters
+    cfg.param_scheduler[0].end = iters
+
+
 def experiment(data_src, work_dir, seeds=(0, 1, 2), n=200, iters=500,
                phase1_iters=25, full_baseline=True, stats=None,
                variants=tuple(VARIANTS), model_size='tiny',
                phase1_warmup=None, log=print):
-    from mmengine.config import Config
     from mmengine.runner import Runner
 
     from cluster import cluster
@@ -271,22 +297,9 @@ def experiment(data_src, work_dir, seeds=(0, 1, 2), n=200, iters=500,
     kinds = meta['kinds']
     log(f'dataset: {len(kinds)} train crops {_composition(range(n), kinds)}, '
         f'{meta["n_val"]} held-out crops')
-    quiet = dict(default_hooks=dict(logger=dict(interval=10**6)),
-                 log_level='WARNING')
-    p2 = Config.fromfile(osp.join(ROOT, 'configs', 'coido',
-                                  'fcn-tiny_loveda_phase2.py'))
-    p1 = Config.fromfile(osp.join(ROOT, 'configs', 'coido',
-                                  'fcn-tiny_loveda_phase1.py'))
-    _resize_model(p2.model, model_size)
-    _resize_model(p1.model.segmentor, model_size)
-    for c, it in ((p2, iters), (p1, phase1_iters)):
-        c.merge_from_dict(quiet)
-        for k in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
-            c[k].dataset.data_root = data
-        c.train_cfg.max_iters = it
-        c.train_cfg.val_interval = 10**6
-        c.param_scheduler[0].end = it
-        c.default_hooks.checkpoint.interval = 10**6
+    p1, p2 = load_configs(data, model_size)
+    set_iters(p2, iters)
+    set_iters(p1, phase1_iters)
     if phase1_warmup is not None:
         p1.model.scorer_warmup_iters = phase1_warmup
     if stats is not None:  # which label statistics the scorer sees

@@ -43,7 +43,8 @@ sys.path.insert(0, osp.join(ROOT, 'tools', 'coido'))
 sys.path.insert(0, osp.join(ROOT, 'tools', 'analysis_tools'))
 import _common  # noqa: E402,F401
 from coido_controlled_experiment import (CROP, DEFAULT_DATA,  # noqa: E402
-                                         build_controlled_dataset)
+                                         build_controlled_dataset,
+                                         load_configs, set_iters)
 
 IGNORE = -1
 
@@ -142,12 +143,15 @@ def main(argv=None):
     p.add_argument('--iters', type=int, nargs='*', default=[25, 100, 500])
     p.add_argument('--work-dir', default='work_dirs/coido_noise_signals')
     a = p.parse_args(argv)
-    from mmengine.config import Config
     from mmengine.registry import DATASETS, MODELS, init_default_scope
     from mmengine.runner import Runner
+    from mmengine.structures import PixelData
+    from mmseg.structures import SegDataSample
     from PIL import Image
 
     from extract_features import extract
+    from ovseg_plugins.engine.models.per_sample_loss import \
+        pixel_ce_per_sample
     from ovseg_plugins.engine.utils import (atomic_write_json,
                                             data_list_hash, draw_subset)
     from ovseg_plugins.engine.utils.safeguards import knn_label_inconsistency
@@ -156,16 +160,7 @@ def main(argv=None):
     meta = build_controlled_dataset(a.data, data)
     kinds = np.asarray(meta['kinds'])
     n = len(kinds)
-    p2 = Config.fromfile(osp.join(ROOT, 'configs', 'coido',
-                                  'fcn-tiny_loveda_phase2.py'))
-    p1 = Config.fromfile(osp.join(ROOT, 'configs', 'coido',
-                                  'fcn-tiny_loveda_phase1.py'))
-    for c in (p1, p2):
-        c.merge_from_dict(dict(default_hooks=dict(
-            logger=dict(interval=10**6), checkpoint=dict(interval=10**6)),
-            log_level='WARNING'))
-        for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
-            c[key].dataset.data_root = data
+    p1, p2 = load_configs(data)
     bank_file = osp.join(a.work_dir, 'feature_bank.pt')
     torch.manual_seed(0)  # the embedder init, as in the experiment
     extract(p1, bank_file, log=lambda m: None)
@@ -222,12 +217,13 @@ def main(argv=None):
                                      data_list_hash=data_list_hash(ds)))
     unseen = np.ones(n, bool)
     unseen[sub] = False
-    lab_t = torch.from_numpy(np.where(labels < 0, 255, labels))
+    # the labels as mmseg data samples (255 = ignore), for the project's
+    # per-image CE (pixel_ce_per_sample, as CoIDOSegmentor computes it)
+    samples = [SegDataSample(gt_sem_seg=PixelData(data=torch.from_numpy(
+        np.where(lb < 0, 255, lb))[None])) for lb in labels]
     for it in a.iters:
         c = copy.deepcopy(p2)
-        c.train_cfg.max_iters = it
-        c.train_cfg.val_interval = 10**6
-        c.param_scheduler[0].end = it
+        set_iters(c, it)
         c.train_dataloader.sampler.indices_file = sub_file
         c.randomness = dict(seed=0)
         c.work_dir = osp.join(a.work_dir, f'ce_{it}')
@@ -235,13 +231,7 @@ def main(argv=None):
         runner.train()
         m = runner.model.eval()
         with torch.no_grad():
-            lg = torch.nn.functional.interpolate(
-                m.decode_head.forward(m.extract_feat(x)), (CROP, CROP),
-                mode='bilinear', align_corners=False)
-            ce = torch.nn.functional.cross_entropy(
-                lg, lab_t, ignore_index=255, reduction='none')
-            v = (lab_t != 255).float()
-            ce = ((ce * v).sum((1, 2)) / v.sum((1, 2)).clamp(min=1)).numpy()
+            ce = pixel_ce_per_sample(m, x, samples)[0].numpy()
         res[f'ce_{it}'] = _row(f'CE of the FCN after {it} it. on random 20 % '
                                '(unseen)', kinds, ce, unseen)
     with open(osp.join(a.work_dir, 'noise_signals.json'), 'w') as f:
