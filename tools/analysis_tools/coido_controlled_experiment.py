@@ -3,7 +3,9 @@
     OMP_NUM_THREADS=1 python tools/analysis_tools/coido_controlled_experiment.py
         [--data ../shared/data/rs/loveda] [--seeds 0 1 2] [--n 200]
         [--iters 500] [--phase1-epochs 5] [--model-size tiny|small]
-        [--variants ...] [--work-dir work_dirs/coido_controlled]
+        [--variants ...] [--embedder backbone|simclr|oracle]
+        [--ssl-steps 500] [--oracle-noise S]
+        [--work-dir work_dirs/coido_controlled]
 
 Builds (in the work dir, never in the repo) a LoveDA-format training set of
 64x64 crops of the REAL LoveDA tiles (2x subsampled to 512x512), split by a
@@ -27,9 +29,18 @@ scorer four selections are trained: CoIDO's rule (lowest scores), + the
 k-NN label-noise guard, + per-cluster quotas, + both (the config default);
 all (and the full-data baseline) use the same model
 (``configs/coido/fcn-tiny_loveda_phase2.py``), iterations and held-out crops;
-the
-table gives held-out mIoU per seed, the composition of each subset, and the
-cost of phase 1 + scoring relative to a full-data run.
+the table gives held-out mIoU per seed, the composition of each subset, and
+the cost of phase 1 + scoring relative to a full-data run.
+
+``--embedder simclr`` swaps the bank's embeddings for the same backbone
+trained self-supervised on the training crops (``simclr_embeddings``; no
+labels, no weights; its time counts as extract cost). ``--embedder oracle
+[--oracle-noise S]`` swaps the bank's embeddings (the
+untrained backbone, pooled) for a semantic stand-in built from the CLEAN
+labels (``oracle_semantic_embeddings``), everything else unchanged: it
+measures what a pretrained encoder (CLIP / DINO, not downloadable here)
+would buy the clustering, the scorer and the guard. A real run has no such
+input; these numbers are not the method's result on the set.
 """
 import argparse
 import copy
@@ -79,9 +90,10 @@ def _entropy(lab):
 def build_controlled_dataset(src: str, out: str, n: int = 200,
                              seed: int = 0, n_anchors: int = 6) -> dict:
     """Write img_dir/{train,val} + ann_dir/{train,val}; return the kind of
-    every train sample in file order (the dataset's sorted order) and its
+    every train sample in file order (the dataset's sorted order), its
     window ``[tile, y, x]`` (top-left, in the 2x-subsampled tile; easy crops
-    flipped after cropping)."""
+    flipped after cropping) and its label map ``saved = map[clean]`` over
+    the PNG values (identity except for the corrupted crops)."""
     from PIL import Image
     rng = np.random.default_rng(seed)
     tiles = _load_tiles(src)
@@ -180,7 +192,7 @@ def build_controlled_dataset(src: str, out: str, n: int = 200,
         perm[1:] = p
         samples.append(('corrupted', *pool[j], perm, 0))
     order = rng.permutation(len(samples))
-    kinds, positions = [], []
+    kinds, positions, perms = [], [], []
     for k, si in enumerate(order):
         kind, t, y, x, perm, flip = samples[si]
         img = tiles[t][1][y:y + CROP, x:x + CROP]
@@ -193,7 +205,9 @@ def build_controlled_dataset(src: str, out: str, n: int = 200,
         save('train', f's{k:05d}', img, lab)  # sorted order == k
         kinds.append(kind)
         positions.append([int(t), int(y), int(x)])
-    meta = dict(kinds=kinds, positions=positions, n_val=n_val,
+        perms.append(list(range(8)) if perm is None else perm.tolist())
+    meta = dict(kinds=kinds, positions=positions, label_maps=perms,
+                n_val=n_val,
                 n_easy_anchors=len(anchors),
                 easy_anchors=[list(map(int, a)) for a in anchors],
                 n_informative_candidates=len(inf_c),
@@ -201,6 +215,124 @@ def build_controlled_dataset(src: str, out: str, n: int = 200,
     with open(osp.join(out, 'kinds.json'), 'w') as f:
         json.dump(meta, f)
     return meta
+
+
+def oracle_semantic_embeddings(data: str, meta: dict, grid: int = 2,
+                               noise: float = 0., seed: int = 0):
+    """A stand-in for a pretrained semantic image encoder (CLIP / DINO
+    weights cannot be downloaded here; ``../shared/data/README.md`` names
+    "oracle" features built from the labels as the substitute).
+
+    Per training crop of the controlled set in ``data``: the fractions of the
+    7 classes in each cell of a ``grid x grid`` split, computed from the
+    CLEAN labels (``meta['label_maps']`` undone, so a corrupted crop embeds
+    like what its pixels show, as a semantic encoder would see it), plus
+    i.i.d. Gaussian noise of std ``noise`` per dimension (an imperfect
+    encoder), L2-normalised.
+
+    Returns:
+        Tensor: ``(N, 7 * grid**2)`` float32, in file order.
+    """
+    import torch
+    from PIL import Image
+    n = len(meta['kinds'])
+    out = np.zeros((n, grid * grid, 7))
+    for i in range(n):
+        lab = np.array(Image.open(osp.join(data, 'ann_dir', 'train',
+                                           f's{i:05d}.png'))).astype(int)
+        lab = np.argsort(meta['label_maps'][i])[lab]  # undo the corruption
+        s = lab.shape[0] // grid
+        for c in range(grid * grid):
+            cell = lab[(c // grid) * s:(c // grid + 1) * s,
+                       (c % grid) * s:(c % grid + 1) * s]
+            v = cell[cell > 0] - 1
+            if v.size:
+                out[i, c] = np.bincount(v, minlength=7) / v.size
+    out = out.reshape(n, -1)
+    out += noise * np.random.default_rng(seed).standard_normal(out.shape)
+    return torch.nn.functional.normalize(torch.from_numpy(out).float(), dim=1)
+
+
+def train_crops(data: str, n: int, preprocessor):
+    """The ``n`` training crops of the controlled set in ``data``: images
+    ``(N, H, W, 3)`` uint8, labels ``(N, H, W)`` int64 (PNG value - 1, so
+    -1 = ignore) and the images normalised with the ``preprocessor`` config's
+    ``mean`` / ``std`` ``(N, 3, H, W)`` float32."""
+    import torch
+    from PIL import Image
+    d = osp.join(data, '{}_dir', 'train', 's{:05d}.png')
+    imgs = np.stack([np.array(Image.open(d.format('img', i)).convert('RGB'))
+                     for i in range(n)])
+    labels = np.stack([np.array(Image.open(d.format('ann', i)))
+                       for i in range(n)]).astype(np.int64) - 1
+    x = (torch.from_numpy(imgs).permute(0, 3, 1, 2).float() -
+         torch.tensor(preprocessor.mean)[:, None, None]) / \
+        torch.tensor(preprocessor.std)[:, None, None]
+    return imgs, labels, x
+
+
+def simclr_embeddings(backbone, x, steps: int, batch: int = 128,
+                      tau: float = 0.2, out: int = 48, lr: float = 1e-3):
+    """Self-supervised embeddings of the training crops themselves (SimCLR,
+    Chen et al. 2020; no labels, no pretrained weights): ``backbone``'s
+    last feature map, average-pooled, trained with the NT-Xent loss on two
+    augmented views of ``batch`` crops per step (random crop of 1/2-1 side
+    resized to ``out`` px, h-flip, 90° rotation, brightness/contrast jitter
+    of +-10 %) through a 2-layer projection head; uses the global torch RNG.
+
+    Args:
+        backbone (nn.Module): returns a tuple of ``(B, C, h, w)`` maps;
+            trained in place.
+        x (Tensor): ``(N, 3, H, W)`` normalised crops.
+        steps (int): Optimiser steps (AdamW).
+
+    Returns:
+        tuple: ``(N, C)`` embeddings (eval mode) and the per-step losses.
+    """
+    import torch
+    import torch.nn.functional as F
+    n, _, H, W = x.shape
+
+    def view(b):
+        views = []
+        for im in b:
+            s = int(torch.randint(H // 2, H + 1, ()))
+            y0, x0 = (int(torch.randint(0, d - s + 1, ())) for d in (H, W))
+            v = F.interpolate(im[None, :, y0:y0 + s, x0:x0 + s], size=out,
+                              mode='bilinear', align_corners=False)[0]
+            if torch.rand(()) < 0.5:
+                v = v.flip(2)
+            v = torch.rot90(v, int(torch.randint(4, ())), (1, 2))
+            views.append(v * (0.9 + 0.2 * torch.rand(())) +
+                         (0.2 * torch.rand(()) - 0.1))
+        return torch.stack(views)
+
+    def embed(t):
+        return backbone(t)[-1].mean((2, 3))
+
+    with torch.no_grad():
+        c = embed(x[:1]).shape[1]
+    head = torch.nn.Sequential(torch.nn.Linear(c, c), torch.nn.ReLU(),
+                               torch.nn.Linear(c, 64))
+    opt = torch.optim.AdamW([*backbone.parameters(), *head.parameters()],
+                            lr, weight_decay=1e-4)
+    losses = []
+    backbone.train()
+    for _ in range(steps):
+        idx = torch.randperm(n)[:batch]
+        b = len(idx)
+        z = F.normalize(head(embed(torch.cat([view(x[idx]),
+                                              view(x[idx])]))), dim=1)
+        sim = (z @ z.T / tau).fill_diagonal_(-float('inf'))
+        target = torch.cat([torch.arange(b, 2 * b), torch.arange(b)])
+        loss = F.cross_entropy(sim, target)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    backbone.eval()
+    with torch.no_grad():
+        return embed(x), losses
 
 
 def _composition(indices, kinds):
@@ -282,7 +414,8 @@ def set_iters(cfg, iters: int) -> None:
 def experiment(data_src, work_dir, seeds=(0, 1, 2), n=200, iters=500,
                phase1_iters=25, full_baseline=True, stats=None,
                variants=tuple(VARIANTS), model_size='tiny',
-               phase1_warmup=None, log=print):
+               phase1_warmup=None, embedder='backbone', oracle_noise=0.,
+               ssl_steps=500, log=print):
     from mmengine.runner import Runner
 
     from cluster import cluster
@@ -309,6 +442,26 @@ def experiment(data_src, work_dir, seeds=(0, 1, 2), n=200, iters=500,
     import torch
     torch.manual_seed(0)  # the embedder (untrained backbone) init: fixed
     t_ex = extract(p1, bank, log=lambda m: None)['seconds']
+    if embedder != 'backbone':  # swap the bank's embeddings, same bank
+        from ovseg_plugins.engine.utils.io import atomic_save_torch
+        b = torch.load(bank, weights_only=False)
+        if embedder == 'oracle':
+            emb = oracle_semantic_embeddings(data, meta, noise=oracle_noise)
+            b['encoder'] = dict(source='oracle (clean labels)',
+                                noise=oracle_noise)
+        else:  # SimCLR on the training crops: part of the extract cost
+            from mmengine.registry import MODELS, init_default_scope
+            t0 = time.perf_counter()
+            init_default_scope('mmseg')
+            torch.manual_seed(0)
+            net = MODELS.build(copy.deepcopy(p2.model))
+            x = train_crops(data, n, p2.model.data_preprocessor)[2]
+            emb = simclr_embeddings(net.backbone, x, ssl_steps)[0]
+            t_ex += time.perf_counter() - t0
+            b['encoder'] = dict(source='simclr (model backbone)',
+                                steps=ssl_steps)
+        b['embeddings'] = torch.nn.functional.normalize(emb.float(), dim=1)
+        atomic_save_torch(bank, b)
     from mmengine.registry import DATASETS
     ds = DATASETS.build(copy.deepcopy(p2.train_dataloader.dataset))
     h = data_list_hash(ds)
@@ -428,6 +581,18 @@ def main(argv=None):
     p.add_argument('--phase1-warmup', type=int, default=None,
                    help='scorer warm-up iterations of phase 1 (default: '
                    'one epoch of the subset)')
+    p.add_argument('--embedder', choices=['backbone', 'simclr', 'oracle'],
+                   default='backbone',
+                   help='bank embeddings: the untrained backbone pooled (the '
+                   'config); the same backbone trained self-supervised on '
+                   'the training crops (simclr_embeddings, no labels); or '
+                   'the semantic stand-in built from the clean labels '
+                   '(oracle_semantic_embeddings; NOT available to a real '
+                   'run, it shows what a pretrained encoder would buy)')
+    p.add_argument('--ssl-steps', type=int, default=500,
+                   help='SimCLR steps of --embedder simclr')
+    p.add_argument('--oracle-noise', type=float, default=0.,
+                   help='std of the Gaussian noise on the oracle embedding')
     p.add_argument('--work-dir', default='work_dirs/coido_controlled')
     a = p.parse_args(argv)
     per_epoch = math.ceil(round(0.2 * a.n) / 8)  # subset / batch size 8
@@ -437,7 +602,8 @@ def main(argv=None):
         a.phase1_warmup = per_epoch
     res = experiment(a.data, a.work_dir, a.seeds, a.n, a.iters,
                      a.phase1_iters, not a.no_full, a.stats, a.variants,
-                     a.model_size, a.phase1_warmup)
+                     a.model_size, a.phase1_warmup, a.embedder,
+                     a.oracle_noise, a.ssl_steps)
     print_table(res)
     with open(osp.join(a.work_dir, 'results.json'), 'w') as f:
         json.dump(res, f, indent=1)

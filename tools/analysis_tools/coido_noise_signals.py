@@ -3,6 +3,7 @@ set from the informative ones?
 
     OMP_NUM_THREADS=1 python tools/analysis_tools/coido_noise_signals.py
         [--data ../shared/data/rs/loveda] [--iters 25 100 500]
+        [--ssl-steps 500] [--oracle-noise 0 0.2 0.5]
         [--work-dir work_dirs/coido_noise_signals]
 
 CoIDO keeps the hardest samples, so on the controlled set
@@ -16,15 +17,24 @@ hook's rule (modified z-score > 3.5 over all N) would drop.
 Signals:
 
 * ``knn_label`` (the hook's guard) on the feature bank (pooled untrained
-  backbone, as in the experiment), k = 5 / 10 / 20;
+  backbone, as in the experiment), k = 5 / 10 / 20, and k = 10 without the
+  neighbours whose windows share pixels with the query's (the informative
+  windows of the set are >= 16 px apart but overlap, so identical pixels
+  with other labels exist elsewhere: a leak a real dataset does not have);
+* the same guard on embeddings learnt here without labels or weights:
+  SimCLR on the training crops (the FCN's own backbone, ``--ssl-steps``),
+  with and without the pixel-sharing neighbours;
+* the same guard on the oracle semantic stand-in of the experiment's
+  ``--embedder oracle`` (clean-label class fractions per quadrant + noise
+  of std ``--oracle-noise``): what a pretrained encoder would have to
+  deliver;
 * dense k-NN label transfer: every 8x8 cell of a crop takes the labels of
   its k = 10 most similar cells of OTHER crops; signal = mean over the
   crop's labelled cells of (top vote share - vote share of its own label)
   (Deep k-NN for noisy labels, Bahri et al. 2020, per cell). Cell features:
   the untrained backbone's feature map, or per-cell colour mean/std. Run
   twice: with every other crop as a neighbour, and without the crops whose
-  windows share pixels with the query's (the informative windows of the set
-  are >= 16 px apart but overlap, so identical pixels exist elsewhere);
+  windows share pixels with the query's;
 * the per-crop CE of the same FCN trained on a random 20 % for T
   iterations (T = 25 is phase 1 of the experiment; 500 = a full phase 2),
   on the crops it did not train on.
@@ -42,9 +52,9 @@ ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, osp.join(ROOT, 'tools', 'coido'))
 sys.path.insert(0, osp.join(ROOT, 'tools', 'analysis_tools'))
 import _common  # noqa: E402,F401
-from coido_controlled_experiment import (CROP, DEFAULT_DATA,  # noqa: E402
-                                         build_controlled_dataset,
-                                         load_configs, set_iters)
+from coido_controlled_experiment import (  # noqa: E402
+    CROP, DEFAULT_DATA, build_controlled_dataset, load_configs,
+    oracle_semantic_embeddings, set_iters, simclr_embeddings, train_crops)
 
 IGNORE = -1
 
@@ -141,13 +151,15 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('--data', default=DEFAULT_DATA)
     p.add_argument('--iters', type=int, nargs='*', default=[25, 100, 500])
+    p.add_argument('--ssl-steps', type=int, default=500)
+    p.add_argument('--oracle-noise', type=float, nargs='*',
+                   default=[0., 0.2, 0.5])
     p.add_argument('--work-dir', default='work_dirs/coido_noise_signals')
     a = p.parse_args(argv)
     from mmengine.registry import DATASETS, MODELS, init_default_scope
     from mmengine.runner import Runner
     from mmengine.structures import PixelData
     from mmseg.structures import SegDataSample
-    from PIL import Image
 
     from extract_features import extract
     from ovseg_plugins.engine.models.per_sample_loss import \
@@ -166,15 +178,7 @@ def main(argv=None):
     extract(p1, bank_file, log=lambda m: None)
     bank = torch.load(bank_file, weights_only=False)
 
-    d = osp.join(data, '{}_dir', 'train', 's{:05d}.png')
-    imgs = np.stack([np.array(Image.open(d.format('img', i)).convert('RGB'))
-                     for i in range(n)])
-    labels = np.stack([np.array(Image.open(d.format('ann', i)))
-                       for i in range(n)]).astype(np.int64) - 1  # 0=ignore
-    pre = p2.model.data_preprocessor
-    x = (torch.from_numpy(imgs).permute(0, 3, 1, 2).float() -
-         torch.tensor(pre.mean)[:, None, None]) / \
-        torch.tensor(pre.std)[:, None, None]
+    imgs, labels, x = train_crops(data, n, p2.model.data_preprocessor)
     # an untrained backbone like the bank's embedder (PyTorch default init,
     # seed 0; extract_features.py does not call init_weights either)
     torch.manual_seed(0)
@@ -198,11 +202,30 @@ def main(argv=None):
           f'{"mean easy/informative/corrupted":>23}   dropped inf/cor '
           '(z > 3.5)')
     res = {}
+    hist = bank['class_hist']
     for k in (5, 10, 20):
         res[f'knn_label_k{k}'] = _row(
             f'knn_label k={k} (bank: pooled untrained backbone)', kinds,
-            knn_label_inconsistency(bank['embeddings'], bank['class_hist'],
-                                    k))
+            knn_label_inconsistency(bank['embeddings'], hist, k))
+    res['knn_label_k10_nooverlap'] = _row(
+        'knn_label k=10, bank, no pixel-sharing neighbours', kinds,
+        knn_label_inconsistency(bank['embeddings'], hist, 10,
+                                exclude=overlap))
+    torch.manual_seed(0)
+    emb, losses = simclr_embeddings(copy.deepcopy(net.backbone), x,
+                                    a.ssl_steps)
+    ssl_name = f'SimCLR {a.ssl_steps} steps (loss {losses[0]:.2f}->' \
+        f'{np.mean(losses[-20:]):.2f})'
+    for tag, ex in (('', None), (', no pixel-sharing', overlap)):
+        res[f'knn_label_k10_simclr{tag}'] = _row(
+            f'knn_label k=10, {ssl_name}{tag}', kinds,
+            knn_label_inconsistency(emb, hist, 10, exclude=ex))
+    for sigma in a.oracle_noise:
+        emb = oracle_semantic_embeddings(data, meta, noise=sigma)
+        for tag, ex in (('', None), (', no pixel-sharing', overlap)):
+            res[f'knn_label_k10_oracle{sigma}{tag}'] = _row(
+                f'knn_label k=10, oracle semantic, noise {sigma}{tag}', kinds,
+                knn_label_inconsistency(emb, hist, 10, exclude=ex))
     for fname, feats in (('untrained backbone', bb), ('colour mean/std', col)):
         for tag, ex in (('all other crops', None),
                         ('no pixel-sharing crops', overlap)):

@@ -44,10 +44,13 @@ def robust_z(x) -> np.ndarray:
 
 
 def _knn_chunks(embed: torch.Tensor, ok: torch.Tensor, k: int,
-                chunk: int):
+                chunk: int, exclude=None):
     """Yield ``(start, stop, nbr (b, k))``: the ``k`` nearest other rows
     (cosine on ``embed``) among the ``ok`` rows, ``chunk`` queries at a
-    time; nothing when fewer than 2 rows are ``ok``."""
+    time; nothing when fewer than 2 rows are ``ok``. ``exclude``: optional
+    ``(N, N)`` bool, ``exclude[i, j]`` = row ``j`` may not be a neighbour of
+    row ``i``: it ranks after every allowed row, in cosine order (so it is
+    used only when fewer than ``k`` allowed rows remain)."""
     e = torch.nn.functional.normalize(embed.float(), dim=1)
     n = e.shape[0]
     k = int(min(k, int(ok.sum()) - 1))
@@ -56,6 +59,8 @@ def _knn_chunks(embed: torch.Tensor, ok: torch.Tensor, k: int,
     for s in range(0, n, chunk):
         t = min(s + chunk, n)
         sim = e[s:t] @ e.T
+        if exclude is not None:  # after every allowed row, in cosine order
+            sim[torch.as_tensor(np.asarray(exclude[s:t], dtype=bool))] -= 4
         sim[:, ~ok] = -float('inf')
         r = torch.arange(s, t)
         sim[r - s, r] = -float('inf')
@@ -63,7 +68,8 @@ def _knn_chunks(embed: torch.Tensor, ok: torch.Tensor, k: int,
 
 
 def knn_label_inconsistency(embed: torch.Tensor, hist: torch.Tensor,
-                            k: int = 10, chunk: int = 2048) -> np.ndarray:
+                            k: int = 10, chunk: int = 2048,
+                            exclude=None) -> np.ndarray:
     """Per sample: how much more its class histogram disagrees with its
     ``k`` nearest other rows (cosine on ``embed``) than those neighbours
     disagree among themselves.
@@ -79,6 +85,9 @@ def knn_label_inconsistency(embed: torch.Tensor, hist: torch.Tensor,
         hist (Tensor): ``(N, C)`` class fractions (rows sum to 1; all-zero
             rows = unlabelled, they get 0 and are nobody's neighbour).
         k (int): Neighbours (capped at N - 1).
+        exclude (np.ndarray, optional): ``(N, N)`` bool, pairs that may not
+            be neighbours (e.g. crops sharing pixels, so that agreement
+            between copies of the same pixels does not count as evidence).
 
     Returns:
         np.ndarray: ``(N,)`` in [-1, 1].
@@ -86,7 +95,7 @@ def knn_label_inconsistency(embed: torch.Tensor, hist: torch.Tensor,
     h = hist.float().clamp_min(0)
     lab = h.sum(1) > 0
     out = torch.zeros(len(h))
-    for s, t, nbr in _knn_chunks(embed, lab, k, chunk):
+    for s, t, nbr in _knn_chunks(embed, lab, k, chunk, exclude):
         nh = h[nbr]  # (b, k, C)
         m = nh.mean(1)
         own = 1 - (m * h[s:t]).sqrt().sum(1).clamp(0, 1)

@@ -92,6 +92,28 @@ def test_knn_label_inconsistency_finds_a_permuted_label():
     assert np.flatnonzero(noise_outliers(x)).tolist() == [13]
 
 
+def test_knn_label_inconsistency_exclude_pairs():
+    import torch
+
+    from ovseg_plugins.engine.utils import knn_label_inconsistency
+
+    # 0 and 1 are copies of the same pixels with contradicting labels; 2
+    # looks like them (cos 0.8 / 0.81) and agrees with 0; 3 is far away
+    emb = torch.tensor([[1., 0.], [1., .01], [.8, .6], [0., 1.]])
+    hist = torch.tensor([[1., 0.], [0., 1.], [1., 0.], [0., 1.]])
+    plain = knn_label_inconsistency(emb, hist, k=1)
+    # k = 1: H²(own, neighbour) - 0; 0 <-> 1 disagree completely
+    assert plain[0] == pytest.approx(1) and plain[1] == pytest.approx(1)
+    ex = np.zeros((4, 4), bool)
+    ex[0, 1] = ex[1, 0] = True  # the copies may not vote for each other
+    x = knn_label_inconsistency(emb, hist, k=1, exclude=ex)
+    assert x[0] == pytest.approx(0)  # its neighbour is now 2 (agrees)
+    assert x[1] == pytest.approx(1)  # 2 contradicts 1
+    ex[0] = True  # nothing allowed: excluded rows still fill the list
+    assert knn_label_inconsistency(emb, hist, k=1, exclude=ex)[0] == \
+        pytest.approx(1)
+
+
 def test_nearest_centroid_assigns_all_rows():
     from ovseg_plugins.engine.utils import nearest_centroid
     x_sub = np.array([[1., 0], [0.9, 0.1], [0, 1.], [0.1, 0.9]])

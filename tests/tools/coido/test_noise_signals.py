@@ -66,3 +66,56 @@ def test_overlapping_windows():
     ov = overlapping_windows(pos, 64)
     assert ov[0].tolist() == [True, True, False, False]
     assert ov[1, 2] and not ov[0, 3]
+
+
+def test_oracle_semantic_embeddings_undo_the_corruption(tmp_path):
+    """Per-cell clean class fractions: a class-permuted copy of a crop
+    embeds exactly like the crop (what a semantic encoder would see)."""
+    from PIL import Image
+
+    from coido_controlled_experiment import oracle_semantic_embeddings
+    lab = np.zeros((4, 4), np.uint8)  # PNG values: 0 = ignore, v = class v-1
+    lab[:2, :2] = 1
+    lab[:2, 2:] = [[2, 2], [3, 3]]
+    lab[2:, :2] = 7
+    perm = np.array([0, 2, 3, 1, 4, 5, 6, 7])  # saved = perm[clean]
+    d = tmp_path / 'ann_dir' / 'train'
+    d.mkdir(parents=True)
+    Image.fromarray(lab).save(d / 's00000.png')
+    Image.fromarray(perm[lab].astype(np.uint8)).save(d / 's00001.png')
+    meta = dict(kinds=['informative', 'corrupted'],
+                label_maps=[list(range(8)), perm.tolist()])
+    e = oracle_semantic_embeddings(str(tmp_path), meta, grid=2)
+    want = np.zeros((4, 7))
+    want[0, 0] = 1  # top-left cell: class 0
+    want[1, 1] = want[1, 2] = .5  # top-right: half class 1, half class 2
+    want[2, 6] = 1  # bottom-left: class 6; bottom-right: all ignored
+    want = want.reshape(-1) / np.linalg.norm(want)
+    assert e.shape == (2, 28)
+    np.testing.assert_allclose(e[0].numpy(), want, atol=1e-6)
+    np.testing.assert_allclose(e[1].numpy(), want, atol=1e-6)
+    noisy = oracle_semantic_embeddings(str(tmp_path), meta, noise=0.5)
+    assert not torch.allclose(noisy[0], noisy[1])  # independent noise
+    assert torch.allclose(noisy.norm(dim=1), torch.ones(2))
+
+
+def test_simclr_embeddings_loss_falls():
+    from coido_controlled_experiment import simclr_embeddings
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.c = torch.nn.Sequential(
+                torch.nn.Conv2d(3, 8, 3, 2, 1), torch.nn.ReLU(),
+                torch.nn.Conv2d(8, 8, 3, 1, 1))
+
+        def forward(self, x):
+            return (self.c(x), )
+
+    torch.manual_seed(0)
+    x = torch.randn(24, 3, 1, 1) + 0.3 * torch.randn(24, 3, 16, 16)
+    emb, losses = simclr_embeddings(Net(), x, steps=60, batch=16, out=12)
+    assert emb.shape == (24, 8) and len(losses) == 60
+    # NT-Xent starts near ln(2B - 1) = ln 31 and falls as views match up
+    assert abs(losses[0] - np.log(31)) < 0.5
+    assert np.mean(losses[-10:]) < losses[0] - 0.5, losses[-10:]
