@@ -217,38 +217,39 @@ def build_controlled_dataset(src: str, out: str, n: int = 200,
     return meta
 
 
-def oracle_semantic_embeddings(data: str, meta: dict, grid: int = 2,
-                               noise: float = 0., seed: int = 0):
+def oracle_semantic_embeddings(labels: np.ndarray, label_maps,
+                               grid: int = 2, noise: float = 0.,
+                               seed: int = 0):
     """A stand-in for a pretrained semantic image encoder (CLIP / DINO
     weights cannot be downloaded here; ``../shared/data/README.md`` names
     "oracle" features built from the labels as the substitute).
 
-    Per training crop of the controlled set in ``data``: the fractions of the
-    7 classes in each cell of a ``grid x grid`` split, computed from the
-    CLEAN labels (``meta['label_maps']`` undone, so a corrupted crop embeds
-    like what its pixels show, as a semantic encoder would see it), plus
-    i.i.d. Gaussian noise of std ``noise`` per dimension (an imperfect
-    encoder), L2-normalised.
+    Per training crop of the controlled set: the fractions of the 7 classes
+    in each cell of a ``grid x grid`` split, computed from the CLEAN labels
+    (the crop's label map undone, so a corrupted crop embeds like what its
+    pixels show, as a semantic encoder would see it), plus i.i.d. Gaussian
+    noise of std ``noise`` per dimension (an imperfect encoder),
+    L2-normalised.
+
+    Args:
+        labels (np.ndarray): ``(N, H, W)`` saved labels as ``train_crops``
+            returns them (PNG value - 1, -1 = ignore).
+        label_maps: ``(N, 8)`` ``meta['label_maps']`` of
+            ``build_controlled_dataset`` (``saved = map[clean]``).
 
     Returns:
         Tensor: ``(N, 7 * grid**2)`` float32, in file order.
     """
     import torch
-    from PIL import Image
-    n = len(meta['kinds'])
-    out = np.zeros((n, grid * grid, 7))
-    for i in range(n):
-        lab = np.array(Image.open(osp.join(data, 'ann_dir', 'train',
-                                           f's{i:05d}.png'))).astype(int)
-        lab = np.argsort(meta['label_maps'][i])[lab]  # undo the corruption
-        s = lab.shape[0] // grid
-        for c in range(grid * grid):
-            cell = lab[(c // grid) * s:(c // grid + 1) * s,
-                       (c % grid) * s:(c % grid + 1) * s]
-            v = cell[cell > 0] - 1
-            if v.size:
-                out[i, c] = np.bincount(v, minlength=7) / v.size
-    out = out.reshape(n, -1)
+    n, h, w = labels.shape
+    inv = np.argsort(np.asarray(label_maps), axis=1)  # clean = inv[saved]
+    clean = np.take_along_axis(inv, (labels + 1).reshape(n, -1), 1) - 1
+    s = h // grid
+    cells = clean.reshape(n, h, w)[:, :grid * s, :grid * s].reshape(
+        n, grid, s, grid, s).transpose(0, 1, 3, 2, 4).reshape(
+            n, grid * grid, s * s)
+    cnt = np.stack([(cells == c).sum(-1) for c in range(7)], -1)
+    out = (cnt / np.maximum(cnt.sum(-1, keepdims=True), 1)).reshape(n, -1)
     out += noise * np.random.default_rng(seed).standard_normal(out.shape)
     return torch.nn.functional.normalize(torch.from_numpy(out).float(), dim=1)
 
@@ -446,7 +447,9 @@ def experiment(data_src, work_dir, seeds=(0, 1, 2), n=200, iters=500,
         from ovseg_plugins.engine.utils.io import atomic_save_torch
         b = torch.load(bank, weights_only=False)
         if embedder == 'oracle':
-            emb = oracle_semantic_embeddings(data, meta, noise=oracle_noise)
+            labels = train_crops(data, n, p2.model.data_preprocessor)[1]
+            emb = oracle_semantic_embeddings(labels, meta['label_maps'],
+                                             noise=oracle_noise)
             b['encoder'] = dict(source='oracle (clean labels)',
                                 noise=oracle_noise)
         else:  # SimCLR on the training crops: part of the extract cost

@@ -221,7 +221,8 @@ def main(argv=None):
             f'knn_label k=10, {ssl_name}{tag}', kinds,
             knn_label_inconsistency(emb, hist, 10, exclude=ex))
     for sigma in a.oracle_noise:
-        emb = oracle_semantic_embeddings(data, meta, noise=sigma)
+        emb = oracle_semantic_embeddings(labels, meta['label_maps'],
+                                         noise=sigma)
         for tag, ex in (('', None), (', no pixel-sharing', overlap)):
             res[f'knn_label_k10_oracle{sigma}{tag}'] = _row(
                 f'knn_label k=10, oracle semantic, noise {sigma}{tag}', kinds,

@@ -68,24 +68,18 @@ def test_overlapping_windows():
     assert ov[1, 2] and not ov[0, 3]
 
 
-def test_oracle_semantic_embeddings_undo_the_corruption(tmp_path):
+def test_oracle_semantic_embeddings_undo_the_corruption():
     """Per-cell clean class fractions: a class-permuted copy of a crop
     embeds exactly like the crop (what a semantic encoder would see)."""
-    from PIL import Image
-
     from coido_controlled_experiment import oracle_semantic_embeddings
-    lab = np.zeros((4, 4), np.uint8)  # PNG values: 0 = ignore, v = class v-1
+    lab = np.zeros((4, 4), np.int64)  # PNG values: 0 = ignore, v = class v-1
     lab[:2, :2] = 1
     lab[:2, 2:] = [[2, 2], [3, 3]]
     lab[2:, :2] = 7
     perm = np.array([0, 2, 3, 1, 4, 5, 6, 7])  # saved = perm[clean]
-    d = tmp_path / 'ann_dir' / 'train'
-    d.mkdir(parents=True)
-    Image.fromarray(lab).save(d / 's00000.png')
-    Image.fromarray(perm[lab].astype(np.uint8)).save(d / 's00001.png')
-    meta = dict(kinds=['informative', 'corrupted'],
-                label_maps=[list(range(8)), perm.tolist()])
-    e = oracle_semantic_embeddings(str(tmp_path), meta, grid=2)
+    labels = np.stack([lab, perm[lab]]) - 1  # as train_crops returns them
+    maps = [list(range(8)), perm.tolist()]
+    e = oracle_semantic_embeddings(labels, maps, grid=2)
     want = np.zeros((4, 7))
     want[0, 0] = 1  # top-left cell: class 0
     want[1, 1] = want[1, 2] = .5  # top-right: half class 1, half class 2
@@ -94,7 +88,7 @@ def test_oracle_semantic_embeddings_undo_the_corruption(tmp_path):
     assert e.shape == (2, 28)
     np.testing.assert_allclose(e[0].numpy(), want, atol=1e-6)
     np.testing.assert_allclose(e[1].numpy(), want, atol=1e-6)
-    noisy = oracle_semantic_embeddings(str(tmp_path), meta, noise=0.5)
+    noisy = oracle_semantic_embeddings(labels, maps, noise=0.5)
     assert not torch.allclose(noisy[0], noisy[1])  # independent noise
     assert torch.allclose(noisy.norm(dim=1), torch.ones(2))
 
