@@ -39,6 +39,11 @@ default_hooks = dict(checkpoint=dict(interval=1000))
 coido = dict(
     files_dir=coido_files,
     phase2_config='{{fileDirname}}/fcn-tiny_loveda_phase2.py',
+    # bank embeddings: no CLIP/DINO weights assumed, so the FCN's own
+    # backbone is first trained self-supervised (SimCLR, no labels) on the
+    # training images; with CLIP weights use source='module' + DenseCLIPViT
     extract=dict(pipeline={{_base_.coido_extract_pipeline}},
-                 embedder=dict(source='backbone'), batch_size=16),
+                 embedder=dict(source='simclr', steps=500, batch_size=128,
+                               view_size=48),
+                 batch_size=16),
     cluster=dict(ratio=0.2, seed=0, n_clusters=20, knn=30, hist_weight=0.3))

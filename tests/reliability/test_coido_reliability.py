@@ -29,6 +29,7 @@ def _coido_files(tmp_path, data_root):
     files.mkdir()
     cfg = Config.fromfile(PHASE1)
     cfg.train_dataloader.dataset.data_root = data_root
+    cfg.coido.extract.embedder.steps = 2  # the config's SimCLR, short
     bank = str(files / 'feature_bank.pt')
     extract(cfg, bank, log=lambda *a: None)
     cluster(bank, str(files), ratio=0.5, seed=0, n_clusters=2, knn=3,

@@ -32,9 +32,15 @@ all (and the full-data baseline) use the same model
 the table gives held-out mIoU per seed, the composition of each subset, and
 the cost of phase 1 + scoring relative to a full-data run.
 
-``--embedder simclr`` swaps the bank's embeddings for the same backbone
-trained self-supervised on the training crops (``simclr_embeddings``; no
-labels, no weights; its time counts as extract cost). ``--embedder oracle
+The bank embeddings are the phase-1 config's (``--embedder simclr``: the
+FCN's backbone trained self-supervised on the training crops, extract
+source ``simclr``; no labels, no weights; its time counts as extract cost)
+or the untrained backbone pooled (``--embedder backbone``). The k-NN noise
+guards never count a crop that shares pixels with the query as its
+neighbour (``noise_guard.exclude`` = ``overlap_pairs.json``): copies of the
+same pixels are no evidence, and a real training set would not hand the
+guard a clean twin of each corrupted crop (``--guard-sees-overlaps``
+restores the leak). ``--embedder oracle
 [--oracle-noise S]`` swaps the bank's embeddings (the
 untrained backbone, pooled) for a semantic stand-in built from the CLEAN
 labels (``oracle_semantic_embeddings``), everything else unchanged: it
@@ -272,68 +278,27 @@ def train_crops(data: str, n: int, preprocessor):
     return imgs, labels, x
 
 
-def simclr_embeddings(backbone, x, steps: int, batch: int = 128,
-                      tau: float = 0.2, out: int = 48, lr: float = 1e-3):
-    """Self-supervised embeddings of the training crops themselves (SimCLR,
-    Chen et al. 2020; no labels, no pretrained weights): ``backbone``'s
-    last feature map, average-pooled, trained with the NT-Xent loss on two
-    augmented views of ``batch`` crops per step (random crop of 1/2-1 side
-    resized to ``out`` px, h-flip, 90° rotation, brightness/contrast jitter
-    of +-10 %) through a 2-layer projection head; uses the global torch RNG.
+def overlapping_windows(positions, size: int = CROP) -> np.ndarray:
+    """``(N, N)`` bool: windows ``[tile, y, x]`` of side ``size`` that share
+    at least one pixel (each window with itself included)."""
+    pos = np.asarray(positions)
+    same = pos[:, None, 0] == pos[None, :, 0]
+    dy = np.abs(pos[:, None, 1] - pos[None, :, 1])
+    dx = np.abs(pos[:, None, 2] - pos[None, :, 2])
+    return same & (dy < size) & (dx < size)
 
-    Args:
-        backbone (nn.Module): returns a tuple of ``(B, C, h, w)`` maps;
-            trained in place.
-        x (Tensor): ``(N, 3, H, W)`` normalised crops.
-        steps (int): Optimiser steps (AdamW).
 
-    Returns:
-        tuple: ``(N, C)`` embeddings (eval mode) and the per-step losses.
-    """
-    import torch
-    import torch.nn.functional as F
-    n, _, H, W = x.shape
-
-    def view(b):
-        views = []
-        for im in b:
-            s = int(torch.randint(H // 2, H + 1, ()))
-            y0, x0 = (int(torch.randint(0, d - s + 1, ())) for d in (H, W))
-            v = F.interpolate(im[None, :, y0:y0 + s, x0:x0 + s], size=out,
-                              mode='bilinear', align_corners=False)[0]
-            if torch.rand(()) < 0.5:
-                v = v.flip(2)
-            v = torch.rot90(v, int(torch.randint(4, ())), (1, 2))
-            views.append(v * (0.9 + 0.2 * torch.rand(())) +
-                         (0.2 * torch.rand(()) - 0.1))
-        return torch.stack(views)
-
-    def embed(t):
-        return backbone(t)[-1].mean((2, 3))
-
-    with torch.no_grad():
-        c = embed(x[:1]).shape[1]
-    head = torch.nn.Sequential(torch.nn.Linear(c, c), torch.nn.ReLU(),
-                               torch.nn.Linear(c, 64))
-    opt = torch.optim.AdamW([*backbone.parameters(), *head.parameters()],
-                            lr, weight_decay=1e-4)
-    losses = []
-    backbone.train()
-    for _ in range(steps):
-        idx = torch.randperm(n)[:batch]
-        b = len(idx)
-        z = F.normalize(head(embed(torch.cat([view(x[idx]),
-                                              view(x[idx])]))), dim=1)
-        sim = (z @ z.T / tau).fill_diagonal_(-float('inf'))
-        target = torch.cat([torch.arange(b, 2 * b), torch.arange(b)])
-        loss = F.cross_entropy(sim, target)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
-    backbone.eval()
-    with torch.no_grad():
-        return embed(x), losses
+def write_overlap_pairs(path: str, positions, data_hash: str) -> int:
+    """The noise guard's ``exclude`` file of the controlled set: every pair
+    of training crops whose windows share pixels (the easy near-duplicates
+    of one anchor; a corrupted crop that repeats an informative window),
+    so that agreement between copies of the same pixels is not counted as
+    evidence. Returns the number of pairs."""
+    from ovseg_plugins.engine.utils import atomic_write_json
+    ov = np.triu(overlapping_windows(positions), 1)
+    pairs = np.argwhere(ov).tolist()
+    atomic_write_json(path, dict(data_list_hash=data_hash, pairs=pairs))
+    return len(pairs)
 
 
 def _composition(indices, kinds):
@@ -415,8 +380,8 @@ def set_iters(cfg, iters: int) -> None:
 def experiment(data_src, work_dir, seeds=(0, 1, 2), n=200, iters=500,
                phase1_iters=25, full_baseline=True, stats=None,
                variants=tuple(VARIANTS), model_size='tiny',
-               phase1_warmup=None, embedder='backbone', oracle_noise=0.,
-               ssl_steps=500, log=print):
+               phase1_warmup=None, embedder='simclr', oracle_noise=0.,
+               ssl_steps=500, guard_exclude=True, log=print):
     from mmengine.runner import Runner
 
     from cluster import cluster
@@ -441,33 +406,35 @@ def experiment(data_src, work_dir, seeds=(0, 1, 2), n=200, iters=500,
     files = osp.join(work_dir, 'coido')
     bank = osp.join(files, 'feature_bank.pt')
     import torch
-    torch.manual_seed(0)  # the embedder (untrained backbone) init: fixed
+    # the config's embedder (SimCLR on the training crops) or the untrained
+    # backbone; both seeded by the embedder's seed (0)
+    p1.coido.extract.embedder = dict(source='simclr', steps=ssl_steps) \
+        if embedder == 'simclr' else dict(source='backbone')
     t_ex = extract(p1, bank, log=lambda m: None)['seconds']
-    if embedder != 'backbone':  # swap the bank's embeddings, same bank
+    if embedder == 'oracle':  # swap the bank's embeddings, same bank
         from ovseg_plugins.engine.utils.io import atomic_save_torch
         b = torch.load(bank, weights_only=False)
-        if embedder == 'oracle':
-            labels = train_crops(data, n, p2.model.data_preprocessor)[1]
-            emb = oracle_semantic_embeddings(labels, meta['label_maps'],
-                                             noise=oracle_noise)
-            b['encoder'] = dict(source='oracle (clean labels)',
-                                noise=oracle_noise)
-        else:  # SimCLR on the training crops: part of the extract cost
-            from mmengine.registry import MODELS, init_default_scope
-            t0 = time.perf_counter()
-            init_default_scope('mmseg')
-            torch.manual_seed(0)
-            net = MODELS.build(copy.deepcopy(p2.model))
-            x = train_crops(data, n, p2.model.data_preprocessor)[2]
-            emb = simclr_embeddings(net.backbone, x, ssl_steps)[0]
-            t_ex += time.perf_counter() - t0
-            b['encoder'] = dict(source='simclr (model backbone)',
-                                steps=ssl_steps)
-        b['embeddings'] = torch.nn.functional.normalize(emb.float(), dim=1)
+        labels = train_crops(data, n, p2.model.data_preprocessor)[1]
+        b['embeddings'] = oracle_semantic_embeddings(
+            labels, meta['label_maps'], noise=oracle_noise)
+        b['encoder'] = dict(source='oracle (clean labels)',
+                            noise=oracle_noise)
         atomic_save_torch(bank, b)
     from mmengine.registry import DATASETS
     ds = DATASETS.build(copy.deepcopy(p2.train_dataloader.dataset))
     h = data_list_hash(ds)
+    variant_cfgs = copy.deepcopy({v: VARIANTS[v] for v in variants})
+    if guard_exclude:  # leak-free k-NN guards: no pixel-sharing neighbours
+        ex = osp.join(files, 'overlap_pairs.json')
+        n_pairs = write_overlap_pairs(ex, meta['positions'], h)
+        log(f'noise guard: {n_pairs} pixel-sharing pairs are not '
+            'neighbours')
+        for v in variant_cfgs.values():
+            if 'noise_guard' in v:
+                v['noise_guard']['exclude'] = ex
+        for hk in p1.custom_hooks:
+            if hk.get('noise_guard'):
+                hk['noise_guard']['exclude'] = ex
     rows = []
     for s in seeds:
         sd = osp.join(files, f'seed{s}')
@@ -488,7 +455,7 @@ def experiment(data_src, work_dir, seeds=(0, 1, 2), n=200, iters=500,
             t_sc = json.load(f)['score_seconds']
         files_of = {}
         for v in variants:  # every variant from the same trained scorer
-            hook = CoIDOSelectionHook(budget=0.2, **VARIANTS[v],
+            hook = CoIDOSelectionHook(budget=0.2, **variant_cfgs[v],
                                       selected_name=f'selected_{v}.json',
                                       scores_name=f'scores_{v}.json')
             hook.select(runner.model, runner.train_dataloader.dataset, sd,
@@ -519,7 +486,8 @@ def experiment(data_src, work_dir, seeds=(0, 1, 2), n=200, iters=500,
             f'{LABELS[k]} {row[k]:.2f}' for k in (*variants, 'random')))
         rows.append(row)
     return dict(rows=rows, t_extract=t_ex, meta=meta,
-                variants=list(variants))
+                variants=list(variants), embedder=embedder,
+                guard_exclude=guard_exclude)
 
 
 def print_table(res, log=print):
@@ -585,10 +553,11 @@ def main(argv=None):
                    help='scorer warm-up iterations of phase 1 (default: '
                    'one epoch of the subset)')
     p.add_argument('--embedder', choices=['backbone', 'simclr', 'oracle'],
-                   default='backbone',
-                   help='bank embeddings: the untrained backbone pooled (the '
-                   'config); the same backbone trained self-supervised on '
-                   'the training crops (simclr_embeddings, no labels); or '
+                   default='simclr',
+                   help='bank embeddings: the untrained backbone pooled; the '
+                   'same backbone trained self-supervised on the training '
+                   'crops (the config: embedder source "simclr", no '
+                   'labels); or '
                    'the semantic stand-in built from the clean labels '
                    '(oracle_semantic_embeddings; NOT available to a real '
                    'run, it shows what a pretrained encoder would buy)')
@@ -596,6 +565,11 @@ def main(argv=None):
                    help='SimCLR steps of --embedder simclr')
     p.add_argument('--oracle-noise', type=float, default=0.,
                    help='std of the Gaussian noise on the oracle embedding')
+    p.add_argument('--guard-sees-overlaps', action='store_true',
+                   help='let the k-NN noise guards use neighbours that share '
+                   'pixels with the query (the leak: a corrupted crop '
+                   'repeating an informative window is found through its '
+                   'clean twin); default: such pairs are excluded')
     p.add_argument('--work-dir', default='work_dirs/coido_controlled')
     a = p.parse_args(argv)
     per_epoch = math.ceil(round(0.2 * a.n) / 8)  # subset / batch size 8
@@ -606,7 +580,7 @@ def main(argv=None):
     res = experiment(a.data, a.work_dir, a.seeds, a.n, a.iters,
                      a.phase1_iters, not a.no_full, a.stats, a.variants,
                      a.model_size, a.phase1_warmup, a.embedder,
-                     a.oracle_noise, a.ssl_steps)
+                     a.oracle_noise, a.ssl_steps, not a.guard_sees_overlaps)
     print_table(res)
     with open(osp.join(a.work_dir, 'results.json'), 'w') as f:
         json.dump(res, f, indent=1)

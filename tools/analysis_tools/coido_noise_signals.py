@@ -54,7 +54,7 @@ sys.path.insert(0, osp.join(ROOT, 'tools', 'analysis_tools'))
 import _common  # noqa: E402,F401
 from coido_controlled_experiment import (  # noqa: E402
     CROP, DEFAULT_DATA, build_controlled_dataset, load_configs,
-    oracle_semantic_embeddings, set_iters, simclr_embeddings, train_crops)
+    oracle_semantic_embeddings, overlapping_windows, set_iters, train_crops)
 
 IGNORE = -1
 
@@ -117,16 +117,6 @@ def dense_transfer_margin(feats: torch.Tensor, cells: np.ndarray,
     return out
 
 
-def overlapping_windows(positions, size: int) -> np.ndarray:
-    """``(N, N)`` bool: windows ``[tile, y, x]`` of side ``size`` that share
-    at least one pixel."""
-    pos = np.asarray(positions)
-    same = pos[:, None, 0] == pos[None, :, 0]
-    dy = np.abs(pos[:, None, 1] - pos[None, :, 1])
-    dx = np.abs(pos[:, None, 2] - pos[None, :, 2])
-    return same & (dy < size) & (dx < size)
-
-
 def _auroc(kinds, signal):
     from sklearn.metrics import roc_auc_score
     hard = kinds != 'easy'
@@ -167,12 +157,14 @@ def main(argv=None):
     from ovseg_plugins.engine.utils import (atomic_write_json,
                                             data_list_hash, draw_subset)
     from ovseg_plugins.engine.utils.safeguards import knn_label_inconsistency
+    from ovseg_plugins.engine.utils.simclr import pool_embedding, train_simclr
 
     data = osp.join(a.work_dir, 'data')
     meta = build_controlled_dataset(a.data, data)
     kinds = np.asarray(meta['kinds'])
     n = len(kinds)
     p1, p2 = load_configs(data)
+    p1.coido.extract.embedder = dict(source='backbone')  # untrained
     bank_file = osp.join(a.work_dir, 'feature_bank.pt')
     torch.manual_seed(0)  # the embedder init, as in the experiment
     extract(p1, bank_file, log=lambda m: None)
@@ -212,8 +204,10 @@ def main(argv=None):
         knn_label_inconsistency(bank['embeddings'], hist, 10,
                                 exclude=overlap))
     torch.manual_seed(0)
-    emb, losses = simclr_embeddings(copy.deepcopy(net.backbone), x,
-                                    a.ssl_steps)
+    ssl = copy.deepcopy(net.backbone)
+    losses = train_simclr(ssl, lambda idx: x[idx], n, a.ssl_steps)
+    with torch.no_grad():
+        emb = pool_embedding(ssl(x))
     ssl_name = f'SimCLR {a.ssl_steps} steps (loss {losses[0]:.2f}->' \
         f'{np.mean(losses[-20:]):.2f})'
     for tag, ex in (('', None), (', no pixel-sharing', overlap)):

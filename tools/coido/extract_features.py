@@ -13,9 +13,19 @@ so row i of the bank is ``sample_idx`` i. Per sample it stores
   CLS token - a ``(B, C, H, W)`` map averaged, a list of per-scene
   ``(N_i, C)`` averaged); ``dict(source='module', module=dict(type=...))``
   any registered module on the preprocessed inputs, pooled the same way
-  (e.g. ``DenseCLIPViT`` with CLIP weights); ``dict(source='points',
+  (e.g. ``DenseCLIPViT`` with CLIP weights); ``dict(source='simclr',
+  steps=500)`` the model's backbone first trained self-supervised (SimCLR,
+  no labels, no weights; ``ovseg_plugins.engine.utils.simclr``) on the
+  training images of this pipeline, then pooled as ``backbone`` (options:
+  ``batch_size=128, tau=0.2, view_size=48, lr=1e-3, weight_decay=1e-4,
+  proj_dim=64, cache=True`` - keep the preprocessed images in memory,
+  False re-loads them every step; ``cache_side=4 * view_size`` - images
+  are downsampled to this shorter side first: a view is a crop of >= 1/2
+  of the shorter side resized to ``view_size``, so no view loses detail;
+  the bank itself embeds the full-size images); ``dict(source='points',
   columns=(6, 518))`` the mean and std of point-feature columns (3D: the
-  lifted CLIP features of GeoPurify). ``checkpoint=`` loads weights.
+  lifted CLIP features of GeoPurify). ``checkpoint=`` loads weights;
+  ``seed=0`` fixes the model's initialisation and the SimCLR draws.
 * label statistics (ignore fraction, classes present, label entropy,
   rare-class mass; min-max to [-1, 1]) from ``gt_sem_seg`` (2D) or
   ``gt_pts_seg.pts_semantic_mask`` (3D); without labels: log #elements.
@@ -34,25 +44,6 @@ import _common  # noqa: E402,F401
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-
-
-def _pool(out) -> torch.Tensor:
-    """Pool a model output to ``(B, C)`` (see module docstring).
-
-    A *list* of 2-D tensors is per-sample features (3D scenes, ``(N_i, C)``
-    each): each is averaged. Otherwise the last element of a list/tuple is
-    used: ``(B, C)`` as is (CLS token), ``(B, C, ...)`` averaged over space.
-    """
-    if isinstance(out, list) and out and all(
-            torch.is_tensor(o) and o.ndim == 2 for o in out):
-        return torch.stack([o.float().mean(0) for o in out])
-    if isinstance(out, (list, tuple)):
-        return _pool(out[-1])
-    if out.ndim == 2:
-        return out.float()
-    if out.ndim >= 3:
-        return out.float().flatten(2).mean(-1)
-    raise ValueError(f'cannot pool an output of shape {tuple(out.shape)}.')
 
 
 def _labels(ds, num_classes: int):
@@ -89,8 +80,78 @@ def _inner_model_cfg(cfg, override=None):
     return m
 
 
+SIMCLR_KEYS = ('batch_size', 'tau', 'view_size', 'lr', 'weight_decay',
+               'proj_dim')
+
+
+def _simclr(model, ds, emb_cfg: dict, log) -> dict:
+    """Train ``model.backbone`` in place with SimCLR on the images of
+    ``ds`` (preprocessed by the model's data preprocessor, one at a time);
+    returns what the bank records about it."""
+    from mmengine.dataset import pseudo_collate
+
+    from ovseg_plugins.engine.utils.simclr import train_simclr
+    bad = set(emb_cfg) - {'source', 'steps', 'seed', 'checkpoint', 'cache',
+                          'cache_side', *SIMCLR_KEYS}
+    if bad:
+        raise KeyError(f'coido.extract.embedder (source="simclr"): unknown '
+                       f'keys {sorted(bad)}; allowed: steps, seed, cache, '
+                       f'cache_side, checkpoint, {", ".join(SIMCLR_KEYS)}.')
+    if not hasattr(model, 'backbone'):
+        raise TypeError('embedder source "simclr" trains the model\'s '
+                        f'backbone; {type(model).__name__} has none.')
+    t0 = time.perf_counter()
+
+    def load(i):
+        data = model.data_preprocessor(pseudo_collate([ds[int(i)]]), False)
+        x = data['inputs']
+        if isinstance(x, dict) or not torch.is_tensor(x[0]) or \
+                x[0].ndim != 3:
+            raise TypeError(
+                'embedder source "simclr" needs image inputs (3, H, W); '
+                'this dataset gives ' + (f'{sorted(x)}' if isinstance(
+                    x, dict) else f'{type(x[0]).__name__}') +
+                ' (point clouds: use source="points" or "backbone").')
+        x = x[0].float()
+        f = side / min(x.shape[-2:])
+        if f < 1:  # views never need more pixels than this (module doc)
+            x = torch.nn.functional.interpolate(
+                x[None], scale_factor=f, mode='bilinear', antialias=True,
+                align_corners=False)[0]
+        return x
+
+    # a view is >= 1/2 of the shorter side resized to view_size px, so
+    # images are kept at a shorter side of at most 4 x view_size
+    side = int(emb_cfg.get('cache_side',
+                           4 * int(emb_cfg.get('view_size', 48))))
+    n = len(ds)
+    cache = [load(i) for i in range(n)] if emb_cfg.get('cache', True) \
+        else None
+    losses = train_simclr(
+        model.backbone,
+        lambda idx: [cache[i] if cache is not None else load(i)
+                     for i in idx.tolist()], n,
+        int(emb_cfg.get('steps', 500)),
+        **{k: emb_cfg[k] for k in SIMCLR_KEYS if k in emb_cfg},
+        log=log)
+    model.eval()
+    tail = losses[-20:]
+    log(f'[extract] SimCLR {len(losses)} steps: NT-Xent {losses[0]:.3f} -> '
+        f'{sum(tail) / len(tail):.3f} ({time.perf_counter() - t0:.1f} s)')
+    return dict(steps=len(losses), loss_first=losses[0],
+                loss_last=sum(tail) / len(tail),
+                seconds=time.perf_counter() - t0)
+
+
 def extract(cfg, out: str, checkpoint=None, log=print) -> dict:
-    """Write the feature bank for ``cfg``; returns a timing/info dict."""
+    """Write the feature bank for ``cfg``; returns a timing/info dict. The
+    embedder's ``seed`` is used on a forked torch RNG (the caller's RNG
+    state is left as it was)."""
+    with torch.random.fork_rng():
+        return _extract(cfg, out, checkpoint, log)
+
+
+def _extract(cfg, out: str, checkpoint=None, log=print) -> dict:
     from mmengine.dataset import pseudo_collate
     from mmengine.registry import MODELS, init_default_scope
     from mmengine.runner import load_checkpoint
@@ -99,6 +160,7 @@ def extract(cfg, out: str, checkpoint=None, log=print) -> dict:
     from ovseg_plugins.engine.utils.feature_bank import (STAT_NAMES,
                                                          label_stats,
                                                          minmax_pm1)
+    from ovseg_plugins.engine.utils.simclr import pool_embedding
     t0 = time.perf_counter()
     init_default_scope(cfg.get('default_scope', 'mmseg'))
     ex = dict(cfg.get('coido', {}).get('extract', {}))
@@ -113,19 +175,21 @@ def extract(cfg, out: str, checkpoint=None, log=print) -> dict:
     n = len(ds)
     classes = ds.metainfo.get('classes') or ()
     C = len(classes)
+    source = emb_cfg.get('source', 'backbone')
+    if source not in ('backbone', 'module', 'points', 'simclr'):
+        raise ValueError(f'coido.extract.embedder.source must be backbone, '
+                         f'module, simclr or points, got {source!r}.')
+    torch.manual_seed(int(emb_cfg.get('seed', 0)))  # init + SimCLR draws
     model = MODELS.build(_inner_model_cfg(cfg, ex.get('model')))
     model.eval()
     ckpt = checkpoint or emb_cfg.get('checkpoint')
     if ckpt:
         load_checkpoint(model, ckpt, map_location='cpu', strict=False)
-    source = emb_cfg.get('source', 'backbone')
     module = None
     if source == 'module':
         module = MODELS.build(emb_cfg['module'])
         module.eval()
-    elif source not in ('backbone', 'points'):
-        raise ValueError(f'coido.extract.embedder.source must be backbone, '
-                         f'module or points, got {source!r}.')
+    ssl = _simclr(model, ds, emb_cfg, log) if source == 'simclr' else None
     embs, hists, n_ign, n_el, has_lab, paths = [], [], [], [], [], []
     loader = torch.utils.data.DataLoader(
         ds, batch_size=bs, shuffle=False, collate_fn=pseudo_collate,
@@ -140,9 +204,9 @@ def extract(cfg, out: str, checkpoint=None, log=print) -> dict:
                 f = [p[:, a:b].float() for p in inputs['points']]
                 e = torch.stack([torch.cat([x.mean(0), x.std(0)]) for x in f])
             elif source == 'module':
-                e = _pool(module(inputs))
+                e = pool_embedding(module(inputs))
             else:
-                e = _pool(model.extract_feat(inputs))
+                e = pool_embedding(model.extract_feat(inputs))
             embs.append(torch.nn.functional.normalize(e, dim=1).cpu())
             for i, s in enumerate(samples):
                 lab = _labels(s, C)
@@ -197,7 +261,8 @@ def extract(cfg, out: str, checkpoint=None, log=print) -> dict:
                paths=paths, classes=list(classes),
                data_list_hash=data_list_hash(ds),
                encoder=dict(source=source, checkpoint=ckpt,
-                            module=emb_cfg.get('module')),
+                            module=emb_cfg.get('module'),
+                            **({} if ssl is None else dict(simclr=ssl))),
                num_samples=n)
     atomic_save_torch(out, obj)
     dt = time.perf_counter() - t0

@@ -13,7 +13,8 @@ from mmengine.registry import HOOKS
 
 from ..utils.data_list import check_hash, data_list_hash
 from ..utils.io import atomic_write_json
-from ..utils.safeguards import NOISE_SIGNALS, noise_outliers, noise_signal
+from ..utils.safeguards import (NOISE_SIGNALS, load_exclude_pairs,
+                                noise_outliers, noise_signal)
 from ..utils.selection import budget_count, select_lowest
 
 
@@ -127,14 +128,18 @@ class CoIDOSelectionHook(Hook):
         min_valid (bool): Never select samples without labelled elements.
             Defaults to True.
         noise_guard (dict, optional): ``dict(signal='knn_label' | 'score'
-            | 'knn_model_ce', k=10, z_max=3.5, batch_size=8)``: exclude
+            | 'knn_model_ce', k=10, z_max=3.5, batch_size=8,
+            exclude=None)``: exclude
             samples whose signal has a modified z-score > ``z_max``
             (``knn_label``: class-histogram disagreement with the k nearest
             bank neighbours; ``score``: the low tail of the scores;
             ``knn_model_ce``: the phase-1 segmentor's per-sample CE (one
             inference pass over all N, in ``batch_size`` batches, counted in
             the scoring time) above the median of its k nearest bank
-            neighbours'). Defaults to None (off, CoIDO).
+            neighbours'). ``exclude``: a JSON file of sample pairs that may
+            not be each other's neighbours (``{"pairs": [[i, j], ...],
+            "data_list_hash": ...}``; e.g. overlapping crops of one scene,
+            whose agreement is no evidence). Defaults to None (off, CoIDO).
         cluster_quotas (bool): Per-cluster quotas over the all-N
             nearest-centroid assignment of ``clusters.json`` (combined with
             ``group_key`` groups if both are set). Defaults to False (CoIDO).
@@ -153,14 +158,21 @@ class CoIDOSelectionHook(Hook):
         budget_count(budget, 10**12)  # validates the type / range early
         if noise_guard is not None:
             noise_guard = dict(noise_guard)
-            bad = set(noise_guard) - {'signal', 'k', 'z_max', 'batch_size'}
+            bad = set(noise_guard) - {'signal', 'k', 'z_max', 'batch_size',
+                                      'exclude'}
             if bad or noise_guard.get('signal', 'knn_label') not in \
                     NOISE_SIGNALS:
                 raise ValueError(
                     'noise_guard must be dict(signal=one of '
-                    f'{NOISE_SIGNALS}, k=int, z_max=float, batch_size=int), '
+                    f'{NOISE_SIGNALS}, k=int, z_max=float, batch_size=int, '
+                    'exclude=pairs file or None), '
                     'got '
                     f'{noise_guard}.')
+            if noise_guard.get('exclude') is not None and \
+                    noise_guard.get('signal', 'knn_label') == 'score':
+                raise ValueError('noise_guard.exclude removes k-NN '
+                                 'neighbours; signal="score" has none. Use '
+                                 'a k-NN signal or drop exclude.')
         self.noise_guard = noise_guard
         self.cluster_quotas = bool(cluster_quotas)
         self.budget = budget
@@ -200,7 +212,9 @@ class CoIDOSelectionHook(Hook):
                 kind, scores, model.bank_embed.cpu(),
                 None if getattr(model, 'bank_hist', None) is None else
                 model.bank_hist.cpu(), int(g.get('k', 10)),
-                model_ce=model_ce, valid=eligible)
+                model_ce=model_ce, valid=eligible,
+                exclude=None if g.get('exclude') is None else
+                load_exclude_pairs(g['exclude'], n, h))
             out = noise_outliers(sig, float(g.get('z_max', 3.5)))
             eligible = eligible & ~out
             extra['noise_guard'] = dict(

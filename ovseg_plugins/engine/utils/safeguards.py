@@ -48,9 +48,10 @@ def _knn_chunks(embed: torch.Tensor, ok: torch.Tensor, k: int,
     """Yield ``(start, stop, nbr (b, k))``: the ``k`` nearest other rows
     (cosine on ``embed``) among the ``ok`` rows, ``chunk`` queries at a
     time; nothing when fewer than 2 rows are ``ok``. ``exclude``: optional
-    ``(N, N)`` bool, ``exclude[i, j]`` = row ``j`` may not be a neighbour of
-    row ``i``: it ranks after every allowed row, in cosine order (so it is
-    used only when fewer than ``k`` allowed rows remain)."""
+    ``(N, N)`` bool (dense or a ``scipy.sparse`` matrix), ``exclude[i, j]``
+    = row ``j`` may not be a neighbour of row ``i``: it ranks after every
+    allowed row, in cosine order (so it is used only when fewer than ``k``
+    allowed rows remain)."""
     e = torch.nn.functional.normalize(embed.float(), dim=1)
     n = e.shape[0]
     k = int(min(k, int(ok.sum()) - 1))
@@ -60,7 +61,9 @@ def _knn_chunks(embed: torch.Tensor, ok: torch.Tensor, k: int,
         t = min(s + chunk, n)
         sim = e[s:t] @ e.T
         if exclude is not None:  # after every allowed row, in cosine order
-            sim[torch.as_tensor(np.asarray(exclude[s:t], dtype=bool))] -= 4
+            ex = exclude[s:t]
+            ex = ex.toarray() if hasattr(ex, 'toarray') else ex
+            sim[torch.as_tensor(np.asarray(ex, dtype=bool))] -= 4
         sim[:, ~ok] = -float('inf')
         r = torch.arange(s, t)
         sim[r - s, r] = -float('inf')
@@ -87,7 +90,8 @@ def knn_label_inconsistency(embed: torch.Tensor, hist: torch.Tensor,
         k (int): Neighbours (capped at N - 1).
         exclude (np.ndarray, optional): ``(N, N)`` bool, pairs that may not
             be neighbours (e.g. crops sharing pixels, so that agreement
-            between copies of the same pixels does not count as evidence).
+            between copies of the same pixels does not count as evidence);
+            dense or ``scipy.sparse`` (see :func:`load_exclude_pairs`).
 
     Returns:
         np.ndarray: ``(N,)`` in [-1, 1].
@@ -105,7 +109,7 @@ def knn_label_inconsistency(embed: torch.Tensor, hist: torch.Tensor,
 
 
 def knn_excess(embed: torch.Tensor, value, valid=None, k: int = 10,
-               chunk: int = 2048) -> np.ndarray:
+               chunk: int = 2048, exclude=None) -> np.ndarray:
     """Per sample: ``value_i - median(value_j)`` over its ``k`` nearest
     other valid rows (cosine on ``embed``); invalid rows get 0 and are
     nobody's neighbour.
@@ -115,6 +119,8 @@ def knn_excess(embed: torch.Tensor, value, valid=None, k: int = 10,
         value: ``(N,)`` per-sample values (e.g. the phase-1 model's CE).
         valid: ``(N,)`` bool, optional.
         k (int): Neighbours (capped at the valid count - 1).
+        exclude (optional): ``(N, N)`` bool pairs that may not be
+            neighbours (as in :func:`knn_label_inconsistency`).
 
     Returns:
         np.ndarray: ``(N,)``.
@@ -124,7 +130,7 @@ def knn_excess(embed: torch.Tensor, value, valid=None, k: int = 10,
         torch.as_tensor(np.asarray(valid, dtype=bool))
     ok = ok & torch.isfinite(v)
     out = torch.zeros(len(v))
-    for s, t, nbr in _knn_chunks(embed, ok, k, chunk):
+    for s, t, nbr in _knn_chunks(embed, ok, k, chunk, exclude):
         base = v[nbr].median(1).values
         out[s:t] = torch.where(ok[s:t], v[s:t] - base, torch.zeros_like(base))
     return out.numpy()
@@ -133,8 +139,11 @@ def knn_excess(embed: torch.Tensor, value, valid=None, k: int = 10,
 def noise_signal(kind: str, scores: np.ndarray,
                  embed: Optional[torch.Tensor] = None,
                  hist: Optional[torch.Tensor] = None,
-                 k: int = 10, model_ce=None, valid=None) -> np.ndarray:
-    """The guard's signal (higher = more suspicious) of all N samples."""
+                 k: int = 10, model_ce=None, valid=None,
+                 exclude=None) -> np.ndarray:
+    """The guard's signal (higher = more suspicious) of all N samples;
+    ``exclude``: pairs that may not be each other's k-NN neighbours (the
+    two k-NN signals; see :func:`load_exclude_pairs`)."""
     if kind == 'score':
         return -np.asarray(scores, dtype=np.float64)
     if kind == 'knn_label':
@@ -142,15 +151,59 @@ def noise_signal(kind: str, scores: np.ndarray,
             raise ValueError('noise_guard signal "knn_label" needs the '
                              'feature bank\'s class histograms (a labelled '
                              'dataset); use signal="score" or no guard.')
-        return knn_label_inconsistency(embed, hist, k)
+        return knn_label_inconsistency(embed, hist, k, exclude=exclude)
     if kind == 'knn_model_ce':
         if model_ce is None or embed is None:
             raise ValueError('noise_guard signal "knn_model_ce" needs the '
                              'phase-1 model\'s per-sample CE of all N '
                              'samples (CoIDOSelectionHook computes it).')
-        return knn_excess(embed, model_ce, valid, k)
+        return knn_excess(embed, model_ce, valid, k, exclude=exclude)
     raise ValueError(f'noise_guard signal must be one of {NOISE_SIGNALS}, '
                      f'got {kind!r}.')
+
+
+def load_exclude_pairs(path: str, n: int, data_hash: Optional[str] = None):
+    """The noise guard's ``exclude`` file: sample pairs that are not
+    independent evidence about each other's labels (overlapping crops of one
+    scene, near-duplicates), so they may not be each other's neighbours.
+
+    The file is JSON ``{"pairs": [[i, j], ...], "data_list_hash": "..."}``
+    (symmetric: ``[i, j]`` also excludes ``[j, i]``; the hash optional but
+    checked against ``data_hash`` when both are given).
+
+    Returns:
+        scipy.sparse.csr_matrix: ``(n, n)`` bool.
+    """
+    from scipy import sparse
+
+    from .data_list import check_hash
+    from .io import load_json
+    obj = load_json(path, 'noise_guard exclude file')
+    pairs = obj.get('pairs') if isinstance(obj, dict) else None
+    fix = ('write {"pairs": [[i, j], ...], "data_list_hash": ...} with '
+           'global sample indices of this training set.')
+    if not isinstance(pairs, list):
+        raise ValueError(f'noise_guard exclude file {path!r} has no "pairs" '
+                         f'list: {fix}')
+    if not all(isinstance(q, list) and len(q) == 2 and all(
+            isinstance(i, int) and not isinstance(i, bool) for i in q)
+            for q in pairs):
+        raise ValueError(f'noise_guard exclude file {path!r}: every pair must '
+                         f'be two integer sample indices: {fix}')
+    p = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
+    if p.size and (p.min() < 0 or p.max() >= n):
+        raise ValueError(f'noise_guard exclude file {path!r}: indices must '
+                         f'lie in [0, {n}) (the dataset has {n} samples), got '
+                         f'[{p.min()}, {p.max()}].')
+    if data_hash is not None:
+        check_hash(obj.get('data_list_hash'), data_hash,
+                   f'noise_guard exclude file {path!r}',
+                   'Re-write it for this training set.')
+    r = np.concatenate([p[:, 0], p[:, 1]])
+    c = np.concatenate([p[:, 1], p[:, 0]])
+    m = sparse.csr_matrix((np.ones(len(r), bool), (r, c)), shape=(n, n))
+    m.sum_duplicates()
+    return m.astype(bool)
 
 
 def noise_outliers(signal, z_max: float = 3.5) -> np.ndarray:

@@ -170,3 +170,43 @@ def test_hook_knn_model_ce_guard_runs_the_phase1_model(tmp_path):
     sel = json.load(open(tmp_path / 'selected.json'))['indices']
     assert 12 not in sel and len(sel) == 3
     assert 'model_ce_seconds' in s
+
+
+def test_hook_noise_guard_exclude_pairs(tmp_path):
+    """``noise_guard.exclude``: two mislabelled copies of the same pixels
+    agree with each other; as each other's only k-NN neighbour they hide,
+    with the pair excluded the guard sees their real neighbours and drops
+    both. A bad exclude file is refused, naming it."""
+    ds = ListDataset(30)
+    h = data_list_hash(ds)
+    rng = np.random.default_rng(0)
+    centre = rng.normal(size=(3, 6)) * 5
+    emb = np.repeat(centre, 10, 0) + 0.1 * rng.normal(size=(30, 6))
+    emb[25] = emb[26] = centre[2] + 0.4  # twins, off the group's core
+    hist = np.repeat(np.array([[1., 0, 0], [0, 1., 0], [.5, 0, .5]]), 10, 0)
+    hist[25] = hist[26] = [0, 1., 0]  # both mislabelled the same way
+    model = _FakeCoIDOModel(np.arange(30.), h, embed=emb, hist=hist)
+    guard = dict(signal='knn_label', k=1)
+    s = CoIDOSelectionHook(noise_guard=guard).select(model, ds,
+                                                     str(tmp_path))
+    assert s['noise_guard']['excluded'] == []  # the twins vouch for each other
+    ex = tmp_path / 'pairs.json'
+    ex.write_text(json.dumps(dict(pairs=[[25, 26]], data_list_hash=h)))
+    s = CoIDOSelectionHook(noise_guard=dict(guard, exclude=str(ex))).select(
+        model, ds, str(tmp_path))
+    assert s['noise_guard']['excluded'] == [25, 26]
+    for bad, msg in ((dict(pairs=[[25, 30]]), r'\[0, 30\)'),
+                     (dict(pairs=[[25]]), 'two integer'),
+                     (dict(pairs=[[1, 2]], data_list_hash='x'),
+                      'different data list'),
+                     (dict(indices=[1]), 'no "pairs"')):
+        ex.write_text(json.dumps(bad))
+        with pytest.raises(ValueError, match=msg) as e:
+            CoIDOSelectionHook(noise_guard=dict(guard, exclude=str(ex))
+                               ).select(model, ds, str(tmp_path))
+        assert 'pairs.json' in str(e.value)
+    with pytest.raises(FileNotFoundError, match='exclude file'):
+        CoIDOSelectionHook(noise_guard=dict(guard, exclude='nope.json')
+                           ).select(model, ds, str(tmp_path))
+    with pytest.raises(ValueError, match='signal="score" has none'):
+        CoIDOSelectionHook(noise_guard=dict(signal='score', exclude='x'))

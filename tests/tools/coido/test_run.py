@@ -27,6 +27,7 @@ def test_run_all_phases_and_cost_summary(tmp_path):
                 'train_cfg.max_iters=4', 'model.scorer_warmup_iters=1',
                 'coido.files_dir=' + wd + '/coido',
                 'coido.cluster.n_clusters=4', 'coido.cluster.knn=5',
+                'coido.extract.embedder.steps=3',
                 '--phase2-cfg-options', *roots, 'train_cfg.max_iters=3'],
                env=dict(OMP_NUM_THREADS='1'))
     out = r.stdout + r.stderr
@@ -34,6 +35,8 @@ def test_run_all_phases_and_cost_summary(tmp_path):
     d = osp.join(wd, 'coido')
     bank = torch.load(osp.join(d, 'feature_bank.pt'), weights_only=False)
     assert bank['embeddings'].shape[0] == len(kinds) == 50
+    assert bank['encoder']['source'] == 'simclr'  # the config's embedder
+    assert bank['encoder']['simclr']['steps'] == 3
     assert bank['stat_names'] == ['ignore_frac', 'classes_present',
                                   'label_entropy', 'rare_class_mass']
     assert bank['stats'].min() >= -1 and bank['stats'].max() <= 1
@@ -122,8 +125,10 @@ def test_safeguards_on_real_controlled_crops(tmp_path):
     cfg = Config.fromfile(PHASE1)
     for k in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         cfg[k].dataset.data_root = data
+    # the untrained backbone pooled (the mechanism, not the embedder, is
+    # under test here; the thresholds below were set with it)
+    cfg.coido.extract.embedder = dict(source='backbone')
     bank_path = str(tmp_path / 'bank.pt')
-    torch.manual_seed(0)
     extract(cfg, bank_path, log=lambda m: None)
     cluster(bank_path, str(tmp_path), ratio=0.2, seed=0, n_clusters=10,
             knn=10, log=lambda m: None)
