@@ -4,7 +4,8 @@
         [--data ../shared/data/rs/loveda] [--seeds 0 1 2] [--n 200]
         [--iters 500] [--phase1-epochs 5] [--model-size tiny|small]
         [--variants ...] [--embedder backbone|simclr|oracle]
-        [--ssl-steps 500] [--oracle-noise S]
+        [--ssl-steps 500] [--oracle-noise S] [--embedder-file F]
+        [--guard-sees-overlaps]
         [--work-dir work_dirs/coido_controlled]
 
 Builds (in the work dir, never in the repo) a LoveDA-format training set of
@@ -40,7 +41,9 @@ guards never count a crop that shares pixels with the query as its
 neighbour (``noise_guard.exclude`` = ``overlap_pairs.json``): copies of the
 same pixels are no evidence, and a real training set would not hand the
 guard a clean twin of each corrupted crop (``--guard-sees-overlaps``
-restores the leak). ``--embedder oracle
+restores the leak). ``--embedder-file F`` takes any extract embedder from
+a config file defining ``embedder = dict(...)`` (e.g. ``source='module'``
+with ``DenseCLIPViT`` and CLIP weights). ``--embedder oracle
 [--oracle-noise S]`` swaps the bank's embeddings (the
 untrained backbone, pooled) for a semantic stand-in built from the CLEAN
 labels (``oracle_semantic_embeddings``), everything else unchanged: it
@@ -408,8 +411,12 @@ def experiment(data_src, work_dir, seeds=(0, 1, 2), n=200, iters=500,
     import torch
     # the config's embedder (SimCLR on the training crops) or the untrained
     # backbone; both seeded by the embedder's seed (0)
-    p1.coido.extract.embedder = dict(source='simclr', steps=ssl_steps) \
-        if embedder == 'simclr' else dict(source='backbone')
+    if isinstance(embedder, dict):  # any extract embedder (--embedder-file)
+        p1.coido.extract.embedder = copy.deepcopy(embedder)
+    else:
+        p1.coido.extract.embedder = dict(source='backbone') \
+            if embedder in ('backbone', 'oracle') else \
+            dict(source='simclr', steps=ssl_steps)
     t_ex = extract(p1, bank, log=lambda m: None)['seconds']
     if embedder == 'oracle':  # swap the bank's embeddings, same bank
         from ovseg_plugins.engine.utils.io import atomic_save_torch
@@ -530,6 +537,20 @@ def print_table(res, log=print):
     return m
 
 
+def embedder_from_file(path: str) -> dict:
+    """``embedder`` of a config file (what ``coido.extract.embedder``
+    takes), with a clear error when the file does not define one."""
+    from mmengine.config import Config
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'--embedder-file {path!r} does not exist.')
+    e = Config.fromfile(path).get('embedder')
+    if not isinstance(e, dict) or 'source' not in e:
+        raise KeyError(f'--embedder-file {path!r} must define `embedder = '
+                       "dict(source='module' | 'simclr' | 'backbone', ...)` "
+                       '(the coido.extract.embedder of the phase-1 config).')
+    return e.to_dict() if hasattr(e, 'to_dict') else dict(e)
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('--data', default=DEFAULT_DATA)
@@ -561,6 +582,10 @@ def main(argv=None):
                    'the semantic stand-in built from the clean labels '
                    '(oracle_semantic_embeddings; NOT available to a real '
                    'run, it shows what a pretrained encoder would buy)')
+    p.add_argument('--embedder-file',
+                   help='a config file defining `embedder = dict(...)` (any '
+                   'coido.extract.embedder, e.g. source="module" with '
+                   'DenseCLIPViT and CLIP weights); overrides --embedder')
     p.add_argument('--ssl-steps', type=int, default=500,
                    help='SimCLR steps of --embedder simclr')
     p.add_argument('--oracle-noise', type=float, default=0.,
@@ -577,6 +602,8 @@ def main(argv=None):
         a.phase1_iters = max(1, round(a.phase1_epochs * per_epoch))
     if a.phase1_warmup is None:
         a.phase1_warmup = per_epoch
+    if a.embedder_file:
+        a.embedder = embedder_from_file(a.embedder_file)
     res = experiment(a.data, a.work_dir, a.seeds, a.n, a.iters,
                      a.phase1_iters, not a.no_full, a.stats, a.variants,
                      a.model_size, a.phase1_warmup, a.embedder,

@@ -91,3 +91,18 @@ def test_oracle_semantic_embeddings_undo_the_corruption():
     noisy = oracle_semantic_embeddings(labels, maps, noise=0.5)
     assert not torch.allclose(noisy[0], noisy[1])  # independent noise
     assert torch.allclose(noisy.norm(dim=1), torch.ones(2))
+
+
+def test_embedder_from_file(tmp_path):
+    from coido_controlled_experiment import embedder_from_file
+    f = tmp_path / 'emb.py'
+    f.write_text("embedder = dict(source='module', checkpoint='w.pth', "
+                 "module=dict(type='DenseCLIPViT', arch='ViT-B-16'))\n")
+    e = embedder_from_file(str(f))
+    assert e == dict(source='module', checkpoint='w.pth',
+                     module=dict(type='DenseCLIPViT', arch='ViT-B-16'))
+    f.write_text('model = dict(type="X")\n')
+    with pytest.raises(KeyError, match='must define `embedder'):
+        embedder_from_file(str(f))
+    with pytest.raises(FileNotFoundError, match='--embedder-file'):
+        embedder_from_file(str(tmp_path / 'none.py'))
