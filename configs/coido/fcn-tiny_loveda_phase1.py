@@ -34,7 +34,9 @@ optim_wrapper = dict(paramwise_cfg=dict(custom_keys={
 custom_hooks = [dict(type='CoIDOSelectionHook', budget=0.2,
                      out_dir=coido_files,
                      noise_guard=dict(signal='knn_label', k=10, z_max=3.5),
-                     cluster_quotas=True)]
+                     cluster_quotas=True,
+                     # Spearman(score, phase-1 CE) on the subset (§11.5)
+                     sanity_check=True)]
 default_hooks = dict(checkpoint=dict(interval=1000))
 coido = dict(
     files_dir=coido_files,

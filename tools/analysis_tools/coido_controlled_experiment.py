@@ -459,7 +459,8 @@ def experiment(data_src, work_dir, seeds=(0, 1, 2), n=200, iters=500,
         runner.train()  # the config's hook writes selected.json
         t_p1 = time.perf_counter() - t0
         with open(osp.join(sd, 'selection_summary.json')) as f:
-            t_sc = json.load(f)['score_seconds']
+            summ = json.load(f)
+        t_sc = summ['score_seconds']
         files_of = {}
         for v in variants:  # every variant from the same trained scorer
             hook = CoIDOSelectionHook(budget=0.2, **variant_cfgs[v],
@@ -473,7 +474,8 @@ def experiment(data_src, work_dir, seeds=(0, 1, 2), n=200, iters=500,
         atomic_write_json(files_of['random'],
                           dict(indices=rnd, data_list_hash=h))
         row = dict(seed=s, t_cluster=t_cl, t_phase1=t_p1 - t_sc,
-                   t_scoring=t_sc)
+                   t_scoring=t_sc, spearman=summ.get('sanity', {}).get(
+                       'spearman_score_vs_phase1_ce'))
         for name, f in files_of.items():
             c2 = copy.deepcopy(p2)
             c2.randomness = dict(seed=s)
@@ -517,6 +519,10 @@ def print_table(res, log=print):
     sd = {k: float(np.std([r[k] for r in rows])) for k in cols}
     log('mean ' + ' '.join(f'{m[k]:>7.2f} ± {sd[k]:<5.2f}'.rjust(16)
                            for k in cols))
+    rho = [r['spearman'] for r in rows if r.get('spearman') is not None]
+    if rho:
+        log('Spearman(score, phase-1 CE) on the phase-1 subset: ' +
+            ', '.join(f'{x:.2f}' for x in rho))
     for k in methods[:-1]:
         log(f'{LABELS[k]}: mean diff vs random {m[k] - m["random"]:+.2f}; '
             f'wins {sum(r[k] > r["random"] for r in rows)}/{len(rows)} '

@@ -42,15 +42,19 @@ def group_labels(dataset, group_key: str) -> list:
 
 @torch.no_grad()
 def per_sample_model_ce(model, dataset, batch_size: int = 8,
-                        collate_fn=None, seed: int = 0) -> np.ndarray:
+                        collate_fn=None, seed: int = 0,
+                        indices: Optional[Sequence[int]] = None
+                        ) -> np.ndarray:
     """The trained model's per-sample loss on every sample of ``dataset``
     (its own pipeline, a fixed seed for random transforms, the model in
-    eval mode); ``(N,)``, NaN where a sample has no labelled element."""
+    eval mode); ``(N,)``, NaN where a sample has no labelled element (and,
+    with ``indices``, everywhere outside them: only those are run)."""
     from mmengine.dataset import pseudo_collate
-    from torch.utils.data import DataLoader
+    from torch.utils.data import DataLoader, Subset
     n = len(dataset)
     out = np.full(n, np.nan)
-    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False,
+    src = dataset if indices is None else Subset(dataset, list(indices))
+    loader = DataLoader(src, batch_size=batch_size, shuffle=False,
                         num_workers=0,
                         collate_fn=collate_fn or pseudo_collate)
     was, np_state = model.training, np.random.get_state()
@@ -140,6 +144,13 @@ class CoIDOSelectionHook(Hook):
             not be each other's neighbours (``{"pairs": [[i, j], ...],
             "data_list_hash": ...}``; e.g. overlapping crops of one scene,
             whose agreement is no evidence). Defaults to None (off, CoIDO).
+        sanity_check (bool): Spec §11.5's check that the scorer learned
+            what L_I asks: after scoring, one inference pass of the phase-1
+            model over the phase-1 subset (the train sampler's
+            ``indices``; counted in the scoring time) and the Spearman
+            correlation between the scores and the per-sample CE there
+            (negative = hard samples get low scores, as intended), written
+            to the summary as ``sanity``. Defaults to False.
         cluster_quotas (bool): Per-cluster quotas over the all-N
             nearest-centroid assignment of ``clusters.json`` (combined with
             ``group_key`` groups if both are set). Defaults to False (CoIDO).
@@ -153,6 +164,7 @@ class CoIDOSelectionHook(Hook):
                  group_key: Optional[str] = None, min_valid: bool = True,
                  noise_guard: Optional[dict] = None,
                  cluster_quotas: bool = False,
+                 sanity_check: bool = False,
                  selected_name: str = 'selected.json',
                  scores_name: str = 'coido_scores.json'):
         budget_count(budget, 10**12)  # validates the type / range early
@@ -175,6 +187,7 @@ class CoIDOSelectionHook(Hook):
                                  'a k-NN signal or drop exclude.')
         self.noise_guard = noise_guard
         self.cluster_quotas = bool(cluster_quotas)
+        self.sanity_check = bool(sanity_check)
         self.budget = budget
         self.out_dir = out_dir
         self.group_key = group_key
@@ -183,9 +196,11 @@ class CoIDOSelectionHook(Hook):
         self.scores_name = scores_name
 
     def select(self, model, dataset, out_dir: str,
-               collate_fn=None) -> dict:
+               collate_fn=None, subset: Optional[Sequence[int]] = None
+               ) -> dict:
         """Score and write; returns the summary (also in the JSON).
-        ``collate_fn``: the train dataloader's (for ``knn_model_ce``)."""
+        ``collate_fn``: the train dataloader's (for ``knn_model_ce`` and the
+        sanity check); ``subset``: the phase-1 indices (sanity check)."""
         if not hasattr(model, 'score_bank'):
             raise TypeError('CoIDOSelectionHook needs a CoIDOSegmentor model '
                             f'(with score_bank()), got {type(model).__name__}.')
@@ -220,6 +235,9 @@ class CoIDOSelectionHook(Hook):
             extra['noise_guard'] = dict(
                 g, n_excluded=int(out.sum()),
                 excluded=np.flatnonzero(out).tolist())
+        if self.sanity_check:
+            extra['sanity'] = self._sanity(model, dataset, scores, subset,
+                                           collate_fn)
         groups = group_labels(dataset, self.group_key) \
             if self.group_key else None
         if self.cluster_quotas:
@@ -242,6 +260,24 @@ class CoIDOSelectionHook(Hook):
         summary['score_seconds'] = time.perf_counter() - t0
         return summary
 
+    @staticmethod
+    def _sanity(model, dataset, scores, subset, collate_fn) -> dict:
+        from scipy.stats import spearmanr
+        if subset is None or len(subset) < 3:
+            raise ValueError(
+                'sanity_check=True needs the phase-1 subset (the train '
+                'sampler\'s indices, IndexSubsetSampler) with >= 3 samples; '
+                f'got {None if subset is None else len(subset)}.')
+        idx = np.asarray(sorted(set(int(i) for i in subset)))
+        ce = per_sample_model_ce(model, dataset, collate_fn=collate_fn,
+                                 indices=idx)[idx]
+        ok = np.isfinite(ce)
+        rho = float(spearmanr(scores[idx][ok], ce[ok])[0]) \
+            if ok.sum() >= 3 else float('nan')
+        return dict(spearman_score_vs_phase1_ce=rho, n=int(ok.sum()),
+                    note='negative = high-CE (hard) samples score low, '
+                    'as CoIDO intends; near 0 = the scorer learned little')
+
     def after_train(self, runner) -> None:
         out_dir = self.out_dir or runner.work_dir
         if is_main_process():
@@ -249,10 +285,15 @@ class CoIDOSelectionHook(Hook):
                 else runner.model
             dataset = runner.train_dataloader.dataset
             s = self.select(model, dataset, out_dir,
-                            runner.train_dataloader.collate_fn)
+                            runner.train_dataloader.collate_fn,
+                            getattr(runner.train_dataloader.sampler,
+                                    'indices', None))
             atomic_write_json(osp.join(out_dir, 'selection_summary.json'), s)
             print_log(
                 f'CoIDO: selected {s["n_selected"]}/{s["n_total"]} samples '
                 f'-> {osp.join(out_dir, self.selected_name)} (scoring '
-                f'{s["score_seconds"]:.2f} s)', logger='current')
+                f'{s["score_seconds"]:.2f} s)' + (
+                    '; Spearman(score, phase-1 CE) on the subset = '
+                    f'{s["sanity"]["spearman_score_vs_phase1_ce"]:.3f}'
+                    if 'sanity' in s else ''), logger='current')
         barrier()

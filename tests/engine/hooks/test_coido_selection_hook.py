@@ -123,6 +123,33 @@ def test_hook_safeguards_noise_guard_and_cluster_quotas(tmp_path):
         CoIDOSelectionHook(noise_guard=dict(signal='loss'))
 
 
+class _CEModel(_FakeCoIDOModel, torch.nn.Module):
+    """A phase-1 model whose per-sample loss of sample i is ``ce[i]``."""
+
+    def __init__(self, scores, h, ce, **kw):
+        torch.nn.Module.__init__(self)
+        _FakeCoIDOModel.__init__(self, scores, h, **kw)
+        self.ce = np.asarray(ce, float)
+        self.calls = 0
+
+    def data_preprocessor(self, batch, training):
+        return dict(inputs=None, data_samples=batch)
+
+    def per_sample_losses(self, inputs, data_samples):
+        assert not self.training
+        self.calls += len(data_samples)
+        i = self._sample_indices(data_samples).numpy()
+        return torch.as_tensor(self.ce[i]), torch.ones(len(i), dtype=bool)
+
+    def _sample_indices(self, data_samples):
+        return torch.tensor([int(d['idx']) for d in data_samples])
+
+
+class _IdxDataset(ListDataset):
+    def __getitem__(self, i):
+        return dict(idx=i)
+
+
 def test_hook_knn_model_ce_guard_runs_the_phase1_model(tmp_path):
     """signal='knn_model_ce': the hook runs the trained model over all N
     samples (its per-sample losses, model in eval mode, restored after) and
@@ -136,32 +163,9 @@ def test_hook_knn_model_ce_guard_runs_the_phase1_model(tmp_path):
     ce[12] = 6.  # mislabelled-like: far worse than its group
     scores = -ce  # CoIDO-like: the highest CE gets the lowest score
 
-    class Model(_FakeCoIDOModel, torch.nn.Module):
-        def __init__(self):
-            torch.nn.Module.__init__(self)
-            _FakeCoIDOModel.__init__(self, scores, h, embed=emb)
-            self.calls = 0
-
-        def data_preprocessor(self, batch, training):
-            return dict(inputs=None, data_samples=batch)
-
-        def per_sample_losses(self, inputs, data_samples):
-            assert not self.training
-            self.calls += len(data_samples)
-            i = torch.tensor([int(d['idx']) for d in data_samples])
-            return torch.as_tensor(ce[i.numpy()]), torch.ones(len(i),
-                                                               dtype=bool)
-
-        def _sample_indices(self, data_samples):
-            return torch.tensor([int(d['idx']) for d in data_samples])
-
-    class IdxDataset(ListDataset):
-        def __getitem__(self, i):
-            return dict(idx=i)
-
-    m = Model()
+    m = _CEModel(scores, h, ce, embed=emb)
     m.train()
-    ids = IdxDataset(30)
+    ids = _IdxDataset(30)
     s = CoIDOSelectionHook(budget=3, noise_guard=dict(
         signal='knn_model_ce', k=5, batch_size=7)).select(
             m, ids, str(tmp_path), collate_fn=list)
@@ -210,3 +214,29 @@ def test_hook_noise_guard_exclude_pairs(tmp_path):
                            ).select(model, ds, str(tmp_path))
     with pytest.raises(ValueError, match='signal="score" has none'):
         CoIDOSelectionHook(noise_guard=dict(signal='score', exclude='x'))
+
+
+def test_hook_sanity_check_spearman_on_the_subset(tmp_path):
+    """sanity_check=True: one inference pass over the phase-1 subset only,
+    and Spearman(score, CE) there (hand-checkable: scores = -CE on the
+    subset gives exactly -1, whatever the other samples score)."""
+    ds = _IdxDataset(30)
+    h = data_list_hash(ds)
+    ce = np.random.default_rng(1).uniform(0, 3, 30)
+    scores = np.arange(30.)  # unrelated to CE outside the subset
+    sub = [3, 7, 11, 20, 25, 28]
+    scores[sub] = -ce[sub]
+    m = _CEModel(scores, h, ce)
+    s = CoIDOSelectionHook(budget=3, sanity_check=True).select(
+        m, ds, str(tmp_path), collate_fn=list, subset=sub)
+    assert m.calls == len(sub)
+    assert s['sanity']['spearman_score_vs_phase1_ce'] == pytest.approx(-1.)
+    assert s['sanity']['n'] == 6
+    scores[sub] = ce[sub]  # a scorer that learned the opposite
+    s = CoIDOSelectionHook(budget=3, sanity_check=True).select(
+        _CEModel(scores, h, ce), ds, str(tmp_path), collate_fn=list,
+        subset=sub)
+    assert s['sanity']['spearman_score_vs_phase1_ce'] == pytest.approx(1.)
+    with pytest.raises(ValueError, match='phase-1 subset'):
+        CoIDOSelectionHook(sanity_check=True).select(
+            m, ds, str(tmp_path), collate_fn=list)
