@@ -30,8 +30,9 @@ so row i of the bank is ``sample_idx`` i. Per sample it stores
   rare-class mass; min-max to [-1, 1]) from ``gt_sem_seg`` (2D) or
   ``gt_pts_seg.pts_semantic_mask`` (3D); without labels: log #elements.
   ``coido.extract.stats=[...]`` keeps a subset (``[]``: none).
-* the per-sample class histogram, a valid flag, the image/scene paths and
-  the data-list hash (``feature_bank.pt``, one file).
+* the per-sample class histogram, a valid flag, the labelled fraction of
+  the pixels/points (``valid_frac``), the image/scene paths and the
+  data-list hash (``feature_bank.pt``, one file).
 """
 import argparse
 import copy
@@ -258,6 +259,10 @@ def _extract(cfg, out: str, checkpoint=None, log=print) -> dict:
                    (hist / np.maximum(hist.sum(1, keepdims=True), 1)).astype(
                        np.float32)) if labelled.any() else None,
                valid=torch.from_numpy(valid), sample_idx=torch.arange(n),
+               valid_frac=torch.from_numpy(np.where(
+                   labelled, 1 - np.asarray(n_ign, float) /
+                   np.maximum(np.asarray(n_el, float), 1), 0.).astype(
+                       np.float32)),
                paths=paths, classes=list(classes),
                data_list_hash=data_list_hash(ds),
                encoder=dict(source=source, checkpoint=ckpt,

@@ -131,6 +131,9 @@ class CoIDOSelectionHook(Hook):
             (``'dirname'``: the file's parent folder). Defaults to None.
         min_valid (bool): Never select samples without labelled elements.
             Defaults to True.
+        min_valid_fraction (float): Spec §11.5's τ: never select samples
+            whose labelled fraction of pixels / points (the bank's
+            ``valid_frac``) is below it. Defaults to 0 (off, CoIDO).
         noise_guard (dict, optional): ``dict(signal='knn_label' | 'score'
             | 'knn_model_ce', k=10, z_max=3.5, batch_size=8,
             exclude=None)``: exclude
@@ -162,6 +165,7 @@ class CoIDOSelectionHook(Hook):
     def __init__(self, budget: Union[float, int] = 0.2,
                  out_dir: Optional[str] = None,
                  group_key: Optional[str] = None, min_valid: bool = True,
+                 min_valid_fraction: float = 0.,
                  noise_guard: Optional[dict] = None,
                  cluster_quotas: bool = False,
                  sanity_check: bool = False,
@@ -192,6 +196,10 @@ class CoIDOSelectionHook(Hook):
         self.out_dir = out_dir
         self.group_key = group_key
         self.min_valid = min_valid
+        if not 0 <= float(min_valid_fraction) <= 1:
+            raise ValueError('min_valid_fraction is a fraction in [0, 1], '
+                             f'got {min_valid_fraction}.')
+        self.min_valid_fraction = float(min_valid_fraction)
         self.selected_name = selected_name
         self.scores_name = scores_name
 
@@ -214,6 +222,18 @@ class CoIDOSelectionHook(Hook):
         eligible = model.bank_valid.cpu().numpy().astype(bool) \
             if self.min_valid else np.ones(n, bool)
         extra = dict(score_seconds=0.)
+        if self.min_valid_fraction > 0:
+            f = getattr(model, 'bank_valid_frac', None)
+            if f is None:
+                raise ValueError(
+                    f'min_valid_fraction={self.min_valid_fraction} needs the '
+                    'labelled fraction of every sample (valid_frac), which '
+                    f'feature bank {model.bank_path!r} lacks: re-run '
+                    'tools/coido/extract_features.py.')
+            low = f.cpu().numpy() < self.min_valid_fraction
+            eligible = eligible & ~low
+            extra['min_valid_fraction'] = dict(
+                tau=self.min_valid_fraction, n_excluded=int(low.sum()))
         if self.noise_guard is not None:
             g = self.noise_guard
             kind = g.get('signal', 'knn_label')

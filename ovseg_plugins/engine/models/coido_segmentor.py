@@ -98,6 +98,9 @@ class CoIDOSegmentor(BaseModel):
         self.register_buffer('bank_embed', bank.embeddings, persistent=False)
         self.register_buffer('bank_stats', bank.stats, persistent=False)
         self.register_buffer('bank_valid', bank.valid, persistent=False)
+        # labelled fraction (min_valid_fraction safeguard only)
+        self.register_buffer('bank_valid_frac', bank.valid_frac,
+                             persistent=False)
         ids, assign = self._load_clusters(clusters, len(bank))
         self.register_buffer('cluster_ids', ids, persistent=False)
         # all-N nearest-centroid clusters (cluster-quota safeguard only)

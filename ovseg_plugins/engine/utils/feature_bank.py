@@ -19,6 +19,8 @@ class FeatureBank:
             ``[-1, 1]`` over the dataset (CoIDO's score normalisation).
         class_hist (Tensor | None): ``(N, C)`` label class fractions.
         valid (Tensor): ``(N,)`` bool, sample has >= 1 labelled element.
+        valid_frac (Tensor | None): ``(N,)`` labelled fraction of the
+            sample's pixels / points.
         data_list_hash (str): hash of the data list the bank was made from.
     """
 
@@ -42,6 +44,8 @@ class FeatureBank:
         v = obj.get('valid')
         self.valid = torch.ones(n, dtype=torch.bool) if v is None else \
             torch.as_tensor(v).bool()
+        f = obj.get('valid_frac')  # banks before it was recorded: None
+        self.valid_frac = None if f is None else torch.as_tensor(f).float()
         self.data_list_hash = obj['data_list_hash']
         self.stat_names: List[str] = list(obj.get('stat_names', []))
         self.meta = {k: v for k, v in obj.items() if not torch.is_tensor(v)

@@ -240,3 +240,24 @@ def test_hook_sanity_check_spearman_on_the_subset(tmp_path):
     with pytest.raises(ValueError, match='phase-1 subset'):
         CoIDOSelectionHook(sanity_check=True).select(
             m, ds, str(tmp_path), collate_fn=list)
+
+
+def test_hook_min_valid_fraction(tmp_path):
+    """Spec §11.5's τ: samples whose labelled fraction is below it are never
+    selected, even with the lowest scores; a bank without ``valid_frac``
+    is refused with the fix."""
+    ds = ListDataset(10)
+    h = data_list_hash(ds)
+    m = _FakeCoIDOModel(np.arange(10.), h)
+    m.bank_valid_frac = torch.tensor([.05, .5, .09, 1, 1, 1, 1, 1, 1, 1])
+    s = CoIDOSelectionHook(budget=3, min_valid_fraction=0.1).select(
+        m, ds, str(tmp_path))
+    assert json.load(open(tmp_path / 'selected.json'))['indices'] == \
+        [1, 3, 4]
+    assert s['min_valid_fraction'] == dict(tau=0.1, n_excluded=2)
+    m.bank_valid_frac = None
+    with pytest.raises(ValueError, match='valid_frac.*extract_features'):
+        CoIDOSelectionHook(min_valid_fraction=0.1).select(
+            m, ds, str(tmp_path))
+    with pytest.raises(ValueError, match=r'\[0, 1\]'):
+        CoIDOSelectionHook(min_valid_fraction=5)

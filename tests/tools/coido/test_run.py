@@ -40,6 +40,8 @@ def test_run_all_phases_and_cost_summary(tmp_path):
     assert bank['stat_names'] == ['ignore_frac', 'classes_present',
                                   'label_entropy', 'rare_class_mass']
     assert bank['stats'].min() >= -1 and bank['stats'].max() <= 1
+    # labelled fraction = 1 - ignore fraction (the raw statistic)
+    assert torch.allclose(bank['valid_frac'], 1 - bank['stats_raw'][:, 0])
     sub = json.load(open(osp.join(d, 'subset.json')))
     cl = json.load(open(osp.join(d, 'clusters.json')))
     sel = json.load(open(osp.join(d, 'selected.json')))
