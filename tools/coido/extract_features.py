@@ -136,12 +136,13 @@ def _simclr(model, ds, emb_cfg: dict, log) -> dict:
         **{k: emb_cfg[k] for k in SIMCLR_KEYS if k in emb_cfg},
         log=log)
     model.eval()
-    tail = losses[-20:]
-    log(f'[extract] SimCLR {len(losses)} steps: NT-Xent {losses[0]:.3f} -> '
-        f'{sum(tail) / len(tail):.3f} ({time.perf_counter() - t0:.1f} s)')
-    return dict(steps=len(losses), loss_first=losses[0],
-                loss_last=sum(tail) / len(tail),
+    info = dict(steps=len(losses), loss_first=losses[0],
+                loss_last=float(np.mean(losses[-20:])),
                 seconds=time.perf_counter() - t0)
+    log(f'[extract] SimCLR {info["steps"]} steps: NT-Xent '
+        f'{info["loss_first"]:.3f} -> {info["loss_last"]:.3f} '
+        f'({info["seconds"]:.1f} s)')
+    return info
 
 
 def extract(cfg, out: str, checkpoint=None, log=print) -> dict:

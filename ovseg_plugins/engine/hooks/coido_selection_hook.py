@@ -222,6 +222,7 @@ class CoIDOSelectionHook(Hook):
         eligible = model.bank_valid.cpu().numpy().astype(bool) \
             if self.min_valid else np.ones(n, bool)
         extra = dict(score_seconds=0.)
+        model_ce = None  # the phase-1 model's CE of all N, if a guard ran it
         if self.min_valid_fraction > 0:
             f = getattr(model, 'bank_valid_frac', None)
             if f is None:
@@ -237,7 +238,6 @@ class CoIDOSelectionHook(Hook):
         if self.noise_guard is not None:
             g = self.noise_guard
             kind = g.get('signal', 'knn_label')
-            model_ce = None
             if kind == 'knn_model_ce':
                 t1 = time.perf_counter()
                 model_ce = per_sample_model_ce(
@@ -257,7 +257,7 @@ class CoIDOSelectionHook(Hook):
                 excluded=np.flatnonzero(out).tolist())
         if self.sanity_check:
             extra['sanity'] = self._sanity(model, dataset, scores, subset,
-                                           collate_fn)
+                                           collate_fn, model_ce)
         groups = group_labels(dataset, self.group_key) \
             if self.group_key else None
         if self.cluster_quotas:
@@ -281,7 +281,10 @@ class CoIDOSelectionHook(Hook):
         return summary
 
     @staticmethod
-    def _sanity(model, dataset, scores, subset, collate_fn) -> dict:
+    def _sanity(model, dataset, scores, subset, collate_fn,
+                model_ce=None) -> dict:
+        """Spearman(score, phase-1 CE) on the subset; ``model_ce``: the
+        all-N CE of the ``knn_model_ce`` guard (reused, no second pass)."""
         from scipy.stats import spearmanr
         if subset is None or len(subset) < 3:
             raise ValueError(
@@ -289,8 +292,8 @@ class CoIDOSelectionHook(Hook):
                 'sampler\'s indices, IndexSubsetSampler) with >= 3 samples; '
                 f'got {None if subset is None else len(subset)}.')
         idx = np.asarray(sorted(set(int(i) for i in subset)))
-        ce = per_sample_model_ce(model, dataset, collate_fn=collate_fn,
-                                 indices=idx)[idx]
+        ce = (model_ce if model_ce is not None else per_sample_model_ce(
+            model, dataset, collate_fn=collate_fn, indices=idx))[idx]
         ok = np.isfinite(ce)
         rho = float(spearmanr(scores[idx][ok], ce[ok])[0]) \
             if ok.sum() >= 3 else float('nan')

@@ -201,9 +201,9 @@ def load_exclude_pairs(path: str, n: int, data_hash: Optional[str] = None):
                    'Re-write it for this training set.')
     r = np.concatenate([p[:, 0], p[:, 1]])
     c = np.concatenate([p[:, 1], p[:, 0]])
-    m = sparse.csr_matrix((np.ones(len(r), bool), (r, c)), shape=(n, n))
-    m.sum_duplicates()
-    return m.astype(bool)
+    # COO -> CSR sums repeated pairs (True + True = True)
+    return sparse.coo_matrix((np.ones(len(r), bool), (r, c)),
+                             shape=(n, n)).tocsr()
 
 
 def noise_outliers(signal, z_max: float = 3.5) -> np.ndarray:
