@@ -35,6 +35,15 @@ Signals:
   the untrained backbone's feature map, or per-cell colour mean/std. Run
   twice: with every other crop as a neighbour, and without the crops whose
   windows share pixels with the query's;
+* ``knn_label`` on the SimCLR embeddings with mutually independent
+  neighbours (``independent_neighbours``): no neighbour shares pixels with
+  the query NOR with a nearer chosen neighbour, so k copies of one window
+  count once (the ``exclude`` rationale applied between neighbours too);
+* ``knn_label`` on an encoder pretrained SUPERVISED on another labelled
+  aerial dataset (``--potsdam``: the Potsdam tile, 2x subsampled, the
+  config's FCN, 500 steps; ``potsdam_encoder``): a pretrained encoder that
+  can be computed here without downloads and without the controlled set's
+  labels;
 * the per-crop CE of the same FCN trained on a random 20 % for T
   iterations (T = 25 is phase 1 of the experiment; 500 = a full phase 2),
   on the crops it did not train on.
@@ -42,6 +51,7 @@ Signals:
 import argparse
 import copy
 import json
+import os
 import os.path as osp
 import sys
 
@@ -117,6 +127,93 @@ def dense_transfer_margin(feats: torch.Tensor, cells: np.ndarray,
     return out
 
 
+def independent_neighbours(embed: torch.Tensor, exclude,
+                           k: int = 10) -> torch.Tensor:
+    """``(N, k)`` nearest rows (cosine) of every row, in cosine order,
+    skipping a candidate that is excluded with the query or with a nearer
+    neighbour already chosen (``exclude``: ``(N, N)`` bool, e.g. windows
+    sharing pixels), so a group of mutually excluded rows gives at most one
+    neighbour. When fewer than ``k`` such rows exist, the nearest remaining
+    rows not excluded with the query fill the list."""
+    e = torch.nn.functional.normalize(embed.float(), dim=1)
+    sim = (e @ e.T).numpy()
+    n = len(sim)
+    ex = np.asarray(exclude, bool)
+    out = []
+    for i in range(n):
+        order = [j for j in np.argsort(-sim[i], kind='stable')
+                 if j != i and not ex[i, j]]
+        acc = []
+        for j in order:
+            if not ex[j, acc].any():
+                acc.append(j)
+                if len(acc) == k:
+                    break
+        acc += [j for j in order if j not in acc][:k - len(acc)]
+        if len(acc) < k:
+            raise ValueError(f'row {i} has only {len(acc)} allowed '
+                             f'neighbours, k = {k}.')
+        out.append(acc)
+    return torch.as_tensor(np.asarray(out, dtype=np.int64))
+
+
+def potsdam_encoder(model_cfg, src: str, steps: int = 500, batch: int = 16,
+                    subsample: int = 2, seed: int = 0):
+    """The config's segmentor trained SUPERVISED on the labelled Potsdam
+    tile(s) in ``src`` (mmseg layout, ``reduce_zero_label``: PNG 0 =
+    ignore; 6 classes), random ``CROP``-px crops with h/v flips, AdamW
+    3e-3: an encoder pretrained on another aerial dataset, disjoint from
+    the LoveDA tiles of the controlled set. Returns ``(backbone, losses)``.
+    """
+    from mmengine.registry import MODELS
+    from PIL import Image
+    names = sorted(os.listdir(osp.join(src, 'img_dir', 'val')))
+    if not names:
+        raise FileNotFoundError(f'no Potsdam tiles under {src}/img_dir/val')
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    cfg = copy.deepcopy(model_cfg)
+    cfg.decode_head.num_classes = 6
+    net = MODELS.build(cfg)
+    pre = cfg.data_preprocessor
+    mean = torch.tensor(pre.mean)[:, None, None]
+    std = torch.tensor(pre.std)[:, None, None]
+    tiles = []
+    for nm in names:
+        img = np.array(Image.open(osp.join(src, 'img_dir', 'val', nm))
+                       .convert('RGB'))[::subsample, ::subsample]
+        lab = np.array(Image.open(osp.join(src, 'ann_dir', 'val', nm)))[
+            ::subsample, ::subsample].astype(np.int64) - 1
+        tiles.append(((torch.from_numpy(img).permute(2, 0, 1).float() - mean)
+                      / std, torch.from_numpy(np.where(lab < 0, 255, lab))))
+    opt = torch.optim.AdamW(net.parameters(), lr=3e-3, weight_decay=1e-4)
+    losses = []
+    for _ in range(steps):
+        xs, ys = [], []
+        for _ in range(batch):
+            x, y = tiles[rng.integers(len(tiles))]
+            r = rng.integers(0, y.shape[0] - CROP + 1)
+            c = rng.integers(0, y.shape[1] - CROP + 1)
+            a, b = x[:, r:r + CROP, c:c + CROP], y[r:r + CROP, c:c + CROP]
+            if rng.random() < 0.5:
+                a, b = a.flip(2), b.flip(1)
+            if rng.random() < 0.5:
+                a, b = a.flip(1), b.flip(0)
+            xs.append(a)
+            ys.append(b)
+        logit = torch.nn.functional.interpolate(
+            net.decode_head(net.extract_feat(torch.stack(xs))),
+            size=(CROP, CROP), mode='bilinear', align_corners=False)
+        loss = torch.nn.functional.cross_entropy(logit, torch.stack(ys),
+                                                 ignore_index=255)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    net.backbone.eval()  # mmseg's ResNet.train() returns None
+    return net.backbone, losses
+
+
 def _auroc(kinds, signal):
     from sklearn.metrics import roc_auc_score
     hard = kinds != 'easy'
@@ -144,6 +241,10 @@ def main(argv=None):
     p.add_argument('--ssl-steps', type=int, default=500)
     p.add_argument('--oracle-noise', type=float, nargs='*',
                    default=[0., 0.2, 0.5])
+    p.add_argument('--potsdam', default=osp.join(
+        ROOT, '..', 'shared', 'data', 'rs', 'potsdam'),
+        help='labelled Potsdam tile(s) for the supervised-pretrained encoder '
+        '(skipped when absent)')
     p.add_argument('--work-dir', default='work_dirs/coido_noise_signals')
     a = p.parse_args(argv)
     from mmengine.registry import DATASETS, MODELS, init_default_scope
@@ -156,7 +257,8 @@ def main(argv=None):
         pixel_ce_per_sample
     from ovseg_plugins.engine.utils import (atomic_write_json,
                                             data_list_hash, draw_subset)
-    from ovseg_plugins.engine.utils.safeguards import knn_label_inconsistency
+    from ovseg_plugins.engine.utils.safeguards import (
+        knn_label_inconsistency, label_disagreement)
     from ovseg_plugins.engine.utils.simclr import pool_embedding, train_simclr
 
     data = osp.join(a.work_dir, 'data')
@@ -214,6 +316,21 @@ def main(argv=None):
         res[f'knn_label_k10_simclr{tag}'] = _row(
             f'knn_label k=10, {ssl_name}{tag}', kinds,
             knn_label_inconsistency(emb, hist, 10, exclude=ex))
+    nbr = independent_neighbours(emb, overlap, 10)
+    res['knn_label_k10_simclr, independent neighbours'] = _row(
+        'knn_label k=10, SimCLR, mutually independent neighbours', kinds,
+        label_disagreement(hist, torch.arange(n), nbr).numpy())
+    if osp.isdir(a.potsdam):
+        enc, losses = potsdam_encoder(p2.model, a.potsdam)
+        with torch.no_grad():
+            emb = pool_embedding(enc(x))
+        for tag, ex in (('', None), (', no pixel-sharing', overlap)):
+            res[f'knn_label_k10_potsdam{tag}'] = _row(
+                f'knn_label k=10, supervised on Potsdam (loss '
+                f'{losses[0]:.2f}->{np.mean(losses[-20:]):.2f}){tag}', kinds,
+                knn_label_inconsistency(emb, hist, 10, exclude=ex))
+    else:
+        print(f'(no Potsdam tile at {a.potsdam}: its encoder is skipped)')
     for sigma in a.oracle_noise:
         emb = oracle_semantic_embeddings(labels, meta['label_maps'],
                                          noise=sigma)

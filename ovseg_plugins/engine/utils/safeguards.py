@@ -100,12 +100,30 @@ def knn_label_inconsistency(embed: torch.Tensor, hist: torch.Tensor,
     lab = h.sum(1) > 0
     out = torch.zeros(len(h))
     for s, t, nbr in _knn_chunks(embed, lab, k, chunk, exclude):
-        nh = h[nbr]  # (b, k, C)
-        m = nh.mean(1)
-        own = 1 - (m * h[s:t]).sqrt().sum(1).clamp(0, 1)
-        base = (1 - (nh * m[:, None]).sqrt().sum(2).clamp(0, 1)).mean(1)
-        out[s:t] = torch.where(lab[s:t], own - base, torch.zeros_like(own))
+        out[s:t] = label_disagreement(h, torch.arange(s, t), nbr)
     return out.numpy()
+
+
+def label_disagreement(hist: torch.Tensor, rows: torch.Tensor,
+                       nbr: torch.Tensor) -> torch.Tensor:
+    """The ``knn_label`` signal of ``rows`` given their neighbours:
+    ``H²(h_i, m) - mean_j H²(h_j, m)`` with ``m`` the neighbours' mean
+    histogram (see :func:`knn_label_inconsistency`).
+
+    Args:
+        hist (Tensor): ``(N, C)`` class fractions (all-zero = unlabelled).
+        rows (Tensor): ``(b,)`` query rows.
+        nbr (Tensor): ``(b, k)`` neighbour rows of each query.
+
+    Returns:
+        Tensor: ``(b,)``; 0 for an unlabelled query.
+    """
+    h = hist.float().clamp_min(0)
+    nh = h[nbr]  # (b, k, C)
+    m = nh.mean(1)
+    own = 1 - (m * h[rows]).sqrt().sum(1).clamp(0, 1)
+    base = (1 - (nh * m[:, None]).sqrt().sum(2).clamp(0, 1)).mean(1)
+    return torch.where(h[rows].sum(1) > 0, own - base, torch.zeros_like(own))
 
 
 def knn_excess(embed: torch.Tensor, value, valid=None, k: int = 10,

@@ -106,3 +106,43 @@ def test_embedder_from_file(tmp_path):
         embedder_from_file(str(f))
     with pytest.raises(FileNotFoundError, match='--embedder-file'):
         embedder_from_file(str(tmp_path / 'none.py'))
+
+
+def test_independent_neighbours_count_a_group_of_copies_once():
+    """Rows 1-3 are copies of one window (mutually excluded) and nearest to
+    row 0: only the nearest copy is a neighbour, then row 4; a row excluded
+    with the query is never one."""
+    from coido_noise_signals import independent_neighbours
+    emb = torch.tensor([[1., 0.], [1., .1], [1., .2], [1., .3], [1., 1.],
+                        [0., 1.]])
+    ex = np.zeros((6, 6), bool)
+    for i in (1, 2, 3):
+        for j in (1, 2, 3):
+            ex[i, j] = i != j
+    ex[0, 4] = ex[4, 0] = True  # 4 shares pixels with 0
+    nbr = independent_neighbours(emb, ex, k=2)
+    assert nbr[0].tolist() == [1, 5]
+    # row 5: its nearest are 4, then the copies (3 nearest of them)
+    assert nbr[5].tolist() == [4, 3]
+    # fewer independent rows than k: the nearest allowed rows fill up
+    assert independent_neighbours(emb, ex, k=3)[0].tolist() == [1, 5, 2]
+    # row 1 may only have 0, 4 and 5 (2 and 3 are its copies)
+    with pytest.raises(ValueError, match='row 1 has only 3 allowed'):
+        independent_neighbours(emb, ex, k=4)
+
+
+def test_label_disagreement_matches_the_guard_signal():
+    """The refactored per-row formula gives knn_label_inconsistency's value
+    when fed its neighbours, and the hand value for a contradicted row."""
+    from ovseg_plugins.engine.utils.safeguards import (
+        knn_label_inconsistency, label_disagreement)
+    hist = torch.tensor([[1., 0.], [1., 0.], [1., 0.], [0., 1.]])
+    emb = torch.tensor([[1., 0.], [1., .1], [1., .2], [1., .05]])
+    got = label_disagreement(hist, torch.arange(4),
+                             torch.tensor([[3, 1], [3, 0], [1, 3], [0, 1]]))
+    # row 3: neighbours agree (base 0), mean hist (1, 0) vs its (0, 1) -> 1
+    assert got[3] == pytest.approx(1.0)
+    ref = knn_label_inconsistency(emb, hist, k=3)
+    full = label_disagreement(hist, torch.arange(4), torch.tensor(
+        [[3, 1, 2], [3, 0, 2], [1, 3, 0], [0, 1, 2]]))
+    assert np.allclose(ref, full.numpy())
