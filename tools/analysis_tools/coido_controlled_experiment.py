@@ -5,7 +5,7 @@
         [--iters 500] [--phase1-epochs 5] [--model-size tiny|small]
         [--variants ...] [--embedder backbone|simclr|oracle]
         [--ssl-steps 500] [--oracle-noise S] [--embedder-file F]
-        [--guard-sees-overlaps]
+        [--guard-sees-overlaps] [--set-seed S]
         [--work-dir work_dirs/coido_controlled]
 
 Builds (in the work dir, never in the repo) a LoveDA-format training set of
@@ -384,7 +384,7 @@ def experiment(data_src, work_dir, seeds=(0, 1, 2), n=200, iters=500,
                phase1_iters=25, full_baseline=True, stats=None,
                variants=tuple(VARIANTS), model_size='tiny',
                phase1_warmup=None, embedder='simclr', oracle_noise=0.,
-               ssl_steps=500, guard_exclude=True, log=print):
+               ssl_steps=500, guard_exclude=True, set_seed=0, log=print):
     from mmengine.runner import Runner
 
     from cluster import cluster
@@ -395,7 +395,7 @@ def experiment(data_src, work_dir, seeds=(0, 1, 2), n=200, iters=500,
     from ovseg_plugins.engine.utils.io import load_indices_file
     from run import _set_hook_dir
     data = osp.join(work_dir, 'data')
-    meta = build_controlled_dataset(data_src, data, n=n)
+    meta = build_controlled_dataset(data_src, data, n=n, seed=set_seed)
     kinds = meta['kinds']
     log(f'dataset: {len(kinds)} train crops {_composition(range(n), kinds)}, '
         f'{meta["n_val"]} held-out crops')
@@ -496,7 +496,7 @@ def experiment(data_src, work_dir, seeds=(0, 1, 2), n=200, iters=500,
         rows.append(row)
     return dict(rows=rows, t_extract=t_ex, meta=meta,
                 variants=list(variants), embedder=embedder,
-                guard_exclude=guard_exclude)
+                guard_exclude=guard_exclude, set_seed=set_seed)
 
 
 def print_table(res, log=print):
@@ -601,6 +601,11 @@ def main(argv=None):
                    'pixels with the query (the leak: a corrupted crop '
                    'repeating an informative window is found through its '
                    'clean twin); default: such pairs are excluded')
+    p.add_argument('--set-seed', type=int, default=0,
+                   help='seed of the controlled set itself (which anchor '
+                   'windows, informative / corrupted windows, shifts, flips '
+                   'and label permutations); the seeds of --seeds are the '
+                   'runs\' (subset, training, random baseline)')
     p.add_argument('--work-dir', default='work_dirs/coido_controlled')
     a = p.parse_args(argv)
     per_epoch = math.ceil(round(0.2 * a.n) / 8)  # subset / batch size 8
@@ -613,7 +618,8 @@ def main(argv=None):
     res = experiment(a.data, a.work_dir, a.seeds, a.n, a.iters,
                      a.phase1_iters, not a.no_full, a.stats, a.variants,
                      a.model_size, a.phase1_warmup, a.embedder,
-                     a.oracle_noise, a.ssl_steps, not a.guard_sees_overlaps)
+                     a.oracle_noise, a.ssl_steps, not a.guard_sees_overlaps,
+                     a.set_seed)
     print_table(res)
     with open(osp.join(a.work_dir, 'results.json'), 'w') as f:
         json.dump(res, f, indent=1)
