@@ -72,7 +72,9 @@ JITTER = 2  # px shift of an easy near-duplicate around its anchor
 KINDS = ('easy', 'informative', 'corrupted')
 
 
-def _load_tiles(src):
+def load_tiles(src):
+    """``[(name, image (H/2, W/2, 3) uint8, label PNG values (H/2, W/2))]``
+    of the mmseg-layout tiles in ``src/{img,ann}_dir/val``, 2x subsampled."""
     from PIL import Image
     tiles = []
     for name in sorted(os.listdir(osp.join(src, 'img_dir', 'val'))):
@@ -82,7 +84,7 @@ def _load_tiles(src):
             ::2, ::2]
         tiles.append((name, img, lab))
     if not tiles:
-        raise FileNotFoundError(f'no LoveDA tiles under {src}/img_dir/val')
+        raise FileNotFoundError(f'no tiles under {src}/img_dir/val')
     return tiles
 
 
@@ -105,7 +107,7 @@ def build_controlled_dataset(src: str, out: str, n: int = 200,
     the PNG values (identity except for the corrupted crops)."""
     from PIL import Image
     rng = np.random.default_rng(seed)
-    tiles = _load_tiles(src)
+    tiles = load_tiles(src)
     for s in ('train', 'val'):
         for k in ('img_dir', 'ann_dir'):
             os.makedirs(osp.join(out, k, s), exist_ok=True)
@@ -268,17 +270,22 @@ def train_crops(data: str, n: int, preprocessor):
     ``(N, H, W, 3)`` uint8, labels ``(N, H, W)`` int64 (PNG value - 1, so
     -1 = ignore) and the images normalised with the ``preprocessor`` config's
     ``mean`` / ``std`` ``(N, 3, H, W)`` float32."""
-    import torch
     from PIL import Image
     d = osp.join(data, '{}_dir', 'train', 's{:05d}.png')
     imgs = np.stack([np.array(Image.open(d.format('img', i)).convert('RGB'))
                      for i in range(n)])
     labels = np.stack([np.array(Image.open(d.format('ann', i)))
                        for i in range(n)]).astype(np.int64) - 1
-    x = (torch.from_numpy(imgs).permute(0, 3, 1, 2).float() -
-         torch.tensor(preprocessor.mean)[:, None, None]) / \
+    return imgs, labels, normalise(imgs, preprocessor)
+
+
+def normalise(imgs: np.ndarray, preprocessor):
+    """``(..., H, W, 3)`` uint8 -> ``(..., 3, H, W)`` float32 normalised
+    with the ``preprocessor`` config's ``mean`` / ``std``."""
+    import torch
+    x = torch.from_numpy(np.ascontiguousarray(imgs)).movedim(-1, -3).float()
+    return (x - torch.tensor(preprocessor.mean)[:, None, None]) / \
         torch.tensor(preprocessor.std)[:, None, None]
-    return imgs, labels, x
 
 
 def overlapping_windows(positions, size: int = CROP) -> np.ndarray:

@@ -51,7 +51,6 @@ Signals:
 import argparse
 import copy
 import json
-import os
 import os.path as osp
 import sys
 
@@ -63,8 +62,9 @@ sys.path.insert(0, osp.join(ROOT, 'tools', 'coido'))
 sys.path.insert(0, osp.join(ROOT, 'tools', 'analysis_tools'))
 import _common  # noqa: E402,F401
 from coido_controlled_experiment import (  # noqa: E402
-    CROP, DEFAULT_DATA, build_controlled_dataset, load_configs,
-    oracle_semantic_embeddings, overlapping_windows, set_iters, train_crops)
+    CROP, DEFAULT_DATA, build_controlled_dataset, load_configs, load_tiles,
+    normalise, oracle_semantic_embeddings, overlapping_windows, set_iters,
+    train_crops)
 
 IGNORE = -1
 
@@ -158,34 +158,22 @@ def independent_neighbours(embed: torch.Tensor, exclude,
 
 
 def potsdam_encoder(model_cfg, src: str, steps: int = 500, batch: int = 16,
-                    subsample: int = 2, seed: int = 0):
+                    seed: int = 0):
     """The config's segmentor trained SUPERVISED on the labelled Potsdam
-    tile(s) in ``src`` (mmseg layout, ``reduce_zero_label``: PNG 0 =
-    ignore; 6 classes), random ``CROP``-px crops with h/v flips, AdamW
-    3e-3: an encoder pretrained on another aerial dataset, disjoint from
-    the LoveDA tiles of the controlled set. Returns ``(backbone, losses)``.
-    """
+    tile(s) in ``src`` (mmseg layout, 2x subsampled, ``reduce_zero_label``:
+    PNG 0 = ignore; 6 classes), random ``CROP``-px crops with h/v flips,
+    AdamW 3e-3: an encoder pretrained on another aerial dataset, disjoint
+    from the LoveDA tiles of the controlled set. Returns
+    ``(backbone, losses)``."""
     from mmengine.registry import MODELS
-    from PIL import Image
-    names = sorted(os.listdir(osp.join(src, 'img_dir', 'val')))
-    if not names:
-        raise FileNotFoundError(f'no Potsdam tiles under {src}/img_dir/val')
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     cfg = copy.deepcopy(model_cfg)
     cfg.decode_head.num_classes = 6
     net = MODELS.build(cfg)
-    pre = cfg.data_preprocessor
-    mean = torch.tensor(pre.mean)[:, None, None]
-    std = torch.tensor(pre.std)[:, None, None]
-    tiles = []
-    for nm in names:
-        img = np.array(Image.open(osp.join(src, 'img_dir', 'val', nm))
-                       .convert('RGB'))[::subsample, ::subsample]
-        lab = np.array(Image.open(osp.join(src, 'ann_dir', 'val', nm)))[
-            ::subsample, ::subsample].astype(np.int64) - 1
-        tiles.append(((torch.from_numpy(img).permute(2, 0, 1).float() - mean)
-                      / std, torch.from_numpy(np.where(lab < 0, 255, lab))))
+    tiles = [(normalise(img, cfg.data_preprocessor), torch.from_numpy(
+        np.where(lab == 0, 255, lab.astype(np.int64) - 1)))
+        for _, img, lab in load_tiles(src)]
     opt = torch.optim.AdamW(net.parameters(), lr=3e-3, weight_decay=1e-4)
     losses = []
     for _ in range(steps):
@@ -297,6 +285,15 @@ def main(argv=None):
           '(z > 3.5)')
     res = {}
     hist = bank['class_hist']
+
+    def knn_rows(key, name, emb):
+        """``knn_label`` k = 10 on ``emb``: all neighbours, then none that
+        shares pixels with the query."""
+        for tag, ex in (('', None), (', no pixel-sharing', overlap)):
+            res[f'knn_label_k10_{key}{tag}'] = _row(
+                f'knn_label k=10, {name}{tag}', kinds,
+                knn_label_inconsistency(emb, hist, 10, exclude=ex))
+
     for k in (5, 10, 20):
         res[f'knn_label_k{k}'] = _row(
             f'knn_label k={k} (bank: pooled untrained backbone)', kinds,
@@ -312,10 +309,7 @@ def main(argv=None):
         emb = pool_embedding(ssl(x))
     ssl_name = f'SimCLR {a.ssl_steps} steps (loss {losses[0]:.2f}->' \
         f'{np.mean(losses[-20:]):.2f})'
-    for tag, ex in (('', None), (', no pixel-sharing', overlap)):
-        res[f'knn_label_k10_simclr{tag}'] = _row(
-            f'knn_label k=10, {ssl_name}{tag}', kinds,
-            knn_label_inconsistency(emb, hist, 10, exclude=ex))
+    knn_rows('simclr', ssl_name, emb)
     nbr = independent_neighbours(emb, overlap, 10)
     res['knn_label_k10_simclr, independent neighbours'] = _row(
         'knn_label k=10, SimCLR, mutually independent neighbours', kinds,
@@ -324,20 +318,14 @@ def main(argv=None):
         enc, losses = potsdam_encoder(p2.model, a.potsdam)
         with torch.no_grad():
             emb = pool_embedding(enc(x))
-        for tag, ex in (('', None), (', no pixel-sharing', overlap)):
-            res[f'knn_label_k10_potsdam{tag}'] = _row(
-                f'knn_label k=10, supervised on Potsdam (loss '
-                f'{losses[0]:.2f}->{np.mean(losses[-20:]):.2f}){tag}', kinds,
-                knn_label_inconsistency(emb, hist, 10, exclude=ex))
+        knn_rows('potsdam', f'supervised on Potsdam (loss {losses[0]:.2f}'
+                 f'->{np.mean(losses[-20:]):.2f})', emb)
     else:
         print(f'(no Potsdam tile at {a.potsdam}: its encoder is skipped)')
     for sigma in a.oracle_noise:
-        emb = oracle_semantic_embeddings(labels, meta['label_maps'],
-                                         noise=sigma)
-        for tag, ex in (('', None), (', no pixel-sharing', overlap)):
-            res[f'knn_label_k10_oracle{sigma}{tag}'] = _row(
-                f'knn_label k=10, oracle semantic, noise {sigma}{tag}', kinds,
-                knn_label_inconsistency(emb, hist, 10, exclude=ex))
+        knn_rows(f'oracle{sigma}', f'oracle semantic, noise {sigma}',
+                 oracle_semantic_embeddings(labels, meta['label_maps'],
+                                            noise=sigma))
     for fname, feats in (('untrained backbone', bb), ('colour mean/std', col)):
         for tag, ex in (('all other crops', None),
                         ('no pixel-sharing crops', overlap)):
