@@ -27,7 +27,10 @@ For each seed: CoIDO (extract once -> subset + clusters -> phase 1 with the
 ``CoIDOSegmentor`` and ``CoIDOSelectionHook`` -> phase 2 on the selection)
 and a random 20 % subset train the same small FCN. From the same phase-1
 scorer four selections are trained: CoIDO's rule (lowest scores), + the
-k-NN label-noise guard, + per-cluster quotas, + both (the config default);
+k-NN label-noise guard, + per-cluster quotas, + both (the config default),
+and a control (``guard_quotas_randscore``: the same guard and quotas with
+seeded random scores, i.e. what CoIDO's learned ranking adds to the
+safeguards); the CE-guard variants are optional (``--variants``);
 all (and the full-data baseline) use the same model
 (``configs/coido/fcn-tiny_loveda_phase2.py``), iterations and held-out crops;
 the table gives held-out mIoU per seed, the composition of each subset, and
@@ -338,11 +341,33 @@ VARIANTS = dict(
     quotas=dict(cluster_quotas=True),
     guard_quotas=dict(noise_guard=GUARD, cluster_quotas=True),
     ceguard=dict(noise_guard=CE_GUARD),
-    ceguard_quotas=dict(noise_guard=CE_GUARD, cluster_quotas=True))
+    ceguard_quotas=dict(noise_guard=CE_GUARD, cluster_quotas=True),
+    # control: the same guard and quotas with random scores in place of the
+    # trained scorer's (what CoIDO's learned ranking adds to the safeguards)
+    guard_quotas_randscore=dict(noise_guard=GUARD, cluster_quotas=True))
+RANDOM_SCORE_VARIANTS = ('guard_quotas_randscore', )
 LABELS = dict(coido='CoIDO', guard='+noise guard', quotas='+cluster quotas',
               guard_quotas='+guard+quotas', ceguard='+CE guard',
-              ceguard_quotas='+CE guard+quotas', random='random',
+              ceguard_quotas='+CE guard+quotas',
+              guard_quotas_randscore='g+q rand.score', random='random',
               full='full')
+
+
+class RandomScores:
+    """The phase-1 ``CoIDOSegmentor`` with its scores replaced by i.i.d.
+    uniform draws (seeded): everything else the selection hook reads (bank
+    embeddings, class histograms, cluster assignment) is the model's."""
+
+    def __init__(self, model, seed: int):
+        self._model, self._seed = model, seed
+
+    def __getattr__(self, name):
+        return getattr(self._model, name)
+
+    def score_bank(self):
+        import torch
+        n = len(self._model.score_bank())
+        return torch.from_numpy(np.random.default_rng(self._seed).random(n))
 
 
 # segmentor sizes: 'tiny' is configs/coido as is (~20 k parameters);
@@ -473,7 +498,9 @@ def experiment(data_src, work_dir, seeds=(0, 1, 2), n=200, iters=500,
             hook = CoIDOSelectionHook(budget=0.2, **variant_cfgs[v],
                                       selected_name=f'selected_{v}.json',
                                       scores_name=f'scores_{v}.json')
-            hook.select(runner.model, runner.train_dataloader.dataset, sd,
+            scorer = RandomScores(runner.model, 2000 + s) \
+                if v in RANDOM_SCORE_VARIANTS else runner.model
+            hook.select(scorer, runner.train_dataloader.dataset, sd,
                         runner.train_dataloader.collate_fn)
             files_of[v] = osp.join(sd, f'selected_{v}.json')
         rnd = draw_subset(n, 0.2, 1000 + s).tolist()

@@ -174,3 +174,28 @@ def test_safeguards_on_real_controlled_crops(tmp_path):
     assert safe['easy'] >= 10, safe
     assert safe['corrupted'] <= min(3, plain['corrupted'] // 2), (plain, safe)
     assert sum(safe.values()) == sum(plain.values()) == 30
+
+
+def test_random_score_control_keeps_everything_but_the_scores():
+    """The experiment's ``guard_quotas_randscore`` control: the hook sees the
+    phase-1 model's bank and clusters, only the scores are seeded uniform
+    draws (same seed -> same scores, other seed -> other scores)."""
+    from coido_controlled_experiment import (RANDOM_SCORE_VARIANTS,
+                                             VARIANTS, RandomScores)
+
+    class Model:
+        bank_embed = torch.eye(7)
+        data_list_hash = 'abc'
+
+        def score_bank(self):
+            return -torch.arange(7.)
+
+    a, b, c = (RandomScores(Model(), s) for s in (3, 3, 4))
+    sa = a.score_bank()
+    assert sa.shape == (7, ) and ((sa >= 0) & (sa < 1)).all()
+    assert torch.equal(sa, b.score_bank())
+    assert not torch.equal(sa, c.score_bank())
+    assert a.data_list_hash == 'abc' and a.bank_embed is Model.bank_embed
+    # the control differs from the config default only in the scores
+    for v in RANDOM_SCORE_VARIANTS:
+        assert VARIANTS[v] == VARIANTS['guard_quotas']
