@@ -366,7 +366,7 @@ class RandomScores:
 
     def score_bank(self):
         import torch
-        n = len(self._model.score_bank())
+        n = len(self._model.bank_embed)  # N, without a scorer pass
         return torch.from_numpy(np.random.default_rng(self._seed).random(n))
 
 
