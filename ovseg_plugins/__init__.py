@@ -5,7 +5,7 @@ the part they need through ``custom_imports``:
 
 * ``ovseg_plugins.seg2d``  -- mmseg registries (SegEarth-OV, SimFeatUp, SegEarth-OV3)
 * ``ovseg_plugins.seg3d``  -- mmdet3d registries (GeoPurify)
-* ``ovseg_plugins.engine`` -- samplers and hooks usable by both (CoIDO)
+* ``ovseg_plugins.coido`` -- CoIDO data selection: samplers, hooks, scorer (mmseg and mmdet3d)
 """
 from .version import __version__
 

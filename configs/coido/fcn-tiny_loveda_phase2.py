@@ -6,7 +6,7 @@ _base_ = [
     '../_base_/models/coido_tiny_fcn.py', '../_base_/datasets/coido_loveda.py',
     '../_base_/default_runtime.py'
 ]
-custom_imports = dict(imports=['ovseg_plugins.seg2d', 'ovseg_plugins.engine'],
+custom_imports = dict(imports=['ovseg_plugins.seg2d', 'ovseg_plugins.coido'],
                       allow_failed_imports=False)
 coido_files = 'work_dirs/fcn-tiny_loveda_phase1/coido'
 train_dataloader = dict(sampler=dict(

@@ -4,7 +4,7 @@
 # training scenes: the base config's authors' 20-scene list is removed
 # (scene_list=None); the sampler alone restricts training to the selection.
 _base_ = ['../geopurify/scannet.py']
-custom_imports = dict(imports=['ovseg_plugins.seg3d', 'ovseg_plugins.engine'],
+custom_imports = dict(imports=['ovseg_plugins.seg3d', 'ovseg_plugins.coido'],
                       allow_failed_imports=False)
 coido_files = 'work_dirs/geopurify_scannet_phase1/coido'
 train_dataloader = dict(

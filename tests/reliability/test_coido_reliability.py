@@ -13,7 +13,7 @@ import torch
 from conftest import REPO_ROOT, shared_data_path
 from rel_helpers import KILL_HOOK, ok, run_tool
 
-pytest.importorskip('ovseg_plugins.engine.samplers')
+pytest.importorskip('ovseg_plugins.coido.samplers')
 
 PHASE1 = osp.join(REPO_ROOT, 'configs', 'coido', 'fcn-tiny_loveda_phase1.py')
 
@@ -60,7 +60,7 @@ randomness = dict(seed=0, deterministic=True)
     kill.write_text(
         "_base_ = ['./phase1_det.py']\n"
         "custom_imports = dict(imports=['ovseg_plugins.seg2d', "
-        "'ovseg_plugins.engine', 'rel_kill_hook'], "
+        "'ovseg_plugins.coido', 'rel_kill_hook'], "
         "allow_failed_imports=False)\n"
         # a default hook: the config's own custom_hooks stay as they are
         "default_hooks = dict(kill=dict(type='KillAfterIterHook', at=3))\n")
@@ -124,8 +124,8 @@ def _list_ds(n, prefix):
 
 
 def test_selection_file_from_another_dataset(tmp_path):
-    from ovseg_plugins.engine.samplers import IndexSubsetSampler
-    from ovseg_plugins.engine.utils import data_list_hash
+    from ovseg_plugins.coido.samplers import IndexSubsetSampler
+    from ovseg_plugins.coido.utils import data_list_hash
     other = _list_ds(20, 'other')
     p = tmp_path / 'selected.json'
     p.write_text(json.dumps(dict(indices=[0, 3, 5],
@@ -139,7 +139,7 @@ def test_selection_file_from_another_dataset(tmp_path):
 
 def test_selection_list_out_of_range_for_dataset(tmp_path):
     """A bare index list (no hash) with indices beyond this dataset."""
-    from ovseg_plugins.engine.samplers import IndexSubsetSampler
+    from ovseg_plugins.coido.samplers import IndexSubsetSampler
     p = tmp_path / 'selected.json'
     p.write_text(json.dumps([1, 7, 42]))
     with pytest.raises(ValueError) as e:
@@ -151,7 +151,7 @@ def test_selection_list_out_of_range_for_dataset(tmp_path):
 
 def test_feature_bank_from_another_dataset_at_selection(tmp_path):
     """The selection hook refuses a feature bank made for another list."""
-    from ovseg_plugins.engine.hooks import CoIDOSelectionHook
+    from ovseg_plugins.coido.hooks import CoIDOSelectionHook
 
     class _Model:
         data_list_hash = 'deadbeefdeadbeef'

@@ -307,7 +307,7 @@ def write_overlap_pairs(path: str, positions, data_hash: str) -> int:
     of one anchor; a corrupted crop that repeats an informative window),
     so that agreement between copies of the same pixels is not counted as
     evidence. Returns the number of pairs."""
-    from ovseg_plugins.engine.utils import atomic_write_json
+    from ovseg_plugins.coido.utils import atomic_write_json
     ov = np.triu(overlapping_windows(positions), 1)
     pairs = np.argwhere(ov).tolist()
     atomic_write_json(path, dict(data_list_hash=data_hash, pairs=pairs))
@@ -421,10 +421,10 @@ def experiment(data_src, work_dir, seeds=(0, 1, 2), n=200, iters=500,
 
     from cluster import cluster
     from extract_features import extract
-    from ovseg_plugins.engine.hooks import CoIDOSelectionHook
-    from ovseg_plugins.engine.utils import (atomic_write_json,
+    from ovseg_plugins.coido.hooks import CoIDOSelectionHook
+    from ovseg_plugins.coido.utils import (atomic_write_json,
                                             data_list_hash, draw_subset)
-    from ovseg_plugins.engine.utils.io import load_indices_file
+    from ovseg_plugins.coido.utils.io import load_indices_file
     from run import _set_hook_dir
     data = osp.join(work_dir, 'data')
     meta = build_controlled_dataset(data_src, data, n=n, seed=set_seed)
@@ -451,7 +451,7 @@ def experiment(data_src, work_dir, seeds=(0, 1, 2), n=200, iters=500,
             dict(source='simclr', steps=ssl_steps)
     t_ex = extract(p1, bank, log=lambda m: None)['seconds']
     if embedder == 'oracle':  # swap the bank's embeddings, same bank
-        from ovseg_plugins.engine.utils.io import atomic_save_torch
+        from ovseg_plugins.coido.utils.io import atomic_save_torch
         b = torch.load(bank, weights_only=False)
         labels = train_crops(data, n, p2.model.data_preprocessor)[1]
         b['embeddings'] = oracle_semantic_embeddings(

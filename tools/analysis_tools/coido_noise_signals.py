@@ -209,7 +209,7 @@ def _auroc(kinds, signal):
 
 
 def _row(name, kinds, signal, subset=None, log=print):
-    from ovseg_plugins.engine.utils.safeguards import robust_z
+    from ovseg_plugins.coido.utils.safeguards import robust_z
     signal = np.asarray(signal, float)
     flag = robust_z(signal) > 3.5
     keep = np.ones(len(kinds), bool) if subset is None else subset
@@ -241,13 +241,13 @@ def main(argv=None):
     from mmseg.structures import SegDataSample
 
     from extract_features import extract
-    from ovseg_plugins.engine.models.per_sample_loss import \
+    from ovseg_plugins.coido.models.per_sample_loss import \
         pixel_ce_per_sample
-    from ovseg_plugins.engine.utils import (atomic_write_json,
+    from ovseg_plugins.coido.utils import (atomic_write_json,
                                             data_list_hash, draw_subset)
-    from ovseg_plugins.engine.utils.safeguards import (
+    from ovseg_plugins.coido.utils.safeguards import (
         knn_label_inconsistency, label_disagreement)
-    from ovseg_plugins.engine.utils.simclr import pool_embedding, train_simclr
+    from ovseg_plugins.coido.utils.simclr import pool_embedding, train_simclr
 
     data = osp.join(a.work_dir, 'data')
     meta = build_controlled_dataset(a.data, data)

@@ -24,7 +24,7 @@ import _common  # noqa: E402,F401
 def cluster(bank_path: str, out_dir: str, ratio: float = 0.2, seed: int = 0,
             n_clusters: int = 20, knn: int = 30, hist_weight: float = 0.3,
             log=print) -> dict:
-    from ovseg_plugins.engine.utils import (atomic_write_json,
+    from ovseg_plugins.coido.utils import (atomic_write_json,
                                             cluster_features, draw_subset,
                                             load_feature_bank,
                                             nearest_centroid,

@@ -15,7 +15,7 @@ so row i of the bank is ``sample_idx`` i. Per sample it stores
   any registered module on the preprocessed inputs, pooled the same way
   (e.g. ``DenseCLIPViT`` with CLIP weights); ``dict(source='simclr',
   steps=500)`` the model's backbone first trained self-supervised (SimCLR,
-  no labels, no weights; ``ovseg_plugins.engine.utils.simclr``) on the
+  no labels, no weights; ``ovseg_plugins.coido.utils.simclr``) on the
   training images of this pipeline, then pooled as ``backbone`` (options:
   ``batch_size=128, tau=0.2, view_size=48, lr=1e-3, weight_decay=1e-4,
   proj_dim=64, cache=True`` - keep the preprocessed images in memory,
@@ -91,7 +91,7 @@ def _simclr(model, ds, emb_cfg: dict, log) -> dict:
     returns what the bank records about it."""
     from mmengine.dataset import pseudo_collate
 
-    from ovseg_plugins.engine.utils.simclr import train_simclr
+    from ovseg_plugins.coido.utils.simclr import train_simclr
     bad = set(emb_cfg) - {'source', 'steps', 'seed', 'checkpoint', 'cache',
                           'cache_side', *SIMCLR_KEYS}
     if bad:
@@ -158,11 +158,11 @@ def _extract(cfg, out: str, checkpoint=None, log=print) -> dict:
     from mmengine.registry import MODELS, init_default_scope
     from mmengine.runner import load_checkpoint
 
-    from ovseg_plugins.engine.utils import atomic_save_torch, data_list_hash
-    from ovseg_plugins.engine.utils.feature_bank import (STAT_NAMES,
+    from ovseg_plugins.coido.utils import atomic_save_torch, data_list_hash
+    from ovseg_plugins.coido.utils.feature_bank import (STAT_NAMES,
                                                          label_stats,
                                                          minmax_pm1)
-    from ovseg_plugins.engine.utils.simclr import pool_embedding
+    from ovseg_plugins.coido.utils.simclr import pool_embedding
     t0 = time.perf_counter()
     init_default_scope(cfg.get('default_scope', 'mmseg'))
     ex = dict(cfg.get('coido', {}).get('extract', {}))

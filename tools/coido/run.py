@@ -142,7 +142,7 @@ def run(cfg, phases=PHASES, full_baseline=False, p2_opts=None) -> dict:
 
 
 def _summary(cost, cfg2, d):
-    from ovseg_plugins.engine.utils import atomic_write_json
+    from ovseg_plugins.coido.utils import atomic_write_json
     full, how = cost.get('full'), 'measured (--full-baseline)'
     if full is None and 'phase2' in cost:
         loop = cfg2.train_cfg.get('type', '')

@@ -134,7 +134,7 @@ def test_independent_neighbours_count_a_group_of_copies_once():
 def test_label_disagreement_matches_the_guard_signal():
     """The refactored per-row formula gives knn_label_inconsistency's value
     when fed its neighbours, and the hand value for a contradicted row."""
-    from ovseg_plugins.engine.utils.safeguards import (
+    from ovseg_plugins.coido.utils.safeguards import (
         knn_label_inconsistency, label_disagreement)
     hist = torch.tensor([[1., 0.], [1., 0.], [1., 0.], [0., 1.]])
     emb = torch.tensor([[1., 0.], [1., .1], [1., .2], [1., .05]])

@@ -66,7 +66,7 @@ def test_pixel_ce_uniform_equals_mmseg_decode_loss(tmp_path, mmseg_scope):
     from mmengine.structures import PixelData
 
     from engine._helpers import write_bank
-    from ovseg_plugins.engine.models import CoIDOSegmentor
+    from ovseg_plugins.coido.models import CoIDOSegmentor
     cfg = Config.fromfile(PHASE1)
     bank = write_bank(str(tmp_path / 'b.pt'), 20)
     m = CoIDOSegmentor(segmentor=cfg.model.segmentor, feature_bank=bank,
@@ -117,8 +117,8 @@ def test_safeguards_on_real_controlled_crops(tmp_path):
     sys.path.insert(0, osp.join(REPO_ROOT, 'tools', 'coido'))
     from cluster import cluster
     from extract_features import extract
-    from ovseg_plugins.engine.hooks import CoIDOSelectionHook
-    from ovseg_plugins.engine.utils import (load_feature_bank,
+    from ovseg_plugins.coido.hooks import CoIDOSelectionHook
+    from ovseg_plugins.coido.utils import (load_feature_bank,
                                             noise_outliers, noise_signal)
     import numpy as np
     src = shared_data_path('rs', 'loveda')

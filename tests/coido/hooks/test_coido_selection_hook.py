@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from engine._helpers import ListDataset
-from ovseg_plugins.engine.hooks import CoIDOSelectionHook
-from ovseg_plugins.engine.samplers import IndexSubsetSampler
-from ovseg_plugins.engine.utils import data_list_hash
+from ovseg_plugins.coido.hooks import CoIDOSelectionHook
+from ovseg_plugins.coido.samplers import IndexSubsetSampler
+from ovseg_plugins.coido.utils import data_list_hash
 
 
 class _FakeCoIDOModel:

@@ -6,11 +6,11 @@ import json
 import pytest
 
 from engine._helpers import ListDataset
-from ovseg_plugins.engine.samplers import (IndexSubsetEpochSampler,
+from ovseg_plugins.coido.samplers import (IndexSubsetEpochSampler,
                                            IndexSubsetSampler)
-from ovseg_plugins.engine.samplers import index_subset_epoch_sampler as ems
-from ovseg_plugins.engine.samplers import index_subset_sampler as ism
-from ovseg_plugins.engine.utils import data_list_hash, draw_subset
+from ovseg_plugins.coido.samplers import index_subset_epoch_sampler as ems
+from ovseg_plugins.coido.samplers import index_subset_sampler as ism
+from ovseg_plugins.coido.utils import data_list_hash, draw_subset
 
 
 def _take(sampler, k):

@@ -10,10 +10,10 @@ from mmengine.registry import MODELS
 from mmengine.structures import BaseDataElement
 
 from engine._helpers import write_bank
-from ovseg_plugins.engine.models import (CoIDOScorer, CoIDOSegmentor,
+from ovseg_plugins.coido.models import (CoIDOScorer, CoIDOSegmentor,
                                          cluster_mean_variance,
                                          coido_objective)
-from ovseg_plugins.engine.models import coido_segmentor as cs
+from ovseg_plugins.coido.models import coido_segmentor as cs
 
 N, B = 40, 8
 

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from ovseg_plugins.engine.utils import (group_quotas, select_lowest,
+from ovseg_plugins.coido.utils import (group_quotas, select_lowest,
                                         spectral_clusters)
 
 
@@ -60,7 +60,7 @@ def test_quotas_ignore_excluded_samples_and_fill_the_budget():
 
 
 def test_robust_z_flags_only_the_high_outlier():
-    from ovseg_plugins.engine.utils import noise_outliers, robust_z
+    from ovseg_plugins.coido.utils import noise_outliers, robust_z
     x = np.array([1., 1.1, 0.9, 1.05, 0.95, 1.0, 5.0, -3.0])
     out = noise_outliers(x, 3.5)
     assert out.tolist() == [False] * 6 + [True, False]  # one-sided
@@ -73,7 +73,7 @@ def test_robust_z_flags_only_the_high_outlier():
 def test_knn_label_inconsistency_finds_a_permuted_label():
     import torch
 
-    from ovseg_plugins.engine.utils import knn_label_inconsistency
+    from ovseg_plugins.coido.utils import knn_label_inconsistency
     rng = np.random.default_rng(0)
     # 3 visual groups of 10 images; each group has its own class mix
     centres = rng.normal(size=(3, 8)) * 5
@@ -88,14 +88,14 @@ def test_knn_label_inconsistency_finds_a_permuted_label():
     assert x[25] == 0
     others = np.delete(x, [13])
     assert others.max() < 0.2  # 13's neighbours see it among theirs
-    from ovseg_plugins.engine.utils import noise_outliers
+    from ovseg_plugins.coido.utils import noise_outliers
     assert np.flatnonzero(noise_outliers(x)).tolist() == [13]
 
 
 def test_knn_label_inconsistency_exclude_pairs():
     import torch
 
-    from ovseg_plugins.engine.utils import knn_label_inconsistency
+    from ovseg_plugins.coido.utils import knn_label_inconsistency
 
     # 0 and 1 are copies of the same pixels with contradicting labels; 2
     # looks like them (cos 0.8 / 0.81) and agrees with 0; 3 is far away
@@ -115,7 +115,7 @@ def test_knn_label_inconsistency_exclude_pairs():
 
 
 def test_nearest_centroid_assigns_all_rows():
-    from ovseg_plugins.engine.utils import nearest_centroid
+    from ovseg_plugins.coido.utils import nearest_centroid
     x_sub = np.array([[1., 0], [0.9, 0.1], [0, 1.], [0.1, 0.9]])
     lab = np.array([4, 4, 7, 7])
     x_all = np.array([[1., 0.2], [0.2, 1.], [0.6, 0.5], [-1, 3]])
@@ -127,7 +127,7 @@ def test_knn_excess_flags_a_sample_fitted_worse_than_its_neighbours():
     suspicious, one sample much worse than its look-alikes is."""
     import torch
 
-    from ovseg_plugins.engine.utils import knn_excess, noise_outliers
+    from ovseg_plugins.coido.utils import knn_excess, noise_outliers
     rng = np.random.default_rng(0)
     centres = rng.normal(size=(3, 8)) * 5
     emb = np.concatenate([c + 0.1 * rng.normal(size=(10, 8))
@@ -143,5 +143,5 @@ def test_knn_excess_flags_a_sample_fitted_worse_than_its_neighbours():
     assert abs(x[4] - (2.5 - np.median(ce[[0, 1, 2, 3, 5]]))) < 0.1
     assert np.flatnonzero(noise_outliers(x)).tolist() == [4]
     # the global small-loss rule would instead flag the whole hard group
-    from ovseg_plugins.engine.utils import robust_z
+    from ovseg_plugins.coido.utils import robust_z
     assert (robust_z(np.nan_to_num(ce))[20:] > 0.9).all()

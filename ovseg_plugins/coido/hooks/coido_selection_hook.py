@@ -118,7 +118,7 @@ class CoIDOSelectionHook(Hook):
     ``out_dir``; then all ranks meet at a barrier.
 
     Two optional safeguards (spec §11.5 / §14; NOT in CoIDO, flagged
-    deviations; see :mod:`ovseg_plugins.engine.utils.safeguards`):
+    deviations; see :mod:`ovseg_plugins.coido.utils.safeguards`):
     ``noise_guard`` drops likely mislabelled samples before ranking ("hard"
     must not mean "mislabelled"), ``cluster_quotas`` splits the budget over
     the clusters in proportion to their size (lowest scores within each), so

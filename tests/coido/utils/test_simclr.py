@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from ovseg_plugins.engine.utils.simclr import (nt_xent, pool_embedding,
+from ovseg_plugins.coido.utils.simclr import (nt_xent, pool_embedding,
                                                random_views, train_simclr)
 
 
