@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from engine._helpers import ListDataset
+from coido._helpers import ListDataset
 from ovseg_plugins.coido.hooks import CoIDOSelectionHook
 from ovseg_plugins.coido.samplers import IndexSubsetSampler
 from ovseg_plugins.coido.utils import data_list_hash
