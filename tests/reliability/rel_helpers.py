@@ -2,7 +2,6 @@
 import os
 import os.path as osp
 import re
-import socket
 import subprocess
 import sys
 
@@ -39,13 +38,6 @@ class KillAfterIterHook(Hook):
 '''
 
 
-def free_port() -> int:
-    """A TCP port that is free now (MASTER_PORT of one torchrun)."""
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
-
-
 def ok(r) -> str:
     out = r.stdout + r.stderr
     assert r.returncode == 0, out[-6000:]
@@ -58,9 +50,12 @@ def run_tool(args, env=None, timeout=600):
 
 
 def run_dist(script, args, nproc=2, timeout=600):
-    """``tools/dist_{train,test}.sh`` with ``nproc`` CPU processes (gloo)."""
+    """``tools/dist_{train,test}.sh`` with ``nproc`` CPU processes (gloo).
+
+    ``PORT=0``: torchrun's standalone rendezvous binds a free port itself
+    and hands it to the workers, so parallel runs never race for a port."""
     e = dict(os.environ, PYTHONUNBUFFERED='1', PYTHON=sys.executable,
-             PORT=str(free_port()), **THREADS)
+             PORT='0', **THREADS)
     cmd = ['bash', osp.join(REPO_ROOT, 'tools', script)] + list(args)
     if script == 'dist_train.sh':
         cmd.insert(3, str(nproc))
