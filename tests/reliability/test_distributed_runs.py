@@ -79,7 +79,7 @@ def test_dist_test_2d_equals_single_process(tmp_path):
 def test_dist_test_3d_equals_single_process(tmp_path):
     """GeoPurify (tiny student, seed 0, oracle features) on the real ScanNet
     sample: 2-process tools/test.py equals the single-process run."""
-    from seg3d.test_geopurify_end_to_end import write_oracle_features
+    from fixtures.tiny_configs import write_oracle_features
     root = shared_data_path('scannet')
     write_oracle_features(root, tmp_path)
     cfg = tiny_geopurify_config(tmp_path, root)
