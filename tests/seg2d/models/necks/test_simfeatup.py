@@ -183,4 +183,4 @@ def test_upsampling_is_centred():
     k = (k / k.sum()).expand(3, 1, 11, 11)
     ref = torch.nn.functional.conv2d(
         torch.nn.functional.pad(hr, [5] * 4, mode='reflect'), k, groups=3)
-    torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
+    assert (out - ref).abs().max() < 1e-5
