@@ -60,10 +60,13 @@ def test_metafile_layout_and_paths(rel):
         _exists(m['Config'], where)
         if 'README' in m:
             _exists(m['README'], where)
-        for r in m.get('Results') or []:
+        results = m.get('Results') or []
+        for r in [results] if isinstance(results, dict) else results:
             assert {'Task', 'Dataset', 'Metrics'} <= set(r), where
+            # a number, or null where nothing was reported
             assert r['Metrics'] and all(
-                isinstance(v, (int, float)) for v in r['Metrics'].values()), (
+                v is None or isinstance(v, (int, float))
+                for v in r['Metrics'].values()), (
                 f'{where}: metrics must be numbers, got {r["Metrics"]}')
 
 
