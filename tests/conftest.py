@@ -31,6 +31,38 @@ def _isolated_cache(tmp_path_factory):
         os.environ['OVSEG_CACHE_DIR'] = old
 
 
+@pytest.fixture(autouse=True)
+def _restore_global_state():
+    """Whatever a test changes in process-wide state is put back after it:
+    torch's thread count, deterministic-algorithms flag and default dtype,
+    the global RNGs (torch, numpy, random), the environment and the working
+    directory. A test may then call ``torch.set_num_threads(1)`` or
+    ``torch.manual_seed(0)`` without a try/finally, and no test sees the
+    state an earlier one left (the suite passes in any order)."""
+    import random
+
+    import numpy as np
+    import torch
+    threads = torch.get_num_threads()
+    deterministic = torch.are_deterministic_algorithms_enabled()
+    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
+    dtype = torch.get_default_dtype()
+    rng = (torch.get_rng_state(), np.random.get_state(), random.getstate())
+    env, cwd = dict(os.environ), os.getcwd()
+    yield
+    torch.set_num_threads(threads)
+    torch.use_deterministic_algorithms(deterministic, warn_only=warn_only)
+    torch.set_default_dtype(dtype)
+    torch.set_rng_state(rng[0])
+    np.random.set_state(rng[1])
+    random.setstate(rng[2])
+    if dict(os.environ) != env:
+        os.environ.clear()
+        os.environ.update(env)
+    if os.getcwd() != cwd:
+        os.chdir(cwd)
+
+
 def shared_data_path(*parts) -> str:
     """Path under ``../shared/data``; skips the test when it is absent."""
     p = osp.join(SHARED_DATA, *parts)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Usage: tools/dist_test.sh CONFIG CHECKPOINT NPROC [test.py args...]
 # (pass "none" as CHECKPOINT for training-free models)
-# Env: PORT (or MASTER_PORT, default 29500), NNODES, NODE_RANK, MASTER_ADDR,
+# Env: PORT (or MASTER_PORT, default 29500; 0 = one machine, torchrun
+# --standalone binds a free port itself, no clash between jobs), NNODES, NODE_RANK, MASTER_ADDR,
 # PYTHON (interpreter that has torch; default: python). Without CUDA the
 # processes use gloo on CPU (tools/_bootstrap.py).
 CONFIG=$1
@@ -12,7 +13,8 @@ PYTHON=${PYTHON:-python}
 cd "$(dirname "$0")/.."
 CKPT_ARG=()
 [ "$CHECKPOINT" != "none" ] && CKPT_ARG=("$CHECKPOINT")
-exec "$PYTHON" -m torch.distributed.run --nnodes=${NNODES:-1} \
-  --node_rank=${NODE_RANK:-0} --master_addr=${MASTER_ADDR:-127.0.0.1} \
-  --master_port=$PORT --nproc_per_node=$NPROC \
+RDZV=(--nnodes=${NNODES:-1} --node_rank=${NODE_RANK:-0}
+      --master_addr=${MASTER_ADDR:-127.0.0.1} --master_port=$PORT)
+[ "$PORT" = "0" ] && RDZV=(--standalone)
+exec "$PYTHON" -m torch.distributed.run "${RDZV[@]}" --nproc_per_node=$NPROC \
   tools/test.py "$CONFIG" "${CKPT_ARG[@]}" --launcher pytorch "${@:4}"

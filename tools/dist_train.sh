@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Usage: tools/dist_train.sh CONFIG NPROC [train.py args...]
-# Env: PORT (or MASTER_PORT, default 29500), NNODES, NODE_RANK, MASTER_ADDR,
+# Env: PORT (or MASTER_PORT, default 29500; 0 = one machine, torchrun
+# --standalone binds a free port itself, no clash between jobs), NNODES, NODE_RANK, MASTER_ADDR,
 # PYTHON (interpreter that has torch; default: python). Without CUDA the
 # processes use gloo on CPU (tools/_bootstrap.py).
 CONFIG=$1
@@ -8,7 +9,8 @@ NPROC=$2
 PORT=${PORT:-${MASTER_PORT:-29500}}
 PYTHON=${PYTHON:-python}
 cd "$(dirname "$0")/.."
-exec "$PYTHON" -m torch.distributed.run --nnodes=${NNODES:-1} \
-  --node_rank=${NODE_RANK:-0} --master_addr=${MASTER_ADDR:-127.0.0.1} \
-  --master_port=$PORT --nproc_per_node=$NPROC \
+RDZV=(--nnodes=${NNODES:-1} --node_rank=${NODE_RANK:-0}
+      --master_addr=${MASTER_ADDR:-127.0.0.1} --master_port=$PORT)
+[ "$PORT" = "0" ] && RDZV=(--standalone)
+exec "$PYTHON" -m torch.distributed.run "${RDZV[@]}" --nproc_per_node=$NPROC \
   tools/train.py "$CONFIG" --launcher pytorch "${@:3}"

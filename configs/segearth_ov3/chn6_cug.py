@@ -7,7 +7,7 @@ _base_ = [
 test_dataloader = dict(dataset=dict(pipeline={{_base_.sam3_test_pipeline}}))
 test_evaluator = dict(iou_metrics=['mIoU', 'mFscore'])
 model = dict(
-    class_names='{{fileDirname}}/class_names/chn6_cug.txt',
+    class_names='{{fileDirname}}/../segearth/class_names/chn6_cug.txt',
     decode_head=dict(confidence_threshold=0.5),
     prob_thd=0.3,
     bg_idx=0)

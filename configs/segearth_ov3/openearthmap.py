@@ -7,7 +7,7 @@ _base_ = [
 test_dataloader = dict(dataset=dict(pipeline={{_base_.sam3_test_pipeline}}))
 test_evaluator = dict(iou_metrics=['mIoU', 'mFscore'])
 model = dict(
-    class_names='{{fileDirname}}/class_names/openearthmap.txt',
+    class_names='{{fileDirname}}/../segearth/class_names/openearthmap.txt',
     decode_head=dict(confidence_threshold=0.1),
     slide_crop=512,
     slide_stride=512,

@@ -14,7 +14,8 @@ NAMES = ('openearthmap loveda isaid potsdam vaihingen uavid udd5 vdd whu_aerial 
          'spacenet_road wbs_si').split()
 BINARY = {'whu_aerial', 'whu_sat_ii', 'inria', 'xbd', 'chn6_cug',
           'deepglobe_road', 'massachusetts_road', 'spacenet_road', 'wbs_si'}
-# (prob_thd, bg_idx, lambda) from the paper's configs (spec segearth.md §1.3)
+# (prob_thd, bg_idx, lambda) from the authors' configs (likyoo/SegEarth-OV
+# configs/cfg_<dataset>.py)
 SETTINGS = dict(openearthmap=(0.1, 0, -0.3), loveda=(0.3, 0, -0.3),
                 isaid=(0.4, 0, -0.3), potsdam=(0.1, 5, -0.3),
                 vaihingen=(0.1, 5, -0.3), uavid=(0.3, 0, -0.3),

@@ -8,7 +8,8 @@ import pytest
 from conftest import REPO_ROOT
 from fixtures.tiny_sam3 import TINY_SAM3_BACKBONE
 
-# (confidence_threshold, prob_thd, bg_idx, slide) (spec segearth.md §2.6)
+# (confidence_threshold, prob_thd, bg_idx, slide) from the authors' configs
+# (earth-insights/SegEarth-OV-3 configs/cfg_<dataset>.py)
 SETTINGS = dict(
     openearthmap=(0.1, 0.1, 0, 512), loveda=(0.5, 0.5, 0, 0),
     isaid=(0.4, 0.5, 0, 0), potsdam=(0.2, 0.1, 5, 0),

@@ -2,12 +2,13 @@
 import os
 import os.path as osp
 import re
-import socket
 import subprocess
 import sys
 
 from conftest import REPO_ROOT, run_py
-from fixtures.tiny_models import TINY_CLIP_CFG, TINY_CLIP_NAME
+# re-exported: the reliability tests take their configs from here
+from fixtures.tiny_configs import (tiny_geopurify_config,  # noqa: F401
+                                   tiny_segearth_config)
 
 TINY_FCN = osp.join(REPO_ROOT, 'tests', 'fixtures', 'configs',
                     'tiny_fcn_potsdam.py')
@@ -39,11 +40,68 @@ class KillAfterIterHook(Hook):
 '''
 
 
-def free_port() -> int:
-    """A TCP port that is free now (MASTER_PORT of one torchrun)."""
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
+def kill_config(tmp_path, base: str, imports) -> str:
+    """``base`` plus the ``KillAfterIterHook`` (SIGKILL after iteration 3,
+    i.e. after the iteration-2 checkpoint); ``imports`` = the base's
+    ``custom_imports`` (the hook module is added)."""
+    (tmp_path / 'rel_kill_hook.py').write_text(KILL_HOOK)
+    kill = tmp_path / (osp.splitext(osp.basename(base))[0] + '_killed.py')
+    kill.write_text(
+        f"_base_ = [{base!r}]\n"
+        f"custom_imports = dict(imports={list(imports) + ['rel_kill_hook']!r}, "
+        "allow_failed_imports=False)\n"
+        # a default hook: the config's own custom_hooks stay as they are
+        "default_hooks = dict(kill=dict(type='KillAfterIterHook', at=3))\n")
+    return str(kill)
+
+
+def kill_and_resume(tmp_path, base: str, kill: str, extra=lambda wd: [],
+                    before_resume=lambda cut: None):
+    """The one kill-and-resume harness: ``tools/train.py base`` runs 4
+    iterations uninterrupted in ``tmp_path/full``; ``kill`` (see
+    :func:`kill_config`) is SIGKILLed in ``tmp_path/cut`` after the
+    iteration-2 checkpoint; ``base --resume`` finishes it. ``extra(work_dir)``
+    adds arguments to each run. Returns the two ``iter_4.pth`` checkpoints
+    after checking that they hold the same iteration, weights, optimizer
+    state and scheduler state, and that the killed run was really behind."""
+    import signal
+
+    import torch
+
+    def load(p):
+        return torch.load(p, map_location='cpu', weights_only=False)
+
+    env = dict(PYTHONPATH=str(tmp_path))
+    full, cut = tmp_path / 'full', tmp_path / 'cut'
+    ok(run_tool(['tools/train.py', base, '--work-dir', str(full)]
+                + extra(full), env=env))
+    r = run_tool(['tools/train.py', kill, '--work-dir', str(cut)] + extra(cut),
+                 env=env)
+    assert r.returncode == -signal.SIGKILL, r.stderr[-3000:]
+    assert (cut / 'iter_2.pth').is_file() and not (cut / 'iter_4.pth').exists()
+    before_resume(cut)
+    # auto-resume (latest checkpoint of the work_dir), unchanged config
+    out = ok(run_tool(['tools/train.py', base, '--work-dir', str(cut),
+                       '--resume'] + extra(cut), env=env))
+    assert 'resumed' in out.lower() or 'Resuming' in out, out[-2000:]
+    a, b = load(full / 'iter_4.pth'), load(cut / 'iter_4.pth')
+    assert a['meta']['iter'] == b['meta']['iter'] == 4
+    sa, sb = a['state_dict'], b['state_dict']
+    assert sa.keys() == sb.keys()
+    for k, v in sa.items():
+        assert torch.equal(v, sb[k]), f'{k} differs'
+    oa, ob = a['optimizer']['state'], b['optimizer']['state']
+    assert oa.keys() == ob.keys() and oa
+    for k in oa:
+        for name, t in oa[k].items():
+            assert torch.equal(torch.as_tensor(t), torch.as_tensor(
+                ob[k][name])), (k, name)
+    assert a['param_schedulers'] == b['param_schedulers']
+    # and the interrupted run was really different before resuming
+    mid = load(cut / 'iter_2.pth')['state_dict']
+    assert any(not torch.equal(v, mid[k])
+               for k, v in sa.items() if v.is_floating_point())
+    return a, b
 
 
 def ok(r) -> str:
@@ -58,9 +116,12 @@ def run_tool(args, env=None, timeout=600):
 
 
 def run_dist(script, args, nproc=2, timeout=600):
-    """``tools/dist_{train,test}.sh`` with ``nproc`` CPU processes (gloo)."""
+    """``tools/dist_{train,test}.sh`` with ``nproc`` CPU processes (gloo).
+
+    ``PORT=0``: torchrun's standalone rendezvous binds a free port itself
+    and hands it to the workers, so parallel runs never race for a port."""
     e = dict(os.environ, PYTHONUNBUFFERED='1', PYTHON=sys.executable,
-             PORT=str(free_port()), **THREADS)
+             PORT='0', **THREADS)
     cmd = ['bash', osp.join(REPO_ROOT, 'tools', script)] + list(args)
     if script == 'dist_train.sh':
         cmd.insert(3, str(nproc))
@@ -98,55 +159,3 @@ def per_class_table(text: str) -> str:
     block = text[starts[-1]:]
     end = re.search(r'^.*(Iter|Epoch)\((val|test)\)', block, re.M)
     return block[:end.start()] if end else block
-
-
-def tiny_segearth_config(tmp_path, leaf='configs/segearth/loveda.py'):
-    """A SegEarth-OV leaf config with the tiny random CLIP, seeded."""
-    p = tmp_path / 'tiny_segearth.py'
-    backbone = dict(model_name=TINY_CLIP_NAME, model_cfg=TINY_CLIP_CFG,
-                    pretrained=None)
-    p.write_text(f"_base_ = [{osp.join(REPO_ROOT, leaf)!r}]\n"
-                 f"model = dict(backbone={backbone!r}, "
-                 "templates='simple_imagenet')\n"
-                 "randomness = dict(seed=0)\n")
-    return str(p)
-
-
-def tiny_geopurify_config(tmp_path, root, with_teacher=True):
-    """configs/geopurify/scannet.py shrunk (as in the seg3d e2e test), on
-    the oracle features written by ``write_oracle_features``; seeded."""
-    leaf = osp.join(REPO_ROOT, 'configs', 'geopurify', 'scannet.py')
-    cfg = tmp_path / 'tiny_geopurify.py'
-    fused, teacher = str(tmp_path / 'fused'), str(tmp_path / 'teacher')
-    cfg.write_text(f"""_base_ = [{leaf!r}]
-model = dict(backbone=dict(in_channels=14, hidden_channels=16, embed_dim=8,
-                           num_blocks=1),
-             fused_channels=8, teacher_channels=8,
-             text_embeddings={str(tmp_path / 'text.pt')!r}, knn=16,
-             decode_head=dict(knn=16, iterations=3))
-load_pts = dict(type='LoadPointsFromFile', coord_type='DEPTH',
-                shift_height=False, use_color=True, load_dim=6,
-                use_dim=[0, 1, 2, 3, 4, 5])
-train_dataloader = dict(num_workers=0, dataset=dict(
-    data_root={root!r}, ann_file='scannet_infos.pkl', pipeline=[
-        load_pts,
-        dict(type='LoadPointFeatures', feature_root={fused!r}, expected_dim=8),
-        dict(type='LoadPointFeatures', feature_root={teacher!r},
-             expected_dim=8),
-        dict(type='Pack3DDetInputs', keys=['points'])]))
-test_dataloader = dict(num_workers=0, dataset=dict(
-    data_root={root!r}, ann_file='scannet_infos.pkl', pipeline=[
-        load_pts,
-        dict(type='LoadAnnotations3D', with_bbox_3d=False, with_label_3d=False,
-             with_mask_3d=False, with_seg_3d=True),
-        dict(type='PointSegClassMapping'),
-        dict(type='LoadPointFeatures', feature_root={fused!r}, expected_dim=8),
-        dict(type='Pack3DDetInputs', keys=['points', 'pts_semantic_mask'])]))
-val_dataloader = test_dataloader
-train_cfg = dict(max_epochs=2, val_interval=100)
-param_scheduler = []
-default_hooks = dict(checkpoint=dict(type='CheckpointHook', interval=1),
-                     logger=dict(type='LoggerHook', interval=1))
-randomness = dict(seed=0, deterministic=True)
-""")
-    return str(cfg)

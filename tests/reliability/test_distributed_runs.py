@@ -79,7 +79,7 @@ def test_dist_test_2d_equals_single_process(tmp_path):
 def test_dist_test_3d_equals_single_process(tmp_path):
     """GeoPurify (tiny student, seed 0, oracle features) on the real ScanNet
     sample: 2-process tools/test.py equals the single-process run."""
-    from seg3d.test_geopurify_end_to_end import write_oracle_features
+    from fixtures.tiny_configs import write_oracle_features
     root = shared_data_path('scannet')
     write_oracle_features(root, tmp_path)
     cfg = tiny_geopurify_config(tmp_path, root)
@@ -107,12 +107,13 @@ def test_nccl_config_on_cpu_only_machine_uses_gloo(monkeypatch):
     from mmengine.config import Config
 
     from conftest import REPO_ROOT
-    from rel_helpers import free_port
     if torch.cuda.is_available():
         pytest.skip('CUDA machine: nccl stays')
     sys.path.insert(0, os.path.join(REPO_ROOT, 'tools'))
     from _bootstrap import setup_cpu_distributed
-    for k, v in dict(MASTER_ADDR='127.0.0.1', MASTER_PORT=str(free_port()),
+    # MASTER_PORT 0: rank 0's store binds a free port itself (world size 1:
+    # nobody else needs to know it), no port picked in advance to race for
+    for k, v in dict(MASTER_ADDR='127.0.0.1', MASTER_PORT='0',
                      RANK='0', WORLD_SIZE='1', LOCAL_RANK='0').items():
         monkeypatch.setenv(k, v)
     cfg = Config(dict(launcher='pytorch', env_cfg=dict(

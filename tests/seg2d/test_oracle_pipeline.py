@@ -150,5 +150,9 @@ def test_oracle_pipeline_matches_independent(name, mmseg_scope, capsys):
     with capsys.disabled():
         print(f'\n[oracle {name}] pipeline mIoU {pipeline_miou:.2f} | '
               f'independent mIoU {ref_miou:.2f} ({len(dataset)} tiles)')
+    # measured |difference| 0.43 (Potsdam), 0.09 (Vaihingen), 0.21 (LoveDA):
+    # the pipeline slides 224-px windows, the reference upsamples the whole
+    # image at once, so they agree closely but not exactly
     assert abs(pipeline_miou - ref_miou) <= 0.5
-    assert pipeline_miou > 50  # GT-derived features must segment well
+    # GT-derived features must segment well (measured 74.9 to 98.5)
+    assert pipeline_miou > 50

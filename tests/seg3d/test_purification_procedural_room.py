@@ -6,17 +6,11 @@ noisy, view-fragmented features (noise model:
 ``ovseg_plugins.seg3d.synthetic``) by a clear margin over the raw features
 and over pooling with the untrained student.
 """
-import os.path as osp
-import sys
-
 import numpy as np
 import pytest
 import torch
 
-from conftest import REPO_ROOT
-
-sys.path.insert(0, osp.join(REPO_ROOT, 'tools', 'analysis_tools'))
-sys.path.insert(0, osp.join(REPO_ROOT, 'tools'))
+from fixtures.procedural_room import run_seed
 
 
 def test_noise_model_is_what_the_docs_say():
@@ -40,13 +34,14 @@ def test_noise_model_is_what_the_docs_say():
 
 @pytest.mark.slow
 def test_distilled_student_purifies_noisy_room_features():
-    import geopurify_procedural_room as room_check
-    torch.set_num_threads(1)
-    r = room_check.run_seed(0, steps=20, spacing=0.07)
+    torch.set_num_threads(1)  # restored by conftest's autouse fixture
+    r = run_seed(0, steps=20, spacing=0.07)
     print(f"\nprocedural room (seed 0, {r['points']} points): mIoU raw "
           f"{100 * r['miou_raw']:.1f}, pooled with untrained student "
           f"{100 * r['miou_pooled_untrained']:.1f}, pooled with trained "
           f"student {100 * r['miou_pooled_trained']:.1f}")
     assert r['loss_last'] < r['loss_first']
+    # measured (10,078 points): raw 26.0, untrained pooling 44.2, distilled
+    # pooling 61.2 mIoU: margins of 20 and 12 points over the bars below
     assert r['miou_pooled_trained'] > r['miou_raw'] + 0.15
     assert r['miou_pooled_trained'] > r['miou_pooled_untrained'] + 0.05

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from conftest import REPO_ROOT, run_py, shared_data_path
-from fixtures.tiny_models import TINY_CLIP_CFG, TINY_CLIP_NAME
+from fixtures.tiny_configs import tiny_segearth_config
 from fixtures.tiny_sam3 import TINY_SAM3_OVERRIDES
 
 TINY_FCN = osp.join(REPO_ROOT, 'tests', 'fixtures', 'configs',
@@ -59,17 +59,6 @@ def test_train_checkpoint_loads_in_test_and_resume(tmp_path):
     assert ck['meta']['iter'] == 6
 
 
-def tiny_segearth_config(tmp_path, leaf='configs/segearth/potsdam.py'):
-    """A leaf config on top of a real one with the tiny random CLIP."""
-    p = tmp_path / 'tiny_segearth.py'
-    backbone = dict(model_name=TINY_CLIP_NAME, model_cfg=TINY_CLIP_CFG,
-                    pretrained=None)
-    p.write_text(f"_base_ = [{osp.join(REPO_ROOT, leaf)!r}]\n"
-                 f"model = dict(backbone={backbone!r}, "
-                 "templates='simple_imagenet')\n")
-    return str(p)
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize('name,n_tiles', [('potsdam', 1), ('vaihingen', 1),
                                           ('loveda', 3)])
@@ -92,7 +81,7 @@ def test_mmseg_own_test_script_runs_our_config(tmp_path):
     if not osp.isfile(script):
         pytest.skip(f'mmseg has no bundled tools at {script}')
     root = shared_data_path('rs', 'potsdam')
-    cfg = tiny_segearth_config(tmp_path)
+    cfg = tiny_segearth_config(tmp_path, 'configs/segearth/potsdam.py')
     # mmseg's test.py requires a checkpoint argument: give an empty one
     ckpt = tmp_path / 'empty.pth'
     torch.save({'state_dict': {}, 'meta': {}}, ckpt)

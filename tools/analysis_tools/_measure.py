@@ -38,3 +38,20 @@ def run_isolated(target, *args):
     out = q.get()
     p.join()
     return out
+
+
+def median_seconds(fn, repeats: int, device: str = 'cpu') -> float:
+    """Median wall time of ``repeats`` calls of ``fn()`` (CUDA: synchronised
+    after each call)."""
+    import statistics
+    import time
+
+    import torch
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        if device.startswith('cuda'):
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)

@@ -12,14 +12,14 @@ vision pass, the grounding of all words, fusion and post-processing.
 import argparse
 import json
 import os.path as osp
-import statistics
 import sys
-import time
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 from _bootstrap import REPO_ROOT, bootstrap  # noqa: E402
 
 bootstrap()
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+from _measure import median_seconds  # noqa: E402
 
 
 def main(argv=None):
@@ -61,14 +61,8 @@ def main(argv=None):
         for mode in ('per_word', 'batched'):
             model.batched_prompts = mode == 'batched'
             model.predict(x)  # warm-up
-            times = []
-            for _ in range(args.repeats):
-                t = time.perf_counter()
-                model.predict(x)
-                if args.device.startswith('cuda'):
-                    torch.cuda.synchronize()
-                times.append(time.perf_counter() - t)
-            row[mode] = statistics.median(times)
+            row[mode] = median_seconds(lambda: model.predict(x),
+                                       args.repeats, args.device)
         row['ratio'] = row['batched'] / row['per_word']
         rows.append(row)
     if args.json:

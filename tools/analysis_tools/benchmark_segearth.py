@@ -11,16 +11,15 @@ the model is built and warmed up; CUDA: ``max_memory_allocated``).
 import argparse
 import json
 import os.path as osp
-import statistics
 import sys
-import time
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 from _bootstrap import bootstrap  # noqa: E402
 
 bootstrap()
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-from _measure import reset_peak_rss, run_isolated, status_kb  # noqa: E402
+from _measure import (median_seconds, reset_peak_rss,  # noqa: E402
+                      run_isolated, status_kb)
 
 
 def run_mode(args, crop_batch_size, q):
@@ -46,19 +45,14 @@ def run_mode(args, crop_batch_size, q):
             torch.cuda.reset_peak_memory_stats()
         base = status_kb('VmRSS')
         ok = reset_peak_rss()
-        times = []
-        for _ in range(args.repeats):
-            t = time.perf_counter()
-            model.predict(x)
-            if args.device.startswith('cuda'):
-                torch.cuda.synchronize()
-            times.append(time.perf_counter() - t)
+        secs = median_seconds(lambda: model.predict(x), args.repeats,
+                              args.device)
     if args.device.startswith('cuda'):
         peak_mb = torch.cuda.max_memory_allocated() / 2**20
     else:
         peak_mb = (status_kb('VmHWM') - base) / 1024 if ok else float('nan')
     q.put(dict(crop_batch_size=crop_batch_size,
-               sec_per_image=statistics.median(times),
+               sec_per_image=secs,
                peak_mem_mb=peak_mb))
 
 

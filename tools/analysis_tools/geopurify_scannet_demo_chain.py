@@ -138,7 +138,9 @@ def run(data_root, work_dir, views=8, size=(320, 240), steps=5, clip=None,
                           else None),
         voxel_size=0.02, knn=96, iterations=18))
     cols = torch.from_numpy(np.concatenate([demo, fused], 1))
-    from geopurify_procedural_room import fit_scene
+    sys.path.insert(0, osp.join(osp.dirname(osp.dirname(osp.dirname(
+        osp.abspath(__file__)))), 'tests'))
+    from fixtures.procedural_room import fit_scene
     t = time.perf_counter()
     losses = fit_scene(model, cols, steps, lr=1e-3)
     times['train'] = time.perf_counter() - t

@@ -1,4 +1,7 @@
-"""Pick a small, diverse training subset by label statistics (GeoPurify §8.1).
+"""Pick a small, diverse training subset by label statistics.
+
+As the GeoPurify authors chose their 20 training scenes (tj12323/GeoPurify,
+``dataset/data_choose_zero.py``).
 
     python tools/geopurify/select_scenes.py LABELS [LABELS ...] \
         --out configs/geopurify/splits/my_train.txt \

@@ -2,7 +2,8 @@
 from typing import Tuple
 
 import torch
-import torch.nn.functional as F
+
+from ..ops.local_pca import estimate_normals  # noqa: F401 (re-export)
 
 
 def voxelize(xyz: torch.Tensor, voxel_size: float
@@ -26,14 +27,3 @@ def scatter_mean(x: torch.Tensor, index: torch.Tensor, n: int):
     out = x.new_zeros(n, x.shape[1]).index_add(0, index, x)
     cnt = x.new_zeros(n).index_add(0, index, x.new_ones(len(index)))
     return out / cnt.clamp(min=1)[:, None]
-
-
-def estimate_normals(xyz: torch.Tensor, nbr: torch.Tensor) -> torch.Tensor:
-    """Unit normals from the PCA of each point's neighbours ``(N, K)``,
-    oriented towards +z."""
-    p = xyz[nbr] - xyz[nbr].mean(1, keepdim=True)
-    cov = p.transpose(1, 2) @ p
-    _, vec = torch.linalg.eigh(cov.double())
-    n = vec[..., 0].float()
-    n = torch.where(n[:, 2:3] < 0, -n, n)
-    return F.normalize(n, dim=1)

@@ -66,9 +66,13 @@ def mesh_vertex_normals(verts: np.ndarray, faces: np.ndarray) -> np.ndarray:
 def pca_normals(xyz: np.ndarray, knn: int = 16,
                 chunk: int = 65536) -> np.ndarray:
     """Unit normals ``(N, 3)`` from the PCA of each point's ``knn`` nearest
-    neighbours (itself included), oriented towards +z (the convention of
-    ``ovseg_plugins.seg3d.models.utils.estimate_normals``)."""
+    neighbours (itself included, found with scipy's k-d tree), oriented
+    towards +z (:func:`ovseg_plugins.seg3d.ops.local_pca.estimate_normals`,
+    the routine the segmentor uses)."""
+    import torch
     from scipy.spatial import cKDTree
+
+    from ...ops.local_pca import estimate_normals
     xyz = np.asarray(xyz, np.float64)
     n = len(xyz)
     if n < 3:
@@ -80,13 +84,9 @@ def pca_normals(xyz: np.ndarray, knn: int = 16,
     out = np.empty((n, 3))
     for s in range(0, n, chunk):
         _, idx = tree.query(xyz[s:s + chunk], k=k)
-        p = xyz[idx]
-        p = p - p.mean(1, keepdims=True)
-        cov = np.einsum('nki,nkj->nij', p, p)
-        _, vec = np.linalg.eigh(cov)
-        out[s:s + chunk] = vec[:, :, 0]
-    out[out[:, 2] < 0] *= -1
-    return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
+        out[s:s + chunk] = estimate_normals(
+            torch.from_numpy(xyz), torch.from_numpy(idx)).numpy()
+    return out
 
 
 @TRANSFORMS.register_module()

@@ -1,6 +1,7 @@
 """mIoU / mAcc / allAcc of point labels from a confusion matrix over a split.
 
-Protocols (GeoPurify spec §9.1):
+Protocols (as the GeoPurify authors evaluate, tj12323/GeoPurify
+``run/validation.py``):
 
 * per-class intersection / union / target are accumulated over the whole
   split (not averaged per scene): ``IoU_c = TP_c / (GT_c + Pred_c - TP_c)``,

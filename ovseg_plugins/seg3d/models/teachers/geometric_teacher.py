@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from mmdet3d.registry import MODELS
 
 from ...ops.knn import knn_indices
+from ...ops.local_pca import neighbourhood_pca
 
 
 def local_shape_features(xyz: torch.Tensor, nbr: torch.Tensor) -> torch.Tensor:
@@ -20,9 +21,7 @@ def local_shape_features(xyz: torch.Tensor, nbr: torch.Tensor) -> torch.Tensor:
         Tensor: ``(N, 7)``: linearity, planarity, scattering, verticality of
         the normal, and the unsigned unit normal ``|n|`` (3).
     """
-    p = xyz[nbr] - xyz[nbr].mean(1, keepdim=True)
-    cov = (p.transpose(1, 2) @ p).double() / nbr.shape[1]
-    val, vec = torch.linalg.eigh(cov)  # ascending
+    val, vec = neighbourhood_pca(xyz, nbr)  # ascending
     l3, l2, l1 = val.clamp(min=0).unbind(-1)
     l1 = l1.clamp(min=1e-12)
     normal = vec[..., 0]

@@ -1,4 +1,5 @@
 import copy
+import math
 
 import pytest
 import torch
@@ -83,11 +84,41 @@ def test_segearth_attention_rows_sum_to_three():
     assert torch.allclose(out, torch.full_like(out, 3.0), atol=1e-6)
 
 
-def test_any_crop_size_interpolates_positions(mmseg_scope):
+def _cubic_resize_matrix(n, m, a=-0.75):
+    """(m, n) weights of 1-D cubic convolution (Keys, a = -0.75), half-pixel
+    centres, border samples repeated: an independent reference for
+    ``F.interpolate(mode='bicubic', align_corners=False)``."""
+    W = torch.zeros(m, n, dtype=torch.float64)
+    for i in range(m):
+        src = (i + 0.5) * n / m - 0.5
+        f = math.floor(src)
+        for k in range(-1, 3):
+            x = abs(src - (f + k))
+            w = ((a + 2) * x - (a + 3)) * x * x + 1 if x <= 1 else \
+                a * (x ** 3 - 5 * x * x + 8 * x - 4) if x < 2 else 0.
+            W[i, min(max(f + k, 0), n - 1)] += w
+    return W
+
+
+@pytest.mark.parametrize('grid', [(28, 20), (9, 11)])
+def test_any_crop_size_interpolates_positions(mmseg_scope, grid):
     bb = build()
-    patch, cls = bb(torch.randn(1, 3, 448, 320))
-    assert patch.shape == (1, 64, 28, 20) and cls.shape == (1, 64)
+    gh, gw = grid
+    patch, cls = bb(torch.randn(1, 3, 16 * gh, 16 * gw))
+    assert patch.shape == (1, 64, gh, gw) and cls.shape == (1, 64)
     assert torch.isfinite(patch).all()
+    # values: the CLS row is kept and the 14x14 patch grid is resized
+    # bicubically, rows along H and columns along W
+    pos = bb.visual.positional_embedding.detach().double()
+    grid0 = pos[1:].reshape(14, 14, -1).permute(2, 0, 1)
+    ref = _cubic_resize_matrix(14, gh) @ grid0 @ _cubic_resize_matrix(14, gw).T
+    ours = bb.interpolate_pos_embed(gh, gw).detach().double()
+    assert torch.equal(ours[0], pos[0])
+    torch.testing.assert_close(
+        ours[1:], ref.permute(1, 2, 0).reshape(gh * gw, -1),
+        rtol=1e-5, atol=1e-6)
+    # the native grid is used as it is
+    assert bb.interpolate_pos_embed(14, 14) is bb.visual.positional_embedding
 
 
 def test_errors_on_bad_input(mmseg_scope):

@@ -83,8 +83,18 @@ def test_predict_resizes_to_ori_shape(mmseg_scope):
 
 def test_whole_mode_and_batch(mmseg_scope):
     seg = build_segmentor(mode='whole')
-    out = seg.predict(torch.randn(2, 3, 100, 120))
+    x = torch.randn(2, 3, 100, 120)
+    out = seg.predict(x)
     assert len(out) == 2 and out[1].pred_sem_seg.data.shape == (1, 100, 120)
+    whole = seg.whole_inference(x)
+    for i in range(2):  # a batch gives each image's single-image logits
+        torch.testing.assert_close(whole[i:i + 1],
+                                   seg.whole_inference(x[i:i + 1]),
+                                   rtol=1e-4, atol=1e-5)
+    # a slide whose one (clipped) window covers the image equals whole mode
+    seg.slide_crop, seg.slide_stride = 224, 112
+    torch.testing.assert_close(seg.slide_inference(x), whole,
+                               rtol=1e-4, atol=1e-5)
 
 
 def test_set_vocabulary_and_errors(mmseg_scope):
@@ -107,9 +117,20 @@ def test_pad_to_patch_multiple_roundtrip():
 
 
 def test_crop_not_patch_multiple(mmseg_scope):
+    """100-px crops (not a multiple of the 16-px patch) are padded inside;
+    the merged map is, per pixel, the mean of the logits of the windows
+    covering it, each window segmented on its own."""
     seg = build_segmentor(slide_crop=100, slide_stride=50)
-    out = seg.slide_inference(torch.randn(1, 3, 150, 130))
+    x = torch.randn(1, 3, 150, 130)
+    out = seg.slide_inference(x)
     assert out.shape == (1, 5, 150, 130) and torch.isfinite(out).all()
+    ref, count = torch.zeros_like(out), torch.zeros(150, 130)
+    # mmseg's grid: 2 x 2 windows, the last ones shifted back inside
+    for y1, y2, x1, x2 in [(0, 100, 0, 100), (0, 100, 30, 130),
+                           (50, 150, 0, 100), (50, 150, 30, 130)]:
+        ref[..., y1:y2, x1:x2] += seg.whole_inference(x[..., y1:y2, x1:x2])
+        count[y1:y2, x1:x2] += 1
+    torch.testing.assert_close(out, ref / count, rtol=1e-4, atol=1e-5)
 
 
 def test_text_cache_hit_on_second_build(mmseg_scope, tmp_path):
