@@ -180,6 +180,10 @@ def sample_visible(feat_map: torch.Tensor, pixels: torch.Tensor,
     return flat.t().contiguous().index_select(0, lin)
 
 
+# observation_logits' inverse norm of a zero row (norm clamped to 1e-12)
+_ZERO_INV_NORM = float(torch.tensor(1e-12).reciprocal())
+
+
 def observation_logits(feats: torch.Tensor, text: torch.Tensor,
                        logit_scale: float = 100.
                        ) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -314,10 +318,10 @@ class ViewFusionAccumulator:
       (authors: fewer than 400 skipped; more than 65000 skipped only while
       training, no upper cap at evaluation);
     - **in-view fill**: a visible point whose map cell holds no feature
-      (an all-zero row: masked or region-pooled 2D features such as
-      X-Decoder / OpenSeg) takes the cell of the nearest (3D) visible point
-      of the same view whose cell has one. A view where no visible point
-      has a feature is skipped.
+      (a zero row, norm <= 1e-12: masked or region-pooled 2D features
+      such as X-Decoder / OpenSeg) takes the cell of the nearest (3D)
+      visible point of the same view whose cell has one. A view where no
+      visible point has a feature is skipped.
 
     Args:
         num_points (int): N.
@@ -395,11 +399,6 @@ class ViewFusionAccumulator:
             self.skipped['many'] += 1
             return 0
         lin = map_cells(pixels.index_select(0, idx), (h, w), image_hw)
-        if self.fill_uncovered:
-            lin = self._fill_uncovered(idx, lin, feat_map.reshape(D, h * w))
-            if lin is None:
-                self.skipped['empty'] += 1
-                return 0
         # the distinct cells (sorted) and each observation's row among them
         used = torch.zeros(h * w, dtype=torch.bool)
         used[lin] = True
@@ -412,6 +411,13 @@ class ViewFusionAccumulator:
             rows = flat.t()
             row = lin
         logits, inv = observation_logits(rows, self.text, self.logit_scale)
+        if self.fill_uncovered:
+            # a cell without a feature has norm 0, i.e. the clamped inverse
+            # norm (no extra pass over the map)
+            row = self._fill_uncovered(idx, row, inv < _ZERO_INV_NORM)
+            if row is None:
+                self.skipped['empty'] += 1
+                return 0
         f = rows.to(self.store_dtype)  # no copy when already store_dtype
         self._idx.append(idx)
         self._row.append(row)
@@ -421,15 +427,15 @@ class ViewFusionAccumulator:
         self._n_views += 1
         return len(idx)
 
-    def _fill_uncovered(self, idx: torch.Tensor, lin: torch.Tensor,
-                        flat: torch.Tensor) -> Optional[torch.Tensor]:
-        """Cells ``lin (E,)`` of the visible points ``idx (E,)`` with every
-        featureless cell (all-zero column of ``flat (D, h·w)``) replaced by
-        the cell of the nearest visible point that has a feature; None when
-        no visible point has one."""
-        covered = flat.ne(0).any(0).index_select(0, lin)  # (E,)
+    def _fill_uncovered(self, idx: torch.Tensor, row: torch.Tensor,
+                        has_feature: torch.Tensor) -> Optional[torch.Tensor]:
+        """Cell rows ``row (E,)`` of the visible points ``idx (E,)`` with
+        every featureless one (``has_feature (U,)`` False: a zero row)
+        replaced by the row of the nearest visible point that has a
+        feature; None when no visible point has one."""
+        covered = has_feature.index_select(0, row)  # (E,)
         if bool(covered.all()):
-            return lin
+            return row
         if not bool(covered.any()):
             return None
         if self.xyz is None:
@@ -441,10 +447,10 @@ class ViewFusionAccumulator:
         unc = (~covered).nonzero(as_tuple=True)[0]
         near = nearest_source(self.xyz.index_select(0, idx[unc]),
                               self.xyz.index_select(0, idx[cov]))
-        lin = lin.clone()
-        lin[unc] = lin[cov[near]]
+        row = row.clone()
+        row[unc] = row[cov[near]]
         self.filled += len(unc)
-        return lin
+        return row
 
     def fuse(self, compact: bool = False
              ) -> Tuple[torch.Tensor, torch.Tensor]:
