@@ -117,8 +117,19 @@ def project_points(xyz: torch.Tensor, cam2world: torch.Tensor,
 
     Returns:
         tuple: ``pixels (N, 2)`` long ``(u, v)`` and ``visible (N,)`` bool.
+
+    Raises:
+        ValueError: The principal point lies outside the image: the
+            intrinsics belong to another resolution (see
+            :func:`rescale_intrinsics`).
     """
     H, W = image_hw
+    cx, cy = float(intrinsic[0, 2]), float(intrinsic[1, 2])
+    if not (0 < cx < W and 0 < cy < H):
+        raise ValueError(
+            f'intrinsics with principal point ({cx:g}, {cy:g}) do not belong '
+            f'to a {W}x{H} image: they are for another resolution; rescale '
+            'them to the frames projected into (rescale_intrinsics)')
     w2c = torch.linalg.inv(cam2world.double())
     # one (3, 4) projection: rows 0-1 give z·(u, v), row 2 the depth z
     # (a pinhole intrinsic's last row is (0, 0, 1))

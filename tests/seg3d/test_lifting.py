@@ -346,11 +346,13 @@ def test_full_resolution_intrinsics_are_rescaled_never_misprojected():
     ref_pix, ref_vis = _authors_mapping(K_COLOR, xyz, 640, 480)
     assert torch.equal(vis, ref_vis & (xyz[:, 2] > 0)) and vis.sum() > 500
     assert torch.equal(pix[vis], ref_pix[vis])
-    # the intrinsics as they are would put the points elsewhere (the old
-    # behaviour): most visible points land on other pixels or outside
-    raw_pix, raw_vis = project_points(xyz, torch.eye(4), K_COLOR, (480, 640))
-    wrong = (raw_pix != pix).any(1) | ~raw_vis
-    assert wrong[vis].float().mean() > 0.9
+    # the intrinsics as they are (the former behaviour) would put almost
+    # every visible point on another pixel; projecting with them is refused
+    raw = (xyz[:, :2] * K_COLOR[[0, 1], [0, 1]] / xyz[:, 2:] +
+           K_COLOR[:2, 2]).round().long()
+    assert (raw[vis] != pix[vis]).any(1).float().mean() > 0.9
+    with pytest.raises(ValueError, match='principal point'):
+        project_points(xyz, torch.eye(4), K_COLOR, (480, 640))
     # intrinsics already at the frame size: (almost) the identity
     K_half = K_COLOR.clone()
     K_half[:2] /= 2.025
