@@ -11,6 +11,90 @@ import torch.nn.functional as F
 from .ops.knn import nearest_source
 
 
+def rescale_intrinsics(intrinsic: torch.Tensor, image_hw: Tuple[int, int],
+                       rule: str = 'center',
+                       source_hw: Optional[Tuple[int, int]] = None,
+                       tol: float = 0.05,
+                       name: str = 'intrinsics') -> Tuple[torch.Tensor, str]:
+    """Intrinsics for the ``image_hw`` frame that is actually projected into.
+
+    Rules:
+
+    - ``'center'`` (GeoPurify's code, ``PointCloudToImageMapper``): the
+      intrinsics are taken to describe a frame centred on their principal
+      point, i.e. of size ``(2·cy, 2·cx)``; ``fx ← fx · W / (2·cx)``,
+      ``fy ← fy · H / (2·cy)`` and the principal point moves to the image
+      centre ``(W / 2, H / 2)``. Almost the identity when the intrinsics
+      already belong to ``image_hw``.
+    - ``'scale'``: an exact resize from ``source_hw`` (default the centred
+      frame above): focal lengths scale by ``W / W0``, ``H / H0``, the
+      principal point by the pixel-centre rule ``(c + 0.5)·s − 0.5``.
+
+    Args:
+        intrinsic (Tensor): ``(3, 3)`` (or ``(4, 4)``, top-left block used).
+        image_hw (tuple): ``(H, W)`` of the frame points are projected into
+            (the depth map when there is one, else the colour image).
+        rule (str): ``'center'`` (default) or ``'scale'``.
+        source_hw (tuple, optional): ``(H0, W0)`` the intrinsics belong to
+            (default: twice the principal point).
+        tol (float): Largest relative difference of aspect ratios (source
+            vs ``image_hw``) and, with ``source_hw``, of the principal point
+            from that frame's centre. Defaults to 0.05.
+        name (str): The file or field named in errors and in the message.
+
+    Returns:
+        tuple: ``(3, 3)`` float32 intrinsics for ``image_hw`` and a one-line
+        description of what was done (for the log).
+
+    Raises:
+        ValueError: Intrinsics that cannot belong to a frame of this shape
+            (aspect ratio or principal point off by more than ``tol``).
+    """
+    if rule not in ('center', 'scale'):
+        raise ValueError(f"intrinsic rule must be 'center' or 'scale', got "
+                         f'{rule!r}')
+    K = torch.as_tensor(intrinsic, dtype=torch.float64)[:3, :3].clone()
+    H, W = (int(x) for x in image_hw)
+    fx, fy, cx, cy = (float(K[0, 0]), float(K[1, 1]), float(K[0, 2]),
+                      float(K[1, 2]))
+    if not (fx > 0 and fy > 0 and cx > 0 and cy > 0):
+        raise ValueError(f'{name}: expected a pinhole matrix with positive '
+                         f'fx, fy, cx, cy, got fx={fx:g} fy={fy:g} cx={cx:g} '
+                         f'cy={cy:g}')
+    implied = (2 * cy, 2 * cx)
+    H0, W0 = (float(x) for x in (source_hw or implied))
+    src = 'given' if source_hw else 'implied by the principal point'
+    if abs((W0 / H0) / (W / H) - 1) > tol:
+        raise ValueError(
+            f'{name}: intrinsics for a {W0:.0f}x{H0:.0f} frame ({src}) do not '
+            f'fit the {W}x{H} frames read (aspect ratios {W0 / H0:.3f} vs '
+            f'{W / H:.3f}): give the intrinsics of these frames '
+            '(e.g. intrinsic_depth.txt for the depth maps).')
+    if source_hw and (abs(cx / (W0 / 2) - 1) > tol
+                      or abs(cy / (H0 / 2) - 1) > tol):
+        raise ValueError(
+            f'{name}: principal point ({cx:g}, {cy:g}) is not near the centre '
+            f'of the {W0:.0f}x{H0:.0f} frame it is said to belong to: check '
+            'the intrinsic file and its frame size.')
+    if rule == 'center':
+        sx, sy = W / (2 * cx), H / (2 * cy)
+        K[0, 0] *= sx
+        K[1, 1] *= sy
+        K[0, 2], K[1, 2] = W / 2, H / 2
+    else:
+        sx, sy = W / W0, H / H0
+        K[0, 0] *= sx
+        K[1, 1] *= sy
+        K[0, 2] = (cx + 0.5) * sx - 0.5
+        K[1, 2] = (cy + 0.5) * sy - 0.5
+    msg = (f'{name}: fx={fx:.2f} fy={fy:.2f} cx={cx:.2f} cy={cy:.2f} '
+           f'({W0:.0f}x{H0:.0f} frame, {src}) -> {W}x{H} frames, rule '
+           f'{rule!r}: fx={float(K[0, 0]):.2f} fy={float(K[1, 1]):.2f} '
+           f'cx={float(K[0, 2]):.2f} cy={float(K[1, 2]):.2f} '
+           f'(scale {sx:.4f}, {sy:.4f})')
+    return K.float(), msg
+
+
 def project_points(xyz: torch.Tensor, cam2world: torch.Tensor,
                    intrinsic: torch.Tensor, image_hw: Tuple[int, int],
                    depth: Optional[torch.Tensor] = None,
@@ -33,8 +117,19 @@ def project_points(xyz: torch.Tensor, cam2world: torch.Tensor,
 
     Returns:
         tuple: ``pixels (N, 2)`` long ``(u, v)`` and ``visible (N,)`` bool.
+
+    Raises:
+        ValueError: The principal point lies outside the image: the
+            intrinsics belong to another resolution (see
+            :func:`rescale_intrinsics`).
     """
     H, W = image_hw
+    cx, cy = float(intrinsic[0, 2]), float(intrinsic[1, 2])
+    if not (0 < cx < W and 0 < cy < H):
+        raise ValueError(
+            f'intrinsics with principal point ({cx:g}, {cy:g}) do not belong '
+            f'to a {W}x{H} image: they are for another resolution; rescale '
+            'them to the frames projected into (rescale_intrinsics)')
     w2c = torch.linalg.inv(cam2world.double())
     # one (3, 4) projection: rows 0-1 give z·(u, v), row 2 the depth z
     # (a pinhole intrinsic's last row is (0, 0, 1))
@@ -94,6 +189,10 @@ def sample_visible(feat_map: torch.Tensor, pixels: torch.Tensor,
         return flat.index_select(1, lin).t().contiguous()
     # many points: one transpose copy, then contiguous row gathers
     return flat.t().contiguous().index_select(0, lin)
+
+
+# observation_logits' inverse norm of a zero row (norm clamped to 1e-12)
+_ZERO_INV_NORM = float(torch.tensor(1e-12).reciprocal())
 
 
 def observation_logits(feats: torch.Tensor, text: torch.Tensor,
@@ -223,6 +322,18 @@ class ViewFusionAccumulator:
     point). A scene with hundreds of views never materialises
     ``views × points × D``.
 
+    Two per-view rules follow the GeoPurify authors' lifting code:
+
+    - **small views**: a view with fewer than ``min_visible_points`` (or,
+      when set, more than ``max_visible_points``) visible points is skipped
+      (authors: fewer than 400 skipped; more than 65000 skipped only while
+      training, no upper cap at evaluation);
+    - **in-view fill**: a visible point whose map cell holds no feature
+      (a zero row, norm <= 1e-12: masked or region-pooled 2D features
+      such as X-Decoder / OpenSeg) takes the cell of the nearest (3D)
+      visible point of the same view whose cell has one. A view where no
+      visible point has a feature is skipped.
+
     Args:
         num_points (int): N.
         text (Tensor): ``(C, D)`` class embeddings.
@@ -230,16 +341,39 @@ class ViewFusionAccumulator:
         k (int): Views fused per point. Defaults to 3.
         store_dtype (torch.dtype): Storage of the kept map rows. Defaults
             to fp32.
+        xyz (Tensor, optional): ``(N, 3)`` point coordinates, needed by the
+            in-view fill when a view has uncovered visible points.
+        fill_uncovered (bool): In-view fill (authors' rule). Defaults to
+            True; False keeps uncovered points as zero-feature
+            observations.
+        min_visible_points (int): Skip views with fewer visible points.
+            Defaults to 400 (authors'); 0 keeps every view.
+        max_visible_points (int, optional): Skip views with more. Defaults
+            to None (no cap, as the authors' evaluation).
     """
 
     def __init__(self, num_points: int, text: torch.Tensor,
                  logit_scale: float = 100., k: int = 3,
-                 store_dtype: torch.dtype = torch.float32):
+                 store_dtype: torch.dtype = torch.float32,
+                 xyz: Optional[torch.Tensor] = None,
+                 fill_uncovered: bool = True,
+                 min_visible_points: int = 400,
+                 max_visible_points: Optional[int] = None):
         self.num_points = num_points
         self.text = text
         self.logit_scale = logit_scale
         self.k = k
         self.store_dtype = store_dtype
+        if xyz is not None and tuple(xyz.shape) != (num_points, 3):
+            raise ValueError(f'xyz has shape {tuple(xyz.shape)}, expected '
+                             f'({num_points}, 3)')
+        self.xyz = xyz
+        self.fill_uncovered = fill_uncovered
+        self.min_visible_points = int(min_visible_points)
+        self.max_visible_points = max_visible_points
+        # skipped views: 'few' / 'many' visible points, 'empty' (no feature)
+        self.skipped = {'few': 0, 'many': 0, 'empty': 0}
+        self.filled = 0  # observations given a neighbour's cell
         # per view: observed points (E_v,), their cell row (E_v,), the
         # cell rows (U_v, D) (a transposed view of the map when it is kept
         # whole), cell logits (U_v, C), cell inverse norms (U_v,)
@@ -255,7 +389,8 @@ class ViewFusionAccumulator:
     def add(self, pixels: torch.Tensor, visible: torch.Tensor,
             feat_map: torch.Tensor, image_hw: Tuple[int, int]) -> int:
         """Add one view (``pixels (N, 2)``, ``visible (N,)``, ``feat_map
-        (D, h, w)``); returns its number of visible points.
+        (D, h, w)``); returns its number of visible points (0 when the view
+        is skipped, see the class doc).
 
         When most map cells are seen and ``feat_map`` is already
         ``store_dtype``, it is kept by reference (no copy): do not modify it
@@ -267,6 +402,13 @@ class ViewFusionAccumulator:
                 'embeddings from the model that produced the features.')
         D, h, w = feat_map.shape
         idx = visible.nonzero(as_tuple=True)[0]
+        if len(idx) < max(self.min_visible_points, 1):
+            self.skipped['few'] += 1
+            return 0
+        if self.max_visible_points is not None and \
+                len(idx) > self.max_visible_points:
+            self.skipped['many'] += 1
+            return 0
         lin = map_cells(pixels.index_select(0, idx), (h, w), image_hw)
         # the distinct cells (sorted) and each observation's row among them
         used = torch.zeros(h * w, dtype=torch.bool)
@@ -280,6 +422,13 @@ class ViewFusionAccumulator:
             rows = flat.t()
             row = lin
         logits, inv = observation_logits(rows, self.text, self.logit_scale)
+        if self.fill_uncovered:
+            # a cell without a feature has norm 0, i.e. the clamped inverse
+            # norm (no extra pass over the map)
+            row = self._fill_uncovered(idx, row, inv < _ZERO_INV_NORM)
+            if row is None:
+                self.skipped['empty'] += 1
+                return 0
         f = rows.to(self.store_dtype)  # no copy when already store_dtype
         self._idx.append(idx)
         self._row.append(row)
@@ -288,6 +437,31 @@ class ViewFusionAccumulator:
         self._inv.append(inv)
         self._n_views += 1
         return len(idx)
+
+    def _fill_uncovered(self, idx: torch.Tensor, row: torch.Tensor,
+                        has_feature: torch.Tensor) -> Optional[torch.Tensor]:
+        """Cell rows ``row (E,)`` of the visible points ``idx (E,)`` with
+        every featureless one (``has_feature (U,)`` False: a zero row)
+        replaced by the row of the nearest visible point that has a
+        feature; None when no visible point has one."""
+        covered = has_feature.index_select(0, row)  # (E,)
+        if bool(covered.all()):
+            return row
+        if not bool(covered.any()):
+            return None
+        if self.xyz is None:
+            raise ValueError(
+                'the feature map has visible pixels without a feature (all-'
+                'zero cells): pass xyz=(N, 3) to ViewFusionAccumulator for '
+                "the authors' in-view fill, or fill_uncovered=False")
+        cov = covered.nonzero(as_tuple=True)[0]
+        unc = (~covered).nonzero(as_tuple=True)[0]
+        near = nearest_source(self.xyz.index_select(0, idx[unc]),
+                              self.xyz.index_select(0, idx[cov]))
+        row = row.clone()
+        row[unc] = row[cov[near]]
+        self.filled += len(unc)
+        return row
 
     def fuse(self, compact: bool = False
              ) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -302,8 +476,13 @@ class ViewFusionAccumulator:
             points ``seen.nonzero()`` in index order.
         """
         if not self._idx:
-            raise ValueError('no views were added to the fusion (or fuse() '
-                             'was already called)')
+            raise ValueError(
+                'no views were added to the fusion (or fuse() was already '
+                f'called); views skipped: {self.skipped["few"]} with fewer '
+                f'than {self.min_visible_points} visible points, '
+                f'{self.skipped["many"]} with more than '
+                f'{self.max_visible_points}, {self.skipped["empty"]} without '
+                'features (lower min_visible_points to keep small views)')
         obs_logits = torch.cat([lg.index_select(0, r)
                                 for lg, r in zip(self._logits, self._row)])
         w, seen = topk_consensus_weights(torch.cat(self._idx), obs_logits,

@@ -92,7 +92,7 @@ def test_streaming_fusion_equals_per_point_reference():
     fused, seen = consensus_topk_fusion(dense, vis, text)
     assert torch.equal(seen, vis.any(0))
     assert torch.allclose(fused, ref, atol=1e-5)
-    acc = ViewFusionAccumulator(N, text)
+    acc = ViewFusionAccumulator(N, text, min_visible_points=0)
     for v in range(V):
         acc.add(pix[v], vis[v], maps[v], (60, 80))
     fused2, seen2 = acc.fuse()
@@ -101,7 +101,8 @@ def test_streaming_fusion_equals_per_point_reference():
     with pytest.raises(ValueError, match='channels'):
         acc.add(pix[0], vis[0], maps[0][:3], (60, 80))
     # compact output: the seen rows only, in index order
-    acc = ViewFusionAccumulator(N, text, store_dtype=torch.float16)
+    acc = ViewFusionAccumulator(N, text, store_dtype=torch.float16,
+                                min_visible_points=0)
     for v in range(V):
         acc.add(pix[v], vis[v], maps[v], (60, 80))
     rows, seen3 = acc.fuse(compact=True)
@@ -127,7 +128,7 @@ def test_streaming_fusion_shares_cells_and_keeps_top_k(hw):
     dense = torch.stack([sample_feature_map(maps[v], pix[v], vis[v], (30, 40))
                          for v in range(V)])
     ref = _per_point_reference(dense, vis, text)
-    acc = ViewFusionAccumulator(N, text)
+    acc = ViewFusionAccumulator(N, text, min_visible_points=0)
     for v in range(V):
         acc.add(pix[v], vis[v], maps[v], (30, 40))
     fused, seen = acc.fuse()
@@ -183,11 +184,199 @@ def test_lift_features_tool_on_a_toy_scene(tmp_path):
     for f in ('0', '20'):
         np.save(fdir / f'{f}.npy', fmap)
     torch.save(torch.eye(2), tmp_path / 'text.pt')
+    # 20 points per view: below the authors' 400-point view threshold
     out = lift_features.main([str(scene), str(tmp_path / 'scene0.bin'),
                               str(tmp_path / 'out'), '--feature-dir',
-                              str(fdir), '--text', str(tmp_path / 'text.pt')])
+                              str(fdir), '--text', str(tmp_path / 'text.pt'),
+                              '--min-visible', '0'])
     z = np.load(out)
     assert z['feat'].dtype == np.float16 and z['feat'].shape == (20, 2)
     lab = z['feat'].astype(np.float32).argmax(1)
     assert z['mask'].all()
     assert (lab[xs < -0.01] == 0).all() and (lab[xs > 0.01] == 1).all()
+
+
+# ---------------------------------------------------------------- authors'
+# rules (independent few-line references written from the GeoPurify code)
+
+
+def _fill_reference(dense, vis, xyz):
+    """In-view fill as the authors' lifting: per view, a visible point whose
+    feature is zero takes the feature of the nearest (KD-tree) visible point
+    whose feature is not."""
+    from scipy.spatial import cKDTree
+    out = dense.clone()
+    for v in range(len(dense)):
+        idx = vis[v].nonzero(as_tuple=True)[0]
+        f = out[v, idx]
+        zero = f.abs().sum(1) == 0
+        if zero.any() and (~zero).any():
+            _, j = cKDTree(xyz[idx][~zero].numpy()).query(
+                xyz[idx][zero].numpy(), k=1)
+            f[zero] = f[~zero][torch.as_tensor(j)]
+            out[v, idx] = f
+    return out
+
+
+def _masked_views(seed=4, V=5, N=400, D=8, C=4, h=6, w=8):
+    g = torch.Generator().manual_seed(seed)
+    maps = torch.randn(V, D, h, w, generator=g)
+    # a quarter of each map's cells without a feature (masked segments)
+    maps *= (torch.rand(V, 1, h, w, generator=g) > 0.25)
+    text = torch.randn(C, D, generator=g)
+    xyz = torch.rand(N, 3, generator=g)
+    pix = torch.stack([torch.randint(0, 80, (V, N), generator=g),
+                       torch.randint(0, 60, (V, N), generator=g)], -1)
+    vis = torch.rand(V, N, generator=g) < 0.6
+    dense = torch.stack([sample_feature_map(maps[v], pix[v], vis[v], (60, 80))
+                         for v in range(V)])
+    return maps, text, xyz, pix, vis, dense
+
+
+def test_in_view_fill_of_uncovered_pixels_matches_the_authors_rule():
+    maps, text, xyz, pix, vis, dense = _masked_views()
+    uncovered = (dense.abs().sum(-1) == 0) & vis
+    assert uncovered.sum() > 100  # the fill matters for many observations
+    ref = _per_point_reference(_fill_reference(dense, vis, xyz), vis, text)
+    acc = ViewFusionAccumulator(len(xyz), text, xyz=xyz,
+                                min_visible_points=0)
+    for v in range(len(maps)):
+        acc.add(pix[v], vis[v], maps[v], (60, 80))
+    assert acc.filled == int(uncovered.sum())
+    fused, seen = acc.fuse()
+    torch.testing.assert_close(fused, ref, rtol=1e-4, atol=1e-5)
+    # without the fill the result is the old one (zero observations kept)
+    off = ViewFusionAccumulator(len(xyz), text, fill_uncovered=False,
+                                min_visible_points=0)
+    for v in range(len(maps)):
+        off.add(pix[v], vis[v], maps[v], (60, 80))
+    old = off.fuse()[0]
+    torch.testing.assert_close(old, _per_point_reference(dense, vis, text),
+                               rtol=1e-4, atol=1e-5)
+    assert (old - ref).abs().max() > 0.1
+    # uncovered pixels need the point coordinates
+    acc = ViewFusionAccumulator(len(xyz), text, min_visible_points=0)
+    with pytest.raises(ValueError, match='xyz'):
+        acc.add(pix[0], vis[0], maps[0], (60, 80))
+
+
+def test_view_without_any_feature_is_skipped():
+    maps, text, xyz, pix, vis, dense = _masked_views()
+    maps[1] = 0  # e.g. no mask kept by the 2D model
+    vis2 = vis.clone()
+    vis2[1] = False
+    dense = torch.stack([sample_feature_map(maps[v], pix[v], vis2[v],
+                                            (60, 80)) for v in range(5)])
+    ref = _per_point_reference(_fill_reference(dense, vis2, xyz), vis2, text)
+    acc = ViewFusionAccumulator(len(xyz), text, xyz=xyz,
+                                min_visible_points=0)
+    for v in range(5):
+        acc.add(pix[v], vis[v], maps[v], (60, 80))
+    assert acc.num_views == 4 and acc.skipped['empty'] == 1
+    torch.testing.assert_close(acc.fuse()[0], ref, rtol=1e-4, atol=1e-5)
+
+
+def test_views_below_the_visible_point_threshold_are_skipped():
+    g = torch.Generator().manual_seed(5)
+    N, D, C = 1000, 8, 3
+    maps = torch.randn(3, D, 6, 8, generator=g)
+    text = torch.randn(C, D, generator=g)
+    pix = torch.stack([torch.randint(0, 80, (3, N), generator=g),
+                       torch.randint(0, 60, (3, N), generator=g)], -1)
+    vis = torch.zeros(3, N, dtype=torch.bool)
+    vis[0, :500] = True  # kept
+    vis[1, 300:699] = True  # 399 visible: below the authors' 400
+    vis[2, 600:1000] = True  # exactly 400: kept
+    dense = torch.stack([sample_feature_map(maps[v], pix[v], vis[v], (60, 80))
+                         for v in range(3)])
+    acc = ViewFusionAccumulator(N, text)  # the authors' default, 400
+    assert acc.min_visible_points == 400
+    assert [acc.add(pix[v], vis[v], maps[v], (60, 80)) for v in range(3)] \
+        == [500, 0, 400]
+    assert acc.num_views == 2 and acc.skipped['few'] == 1
+    keep = torch.tensor([True, False, True])
+    ref = _per_point_reference(dense[keep], vis[keep], text)
+    fused, seen = acc.fuse()
+    torch.testing.assert_close(fused, ref, rtol=1e-4, atol=1e-5)
+    assert torch.equal(seen, vis[keep].any(0))
+    # the option keeps every view
+    acc = ViewFusionAccumulator(N, text, min_visible_points=0)
+    for v in range(3):
+        acc.add(pix[v], vis[v], maps[v], (60, 80))
+    torch.testing.assert_close(acc.fuse()[0],
+                               _per_point_reference(dense, vis, text),
+                               rtol=1e-4, atol=1e-5)
+    # every view too small: the error says why
+    acc = ViewFusionAccumulator(N, text, min_visible_points=600)
+    for v in range(3):
+        acc.add(pix[v], vis[v], maps[v], (60, 80))
+    with pytest.raises(ValueError, match='fewer than 600 visible'):
+        acc.fuse()
+
+
+# ScanNet's colour intrinsics (1296 x 968 frames)
+K_COLOR = torch.tensor([[1169.62, 0., 646.30], [0., 1167.11, 489.93],
+                        [0., 0., 1.]])
+
+
+def _authors_mapping(K, xyz, W, H, cut=10):
+    """Pixels as the authors' PointCloudToImageMapper: intrinsics rescaled
+    by size / (2 · principal point), principal point at the centre, camera
+    at the origin (identity pose), rounded, inside the cut border."""
+    import numpy as np
+    K = K.double().numpy().copy()
+    K[0, 0] *= W / (K[0, 2] * 2)
+    K[1, 1] *= H / (K[1, 2] * 2)
+    K[0, 2], K[1, 2] = W / 2, H / 2
+    p = xyz.double().numpy().T
+    u = np.round(p[0] * K[0, 0] / p[2] + K[0, 2]).astype(int)
+    v = np.round(p[1] * K[1, 1] / p[2] + K[1, 2]).astype(int)
+    inside = (u >= cut) & (v >= cut) & (u < W - cut) & (v < H - cut)
+    return torch.from_numpy(np.stack([u, v], 1)), torch.from_numpy(inside)
+
+
+def test_full_resolution_intrinsics_are_rescaled_never_misprojected():
+    from ovseg_plugins.seg3d.lifting import rescale_intrinsics
+    g = torch.Generator().manual_seed(6)
+    xyz = torch.rand(2000, 3, generator=g) * torch.tensor([3., 2., 3.]) - \
+        torch.tensor([1.5, 1., -0.5])
+    K, msg = rescale_intrinsics(K_COLOR, (480, 640), name='intr.txt')
+    assert 'intr.txt' in msg and "'center'" in msg and '640x480' in msg
+    pix, vis = project_points(xyz, torch.eye(4), K, (480, 640))
+    ref_pix, ref_vis = _authors_mapping(K_COLOR, xyz, 640, 480)
+    assert torch.equal(vis, ref_vis & (xyz[:, 2] > 0)) and vis.sum() > 500
+    assert torch.equal(pix[vis], ref_pix[vis])
+    # the intrinsics as they are (the former behaviour) would put almost
+    # every visible point on another pixel; projecting with them is refused
+    raw = (xyz[:, :2] * K_COLOR[[0, 1], [0, 1]] / xyz[:, 2:] +
+           K_COLOR[:2, 2]).round().long()
+    assert (raw[vis] != pix[vis]).any(1).float().mean() > 0.9
+    with pytest.raises(ValueError, match='principal point'):
+        project_points(xyz, torch.eye(4), K_COLOR, (480, 640))
+    # intrinsics already at the frame size: (almost) the identity
+    K_half = K_COLOR.clone()
+    K_half[:2] /= 2.025
+    K2, _ = rescale_intrinsics(K_half, (480, 640))
+    assert torch.allclose(K2, K, rtol=1e-5)
+
+
+def test_exact_scale_rule_and_inconsistent_intrinsics_refused():
+    from ovseg_plugins.seg3d.lifting import rescale_intrinsics
+    K, msg = rescale_intrinsics(K_COLOR, (484, 648), rule='scale',
+                                source_hw=(968, 1296))
+    assert K[0, 0].item() == pytest.approx(1169.62 / 2)
+    assert K[0, 2].item() == pytest.approx((646.30 + 0.5) / 2 - 0.5)
+    assert K[1, 2].item() == pytest.approx((489.93 + 0.5) / 2 - 0.5)
+    # a 4:3 camera's intrinsics on 16:9 frames
+    with pytest.raises(ValueError, match=r'cam_k\.txt.*aspect'):
+        rescale_intrinsics(K_COLOR, (720, 1280), name='cam_k.txt')
+    # a principal point far from the centre of the frame it belongs to
+    K_off = K_COLOR.clone()
+    K_off[0, 2] = 300.
+    with pytest.raises(ValueError, match=r'cam_k\.txt.*principal point'):
+        rescale_intrinsics(K_off, (484, 648), rule='scale',
+                           source_hw=(968, 1296), name='cam_k.txt')
+    with pytest.raises(ValueError, match=r'cam_k\.txt.*positive'):
+        rescale_intrinsics(torch.eye(3) * 0, (48, 64), name='cam_k.txt')
+    with pytest.raises(ValueError, match='rule'):
+        rescale_intrinsics(K_COLOR, (48, 64), rule='crop')

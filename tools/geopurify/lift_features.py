@@ -3,11 +3,25 @@
     python tools/geopurify/lift_features.py SCENE_DIR POINTS OUT_DIR \
         --text TEXT.pt [--feature-dir DIR | --clip ViT-B-16 --clip-weights W]
         [--classes FILE] [--every 20] [--vis-threshold 0.05] [--cut 10]
+        [--intrinsics FILE] [--intrinsic-rule center|scale]
+        [--intrinsic-size W H] [--min-visible 400] [--no-fill]
 
 SCENE_DIR holds ``color/<f>.jpg|png``, ``pose/<f>.txt`` (4x4 camera-to-
 world), ``intrinsic/intrinsic_color.txt`` (3x3 or 4x4) and optionally
 ``depth/<f>.png`` (uint16, millimetres; ``--depth-scale``); every N-th frame
 (by integer id) is used. POINTS is a float32 ``.bin`` (N x 6: xyz rgb).
+Points are projected into the frames actually read: the depth map when there
+is one, else the colour image. The intrinsics (``--intrinsics``, default
+``intrinsic/intrinsic_color.txt``) are rescaled to that frame size by the
+GeoPurify authors' rule (``--intrinsic-rule center``: focal lengths by
+``size / (2 x principal point)``, principal point at the image centre) or an
+exact resize from ``--intrinsic-size`` (``scale``); the log says which, and
+intrinsics whose frame does not fit the images (aspect ratio, principal
+point) are refused. As in the authors' code, views with fewer than
+``--min-visible`` (400) visible points are skipped, and a visible point whose
+feature-map cell is empty (all zeros: masked / region-pooled features) takes
+the cell of the nearest visible point of the same view that has a feature
+(``--no-fill`` turns this off).
 2D features: per-frame maps from any model (``--feature-dir/<f>.npy``,
 (D, h, w)), or our dense CLIP backbone (``--clip``, user-supplied weights).
 Per-view features are fused by consensus-weighted top-3 against the class
@@ -105,15 +119,19 @@ class ClipFeatures:
 
 def lift(args):
     from ovseg_plugins.seg3d.lifting import (ViewFusionAccumulator,
-                                             fill_unseen, project_points)
+                                             fill_unseen, project_points,
+                                             rescale_intrinsics)
     t0 = time.perf_counter()
     pts = np.fromfile(args.points, dtype=np.float32)
     if pts.size == 0 or pts.size % 6:
         raise ValueError(f'{args.points}: expected a non-empty float32 N x 6 '
                          'point file')
     xyz = torch.from_numpy(pts.reshape(-1, 6)[:, :3].copy())
-    intr = load_matrix(osp.join(args.scene_dir, 'intrinsic',
-                                'intrinsic_color.txt'), (3, 3))
+    intr_path = args.intrinsics or osp.join(args.scene_dir, 'intrinsic',
+                                            'intrinsic_color.txt')
+    intr = load_matrix(intr_path, (3, 3))
+    src_hw = tuple(args.intrinsic_size[::-1]) if args.intrinsic_size else None
+    scaled = {}  # frame (H, W) -> rescaled intrinsics
     clip = ClipFeatures(args.clip, args.clip_weights, args.classes,
                         load_clip_cfg(args.clip_cfg)) if args.clip else None
     if args.text:
@@ -123,7 +141,10 @@ def lift(args):
     else:
         raise ValueError('give --text (C, D) or --classes with --clip')
     acc = ViewFusionAccumulator(len(xyz), text, args.logit_scale, k=3,
-                                store_dtype=torch.float16)
+                                store_dtype=torch.float16, xyz=xyz,
+                                fill_uncovered=not args.no_fill,
+                                min_visible_points=args.min_visible,
+                                max_visible_points=args.max_visible)
     for stem, cpath in frames(args.scene_dir, args.every):
         rgb = np.array(Image.open(cpath).convert('RGB'))
         H, W = rgb.shape[:2]
@@ -133,14 +154,21 @@ def lift(args):
             continue  # ScanNet marks lost tracking with inf poses
         dpath = osp.join(args.scene_dir, 'depth', stem + '.png')
         depth = None
+        hw = (H, W)  # the frame projected into: depth map, else colour
         if osp.isfile(dpath):
             d = np.array(Image.open(dpath)).astype(np.float32)
-            d = torch.from_numpy(d / args.depth_scale)
-            if d.shape != (H, W):
-                d = torch.nn.functional.interpolate(
-                    d[None, None], (H, W), mode='nearest')[0, 0]
-            depth = d
-        pix, v = project_points(xyz, pose, intr, (H, W), depth, args.cut,
+            depth = torch.from_numpy(d / args.depth_scale)
+            hw = tuple(depth.shape)
+            if abs((hw[1] / hw[0]) / (W / H) - 1) > 0.05:
+                raise ValueError(
+                    f'{dpath}: depth map {hw[1]}x{hw[0]} does not have the '
+                    f'aspect ratio of its colour frame {W}x{H} ({cpath})')
+        if hw not in scaled:
+            scaled[hw], msg = rescale_intrinsics(intr, hw, args.intrinsic_rule,
+                                                 src_hw, name=intr_path)
+            print(f'intrinsics ({"depth" if depth is not None else "colour"}'
+                  f' frames): {msg}')
+        pix, v = project_points(xyz, pose, scaled[hw], hw, depth, args.cut,
                                 args.vis_threshold)
         if clip is not None:
             fmap = clip(rgb)
@@ -149,7 +177,7 @@ def lift(args):
             if not osp.isfile(fpath):
                 raise FileNotFoundError(f'feature map not found: {fpath}')
             fmap = torch.from_numpy(np.load(fpath)).float()
-        acc.add(pix, v, fmap, (H, W))
+        acc.add(pix, v, fmap, hw)
     fused, seen = acc.fuse(compact=True)  # (S, D) seen rows
     if not seen.any():
         raise ValueError(
@@ -162,7 +190,12 @@ def lift(args):
                    osp.splitext(osp.basename(args.points))[0] + '.npz')
     np.savez(out, feat=fused.numpy().astype(np.float16),
              mask=seen.numpy())
-    print(f'{acc.num_views} views, {int(seen.sum())}/{len(seen)} points seen, '
+    sk = acc.skipped
+    print(f'{acc.num_views} views ({sk["few"]} skipped with < '
+          f'{args.min_visible} visible points, {sk["many"]} with more than '
+          f'{args.max_visible}, {sk["empty"]} without features; '
+          f'{acc.filled} observations filled in-view), '
+          f'{int(seen.sum())}/{len(seen)} points seen, '
           f'{time.perf_counter() - t0:.2f} s -> {out}')
     return out
 
@@ -184,6 +217,24 @@ def main(argv=None):
     p.add_argument('--vis-threshold', type=float, default=0.05)
     p.add_argument('--cut', type=int, default=10)
     p.add_argument('--logit-scale', type=float, default=100.)
+    p.add_argument('--intrinsics', help='3x3/4x4 intrinsics file (default '
+                   'SCENE_DIR/intrinsic/intrinsic_color.txt)')
+    p.add_argument('--intrinsic-rule', choices=('center', 'scale'),
+                   default='center', help="rescale rule: 'center' (GeoPurify "
+                   "authors': principal point at the image centre) or "
+                   "'scale' (exact resize from --intrinsic-size)")
+    p.add_argument('--intrinsic-size', type=int, nargs=2,
+                   metavar=('W', 'H'), help='frame size the intrinsics belong '
+                   'to (default: twice the principal point)')
+    p.add_argument('--min-visible', type=int, default=400,
+                   help="skip views with fewer visible points (authors': "
+                   '400; 0 keeps all)')
+    p.add_argument('--max-visible', type=int, default=None,
+                   help='skip views with more visible points (default: no '
+                   "cap; the authors' training loader uses 65000)")
+    p.add_argument('--no-fill', action='store_true',
+                   help='do not give featureless visible pixels the feature '
+                   'of the nearest covered point of the same view')
     args = p.parse_args(argv)
     if not (args.feature_dir or args.clip):
         p.error('give --feature-dir or --clip')

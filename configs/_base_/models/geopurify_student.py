@@ -1,7 +1,10 @@
 # GeoPurify: student affinity network (3³ conv -> 4 residual blocks -> 1x1 ->
 # 128-d unit embeddings) distilled with InfoNCE (tau 0.07, 4096 anchors,
 # 48 macro + 15 micro negatives among 96 neighbours); inference pools the
-# [fused | rgb | normal] voxel features with K=96, softmax(20·cos), T=18.
+# [fused | rgb | normal] voxel features with K=96, softmax(20·cos) and 19
+# sparse products (the authors' code: 1 + 18; the paper's T=18 is
+# iterations=18). Points whose pooled feature is zero take the label of the
+# nearest non-zero point (zero_fill, as the authors' evaluation).
 custom_imports = dict(imports=['ovseg_plugins.seg3d'], allow_failed_imports=False)
 model = dict(
     type='GeoPurifySegmentor',
@@ -18,4 +21,4 @@ model = dict(
     voxel_size=0.02,
     knn=96,  # spatial neighbours of the InfoNCE micro negatives
     decode_head=dict(type='AffinityPurifyHead', knn=96, sharpen=20.,
-                     iterations=18))
+                     iterations=19, zero_fill=True))

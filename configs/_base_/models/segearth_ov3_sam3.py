@@ -29,6 +29,11 @@ model = dict(
         presence_on_instances='twice'),
     class_names=None,
     resize_mode='square',
+    # the authors' SAM 3 input: uint8, antialiased bilinear to 1008, /255,
+    # (x-0.5)/0.5 ('float_bilinear': resize the normalised tensor instead)
+    input_resize='uint8_antialias',
+    # fp32; 'bf16' = the authors' autocast for GPU parity runs (CPU: fp32)
+    autocast_dtype=None,
     slide_crop=0,
     slide_stride=0,
     batched_prompts=True,

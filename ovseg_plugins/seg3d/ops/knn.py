@@ -64,6 +64,19 @@ def spatial_order(coords: torch.Tensor, bits: int = 10) -> torch.Tensor:
     return torch.argsort(code, stable=True)
 
 
+def canonical_order(coords: torch.Tensor) -> torch.Tensor:
+    """Permutation sorting ``(N, 3)`` points lexicographically by
+    ``(x, y, z)`` (stable: exact duplicates keep their input order).
+
+    It depends on the point set only, not on the order the points come in:
+    computing kNN in this order (ties broken by the lower index) breaks
+    ties at the k-th distance by the lower ``(x, y, z)`` whatever the
+    caller's or the processing (e.g. Morton) order."""
+    perm = torch.argsort(coords[:, 2], stable=True)
+    perm = perm[torch.argsort(coords[perm, 1], stable=True)]
+    return perm[torch.argsort(coords[perm, 0], stable=True)]
+
+
 def _ranges(start: torch.Tensor, count: torch.Tensor) -> torch.Tensor:
     """Concatenation of ``arange(start[i], start[i] + count[i])``."""
     total = int(count.sum())

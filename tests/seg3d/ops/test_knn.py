@@ -43,3 +43,13 @@ def test_knn_small_clouds_and_errors():
         knn_indices(torch.tensor([[0., 0, 0], [float('nan'), 0, 0]]), 1)
     with pytest.raises(ValueError, match=r'\(N, 3\)'):
         knn_indices(torch.rand(4, 2), 1)
+
+
+def test_canonical_order_depends_on_the_point_set_only():
+    from ovseg_plugins.seg3d.ops import canonical_order
+    g = torch.Generator().manual_seed(0)
+    c = torch.randint(0, 4, (60, 3), generator=g).float()
+    ref = sorted(c.tolist())
+    for seed in range(3):
+        p = torch.randperm(60, generator=torch.Generator().manual_seed(seed))
+        assert c[p][canonical_order(c[p])].tolist() == ref

@@ -23,7 +23,9 @@ class SAM3Segmentor(BaseSegmentor):
         predict(): per image, per window (whole image unless slide_crop):
             crop (1,3,h,w) of the PIPELINE's tensor (no re-read from disk)
             -> resize to S×S ('square', the authors' squash) or long side S
-               + pad ('keep_ratio') -> backbone.encode_image (once)
+               + pad ('keep_ratio'); by default as the authors' SAM 3
+               processor: back to uint8, antialiased bilinear resize,
+               /255, (x-0.5)/0.5 -> backbone.encode_image (once)
             -> backbone.ground(all queries, batched) -> decode_head fusion
             -> (Q, h, w) probabilities
           -> merge windows (mean) -> resize to ori_shape
@@ -35,22 +37,36 @@ class SAM3Segmentor(BaseSegmentor):
         class_names (str | list): Class-name file / inline / list (single
             noun phrases, comma-separated synonyms; no templates).
         resize_mode (str): 'square' (default) or 'keep_ratio'.
+        input_resize (str): How a window is resampled to SAM 3's input:
+            ``'uint8_antialias'`` (default, as the authors' ``Sam3Processor``:
+            the window is mapped back to uint8 pixels with the data
+            preprocessor's mean/std, resized with torchvision ``v2``
+            antialiased bilinear on uint8, then ``/255``, ``(x-0.5)/0.5``) or
+            ``'float_bilinear'`` (bilinear on the normalised float tensor,
+            no antialiasing; differs from the authors' above S pixels).
         slide_crop (int): Window size; 0 = whole image. Defaults to 0.
         slide_stride (int): Window stride.
         batched_prompts (bool): One grounding call for all queries (chunked
             by the backbone's ``prompt_chunk``) instead of one per word.
         prob_thd (float): Below this score -> ``bg_idx``.
         bg_idx (int): Background class index.
-        autocast_dtype (str, optional): 'bf16'/'fp16' autocast on GPU.
+        autocast_dtype (str, optional): 'bf16'/'fp16' autocast on GPU
+            (the authors run SAM 3 under bf16 autocast: 'bf16' for parity
+            runs). CPU always runs fp32. Defaults to None (fp32).
         data_preprocessor (dict, optional): Defaults to mean = std = 127.5
             (SAM 3's [-1, 1] normalisation), BGR -> RGB.
     """
+
+    # devices where ``autocast_dtype`` applies (CPU stays fp32; tests may
+    # add 'cpu' to exercise the autocast path without a GPU)
+    autocast_devices = ('cuda', )
 
     def __init__(self,
                  backbone: ConfigType,
                  class_names: Union[str, Sequence],
                  decode_head: OptConfigType = None,
                  resize_mode: str = 'square',
+                 input_resize: str = 'uint8_antialias',
                  slide_crop: int = 0,
                  slide_stride: int = 0,
                  batched_prompts: bool = True,
@@ -67,6 +83,10 @@ class SAM3Segmentor(BaseSegmentor):
         if resize_mode not in ('square', 'keep_ratio'):
             raise ValueError("resize_mode must be 'square' or 'keep_ratio', "
                              f'got {resize_mode!r}')
+        if input_resize not in ('uint8_antialias', 'float_bilinear'):
+            raise ValueError("input_resize must be 'uint8_antialias' or "
+                             f"'float_bilinear', got {input_resize!r}")
+        self.input_resize = input_resize
         self.backbone = MODELS.build(backbone)
         self.decode_head = MODELS.build(
             decode_head or dict(type='DualHeadFusionDecoder'))
@@ -90,26 +110,39 @@ class SAM3Segmentor(BaseSegmentor):
     def num_classes(self) -> int:
         return self.vocabulary.num_classes
 
+    def resize_input(self, crop: torch.Tensor, size) -> torch.Tensor:
+        """SAM 3 pixels ``(1, 3, *size)`` in [-1, 1] of a ``(1, 3, h, w)``
+        window of the data preprocessor's output (see ``input_resize``)."""
+        if self.input_resize == 'float_bilinear':
+            return F.interpolate(crop, tuple(size), mode='bilinear',
+                                 align_corners=False)
+        from torchvision.transforms.v2 import functional as TF
+        dp = self.data_preprocessor
+        x = crop.float()
+        if getattr(dp, '_enable_normalize', False):
+            x = x * dp.std.to(x) + dp.mean.to(x)
+        u8 = x.round_().clamp_(0, 255).to(torch.uint8)
+        r = TF.resize(u8, list(size), antialias=True)
+        return (r.float() / 255 - 0.5) / 0.5
+
     def window_probs(self, crop: torch.Tensor) -> torch.Tensor:
         """Fused query probabilities ``(Q, h, w)`` of one ``(1, 3, h, w)``
         crop."""
         h, w = crop.shape[-2:]
         S = self.backbone.image_size
         if self.resize_mode == 'square':
-            pix = F.interpolate(crop, (S, S), mode='bilinear',
-                                align_corners=False)
+            pix = self.resize_input(crop, (S, S))
             out_size, valid = (h, w), None
         else:
             s = S / max(h, w)
             nh, nw = max(1, round(h * s)), max(1, round(w * s))
-            pix = F.pad(F.interpolate(crop, (nh, nw), mode='bilinear',
-                                      align_corners=False),
+            pix = F.pad(self.resize_input(crop, (nh, nw)),
                         (0, S - nw, 0, S - nh))
             out_size, valid = (S, S), (nh, nw)
         dev = crop.device.type
         with torch.autocast(dev, dtype=self.autocast_dtype,
                             enabled=self.autocast_dtype is not None
-                            and dev == 'cuda'):
+                            and dev in self.autocast_devices):
             feats = self.backbone.encode_image(pix)
             out = self.backbone.ground(feats, self.vocabulary.queries,
                                        batched=self.batched_prompts)

@@ -32,9 +32,13 @@ def affinity_weights(emb: torch.Tensor, nbr: torch.Tensor,
 
 def geometry_guided_pooling(feats: torch.Tensor, nbr: torch.Tensor,
                             weights: torch.Tensor,
-                            iterations: int = 18) -> torch.Tensor:
+                            iterations: int = 19) -> torch.Tensor:
     """``F ← A·F`` for ``iterations`` steps with the K-sparse row-stochastic
     affinity ``A[i, nbr[i, j]] = weights[i, j]``.
+
+    The default 19 is the number of products in the GeoPurify authors'
+    code (one, then a loop of 18); the paper's ``T = 18`` is
+    ``iterations=18``.
 
     Args:
         feats (Tensor): ``(N, C)``.

@@ -15,7 +15,18 @@ def sample_pairs(teacher: torch.Tensor, knn: torch.Tensor, num_anchors: int,
     Positive: the teacher-most-similar point of the whole scene (not the
     anchor). Macro negatives: the ``num_macro`` least similar in the scene
     (anchor and positive excluded). Micro negatives: the ``num_micro`` least
-    similar among the anchor's spatial neighbours ``knn``.
+    similar among the anchor's spatial neighbours ``knn``, read from the
+    same masked similarities as the macro negatives (anchor and positive at
+    ``+inf``, as the authors' code, which reuses the modified matrix): the
+    positive is never a micro negative, even under ties, unless the
+    neighbourhood has fewer than ``num_micro`` other points.
+
+    The rows are whatever the caller samples: the authors sample points
+    (the student then sees only the voxels that hold sampled points); the
+    :class:`GeoPurifySegmentor` samples voxels of the whole voxelised
+    scene, so that the student runs once on the full scene (the same
+    sparse convolution context as at inference) and each voxel counts once
+    however many points it holds.
 
     Args:
         teacher (Tensor): ``(N, Dt)`` teacher features.
@@ -44,7 +55,7 @@ def sample_pairs(teacher: torch.Tensor, knn: torch.Tensor, num_anchors: int,
     s_neg[ar, positives] = float('inf')
     macro = s_neg.topk(min(num_macro, N - 2), dim=1, largest=False).indices
     nb = knn(anchors) if callable(knn) else knn[anchors]
-    micro_sim = sim.gather(1, nb)
+    micro_sim = s_neg.gather(1, nb)  # anchor, positive masked (+inf)
     micro = nb.gather(1, micro_sim.topk(min(num_micro, nb.shape[1]), dim=1,
                                         largest=False).indices)
     return anchors, positives, torch.cat([macro, micro], 1)

@@ -56,7 +56,8 @@ class GeoPurifySegmentor(Base3DSegmentor):
         voxel_size (float): Defaults to 0.02.
         knn (int): Pooling neighbours. Defaults to 96.
         sharpen (float): Defaults to 20.
-        iterations (int): Pooling steps T. Defaults to 18.
+        iterations (int): Pooling sparse products. Defaults to 19 (the
+            authors' code: 1 + 18); the paper's T = 18 is 18.
         normal_knn (int): Neighbours for PCA normals. Defaults to 16.
         normals (str): ``'points'``: PCA normals of the points (default);
             ``'columns'``: read them from point columns 6..8 (points
@@ -79,7 +80,7 @@ class GeoPurifySegmentor(Base3DSegmentor):
                  voxel_size: float = 0.02,
                  knn: int = 96,
                  sharpen: float = 20.,
-                 iterations: int = 18,
+                 iterations: int = 19,
                  normal_knn: int = 16,
                  normals: str = 'points',
                  chunk: int = 4096,
@@ -244,9 +245,12 @@ class GeoPurifySegmentor(Base3DSegmentor):
     def predict(self, batch_inputs_dict: dict, batch_data_samples):
         seg_logits = []
         for pts in batch_inputs_dict['points']:
+            # zero pooled features: label of the nearest non-zero point
+            xyz = pts[:, :3] if getattr(self.decode_head, 'zero_fill',
+                                        False) else None
             seg_logits.append(self.decode_head.classify(
                 self.purify(pts), self.text_embeds, self.query_to_class,
-                self.vocabulary.num_classes))
+                self.vocabulary.num_classes, xyz=xyz))
         return self.postprocess_result(seg_logits, batch_data_samples)
 
     def _forward(self, batch_inputs_dict: dict, batch_data_samples=None):

@@ -106,3 +106,73 @@ def _save_clip_tokenizer(d):
     tok = CLIPTokenizer(str(d / 'vocab.json'), str(d / 'merges.txt'),
                         pad_token='<|endoftext|>')
     tok.save_pretrained(d)
+
+
+def _authors_sam3_pixels(img_u8, size):
+    """The authors' Sam3Processor transform on a uint8 (3, H, W) image."""
+    from torchvision.transforms import v2
+    t = v2.Compose([v2.ToDtype(torch.uint8, scale=True),
+                    v2.Resize(size=size),
+                    v2.ToDtype(torch.float32, scale=True),
+                    v2.Normalize(mean=[0.5] * 3, std=[0.5] * 3)])
+    return t(img_u8)
+
+
+def test_sam3_resize_of_a_large_image_equals_torchvision_uint8(mmseg_scope):
+    g = torch.Generator().manual_seed(0)
+    # a 2000 x 3000 image: smooth gradients + texture (aliasing matters)
+    yy, xx = torch.meshgrid(torch.arange(2000.), torch.arange(3000.),
+                            indexing='ij')
+    base = 127.5 + 100 * torch.sin(xx / 7.) * torch.cos(yy / 11.)
+    img = (base[None] + 20 * torch.randn(3, 2000, 3000, generator=g)
+           ).round().clamp(0, 255).to(torch.uint8)
+    ref = _authors_sam3_pixels(img, (1008, 1008))
+    seg = build()
+    x = (img.float() - 127.5) / 127.5  # the data preprocessor's output
+    pix = seg.resize_input(x[None], (1008, 1008))[0]
+    assert pix.shape == ref.shape == (3, 1008, 1008)
+    assert (pix - ref).abs().max() * 127.5 <= 1.0 + 1e-4  # <= 1 grey level
+    # the former resize (bilinear on floats, no antialias) is far off here
+    seg_f = build(input_resize='float_bilinear')
+    old = seg_f.resize_input(x[None], (1008, 1008))[0]
+    assert (old - ref).abs().mean() * 127.5 > 5
+
+
+def test_window_pixels_follow_the_authors_transform(mmseg_scope):
+    seg = build()
+    assert seg.input_resize == 'uint8_antialias'
+    g = torch.Generator().manual_seed(1)
+    img = torch.randint(0, 256, (3, 300, 450), generator=g,
+                        dtype=torch.uint8)
+    seen = []
+    orig = seg.backbone.encode_image
+    seg.backbone.encode_image = lambda p: seen.append(p) or orig(p)
+    seg.encode_decode(((img.float() - 127.5) / 127.5)[None], [])
+    ref = _authors_sam3_pixels(img, (224, 224))
+    assert (seen[0][0] - ref).abs().max() * 127.5 <= 1.0 + 1e-4
+    import pytest
+    with pytest.raises(ValueError, match='input_resize'):
+        build(input_resize='nearest')
+
+
+def test_bf16_autocast_option(mmseg_scope):
+    import pytest
+    x = torch.randn(1, 3, 64, 80, generator=torch.Generator().manual_seed(2))
+    fp32 = build().encode_decode(x, [])
+    seg = build(autocast_dtype='bf16')
+    # CPU stays fp32: the option changes nothing here
+    assert torch.equal(seg.encode_decode(x, []), fp32)
+    # the autocast path a GPU parity run takes, exercised on the CPU
+    seg.autocast_devices = ('cpu', 'cuda')
+    dtypes = []
+    lin = next(m for m in seg.backbone.model.modules()
+               if isinstance(m, torch.nn.Linear))
+    lin.register_forward_hook(lambda m, i, o: dtypes.append(o.dtype))
+    try:
+        out = seg.encode_decode(x, [])
+    except RuntimeError as e:  # an op without a CPU bf16 kernel
+        pytest.skip(f'bf16 autocast not supported on this CPU build: {e}')
+    assert dtypes and dtypes[0] == torch.bfloat16
+    assert out.dtype == torch.float32 and torch.isfinite(out).all()
+    assert not torch.equal(out, fp32)
+    assert (out - fp32).abs().max() < 0.25  # bf16 rounding only

@@ -1,0 +1,135 @@
+"""AffinityPurifyHead against the GeoPurify authors' pooling and labelling
+rules (independent few-line references)."""
+import pytest
+import torch
+import torch.nn.functional as F
+
+
+def _head(**kw):
+    from mmengine.registry import init_default_scope
+    init_default_scope('mmdet3d')
+    import ovseg_plugins.seg3d  # noqa: F401
+    from mmdet3d.registry import MODELS
+    return MODELS.build(dict(type='AffinityPurifyHead', **kw))
+
+
+def _voxels(n=70, seed=0):
+    """Distinct integer voxel coordinates: many neighbours tie at the K-th
+    distance."""
+    g = torch.Generator().manual_seed(seed)
+    c = torch.randint(0, 6, (400, 3), generator=g).unique(dim=0)
+    return c[torch.randperm(len(c), generator=g)[:n]].float()
+
+
+def _reference_knn(c, k):
+    """Brute force; ties at equal distance -> lower (x, y, z)."""
+    d2 = ((c[:, None] - c[None]) ** 2).sum(-1)  # exact on integers
+    rows = []
+    for i in range(len(c)):
+        js = [j for j in range(len(c)) if j != i]
+        js.sort(key=lambda j: (d2[i, j].item(), *c[j].tolist()))
+        rows.append(js[:k])
+    return torch.tensor(rows)
+
+
+def _reference_pooling(feats, emb, c, k, products, sharpen=20.):
+    """Dense A = row-softmax(sharpen · cos) on the kNN, F <- A·F."""
+    nbr = _reference_knn(c, k)
+    e = F.normalize(emb, dim=-1)
+    w = torch.softmax(sharpen * (e[:, None] * e[nbr]).sum(-1), 1)
+    A = torch.zeros(len(c), len(c))
+    A[torch.arange(len(c))[:, None].expand_as(nbr), nbr] = w
+    out = feats.clone()
+    for _ in range(products):
+        out = A @ out
+    return out
+
+
+def test_19_products_by_default_and_18_as_option():
+    c = _voxels()
+    g = torch.Generator().manual_seed(1)
+    feats = torch.randn(len(c), 4, generator=g)
+    emb = torch.randn(len(c), 5, generator=g)
+    head = _head(knn=7, sharpen=2.)
+    assert head.iterations == 19  # the authors' code: 1 + 18
+    ours = head(feats, emb, c)
+    ref19 = _reference_pooling(feats, emb, c, 7, 19, sharpen=2.)
+    ref18 = _reference_pooling(feats, emb, c, 7, 18, sharpen=2.)
+    torch.testing.assert_close(ours, ref19, rtol=1e-4, atol=1e-5)
+    paper = _head(knn=7, sharpen=2., iterations=18)(feats, emb, c)
+    torch.testing.assert_close(paper, ref18, rtol=1e-4, atol=1e-5)
+    assert (ref19 - ref18).abs().max() > 1e-3  # the two are told apart
+
+
+def test_knn_ties_do_not_depend_on_the_row_order():
+    c = _voxels(n=80, seed=2)
+    g = torch.Generator().manual_seed(3)
+    feats = torch.randn(len(c), 3, generator=g)
+    emb = torch.randn(len(c), 4, generator=g)
+    head = _head(knn=6, sharpen=1.)
+    # ties at the 6th distance exist in this grid
+    d2 = ((c[:, None] - c[None]) ** 2).sum(-1)
+    d2.fill_diagonal_(float('inf'))
+    srt = d2.sort(1).values
+    assert (srt[:, 5] == srt[:, 6]).sum() > 10
+    out = head(feats, emb, c)
+    torch.testing.assert_close(out, _reference_pooling(feats, emb, c, 6, 19,
+                                                       sharpen=1.),
+                               rtol=1e-4, atol=1e-5)
+    for seed in range(3):
+        p = torch.randperm(len(c), generator=torch.Generator().manual_seed(
+            seed))
+        assert torch.equal(head(feats[p], emb[p], c[p]), out[p])
+
+
+def test_zero_pooled_features_take_the_nearest_non_zero_label():
+    from scipy.spatial import cKDTree
+    g = torch.Generator().manual_seed(4)
+    xyz = torch.rand(50, 3, generator=g)
+    feats = torch.randn(50, 6, generator=g)
+    feats[::4] = 0  # 13 points with an exactly zero pooled feature
+    text = torch.randn(5, 6, generator=g)
+    q2c = torch.tensor([0, 1, 2, 3, 4])
+    head = _head()
+    assert head.zero_fill
+    scores = head.classify(feats, text, q2c, 5, xyz=xyz)
+    # the authors' rule: label of the nearest point with a non-zero feature
+    zero = feats.abs().sum(1) == 0
+    pred = (F.normalize(feats, dim=-1) @ F.normalize(text, dim=-1).t()
+            ).argmax(1)
+    _, j = cKDTree(xyz[~zero].numpy()).query(xyz[zero].numpy(), k=1)
+    pred[zero] = pred[~zero][torch.as_tensor(j)]
+    assert torch.equal(scores.argmax(0), pred)
+    # without coordinates: zero features score 0 everywhere -> class 0
+    plain = head.classify(feats, text, q2c, 5)
+    assert (plain[:, zero] == 0).all()
+    assert (plain.argmax(0)[zero] != pred[zero]).any()
+
+
+@pytest.mark.parametrize('zero_fill', [True, False])
+def test_segmentor_labels_zero_feature_points_by_the_option(tmp_path,
+                                                            zero_fill):
+    from mmdet3d.registry import MODELS
+    _head()  # scope + registration
+    torch.save(torch.eye(3, 4), tmp_path / 'text.pt')
+    torch.manual_seed(0)
+    seg = MODELS.build(dict(
+        type='GeoPurifySegmentor',
+        backbone=dict(type='StudentAffinityNet', in_channels=10,
+                      hidden_channels=8, embed_dim=4, num_blocks=1),
+        class_names=['a', 'b', 'c'], fused_channels=4,
+        text_embeddings=str(tmp_path / 'text.pt'), knn=8,
+        decode_head=dict(type='AffinityPurifyHead', knn=8,
+                         zero_fill=zero_fill))).eval()
+    # two far-apart clusters; the right one has no fused feature at all
+    g = torch.Generator().manual_seed(1)
+    xyz = torch.rand(200, 3, generator=g) * 0.1
+    xyz[100:, 0] += 5.
+    fused = torch.zeros(200, 4)
+    fused[:100, 1] = 1.  # left cluster: class 'b'
+    pts = torch.cat([xyz, torch.full((200, 3), 128.), fused], 1)
+    from mmdet3d.structures import Det3DDataSample
+    out = seg.predict(dict(points=[pts]), [Det3DDataSample()])[0]
+    lab = out.pred_pts_seg.pts_semantic_mask
+    assert (lab[:100] == 1).all()
+    assert (lab[100:] == (1 if zero_fill else 0)).all()
