@@ -10,6 +10,104 @@ from mmengine.hooks import Hook
 from mmengine.registry import HOOKS
 
 from .checkpoint import load_torch_file
+from .validation import check_label_values
+
+_EXIF_ORIENTATION = 0x0112
+
+
+def image_file_checks(path: str, labelled: bool) -> None:
+    """Header checks of one image file (cheap: no pixel decoding unless the
+    file is 16-bit).
+
+    - EXIF orientation other than 1 on a labelled image: mmcv's loader
+      rotates the image but not its label map (a silent misalignment).
+    - 16-bit image whose values stay below 4096 (12-bit sensors): mmcv's
+      loader divides by 256, leaving at most 16 grey levels.
+
+    Raises:
+        ValueError: Naming the file and the fix.
+    """
+    from PIL import Image
+    try:
+        with Image.open(path) as im:
+            orient = im.getexif().get(_EXIF_ORIENTATION, 1)
+            mode = im.mode
+    except Exception:  # noqa: BLE001 - unreadable: the loader reports it
+        return
+    if labelled and orient not in (None, 1):
+        raise ValueError(
+            f'{path}: EXIF orientation {orient} makes the image loader rotate '
+            'the image but not its label map. Rotate the pixels and drop the '
+            'tag (e.g. PIL.ImageOps.exif_transpose, then save without EXIF) '
+            'or rotate the label the same way.')
+    if mode.startswith('I;16') or mode in ('I', ) or path.lower().endswith(
+            ('.tif', '.tiff')):
+        import cv2
+        arr = cv2.imread(path, cv2.IMREAD_UNCHANGED)
+        if arr is not None and arr.dtype == 'uint16' and 0 < arr.max() < 4096:
+            raise ValueError(
+                f'{path}: 16-bit image with values up to {int(arr.max())} '
+                '(12-bit or less): the image loader keeps value/256, i.e. at '
+                f'most {int(arr.max()) // 256 + 1} grey levels. Rescale it '
+                'to 8 bit (e.g. value * 255 / max) before using it.')
+
+
+class SampleInputChecks:
+    """Appended to a 2D dataset's pipeline by :func:`build_dataloader_checked`:
+    checks each packed sample against its files.
+
+    - label values within the dataset's classes or ``ignore_index``
+      (out-of-range values are silently dropped by the IoU histogram);
+    - label map of the image's size;
+    - :func:`image_file_checks` (EXIF orientation, 12-bit data in 16 bit).
+
+    Args:
+        num_classes (int): The dataset's classes.
+        ignore_index (int): The dataset's ignore index.
+    """
+
+    def __init__(self, num_classes: int, ignore_index: int = 255):
+        self.num_classes = num_classes
+        self.ignore_index = ignore_index
+
+    def __call__(self, results):
+        if not isinstance(results, dict):
+            return results
+        ds = results.get('data_samples')
+        meta = getattr(ds, 'metainfo', None) or {}
+        img_path = meta.get('img_path')
+        seg_path = meta.get('seg_map_path')
+        gt = getattr(ds, 'gt_sem_seg', None) if ds is not None else None
+        if isinstance(img_path, str):
+            image_file_checks(img_path, gt is not None)
+        if gt is not None:
+            label = gt.data
+            check_label_values(label, self.num_classes,
+                               f'{seg_path} (label of {img_path})',
+                               self.ignore_index)
+            ori = meta.get('ori_shape')
+            sizes = {tuple(meta[k][:2]) for k in ('ori_shape', 'img_shape',
+                                                  'pad_shape') if k in meta}
+            if ori is not None and tuple(label.shape[-2:]) not in sizes:
+                raise ValueError(
+                    f'{seg_path}: label map {tuple(label.shape[-2:])} is not '
+                    f'the size of its image {img_path} {tuple(ori[:2])}; '
+                    'pair each image with its own label map.')
+        return results
+
+
+def add_sample_checks(dataset) -> None:
+    """Append :class:`SampleInputChecks` to a 2D segmentation dataset's
+    pipeline (datasets with ``classes`` and ``ignore_index``)."""
+    classes = (getattr(dataset, 'metainfo', None) or {}).get('classes')
+    pipeline = getattr(dataset, 'pipeline', None)
+    transforms = getattr(pipeline, 'transforms', None)
+    if not classes or not isinstance(transforms, list) or \
+            not hasattr(dataset, 'ignore_index') or any(
+                isinstance(t, SampleInputChecks) for t in transforms):
+        return
+    transforms.append(SampleInputChecks(len(classes),
+                                        dataset.ignore_index))
 
 
 def _unwrap(model):
@@ -69,6 +167,7 @@ def build_dataloader_checked(build, dataloader, *args, **kwargs):
         raise _empty_error('', desc or 'the dataset') from e
     if hasattr(dl, 'dataset'):
         check_dataset_not_empty(dl.dataset, '')
+        add_sample_checks(dl.dataset)
     return dl
 
 

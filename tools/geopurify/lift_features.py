@@ -160,8 +160,14 @@ def lift(args):
     os.makedirs(args.out_dir, exist_ok=True)
     out = osp.join(args.out_dir,
                    osp.splitext(osp.basename(args.points))[0] + '.npz')
-    np.savez(out, feat=fused.numpy().astype(np.float16),
-             mask=seen.numpy())
+    feat16 = fused.numpy().astype(np.float16)
+    if not np.isfinite(feat16).all():
+        raise ValueError(f'{args.points}: fused features overflow float16 '
+                         f'(max |value| {float(fused.abs().max()):.3g}); '
+                         'normalise the 2D feature maps.')
+    from ovseg_plugins.utils.io import atomic_write
+    atomic_write(out, lambda tmp: np.savez(tmp, feat=feat16,
+                                           mask=seen.numpy()), suffix='.npz')
     print(f'{acc.num_views} views, {int(seen.sum())}/{len(seen)} points seen, '
           f'{time.perf_counter() - t0:.2f} s -> {out}')
     return out

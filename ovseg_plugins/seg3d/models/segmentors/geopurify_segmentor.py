@@ -11,6 +11,8 @@ from ovseg_plugins.text import (TextEmbeddingCache, Vocabulary, encode_queries,
                                 get_templates, text_cache_key)
 from ovseg_plugins.utils.checkpoint import load_torch_file
 from ovseg_plugins.utils.typing import ConfigType, OptConfigType
+from ovseg_plugins.utils.validation import (check_array, check_int,
+                                            check_number, file_errors)
 from ...ops.knn import knn_indices
 from ..utils import estimate_normals, scatter_mean, voxelize
 
@@ -92,21 +94,27 @@ class GeoPurifySegmentor(Base3DSegmentor):
         self.decode_head = MODELS.build(decode_head or dict(
             type='AffinityPurifyHead', knn=knn, sharpen=sharpen,
             iterations=iterations, chunk=chunk))
-        self.fused_channels = fused_channels
-        self.teacher_channels = teacher_channels
+        self.fused_channels = check_int('fused_channels', fused_channels,
+                                        'GeoPurifySegmentor', lo=1)
+        self.teacher_channels = check_int('teacher_channels',
+                                          teacher_channels,
+                                          'GeoPurifySegmentor', lo=0)
         # an online teacher (frozen; GeometricTeacher, PointBackboneTeacher
         # around any mmdet3d backbone config) replaces teacher columns
         self.teacher = MODELS.build(teacher) if teacher is not None else None
         if self.teacher is not None:
             self.teacher.requires_grad_(False)
-        self.voxel_size = voxel_size
-        self.knn = knn
-        self.normal_knn = normal_knn
+        self.voxel_size = check_number('voxel_size', voxel_size,
+                                       'GeoPurifySegmentor', lo=0,
+                                       lo_open=True)
+        self.knn = check_int('knn', knn, 'GeoPurifySegmentor', lo=1)
+        self.normal_knn = check_int('normal_knn', normal_knn,
+                                    'GeoPurifySegmentor', lo=3)
         if normals not in ('points', 'columns'):
             raise ValueError("normals must be 'points' or 'columns', got "
                              f'{normals!r}.')
         self.normals = normals
-        self.chunk = chunk
+        self.chunk = check_int('chunk', chunk, 'GeoPurifySegmentor', lo=1)
         self.vocabulary = Vocabulary.build(class_names)
         text = self._text_embeddings(text_embeddings, text_encoder,
                                      get_templates(list(templates) if not
@@ -126,11 +134,13 @@ class GeoPurifySegmentor(Base3DSegmentor):
                 if not osp.isfile(path):
                     raise FileNotFoundError(f'text embeddings not found: '
                                             f'{path!r}')
-                emb = torch.from_numpy(np.load(path))
+                with file_errors(path, 'text embeddings'):
+                    emb = torch.from_numpy(np.load(path))
             else:
                 emb = load_torch_file(path, 'text embeddings')
                 emb = emb.get('text_embeds', emb) if isinstance(emb,
                                                                 dict) else emb
+            check_array('text embeddings', emb, path, nonzero_rows=True)
         elif encoder_cfg is not None:
             from ovseg_plugins.utils.open_clip_loader import build_open_clip
             cfg = dict(encoder_cfg)
