@@ -79,7 +79,8 @@ class TextEmbeddingCache:
         check_array('embedding matrix', emb, owner, shape=(rows, None))
         if not isinstance(emb, torch.Tensor) or not emb.is_floating_point():
             raise TypeError(f'{owner}: expected a float tensor, got '
-                            f'{type(emb).__name__} {getattr(emb, "dtype", "")}.')
+                            f'{type(emb).__name__} '
+                            f'{getattr(emb, "dtype", "")}.')
         norms = emb.float().norm(dim=-1)
         if not torch.allclose(norms, torch.ones_like(norms), atol=1e-2):
             raise ValueError(f'{owner}: rows are not unit vectors (norms '

@@ -60,8 +60,8 @@ class Vocabulary:
             for s in syns:
                 if not isinstance(s, str):
                     raise TypeError(
-                        f'Vocabulary {source}: class {i} has a synonym of type '
-                        f'{type(s).__name__} ({s!r}); use strings.')
+                        f'Vocabulary {source}: class {i} has a synonym of '
+                        f'type {type(s).__name__} ({s!r}); use strings.')
                 bad = _invisible(s)
                 if bad:
                     raise ValueError(

@@ -10,9 +10,18 @@ from mmengine.hooks import Hook
 from mmengine.registry import HOOKS
 
 from .checkpoint import load_torch_file
-from .validation import check_label_values
+from .validation import cap_message, check_label_values
 
 _EXIF_ORIENTATION = 0x0112
+
+
+def _png_bit_depth(path: str) -> int:
+    """Bit depth from a PNG header (PIL reports 16-bit RGB as 'RGB')."""
+    if not path.lower().endswith('.png'):
+        return 0
+    with open(path, 'rb') as f:
+        head = f.read(26)
+    return head[24] if len(head) == 26 and head[12:16] == b'IHDR' else 0
 
 
 def image_file_checks(path: str, labelled: bool) -> None:
@@ -41,7 +50,7 @@ def image_file_checks(path: str, labelled: bool) -> None:
             'tag (e.g. PIL.ImageOps.exif_transpose, then save without EXIF) '
             'or rotate the label the same way.')
     if mode.startswith('I;16') or mode in ('I', ) or path.lower().endswith(
-            ('.tif', '.tiff')):
+            ('.tif', '.tiff')) or _png_bit_depth(path) == 16:
         import cv2
         arr = cv2.imread(path, cv2.IMREAD_UNCHANGED)
         if arr is not None and arr.dtype == 'uint16' and 0 < arr.max() < 4096:
@@ -66,9 +75,11 @@ class SampleInputChecks:
         ignore_index (int): The dataset's ignore index.
     """
 
-    def __init__(self, num_classes: int, ignore_index: int = 255):
+    def __init__(self, num_classes: int, ignore_index: int = 255,
+                 reduce_zero_label: bool = False):
         self.num_classes = num_classes
         self.ignore_index = ignore_index
+        self.reduce_zero_label = reduce_zero_label
 
     def __call__(self, results):
         if not isinstance(results, dict):
@@ -82,9 +93,10 @@ class SampleInputChecks:
             image_file_checks(img_path, gt is not None)
         if gt is not None:
             label = gt.data
-            check_label_values(label, self.num_classes,
-                               f'{seg_path} (label of {img_path})',
-                               self.ignore_index)
+            check_label_values(
+                label, self.num_classes, f'{seg_path} (label of {img_path}'
+                f'{"; values after reduce_zero_label, i.e. file value - 1" if self.reduce_zero_label else ""})',  # noqa: E501
+                self.ignore_index)
             ori = meta.get('ori_shape')
             sizes = {tuple(meta[k][:2]) for k in ('ori_shape', 'img_shape',
                                                   'pad_shape') if k in meta}
@@ -96,18 +108,79 @@ class SampleInputChecks:
         return results
 
 
+def _sample_files(info) -> list:
+    """The input files a data-info dict names (2D and 3D datasets)."""
+    if not isinstance(info, dict):
+        return []
+    files = [info.get(k) for k in ('img_path', 'seg_map_path',
+                                   'pts_semantic_mask_path',
+                                   'pts_instance_mask_path')]
+    lidar = info.get('lidar_points')
+    if isinstance(lidar, dict):
+        files.insert(0, lidar.get('lidar_path'))
+    return [f for f in files if isinstance(f, str)]
+
+
+class NamedErrorsPipeline:
+    """A dataset pipeline whose errors name the sample's files.
+
+    Errors raised deep inside numpy / torch / cv2 / PIL by a transform
+    (``cannot reshape array of size 10 into shape (6)``, ``!buf.empty()``)
+    do not say which file was being read; they are re-raised (same type
+    where it can be built, else ``ValueError``; chained) prefixed with the
+    sample's files, the message capped.
+
+    Args:
+        pipeline (callable): The dataset's ``Compose``; its attributes
+            (``transforms``) stay reachable.
+    """
+
+    def __init__(self, pipeline):
+        self.pipeline = pipeline
+
+    def __getattr__(self, name):
+        if name == 'pipeline':
+            raise AttributeError(name)
+        return getattr(self.pipeline, name)
+
+    def __call__(self, results):
+        files = _sample_files(results)
+        try:
+            return self.pipeline(results)
+        except Exception as e:  # noqa: BLE001 - re-raised with the files
+            msg = str(e)
+            if not files or any(f in msg for f in files):
+                raise
+            new = cap_message(
+                f'while loading {", ".join(map(repr, files))}: '
+                f'{type(e).__name__}: {cap_message(msg, 1000)} (check or '
+                'regenerate the file; see docs/bad_inputs.md)')
+            try:
+                err = type(e)(new)
+            except Exception:  # noqa: BLE001 - a type needing other args
+                err = ValueError(new)
+            raise err from e
+
+    def __repr__(self):
+        return f'NamedErrorsPipeline({self.pipeline!r})'
+
+
 def add_sample_checks(dataset) -> None:
-    """Append :class:`SampleInputChecks` to a 2D segmentation dataset's
+    """Wrap a dataset's pipeline in :class:`NamedErrorsPipeline` (2D and 3D)
+    and append :class:`SampleInputChecks` to a 2D segmentation dataset's
     pipeline (datasets with ``classes`` and ``ignore_index``)."""
-    classes = (getattr(dataset, 'metainfo', None) or {}).get('classes')
     pipeline = getattr(dataset, 'pipeline', None)
+    if callable(pipeline) and not isinstance(pipeline, NamedErrorsPipeline):
+        dataset.pipeline = NamedErrorsPipeline(pipeline)
+    classes = (getattr(dataset, 'metainfo', None) or {}).get('classes')
     transforms = getattr(pipeline, 'transforms', None)
     if not classes or not isinstance(transforms, list) or \
             not hasattr(dataset, 'ignore_index') or any(
                 isinstance(t, SampleInputChecks) for t in transforms):
         return
-    transforms.append(SampleInputChecks(len(classes),
-                                        dataset.ignore_index))
+    transforms.append(SampleInputChecks(
+        len(classes), dataset.ignore_index,
+        bool(getattr(dataset, 'reduce_zero_label', False))))
 
 
 def _unwrap(model):

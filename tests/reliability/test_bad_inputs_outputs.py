@@ -1,0 +1,131 @@
+"""Outputs: written atomically, as a set (a failed run leaves no old file
+beside a new one), stamped so a later reader refuses a stale or foreign file;
+converters never write over their input (docs/bad_inputs.md)."""
+import json
+import os
+import os.path as osp
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import REPO_ROOT
+from ovseg_plugins.utils.io import (atomic_write, output_stamp,
+                                    verify_output_set, write_output_set)
+
+
+def _png(value):
+    def write(tmp):
+        Image.fromarray(np.full((4, 4), value, np.uint8)).save(tmp)
+    return write
+
+
+def _summary(paths, **extra):
+    def write(tmp):
+        with open(tmp, 'w') as f:
+            json.dump(dict(extra, outputs=output_stamp(paths)), f)
+    return write
+
+
+def _run(d, value, fail_at=None):
+    """One demo-like run: picture, label map, summary last."""
+    pic, lab, summ = (str(d / 'x_overlay.png'), str(d / 'x_labels.png'),
+                      str(d / 'x_summary.json'))
+
+    def failing(tmp):
+        raise RuntimeError('model crashed')
+
+    writes = [(pic, _png(value)), (lab, _png(value)),
+              (summ, _summary([pic, lab], run=value))]
+    if fail_at is not None:
+        writes[fail_at] = (writes[fail_at][0], failing)
+    write_output_set(writes)
+    return summ
+
+
+def test_failed_run_leaves_no_old_summary(tmp_path):
+    """Run 1 succeeds; run 2 fails after its picture: the old summary (of
+    run 1) is gone, so nothing pairs it with run 2's picture."""
+    summ = _run(tmp_path, 1)
+    assert verify_output_set(summ)['run'] == 1
+    with pytest.raises(RuntimeError):
+        _run(tmp_path, 2, fail_at=1)
+    assert not osp.exists(summ)
+    with pytest.raises(FileNotFoundError) as e:
+        verify_output_set(summ)
+    assert f'run summary not found: {summ!r}' in str(e.value)
+    assert [f for f in os.listdir(tmp_path) if f.startswith('.tmp')] == []
+
+
+def test_stale_output_beside_summary_refused(tmp_path):
+    """A picture replaced after the summary was written (another run, a
+    manual copy) does not match the summary's stamp."""
+    summ = _run(tmp_path, 1)
+    _png(9)(str(tmp_path / 'x_overlay.png'))
+    with pytest.raises(ValueError) as e:
+        verify_output_set(summ)
+    msg = str(e.value)
+    assert f'{summ}: ' in msg and 'x_overlay.png is not the file this ' \
+        'summary was written with' in msg
+
+
+def test_atomic_write_failure_keeps_old_file(tmp_path):
+    p = tmp_path / 'out.json'
+    p.write_text('old')
+
+    def half(tmp):
+        with open(tmp, 'w') as f:
+            f.write('{"half": ')
+        raise OSError('disk full')
+
+    with pytest.raises(OSError):
+        atomic_write(str(p), half)
+    assert p.read_text() == 'old'
+    assert os.listdir(tmp_path) == ['out.json']  # no temp file left
+
+
+def test_binarize_converter_refuses_in_place(tmp_path):
+    """``binarize_labels.py DIR DIR`` overwrote the masks it was reading."""
+    sys.path.insert(0, osp.join(REPO_ROOT, 'tools', 'dataset_converters'))
+    try:
+        import binarize_labels
+    finally:
+        sys.path.pop(0)
+    src = tmp_path / 'masks'
+    src.mkdir()
+    mask = np.zeros((8, 8), np.uint8)
+    mask[:4] = 255
+    Image.fromarray(mask).save(src / 'a.png')
+    before = (src / 'a.png').read_bytes()
+    with pytest.raises(ValueError) as e:
+        binarize_labels.main([str(src), str(src)])
+    msg = str(e.value)
+    assert str(src / 'a.png') in msg and 'would overwrite its input' in msg
+    assert (src / 'a.png').read_bytes() == before
+
+
+# The rows of docs/bad_inputs.md (written by tools/misc/bad_inputs_doc.py):
+# test (with its parametrize id) -> (section, input, behaviour).
+BAD_INPUTS_DOC = {
+    'test_failed_run_leaves_no_old_summary': (
+        'outputs', 'A run that fails after writing its picture, in a folder '
+        'holding a previous run - was an old summary beside a new picture',
+        'handled: `write_output_set` removes the previous set first and '
+        'writes the summary last; `verify_output_set` then raises '
+        '`FileNotFoundError`: "run summary not found: ...; the run did not '
+        'finish: re-run it"'),
+    'test_stale_output_beside_summary_refused': (
+        'outputs', 'Output replaced after its summary was written (stale or '
+        'foreign file)',
+        '`ValueError`: "<summary>: <file> is not the file this summary was '
+        'written with (stale or from another run); re-run the tool"'),
+    'test_atomic_write_failure_keeps_old_file': (
+        'outputs', 'A write that fails half-way (disk full)',
+        'handled: the old file is kept whole, no temp file left'),
+    'test_binarize_converter_refuses_in_place': (
+        'tools', '`binarize_labels.py DIR DIR` (output over its input) - '
+        'overwrote the masks',
+        '`ValueError`: "<mask>: the output would overwrite its input; give a '
+        'DST_DIR other than SRC_DIR"; the input is unchanged'),
+}
