@@ -297,6 +297,14 @@ def check_checkpoint_matches(model, path: str,
                          f'{type(ckpt).__name__}, not a state dict.')
     sd = {(k[7:] if k.startswith('module.') else k): v
           for k, v in sd.items() if hasattr(v, 'shape')}
+    nonfinite = [k for k, v in sd.items()
+                 if getattr(v, 'is_floating_point', lambda: False)()
+                 and not bool(v.isfinite().all())]
+    if nonfinite:
+        raise ValueError(
+            f'Checkpoint {path!r} has NaN/inf values in {len(nonfinite)} '
+            f'tensors (e.g. {nonfinite[:3]}): the training diverged or the '
+            'file is corrupt; use an earlier checkpoint.')
     own = _unwrap(model).state_dict()
     if not sd or not own:
         return

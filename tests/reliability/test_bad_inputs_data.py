@@ -399,6 +399,41 @@ def test_huge_value_repr_is_capped():
     assert len(msg) < 400
 
 
+
+# ------------------------------------------------------------ NaN weights
+def test_checkpoint_with_nan_weights(tmp_path):
+    """A diverged checkpoint (NaN weights) evaluated to all-class-0 maps;
+    the run check refuses it before the run, naming the tensors."""
+    from ovseg_plugins.utils.run_checks import check_checkpoint_matches
+    net = torch.nn.Sequential(torch.nn.Linear(4, 4))
+    sd = net.state_dict()
+    sd['0.weight'][1, 2] = float('nan')
+    p = tmp_path / 'iter_800.pth'
+    torch.save(dict(state_dict=sd), p)
+    with pytest.raises(ValueError) as e:
+        check_checkpoint_matches(net, str(p))
+    msg = str(e.value)
+    assert f"Checkpoint '{p}' has NaN/inf values in 1 tensors" in msg
+    assert "'0.weight'" in msg and 'use an earlier checkpoint' in msg
+
+
+def test_geopurify_nan_logits_never_labelled(tmp_path):
+    """NaN in the student (weights or inputs) gave NaN point scores that
+    argmax labelled as class 0; now refused."""
+    torch.save(torch.nn.functional.normalize(torch.randn(3, 8), dim=-1),
+               tmp_path / 'text.pt')
+    model = _geopurify(tmp_path / 'text.pt')
+    with torch.no_grad():
+        next(model.backbone.parameters()).fill_(float('nan'))
+    rng = np.random.default_rng(0)
+    pts = rng.random((40, 14)).astype(np.float32)
+    pts[:, 3:6] *= 255
+    with pytest.raises(FloatingPointError) as e:
+        model.predict(dict(points=[torch.from_numpy(pts)]), None)
+    assert 'GeoPurifySegmentor.predict: point logits contains NaN/inf' in \
+        str(e.value)
+
+
 # The rows of docs/bad_inputs.md (written by tools/misc/bad_inputs_doc.py):
 # test (with its parametrize id) -> (section, input, behaviour).
 BAD_INPUTS_DOC = {
@@ -514,4 +549,15 @@ BAD_INPUTS_DOC = {
         'default: becomes 6, outside 0..5)',
         'same `ValueError`, saying "values after reduce_zero_label, i.e. '
         'file value - 1"'),
+    'test_checkpoint_with_nan_weights': (
+        'ckpt', 'Checkpoint with NaN weights (diverged training) - '
+        'evaluated to class-0 maps',
+        '`ValueError` before the run: "Checkpoint \'<path>\' has NaN/inf '
+        'values in 1 tensors (e.g. [\'0.weight\']): ... use an earlier '
+        'checkpoint"'),
+    'test_geopurify_nan_logits_never_labelled': (
+        '3d', 'NaN reaching the GeoPurify point scores (weights, features) '
+        '- were labelled class 0',
+        '`FloatingPointError`: "GeoPurifySegmentor.predict: point logits '
+        'contains NaN/inf; ..."'),
 }

@@ -11,8 +11,9 @@ from ovseg_plugins.text import (TextEmbeddingCache, Vocabulary, encode_queries,
                                 get_templates, text_cache_key)
 from ovseg_plugins.utils.checkpoint import load_torch_file
 from ovseg_plugins.utils.typing import ConfigType, OptConfigType
-from ovseg_plugins.utils.validation import (check_array, check_int,
-                                            check_number, file_errors)
+from ovseg_plugins.utils.validation import (check_array, check_finite_output,
+                                            check_int, check_number,
+                                            file_errors)
 from ...ops.knn import knn_indices
 from ..utils import estimate_normals, scatter_mean, voxelize
 
@@ -161,7 +162,7 @@ class GeoPurifySegmentor(Base3DSegmentor):
                 emb = TextEmbeddingCache().get_or_compute(
                     text_cache_key(f'open_clip:{name}', weights_id,
                                    self.vocabulary.queries, templates),
-                    compute)
+                    compute, rows=n_q)
         else:
             raise ValueError('GeoPurifySegmentor needs text_embeddings (a '
                              'file) or text_encoder (an open_clip tower).')
@@ -257,6 +258,8 @@ class GeoPurifySegmentor(Base3DSegmentor):
             seg_logits.append(self.decode_head.classify(
                 self.purify(pts), self.text_embeds, self.query_to_class,
                 self.vocabulary.num_classes))
+            check_finite_output('point logits', seg_logits[-1],
+                                'GeoPurifySegmentor.predict')
         return self.postprocess_result(seg_logits, batch_data_samples)
 
     def _forward(self, batch_inputs_dict: dict, batch_data_samples=None):
