@@ -105,6 +105,23 @@ def test_binarize_converter_refuses_in_place(tmp_path):
     assert (src / 'a.png').read_bytes() == before
 
 
+
+@pytest.mark.parametrize('args,frag', [
+    (['--alpha', '2'], 'image_demo: --alpha=2.0 is out of range'),
+    (['--long-side', '0'], 'image_demo: --long-side=0 is out of range'),
+], ids=['alpha_above_one', 'long_side_zero'])
+def test_image_demo_bad_arguments(tmp_path, args, frag):
+    """Refused before any model is built or any file written."""
+    from conftest import run_py
+    out = tmp_path / 'demo'
+    r = run_py(['tools/demo/image_demo.py', 'demo/aerial_demo.png',
+                '--classes', 'road;tree', '--out-dir', str(out)] + args,
+               env={'HF_HUB_OFFLINE': '1'})
+    assert r.returncode != 0
+    assert 'ValueError: ' + frag in r.stderr, r.stderr[-2000:]
+    assert not out.exists()
+
+
 # The rows of docs/bad_inputs.md (written by tools/misc/bad_inputs_doc.py):
 # test (with its parametrize id) -> (section, input, behaviour).
 BAD_INPUTS_DOC = {
@@ -128,4 +145,11 @@ BAD_INPUTS_DOC = {
         'overwrote the masks',
         '`ValueError`: "<mask>: the output would overwrite its input; give a '
         'DST_DIR other than SRC_DIR"; the input is unchanged'),
+    'test_image_demo_bad_arguments[alpha_above_one]': (
+        'tools', '`image_demo.py --alpha 2` - was an overlay of inverted '
+        'colours', '`ValueError`: "image_demo: --alpha=2.0 is out of range: '
+        'it must be a finite number in [0, 1]"; nothing written'),
+    'test_image_demo_bad_arguments[long_side_zero]': (
+        'tools', '`image_demo.py --long-side 0`',
+        '`ValueError`: "image_demo: --long-side=0 is out of range"'),
 }

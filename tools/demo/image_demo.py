@@ -25,7 +25,8 @@ import numpy as np  # noqa: E402
 from PIL import Image, ImageDraw, ImageFont  # noqa: E402
 
 from ovseg_plugins.utils.io import output_stamp, write_output_set  # noqa: E402,E501
-from ovseg_plugins.utils.validation import label_dtype  # noqa: E402
+from ovseg_plugins.utils.validation import (check_int, check_range,  # noqa
+                                            label_dtype)
 
 RANDOM_STAMP = 'random weights: plumbing check only'
 DEFAULT_CONFIG = 'configs/_base_/models/segearth_vit-b16.py'
@@ -137,6 +138,8 @@ def run(args) -> dict:
     cfg_path = args.config or osp.join(repo, DEFAULT_CONFIG)
     if not osp.isfile(args.image):
         raise FileNotFoundError(f'Input image not found: {args.image!r}.')
+    check_range('--alpha', args.alpha, 0, 1, 'image_demo')
+    check_int('--long-side', args.long_side, 'image_demo', lo=16)
     torch.manual_seed(0)  # reproducible random-weights fallback
     allow = not args.no_download and os.environ.get('HF_HUB_OFFLINE') != '1'
     model, random_weights = build_model(cfg_path, args.classes, args.weights,
