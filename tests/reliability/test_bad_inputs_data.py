@@ -434,6 +434,21 @@ def test_geopurify_nan_logits_never_labelled(tmp_path):
         str(e.value)
 
 
+
+def test_point_label_file_truncated_npy(tmp_path):
+    pytest.importorskip('mmdet3d')
+    from ovseg_plugins.seg3d.datasets.transforms.load_openscene_points \
+        import load_label_file
+    p = tmp_path / 'scene0000_00_labels.npy'
+    np.save(p, np.zeros(500, np.int64))
+    p.write_bytes(p.read_bytes()[:60])
+    with pytest.raises(ValueError) as e:
+        load_label_file(str(p))
+    msg = str(e.value)
+    assert f'Could not read label file {str(p)!r}' in msg
+    assert 're-run the preprocessing' in msg
+
+
 # The rows of docs/bad_inputs.md (written by tools/misc/bad_inputs_doc.py):
 # test (with its parametrize id) -> (section, input, behaviour).
 BAD_INPUTS_DOC = {
@@ -560,4 +575,8 @@ BAD_INPUTS_DOC = {
         '- were labelled class 0',
         '`FloatingPointError`: "GeoPurifySegmentor.predict: point logits '
         'contains NaN/inf; ..."'),
+    'test_point_label_file_truncated_npy': (
+        '3d', 'Truncated per-point label `.npy` - numpy\'s error without the '
+        'file', '`ValueError`: "Could not read label file \'<path>\' (...); '
+        're-run the preprocessing"'),
 }

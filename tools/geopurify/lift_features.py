@@ -106,6 +106,7 @@ class ClipFeatures:
 def lift(args):
     from ovseg_plugins.seg3d.lifting import (ViewFusionAccumulator,
                                              fill_unseen, project_points)
+    from ovseg_plugins.utils.validation import check_array, file_errors
     t0 = time.perf_counter()
     pts = np.fromfile(args.points, dtype=np.float32)
     if pts.size == 0 or pts.size % 6:
@@ -117,7 +118,11 @@ def lift(args):
     clip = ClipFeatures(args.clip, args.clip_weights, args.classes,
                         load_clip_cfg(args.clip_cfg)) if args.clip else None
     if args.text:
-        text = torch.load(args.text, map_location='cpu', weights_only=True)
+        with file_errors(args.text, 'text embeddings (--text)'):
+            text = torch.load(args.text, map_location='cpu',
+                              weights_only=True)
+        check_array('text embeddings', text, args.text, shape=(None, None),
+                    nonzero_rows=True)
     elif clip is not None and clip.text is not None:
         text = clip.text
     else:
@@ -148,7 +153,9 @@ def lift(args):
             fpath = osp.join(args.feature_dir, stem + '.npy')
             if not osp.isfile(fpath):
                 raise FileNotFoundError(f'feature map not found: {fpath}')
-            fmap = torch.from_numpy(np.load(fpath)).float()
+            with file_errors(fpath, 'feature map'):
+                fmap = torch.from_numpy(np.load(fpath)).float()
+            check_array('feature map', fmap, fpath)
         acc.add(pix, v, fmap, (H, W))
     fused, seen = acc.fuse(compact=True)  # (S, D) seen rows
     if not seen.any():
