@@ -252,6 +252,28 @@ def install_dataloader_checks(runner) -> None:
                                                 runner.build_dataloader)
 
 
+def check_output_dir_not_input(out_dir: str, dataset_cfg, what='--out'):
+    """An output folder must not be one of the dataset's input folders
+    (predicted label maps written over the ground truth or the images).
+
+    Raises:
+        ValueError: Naming the option, the folder and the fix.
+    """
+    if not out_dir or not isinstance(dataset_cfg, dict):
+        return
+    root = dataset_cfg.get('data_root') or ''
+    prefix = dataset_cfg.get('data_prefix') or {}
+    inputs = [root] + [osp.join(root, v) for v in dict(prefix).values()
+                       if isinstance(v, str)]
+    out = osp.realpath(out_dir)
+    for d in inputs:
+        if d and osp.realpath(d) == out:
+            raise ValueError(
+                f'{what} {out_dir!r} is an input folder of the test dataset '
+                f'({d!r}): its files would be overwritten. Give another '
+                'folder.')
+
+
 def check_class_count(model, dataset, split: str) -> None:
     """Raise when the model's vocabulary and the dataset disagree on the
     number of classes (predicted label k would be scored as dataset class k:

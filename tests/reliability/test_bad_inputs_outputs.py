@@ -122,6 +122,26 @@ def test_image_demo_bad_arguments(tmp_path, args, frag):
     assert not out.exists()
 
 
+
+@pytest.mark.parametrize('sub', ['ann_dir/val', 'img_dir/val'],
+                         ids=['label_folder', 'image_folder'])
+def test_test_out_dir_is_an_input_folder(tmp_path, sub):
+    """``tools/test.py --out`` pointing at the dataset's label folder wrote
+    the predictions over the ground truth."""
+    from ovseg_plugins.utils.run_checks import check_output_dir_not_input
+    ds = dict(type='PotsdamDataset', data_root=str(tmp_path),
+              data_prefix=dict(img_path='img_dir/val',
+                               seg_map_path='ann_dir/val'))
+    (tmp_path / sub).mkdir(parents=True)
+    out = str(tmp_path / sub) + '/'
+    with pytest.raises(ValueError) as e:
+        check_output_dir_not_input(out, ds)
+    msg = str(e.value)
+    assert f'--out {out!r} is an input folder of the test dataset' in msg
+    assert 'would be overwritten' in msg
+    check_output_dir_not_input(str(tmp_path / 'preds'), ds)  # fine
+
+
 # The rows of docs/bad_inputs.md (written by tools/misc/bad_inputs_doc.py):
 # test (with its parametrize id) -> (section, input, behaviour).
 BAD_INPUTS_DOC = {
@@ -152,4 +172,13 @@ BAD_INPUTS_DOC = {
     'test_image_demo_bad_arguments[long_side_zero]': (
         'tools', '`image_demo.py --long-side 0`',
         '`ValueError`: "image_demo: --long-side=0 is out of range"'),
+    'test_test_out_dir_is_an_input_folder[label_folder]': (
+        'tools', '`tools/test.py --out <the dataset\'s label folder>` - '
+        'wrote predictions over the ground truth',
+        '`ValueError` before the run: "--out \'<dir>\' is an input folder of '
+        'the test dataset (...): its files would be overwritten. Give '
+        'another folder."'),
+    'test_test_out_dir_is_an_input_folder[image_folder]': (
+        'tools', '`tools/test.py --out <the image folder>`',
+        'same `ValueError`'),
 }
