@@ -307,3 +307,35 @@ def iter_duplicates(keys: Iterable) -> list:
             dup.append(k)
         seen.add(k)
     return dup
+
+
+def check_xyz_rgb(points, owner: str = None, max_abs: float = 1e5) -> None:
+    """Point columns ``[x, y, z, r, g, b]``: finite coordinates within
+    ``max_abs`` metres and colours in 0..255 (float64 files read as float32,
+    or OpenScene colours in [-1, 1] read raw, give such values silently).
+
+    Raises:
+        ValueError: Naming the owner (file / component) and the fix.
+    """
+    import torch
+    t = points if isinstance(points, torch.Tensor) else torch.as_tensor(
+        np.asarray(points))
+    if t.ndim != 2 or t.shape[1] < 6 or not t.shape[0]:
+        return
+    xyz, rgb = t[:, :3].float(), t[:, 3:6].float()
+    if not bool(torch.isfinite(t[:, :6]).all()):
+        raise ValueError(f'{owner or "points"}: points contain NaN/inf '
+                         '(coordinates or colours); regenerate the point '
+                         'file, or check its dtype (float32) and load_dim.')
+    big = float(xyz.abs().max())
+    if big > max_abs:
+        raise ValueError(
+            f'{owner or "points"}: coordinates reach {big:.3g} m; the point '
+            'file is probably not float32 [x, y, z, r, g, b] (check its '
+            'dtype and load_dim) or not in metres.')
+    lo, hi = float(rgb.min()), float(rgb.max())
+    if lo < -0.5 or hi > 255.5:
+        raise ValueError(
+            f'{owner or "points"}: colours span [{lo:.3g}, {hi:.3g}], '
+            'expected 0..255 (OpenScene files store [-1, 1]: load them with '
+            'LoadOpenScenePoints; 16-bit colours: divide by 257).')

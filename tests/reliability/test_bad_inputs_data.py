@@ -449,6 +449,47 @@ def test_point_label_file_truncated_npy(tmp_path):
     assert 're-run the preprocessing' in msg
 
 
+
+def _float64_read_as_float32(n):
+    """What LoadPointsFromFile makes of a float64 x,y,z,r,g,b file."""
+    rng = np.random.default_rng(0)
+    a = rng.random((n, 6)) * [4, 4, 3, 255, 255, 255]
+    return np.frombuffer(a.tobytes(), np.float32).reshape(-1, 6).copy()
+
+
+POINT_CASES = {
+    'float64_file_read_as_float32': (
+        _float64_read_as_float32, 'check its dtype'),
+    'openscene_colours_in_minus1_1': (
+        lambda n: np.concatenate([np.random.default_rng(0).random((n, 3)),
+                                  np.random.default_rng(1).random((n, 3)) * 2
+                                  - 1], 1).astype(np.float32),
+        'expected 0..255 (OpenScene files store [-1, 1]'),
+    'colours_16bit': (
+        lambda n: np.concatenate([np.random.default_rng(0).random((n, 3)),
+                                  np.full((n, 3), 60000.)], 1).astype(
+                                      np.float32),
+        'divide by 257'),
+}
+
+
+@pytest.mark.parametrize('case', list(POINT_CASES))
+def test_geopurify_implausible_points(tmp_path, case):
+    """Points whose coordinates or colours cannot be x,y,z metres and 0..255
+    colours gave plausible-looking labels; the segmentor refuses them."""
+    make, frag = POINT_CASES[case]
+    torch.save(torch.nn.functional.normalize(torch.randn(3, 8), dim=-1),
+               tmp_path / 'text.pt')
+    model = _geopurify(tmp_path / 'text.pt')
+    xyzrgb = make(40)
+    pts = np.concatenate([xyzrgb, np.random.default_rng(2).random(
+        (len(xyzrgb), 8)).astype(np.float32)], 1)
+    with pytest.raises(ValueError) as e:
+        model.predict(dict(points=[torch.from_numpy(pts)]), None)
+    msg = str(e.value)
+    assert 'GeoPurifySegmentor input points: ' in msg and frag in msg, msg
+
+
 # The rows of docs/bad_inputs.md (written by tools/misc/bad_inputs_doc.py):
 # test (with its parametrize id) -> (section, input, behaviour).
 BAD_INPUTS_DOC = {
@@ -579,4 +620,19 @@ BAD_INPUTS_DOC = {
         '3d', 'Truncated per-point label `.npy` - numpy\'s error without the '
         'file', '`ValueError`: "Could not read label file \'<path>\' (...); '
         're-run the preprocessing"'),
+    'test_geopurify_implausible_points[float64_file_read_as_float32]': (
+        '3d', 'A float64 x,y,z,r,g,b `.bin` read as float32 (`load_dim=6`) '
+        '- gave labels for garbage points',
+        '`ValueError`: "GeoPurifySegmentor input points: points contain '
+        'NaN/inf ...; regenerate the point file, or check its dtype (float32) '
+        'and load_dim" (or "coordinates reach ... m; the point file is '
+        'probably not float32 ...")'),
+    'test_geopurify_implausible_points[openscene_colours_in_minus1_1]': (
+        '3d', 'Colours in [-1, 1] (OpenScene convention) in a 0..255 '
+        'pipeline', '`ValueError`: "... colours span [-1, 1], expected '
+        '0..255 (OpenScene files store [-1, 1]: load them with '
+        'LoadOpenScenePoints ...)"'),
+    'test_geopurify_implausible_points[colours_16bit]': (
+        '3d', '16-bit colours (0..65535)',
+        'same `ValueError` ("16-bit colours: divide by 257")'),
 }

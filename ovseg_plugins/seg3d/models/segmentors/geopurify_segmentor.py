@@ -13,7 +13,7 @@ from ovseg_plugins.utils.checkpoint import load_torch_file
 from ovseg_plugins.utils.typing import ConfigType, OptConfigType
 from ovseg_plugins.utils.validation import (check_array, check_finite_output,
                                             check_int, check_number,
-                                            file_errors)
+                                            check_xyz_rgb, file_errors)
 from ...ops.knn import knn_indices
 from ..utils import estimate_normals, scatter_mean, voxelize
 
@@ -188,6 +188,7 @@ class GeoPurifySegmentor(Base3DSegmentor):
                 f'{Ct} teacher): add '
                 f'{"AddPointNormals and " if o == 9 else ""}'
                 'LoadPointFeatures to the pipeline.')
+        check_xyz_rgb(pts, 'GeoPurifySegmentor input points')
         return (pts[:, :3], pts[:, 3:6], pts[:, o:o + C],
                 pts[:, o + C:o + C + Ct])
 
