@@ -38,14 +38,14 @@ def test_bad_inputs_doc_rows_name_existing_tests():
     nums = [int(r.split('|')[1]) for r in rows]
     assert nums == list(range(1, len(rows) + 1))  # numbered, no gaps
     for row in rows:
-        refs = re.findall(r'`(test_\w+\.py)::(test_\w+)(?:\[([^\]]+)\])?`',
-                          row)
+        refs = re.findall(r'`(test_\w+\.py)::(?:Test\w+::)?(test_\w+)'
+                          r'(?:\[([^\]]+)\])?`', row)
         assert refs, f'row names no test: {row}'
         for fname, func, param in refs:
             path = osp.join(HERE, fname)
             assert osp.isfile(path), f'{fname} missing ({row})'
             src = open(path).read()
-            assert re.search(rf'^def {func}\(', src, re.M), (fname, func)
+            assert re.search(rf'^\s*def {func}\(', src, re.M), (fname, func)
 
 
 def test_generator_resolves_parametrize_ids(tmp_path):
@@ -83,12 +83,20 @@ def test_control():
     pass
 
 
+class TestGroup:
+
+    def test_in_class(self):
+        with pytest.raises(KeyError):
+            pass
+
+
 BAD_INPUTS_DOC = {'test_param[2]': ('params', 'two', 'handled'),
                   'test_control': None}
 ''')
     gen = _generator()
     rows = {r['test']: r for r in gen.collect(str(tmp_path))}
     assert sorted(rows) == [
+        'test_bad_inputs_x.py::TestGroup::test_in_class',
         'test_bad_inputs_x.py::test_dict[a]',
         'test_bad_inputs_x.py::test_dict[b]',
         'test_bad_inputs_x.py::test_ids[obj]',

@@ -98,16 +98,36 @@ def _literal(node, names: Dict[str, ast.AST]):
         if isinstance(f, ast.Attribute) and f.attr == 'keys':
             return list(_literal(f.value, names))
         if isinstance(f, ast.Attribute) and f.attr == 'param':
-            vals = tuple(_literal(a, names) for a in node.args)
+            vals = tuple(_lenient(a, names) for a in node.args)
             kw = {k.arg: k.value for k in node.keywords}
             pid = _literal(kw['id'], names) if 'id' in kw else None
             return _Param(vals, pid)
         raise ValueError('call')
-    if isinstance(node, (ast.List, ast.Tuple)):
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+        return list(_literal(node.left, names)) + list(
+            _literal(node.right, names))
+    if isinstance(node, ast.List):
         return [_literal(e, names) for e in node.elts]
+    if isinstance(node, ast.Tuple):
+        return tuple(_lenient(e, names) for e in node.elts)
     if isinstance(node, ast.Dict):
         return {_literal(k, names): None for k in node.keys}
     return ast.literal_eval(node)
+
+
+class _Opaque:
+    """A value that is not a literal (a lambda, an exception class): kept as
+    its source text."""
+
+    def __init__(self, src):
+        self.src = src
+
+
+def _lenient(node, names):
+    try:
+        return _literal(node, names)
+    except Exception:  # noqa: BLE001 - kept as source text
+        return _Opaque(ast.unparse(node))
 
 
 class _Param:
@@ -121,17 +141,23 @@ def _value_id(v, argname: str, i: int) -> str:
     return f'{argname}{i}'
 
 
-def _param_ids(dec: ast.Call, names) -> Optional[List[str]]:
-    """The ids of one ``pytest.mark.parametrize`` decorator (None when they
-    cannot be resolved)."""
+def _param_ids(dec: ast.Call, names) -> Optional[List[Tuple[str, dict]]]:
+    """``(id, {argname: value})`` of each case of one
+    ``pytest.mark.parametrize`` decorator (None when the ids cannot be
+    resolved; values not resolved are left out)."""
     ids_kw = next((k.value for k in dec.keywords if k.arg == 'ids'), None)
     if ids_kw is not None:
         try:
             ids = list(_literal(ids_kw, names))
         except Exception:  # noqa: BLE001 - not resolvable statically
             return None
-        return [str(i) for i in ids] if all(
-            isinstance(i, (str, int)) for i in ids) else None
+        if not all(isinstance(i, (str, int)) for i in ids):
+            return None
+        cases = _param_ids(ast.Call(func=dec.func, args=dec.args,
+                                    keywords=[]), names) or []
+        vals = [v for _, v in cases] if len(cases) == len(ids) else \
+            [{}] * len(ids)
+        return [(str(i), v) for i, v in zip(ids, vals)]
     try:
         argnames = _literal(dec.args[0], names)
         values = _literal(dec.args[1], names) if len(dec.args) > 1 else \
@@ -144,16 +170,15 @@ def _param_ids(dec: ast.Call, names) -> Optional[List[str]]:
     values = list(values)
     out = []
     for i, v in enumerate(values):
+        pid = None
         if isinstance(v, _Param):
-            if v.id is not None:
-                out.append(str(v.id))
-                continue
+            pid = v.id
             v = v.values if len(argnames) > 1 else v.values[0]
-        if len(argnames) > 1:
-            out.append('-'.join(_value_id(x, a, i)
-                                for x, a in zip(v, argnames)))
-        else:
-            out.append(_value_id(v, argnames[0], i))
+        vals = dict(zip(argnames, v)) if len(argnames) > 1 else {
+            argnames[0]: v}
+        if pid is None:
+            pid = '-'.join(_value_id(vals.get(a), a, i) for a in argnames)
+        out.append((str(pid), vals))
     return out
 
 
@@ -183,6 +208,31 @@ def _raises(fn: ast.FunctionDef) -> List[Tuple[str, List[str]]]:
     if out and frags:
         out[0] = (out[0][0], out[0][1] + frags[:3])
     return out
+
+
+def _case_description(vals: dict) -> str:
+    """A case's own description: its first string value with a space."""
+    for v in vals.values():
+        if isinstance(v, str) and ' ' in v.strip():
+            return v
+    return ''
+
+
+def _resolve(exc: str, vals: dict) -> str:
+    """``pytest.raises(exc)`` with ``exc`` a parameter: the case's value."""
+    v = vals.get(exc)
+    if isinstance(v, _Opaque):
+        return v.src
+    return exc if v is None else str(v)
+
+
+def _fragments(vals: dict) -> List[str]:
+    """Message fragments a case lists (a tuple / list of strings)."""
+    for v in vals.values():
+        if isinstance(v, (list, tuple)) and v and all(
+                isinstance(x, str) for x in v):
+            return list(v)
+    return []
 
 
 def _first_sentence(doc: Optional[str]) -> str:
@@ -215,25 +265,35 @@ def collect(test_dir: str = TEST_DIR) -> List[dict]:
                 if node.targets[0].id == 'BAD_INPUTS_DOC':
                     doc_table = ast.literal_eval(node.value)
         default_sec = next((s for k, s in FILE_SECTIONS if k in fname), '2d')
-        for fn in tree.body:
-            if not isinstance(fn, ast.FunctionDef) or \
-                    not fn.name.startswith('test_') or any(
-                        'fixture' in ast.unparse(d)
-                        for d in fn.decorator_list):
+        funcs = []  # (node-id prefix, function): module level and Test*
+        for node in tree.body:
+            if isinstance(node, ast.FunctionDef):
+                funcs.append(('', node))
+            elif isinstance(node, ast.ClassDef) and \
+                    node.name.startswith('Test'):
+                funcs += [(f'{node.name}::', m) for m in node.body
+                          if isinstance(m, ast.FunctionDef)]
+        for prefix, fn in funcs:
+            if not fn.name.startswith('test_') or any(
+                    'fixture' in ast.unparse(d) for d in fn.decorator_list):
                 continue
             id_lists = [_param_ids(d, names) for d in fn.decorator_list
                         if _is_parametrize(d)]
             if any(ids is None for ids in id_lists):
                 id_lists = []  # unresolvable: one row for the function
             # pytest joins the ids of stacked decorators nearest-first
-            ids = ['-'.join(p) for p in itertools.product(
-                *reversed(id_lists))] if id_lists else [None]
+            cases = [('-'.join(i for i, _ in c),
+                      {k: v for _, d in c for k, v in d.items()})
+                     for c in itertools.product(*reversed(id_lists))] \
+                if id_lists else [(None, {})]
             raises = _raises(fn)
-            for pid in ids:
-                node_id = fn.name + (f'[{pid}]' if pid is not None else '')
+            for pid, vals in cases:
+                node_id = prefix + fn.name + (f'[{pid}]' if pid is not None
+                                              else '')
                 entry = None
                 if doc_table is not None:
-                    key = node_id if node_id in doc_table else fn.name
+                    key = node_id if node_id in doc_table else \
+                        prefix + fn.name
                     entry = doc_table.get(key)
                     if key in doc_table and entry is None:
                         continue  # a control case, not a bad input
@@ -242,14 +302,14 @@ def collect(test_dir: str = TEST_DIR) -> List[dict]:
                 if entry is None:
                     if not primary and not raises:
                         continue
-                    what = _first_sentence(ast.get_docstring(fn)) or \
-                        fn.name[5:].replace('_', ' ')
-                    if pid is not None:
-                        what += f' (`{pid}`)'
+                    what = _case_description(vals) or (_first_sentence(
+                        ast.get_docstring(fn)) or fn.name[5:].replace(
+                            '_', ' ')) + (f' (`{pid}`)' if pid else '')
                     beh = '; '.join(
-                        f'`{e}`' + (': "' + '" ... "'.join(m) + '"'
-                                    if m else '') for e, m in raises) or \
-                        'handled (see the test)'
+                        f'`{_resolve(e, vals)}`' + (
+                            ': "' + '" ... "'.join(m + _fragments(vals)) + '"'
+                            if m or _fragments(vals) else '')
+                        for e, m in raises) or 'handled (see the test)'
                     entry = (default_sec, what, beh)
                 sec, what, beh = entry
                 rows.append(dict(section=sec, input=what, behaviour=beh,
