@@ -83,6 +83,19 @@ def test_control():
     pass
 
 
+NAME = 'bank.pt'
+A = [pytest.param('bank file missing', lambda t: t, FileNotFoundError,
+                  (NAME, 'extract'), id='missing')]
+B = [pytest.param('bank holds a list', lambda t: t, TypeError, ('list', ),
+                  id='as_list')]
+
+
+@pytest.mark.parametrize('desc,make,exc,needles', A + B)
+def test_cases(desc, make, exc, needles):
+    with pytest.raises(exc):
+        make(1)
+
+
 class TestGroup:
 
     def test_in_class(self):
@@ -97,6 +110,8 @@ BAD_INPUTS_DOC = {'test_param[2]': ('params', 'two', 'handled'),
     rows = {r['test']: r for r in gen.collect(str(tmp_path))}
     assert sorted(rows) == [
         'test_bad_inputs_x.py::TestGroup::test_in_class',
+        'test_bad_inputs_x.py::test_cases[as_list]',
+        'test_bad_inputs_x.py::test_cases[missing]',
         'test_bad_inputs_x.py::test_dict[a]',
         'test_bad_inputs_x.py::test_dict[b]',
         'test_bad_inputs_x.py::test_ids[obj]',
@@ -106,3 +121,6 @@ BAD_INPUTS_DOC = {'test_param[2]': ('params', 'two', 'handled'),
     assert r['input'] == 'Bad thing. (`a`)'
     assert r['behaviour'] == '`ValueError`: "names the file"'
     assert rows['test_bad_inputs_x.py::test_param[2]']['section'] == 'params'
+    r = rows['test_bad_inputs_x.py::test_cases[missing]']
+    assert r['input'] == 'bank file missing'
+    assert r['behaviour'] == '`FileNotFoundError`: "bank.pt" ... "extract"'
