@@ -79,6 +79,9 @@ map of the image's size, EXIF orientation on labelled images, 12-bit data in
 16-bit files). Outputs are written atomically (`ovseg_plugins/utils/io.py`:
 `atomic_write`; a run's files as a set with `write_output_set`, the summary
 last and stamped with the others' hashes, checked by `verify_output_set`).
+`experiments/bad_inputs_attack/` measures the change on 44 of these inputs
+(before: 35 silent results and 9 errors naming neither file nor field;
+after: none).
 """
 
 
