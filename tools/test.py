@@ -78,6 +78,9 @@ def build_cfg(args) -> Config:
         cfg.tta_model.module = cfg.model
         cfg.model = cfg.tta_model
     if args.out is not None:
+        from ovseg_plugins.utils.run_checks import \
+            check_output_dir_not_input
+        check_output_dir_not_input(args.out, cfg.test_dataloader.dataset)
         evaluators = cfg.test_evaluator
         if isinstance(evaluators, (dict, ConfigDict)):
             evaluators = [evaluators]

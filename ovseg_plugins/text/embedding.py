@@ -1,6 +1,7 @@
 """Text embeddings of a vocabulary, averaged over templates, cached on disk."""
 import hashlib
 import json
+import logging
 import os.path as osp
 from typing import Callable, List, Optional, Sequence
 
@@ -9,6 +10,7 @@ import torch.nn.functional as F
 
 from ovseg_plugins.utils.io import atomic_write
 from ovseg_plugins.utils.paths import default_cache_dir
+from ovseg_plugins.utils.validation import check_array
 
 
 def encode_queries(encode_fn: Callable[[List[str]], torch.Tensor],
@@ -65,19 +67,54 @@ class TextEmbeddingCache:
     def path(self, key: str) -> str:
         return osp.join(self.cache_dir, f'{key}.pt')
 
-    def get_or_compute(self, key: str,
-                       compute: Callable[[], torch.Tensor]) -> torch.Tensor:
-        """Return the cached matrix for ``key`` or compute and store it."""
+    @staticmethod
+    def check_entry(emb, rows: Optional[int] = None,
+                    owner: str = 'text embeddings') -> torch.Tensor:
+        """A text-embedding matrix: a ``(rows, D)`` float tensor, finite,
+        rows of unit length (:func:`encode_queries` output).
+
+        Raises:
+            TypeError / ValueError: Naming ``owner`` and what is wrong.
+        """
+        check_array('embedding matrix', emb, owner, shape=(rows, None))
+        if not isinstance(emb, torch.Tensor) or not emb.is_floating_point():
+            raise TypeError(f'{owner}: expected a float tensor, got '
+                            f'{type(emb).__name__} '
+                            f'{getattr(emb, "dtype", "")}.')
+        norms = emb.float().norm(dim=-1)
+        if not torch.allclose(norms, torch.ones_like(norms), atol=1e-2):
+            raise ValueError(f'{owner}: rows are not unit vectors (norms '
+                             f'{norms.min():.3g}..{norms.max():.3g}).')
+        return emb
+
+    def get_or_compute(self, key: str, compute: Callable[[], torch.Tensor],
+                       rows: Optional[int] = None) -> torch.Tensor:
+        """Return the cached matrix for ``key`` or compute and store it.
+
+        A cached entry that cannot be read, or is not a finite ``(rows, D)``
+        matrix of unit vectors (a corrupted or foreign file), is recomputed
+        and replaced (with a warning); a computed matrix that fails the same
+        check raises and is not cached.
+
+        Args:
+            rows (int, optional): Expected number of rows (queries).
+        """
         p = self.path(key)
         if osp.isfile(p):
             try:
-                emb = torch.load(p, map_location='cpu', weights_only=True)
+                emb = self.check_entry(
+                    torch.load(p, map_location='cpu', weights_only=True),
+                    rows, f'text-embedding cache entry {p}')
                 self.hits += 1
                 return emb
-            except Exception:  # noqa: BLE001 - a broken cache entry is rebuilt
-                pass
+            except Exception as e:  # noqa: BLE001 - a bad entry is rebuilt
+                from mmengine.logging import print_log
+                print_log(f'Ignoring the text-embedding cache entry {p} '
+                          f'({type(e).__name__}: {str(e)[:300]}); '
+                          'recomputing it.', 'current', logging.WARNING)
         self.misses += 1
-        emb = compute().detach().cpu()
+        emb = self.check_entry(compute().detach().cpu(), rows,
+                               'text embeddings computed by the text encoder')
         try:
             # atomic: concurrent ranks never see halves
             atomic_write(p, lambda tmp: torch.save(emb, tmp))

@@ -6,11 +6,31 @@ same syntax with ``;`` between classes (``"road,parking lot;building;tree"``)
 or are lists (``['road', ['building', 'roof'], 'tree']``).
 """
 import os.path as osp
+import re
+import unicodedata
 from typing import List, Sequence, Union
 
 import numpy as np
 
 VocabSpec = Union[str, Sequence[Union[str, Sequence[str]]], 'Vocabulary']
+
+# a string with one of these endings (or a path separator and no ";") names
+# a class-name file, never an inline vocabulary
+_FILE_SUFFIXES = ('.txt', '.csv', '.names', '.json', '.yaml', '.yml', '.lst',
+                  '.list')
+
+
+def normalize_name(name: str) -> str:
+    """Case-folded, NFKC, whitespace collapsed: two names equal under this
+    give the same (or nearly the same) text embedding."""
+    return re.sub(r'\s+', ' ', unicodedata.normalize('NFKC', name)).strip() \
+        .casefold()
+
+
+def _invisible(name: str) -> List[str]:
+    """Control / format characters (zero-width space, BOM, ...) in a name."""
+    return sorted({f'U+{ord(c):04X}' for c in name
+                   if unicodedata.category(c) in ('Cc', 'Cf')})
 
 
 class Vocabulary:
@@ -37,7 +57,18 @@ class Vocabulary:
                 raise ValueError(
                     f'Vocabulary {source}: class {i} has an empty name '
                     f'({syns!r}); remove blank lines and stray commas.')
-            key = tuple(syns)
+            for s in syns:
+                if not isinstance(s, str):
+                    raise TypeError(
+                        f'Vocabulary {source}: class {i} has a synonym of '
+                        f'type {type(s).__name__} ({s!r}); use strings.')
+                bad = _invisible(s)
+                if bad:
+                    raise ValueError(
+                        f'Vocabulary {source}: class {i} name {s!r} contains '
+                        f'invisible characters {bad}; retype the name (they '
+                        'change its text embedding).')
+            key = tuple(normalize_name(s) for s in syns)
             if key in seen:
                 raise ValueError(
                     f'Vocabulary {source}: classes {seen[key]} and {i} are '
@@ -47,10 +78,12 @@ class Vocabulary:
         owner = {}
         for i, syns in enumerate(classes):
             for q in syns:
-                if owner.setdefault(q, i) != i:
+                if owner.setdefault(normalize_name(q), i) != i:
+                    q = normalize_name(q)
                     raise ValueError(
                         f'Vocabulary {source}: {q!r} is a name of both class '
-                        f'{owner[q]} and class {i}; a query must belong to '
+                        f'{owner[q]} and class {i} (names are compared '
+                        'ignoring case and spaces); a query must belong to '
                         'one class (remove it from one of the lines).')
         self.classes = [list(s) for s in classes]
         self.queries = [q for syns in self.classes for q in syns]
@@ -82,7 +115,9 @@ class Vocabulary:
                 'with one class per line (synonyms separated by commas), or '
                 'an inline list.')
         try:
-            with open(path, encoding='utf-8') as f:
+            # utf-8-sig: a UTF-8 BOM (Windows editors) is not part of the
+            # first class name
+            with open(path, encoding='utf-8-sig') as f:
                 lines = f.read().splitlines()
         except UnicodeDecodeError as e:
             raise ValueError(
@@ -98,6 +133,12 @@ class Vocabulary:
                 raise ValueError(
                     f'{path}:{n}: blank line inside the class list; every '
                     'line is one class, so remove it (or name the class).')
+            if ';' in line:
+                raise ValueError(
+                    f'{path}:{n}: ";" in {line!r}; in a class-name file every '
+                    'line is one class and commas separate synonyms (";" is '
+                    'the inline-string syntax): put each class on its own '
+                    'line.')
             syns = cls._split_synonyms(line, strip_spaces)
             if any(not s.strip() for s in syns):
                 raise ValueError(
@@ -137,7 +178,8 @@ class Vocabulary:
         if isinstance(spec, Vocabulary):
             return spec
         if isinstance(spec, str):
-            if spec.endswith('.txt') or osp.isfile(spec):
+            if spec.lower().endswith(_FILE_SUFFIXES) or osp.isfile(spec) or (
+                    ';' not in spec and ('/' in spec or osp.sep in spec)):
                 return cls.from_file(spec)
             return cls.from_string(spec)
         if isinstance(spec, (list, tuple)):
@@ -146,7 +188,8 @@ class Vocabulary:
                 if isinstance(item, str):
                     syns = [s.strip() for s in item.split(',')]
                 elif isinstance(item, (list, tuple)):
-                    syns = [str(s).strip() for s in item]
+                    syns = [s.strip() if isinstance(s, str) else s
+                            for s in item]
                 else:
                     raise TypeError(
                         f'Vocabulary entry {i} is {type(item).__name__}; '

@@ -6,6 +6,8 @@ from typing import Dict, Iterable, Optional
 
 import torch
 
+from .validation import cap_message
+
 
 class WeightsNotFoundError(FileNotFoundError):
     """Raised when weights are asked for but cannot be had (missing, offline)."""
@@ -41,7 +43,8 @@ def load_torch_file(path: str, what: str = 'checkpoint',
         return torch.load(path, map_location=map_location, weights_only=False)
     except Exception as e:  # noqa: BLE001 - re-raised with the file named
         raise ValueError(
-            f'Could not read {what} {path!r} ({type(e).__name__}: {e}). The '
+            f'Could not read {what} {path!r} ({type(e).__name__}: '
+            f'{cap_message(e, 400)}). The '
             'file may be truncated or not a PyTorch checkpoint; download or '
             'convert it again.') from e
 

@@ -194,11 +194,9 @@ def test_bg_idx_outside_classes(mmseg_scope):
 
 
 def test_slide_crop_not_positive(mmseg_scope):
-    seg = _segmentor(slide_crop=0)
     with pytest.raises(ValueError) as e:
-        seg.predict(torch.randn(1, 3, 32, 32))
-    assert 'slide crop (0, 0)' in str(e.value) and 'must be > 0' in str(
-        e.value)
+        _segmentor(slide_crop=0)
+    assert 'OVCLIPSegmentor: slide_crop=0 is out of range' in str(e.value)
 
 
 # ----------------------------------------------------------- checkpoints
@@ -268,3 +266,123 @@ def test_strict_loader_of_another_architecture():
               'unexpected keys: extra.weight', 'conv.weight: checkpoint '
               '(16, 3, 3, 3) vs model (8, 3, 3, 3)', 'another architecture'):
         assert f in msg, msg
+
+
+# The rows of docs/bad_inputs.md (written by tools/misc/bad_inputs_doc.py):
+# test (with its parametrize id) -> (section, input, behaviour).
+BAD_INPUTS_DOC = {
+    'test_class_count_equal_passes': None,  # control
+    'test_class_count_differs_from_dataset[fewer_classes]': (
+        'text',
+        "Class count fewer than the dataset's (3 names, Potsdam has 6) — "
+        'was a silently wrong metric',
+        '`ValueError` before the run: "Class-name source <path> has 3 '
+        'classes but the test dataset PotsdamDataset has 6 (...). Give '
+        "model.class_names one line per dataset class, in the dataset's "
+        'order, ..." (new run check)'),
+    'test_class_count_differs_from_dataset[more_classes]': (
+        'text',
+        "Class count more than the dataset's (7 vs 6)",
+        'same `ValueError` (new run check)'),
+    'test_bg_idx_outside_classes': (
+        'text',
+        '`bg_idx` outside the classes',
+        '`ValueError`: "bg_idx=3 is outside the 3 classes of '
+        '\'<vocabulary>\'"'),
+    'test_grey_1channel_image_loaded_as_3_channels': (
+        '2d',
+        '1-channel (grey) image',
+        "handled: `LoadImageFromFile` (`color_type='color'`) replicates it "
+        'to 3 channels'),
+    'test_rgba_4channel_image_alpha_dropped': (
+        '2d',
+        '4-channel RGBA PNG',
+        'handled: alpha dropped, colours kept (transparent pixels keep '
+        'their RGB)'),
+    'test_16bit_tiff_scaled_to_8bit': (
+        '2d',
+        '16-bit TIFF',
+        'handled: converted to 8 bit as value/256 (65535 → 255). 12-bit '
+        'data (0..4095) becomes dark (0..16): rescale such images to 8 bit '
+        'before evaluating'),
+    'test_corrupt_image_file[random_bytes]': (
+        '2d',
+        'Corrupt image file (random bytes with a PNG name)',
+        '`AssertionError` from mmcv: "failed to load image: <path>" — fix: '
+        're-export or remove the file'),
+    'test_corrupt_image_file[truncated_png]': (
+        '2d',
+        'Truncated PNG',
+        'same `AssertionError` naming the file'),
+    'test_zero_byte_image_file_upstream_error': (
+        '2d',
+        '0-byte image file',
+        'known upstream limitation: `cv2.error` "!buf.empty()" without the '
+        "file name (mmcv's loader). Find such files with `find DATA -size "
+        '0`'),
+    'test_non_rgb_tensor_to_clip_backbone[1ch]': (
+        '2d',
+        '1-channel tensor given to the CLIP backbone (custom pipeline)',
+        '`ValueError`: "DenseCLIPViT expects (B, 3, H, W) images, got (1, '
+        '1, 32, 32); convert grey/RGBA/multispectral inputs to 3 channels '
+        'in the pipeline"'),
+    'test_non_rgb_tensor_to_clip_backbone[4ch]': (
+        '2d',
+        '4-channel tensor given to the CLIP backbone '
+        "(`color_type='unchanged'`)",
+        'same `ValueError`'),
+    'test_image_smaller_than_slide_crop': (
+        '2d',
+        'Image smaller than the slide window (20×27 vs 32)',
+        'handled: the window is clipped to the image; predictions at the '
+        'input size'),
+    'test_image_smaller_than_train_crop_is_padded': (
+        '2d',
+        'Image smaller than the training crop (24×40 vs 64×64)',
+        'handled: `RandomCrop` keeps the whole image, the data preprocessor '
+        'pads to 64×64 (labels padded with 255 = ignored)'),
+    'test_empty_image_folder': (
+        '2d',
+        'Image folder exists but is empty (or wrong suffix) — was '
+        'mmengine\'s "need at least one array to concatenate"',
+        '`FileNotFoundError`: "A dataset is empty: type=\'PotsdamDataset\' '
+        'data_root=... data_prefix=... found no samples. Check data_root / '
+        'data_prefix / ann_file and the file suffixes ..." (new)'),
+    'test_missing_image_folder': (
+        '2d',
+        'Image folder missing',
+        '`FileNotFoundError` (mmengine) naming the folder — fix '
+        '`data_root`/`data_prefix`'),
+    'test_slide_crop_not_positive': (
+        '2d',
+        'Slide window size 0',
+        '`ValueError` when the segmentor is built: "OVCLIPSegmentor: '
+        'slide_crop=0 is out of range: it must be in [1, inf]"'),
+    'test_checkpoint_of_another_architecture_no_common_keys': (
+        'ckpt',
+        'Checkpoint of another architecture (no common keys), check level',
+        'same `KeyError`'),
+    'test_checkpoint_of_another_architecture_shape_mismatch': (
+        'ckpt',
+        'Checkpoint of the same layout but other widths (shape mismatches; '
+        'DDP `module.` prefix accepted)',
+        '`tools/test.py`: `KeyError` listing "bn.bias: checkpoint (16,) vs '
+        'model (8,)" ...; `tools/train.py` with `load_from` (fine-tuning '
+        "into another head) keeps mmengine's warning-and-skip"),
+    'test_truncated_checkpoint': (
+        'ckpt',
+        'Truncated checkpoint, check level',
+        'same `ValueError`'),
+    'test_checkpoint_missing': (
+        'ckpt',
+        '`load_from` file missing',
+        '`WeightsNotFoundError`: "checkpoint not found: \'<path>\'. Give '
+        'the path of an existing file (weights cannot be downloaded by this '
+        'call)."'),
+    'test_strict_loader_of_another_architecture': (
+        'ckpt',
+        'Neck / converter weights of another architecture '
+        '(`load_state_dict_strict`)',
+        '`KeyError` listing missing, unexpected and mis-shaped keys, '
+        '"probably of another architecture or needs converting"'),
+}

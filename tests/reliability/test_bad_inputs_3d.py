@@ -291,3 +291,134 @@ def test_scene_with_fewer_points_than_k():
     assert not (nbr == torch.arange(5)[:, None]).any()  # self excluded
     assert all(sorted(r) == sorted(set(range(5)) - {i})
                for i, r in enumerate(nbr.tolist()))
+
+
+# The rows of docs/bad_inputs.md (written by tools/misc/bad_inputs_doc.py):
+# test (with its parametrize id) -> (section, input, behaviour).
+BAD_INPUTS_DOC = {
+    'test_empty_point_cloud': (
+        '3d',
+        'Empty point cloud (0 points) — was "empty point cloud" without the '
+        'file',
+        '`ValueError`: "<lidar_path>: the point cloud is empty (0 points); '
+        'remove the scene from the info file / scene list or regenerate it" '
+        '(new)'),
+    'test_single_point_cloud': (
+        '3d',
+        'Point cloud with a single point (kNN and normals need 2) — was '
+        '"kNN needs at least 2 points, got 1" without the file',
+        '`ValueError`: "<lidar_path>: the point cloud has only 1 point; '
+        "GeoPurify's neighbourhoods (normals, kNN pooling) need at least 2: "
+        'remove the scene from the info file / scene list or regenerate it" '
+        '(new)'),
+    'test_nan_point_coordinates': (
+        '3d',
+        'NaN coordinates in the point file — was "point coordinates contain '
+        'NaN/inf" without the file',
+        '`ValueError`: "<lidar_path>: points contain NaN/inf (coordinates '
+        'or colours); regenerate the point file" (new)'),
+    'test_point_features_nan_inf[nan]': (
+        '3d',
+        'NaN in the fused / teacher features',
+        '`ValueError`: "<file>: features contain NaN/inf; regenerate them '
+        '(tools/geopurify/lift_features.py or the teacher export)"'),
+    'test_point_features_nan_inf[inf]': (
+        '3d',
+        'inf in the features',
+        'same `ValueError`'),
+    'test_points_without_colours_read_as_xyzrgb': (
+        '3d',
+        'Points without colours (x,y,z `.bin`) read with `load_dim=6` — '
+        'mmdet3d silently halves the cloud',
+        '`ValueError` from `LoadPointFeatures`: "features (50, 8) do not '
+        "match the scene's 25 points; ... (or fix load_dim/use_dim of "
+        'LoadPointsFromFile: a point file without colours read with '
+        'load_dim=6 gives half the points)"'),
+    'test_normals_points_without_colours': (
+        '3d',
+        'Points without colours given to `AddPointNormals`',
+        '`ValueError`: "AddPointNormals needs [x, y, z, r, g, b] points, '
+        'got 3 columns; load colours first"'),
+    'test_scene_file_without_colours': (
+        '3d',
+        'OpenScene scene file without colours (1-tuple)',
+        '`ValueError` naming the file: "expected a tuple (coords, colors[, '
+        'normals], labels)"'),
+    'test_normals_missing_from_file_when_required': (
+        '3d',
+        "Normals required from the file but absent (`source='file'`)",
+        '`FileNotFoundError`: "no normals in the scene file; use '
+        'source=\'auto\' to fall back to point normals"'),
+    'test_normals_missing_fall_back_to_pca': (
+        '3d',
+        "Normals missing (`source='auto'`)",
+        'handled: PCA normals of the 16 nearest points, unit length, '
+        "oriented to +z (`normals_source='points'`)"),
+    'test_normals_mesh_of_another_scene': (
+        '3d',
+        'Mesh of another scene for the normals',
+        '`ValueError`: "<mesh>: mesh has 3 vertices but the scene has 20 '
+        'points; ... Use AddPointNormals(source=\'points\')"'),
+    'test_point_features_missing': (
+        '3d',
+        'Per-point features file missing',
+        '`FileNotFoundError`: "point features not found: '
+        '<root>/<scene>.npz/.npy; run tools/geopurify/lift_features.py ..., '
+        'or fix feature_root"'),
+    'test_point_features_row_count_mismatch': (
+        '3d',
+        'Features for another point file (49 rows for 50 points)',
+        '`ValueError`: "<file>: features (49, 8) do not match the scene\'s '
+        '50 points; regenerate them for this point file"'),
+    'test_point_features_channel_mismatch': (
+        '3d',
+        'Features with the wrong width',
+        '`ValueError`: "<file>: 4 channels, expected 8"'),
+    'test_scene_file_truncated': (
+        '3d',
+        'Truncated OpenScene scene file',
+        '`ValueError`: "could not read scene file \'<path>\' (...); it may '
+        'be truncated - re-run the preprocessing"'),
+    'test_scene_file_empty_cloud': (
+        '3d',
+        'OpenScene scene with no points',
+        '`ValueError`: "<path>: the scene has no points"'),
+    'test_scene_file_nan_coordinates': (
+        '3d',
+        'NaN coordinates in an OpenScene scene file',
+        '`ValueError`: "<path>: field \'coords\' has non-finite or '
+        'non-numeric values"'),
+    'test_scene_file_colours_in_another_range': (
+        '3d',
+        'Colours in another range than `color_range`',
+        '`ValueError` naming the file, the range found and the setting to '
+        'use: "try LoadOpenScenePoints(color_range=\'[0,255]\')"'),
+    'test_scene_list_file[empty]': (
+        '3d',
+        'Empty scene list',
+        '`ValueError`: "<file>: the scene list is empty."'),
+    'test_scene_list_file[duplicate]': (
+        '3d',
+        'Scene listed twice',
+        '`ValueError`: "<file>: scenes listed more than once: '
+        '[\'scene0000_00\']"'),
+    'test_scene_list_missing': (
+        '3d',
+        'Scene list file missing',
+        '`FileNotFoundError` naming it and data_root, "one scene name per '
+        'line ... tools/geopurify/select_scenes.py"'),
+    'test_segmentor_points_without_feature_columns': (
+        '3d',
+        'Points without the feature columns given to the segmentor',
+        '`ValueError`: "points have 6 columns, GeoPurify needs 14 (...): '
+        'add LoadPointFeatures to the pipeline"'),
+    'test_segmentor_text_embeddings_of_another_vocabulary': (
+        '3d',
+        'Text embeddings of another vocabulary (20 rows for 3 classes)',
+        '`ValueError`: "text embeddings have shape (20, 8), expected (3 '
+        'queries, 8) to match the vocabulary and the fused features"'),
+    'test_scene_with_fewer_points_than_k': (
+        '3d',
+        'Scene with fewer points than the K neighbours (5 points, K=16)',
+        'handled: K is clipped to N-1 (all other points), self excluded'),
+}

@@ -218,3 +218,88 @@ def test_cfg_options_key_typo(test_tool, tmp_path):
                               '--cfg-options',
                               f'test_dataloader.dataset.data_roots={root}'])
     assert "unexpected keyword argument 'data_roots'" in str(e.value)
+
+
+# The rows of docs/bad_inputs.md (written by tools/misc/bad_inputs_doc.py):
+# test (with its parametrize id) -> (section, input, behaviour).
+BAD_INPUTS_DOC = {
+    'test_tool_class_count_mismatch': (
+        'text',
+        'Class count mismatch through `tools/test.py` (`--cfg-options '
+        'model.class_names=seven.txt`)',
+        "same `ValueError` from the tool's runner"),
+    'test_tool_empty_dataset': (
+        '2d',
+        'Empty dataset through `tools/test.py`',
+        "same `FileNotFoundError` from the tool's dataloader builder"),
+    'test_tool_checkpoint_of_another_architecture': (
+        'ckpt',
+        '`tools/test.py` checkpoint of another architecture (no common '
+        'keys) — mmengine only warned and evaluated the random init',
+        '`KeyError` before the run: "Checkpoint \'<path>\' does not fit '
+        'EncoderDecoder (none of its 1 tensors ...). It is probably of '
+        'another architecture or config: give the checkpoint trained with '
+        'this config ..., or convert it (tools/model_converters/)" (new run '
+        'check)'),
+    'test_tool_truncated_checkpoint': (
+        'ckpt',
+        'Truncated checkpoint via `tools/test.py` — was '
+        '"PytorchStreamReader failed ..."',
+        '`ValueError`: "Could not read checkpoint \'<path>\' (...). The '
+        'file may be truncated or not a PyTorch checkpoint; download or '
+        'convert it again." (new run check)'),
+    'test_missing_config_file': (
+        'tools',
+        'Config file missing',
+        '`FileNotFoundError`: "Config file not found: \'<path>\'. Give the '
+        'path of a config file, e.g. configs/segearth/potsdam.py." (new)'),
+    'test_test_checkpoint_missing': (
+        'tools',
+        '`tools/test.py` checkpoint path missing',
+        '`FileNotFoundError`: "Checkpoint not found: \'<path>\'. Give the '
+        '.pth written by tools/train.py (...), or omit it for training-free '
+        'models."'),
+    'test_resume_checkpoint_missing': (
+        'tools',
+        '`--resume <path>` missing',
+        '`FileNotFoundError`: "--resume checkpoint not found: \'<path>\'. '
+        'Give an existing work_dir/iter_*.pth ..., or pass --resume without '
+        'a path ..."'),
+    'test_work_dir_under_a_file': (
+        'tools',
+        'Unwritable work_dir (a path under a regular file) — was an '
+        '`OSError` from deep inside the Runner',
+        '`PermissionError` before anything is built: "work_dir \'<path>\' '
+        'is not writable (FileExistsError/NotADirectoryError: ...). Pass '
+        '--work-dir with a folder you can write to." (new: the tools create '
+        'the work_dir and write a probe file first)'),
+    'test_work_dir_read_only': (
+        'tools',
+        'Read-only work_dir (`chmod 555` parent; as root, a folder on the '
+        'read-only `/proc`)',
+        'same `PermissionError`'),
+    'test_amp_without_optim_wrapper': (
+        'tools',
+        '`--amp` with a config without `optim_wrapper`',
+        '`ValueError`: "--amp needs an optim_wrapper in <config>."'),
+    'test_tta_without_tta_model': (
+        'tools',
+        '`--tta` with a config without `tta_model`/`tta_pipeline`',
+        '`KeyError`: "--tta needs tta_model and tta_pipeline in <config>."'),
+    'test_show_dir_without_visualization_hook': (
+        'tools',
+        '`--show-dir` with a config without a visualization hook',
+        '`RuntimeError`: "--show/--show-dir need '
+        'default_hooks.visualization in <config> ..."'),
+    'test_resume_without_checkpoint_starts_from_scratch': (
+        'tools',
+        '`--resume` (no path) in a work_dir without checkpoints',
+        'handled (mmengine): logs "Auto resumed from the latest checkpoint '
+        'None" and trains from iteration 0'),
+    'test_cfg_options_key_typo': (
+        'tools',
+        'Misspelt `--cfg-options` key '
+        '(`test_dataloader.dataset.data_roots=...`)',
+        '`TypeError` (mmengine/mmseg) naming it: "... unexpected keyword '
+        'argument \'data_roots\'" — fix the key'),
+}

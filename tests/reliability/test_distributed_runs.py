@@ -128,3 +128,16 @@ def test_nccl_config_on_cpu_only_machine_uses_gloo(monkeypatch):
     finally:
         if dist.is_initialized():
             dist.destroy_process_group()
+
+
+# The rows of docs/bad_inputs.md (written by tools/misc/bad_inputs_doc.py):
+# test (with its parametrize id) -> (section, input, behaviour).
+BAD_INPUTS_DOC = {
+    'test_nccl_config_on_cpu_only_machine_uses_gloo': (
+        'tools',
+        '`--launcher pytorch` (torchrun, `tools/dist_*.sh`) on a machine '
+        'without CUDA, config asking for nccl',
+        'handled: the process group is made with gloo, DDP without '
+        '`device_ids` (mmengine would call `torch.cuda.set_device` and '
+        'fail)'),
+}

@@ -195,3 +195,61 @@ def test_geopurify_text_embeddings_missing(tmp_path):
     msg = str(e.value)
     assert f'text embeddings not found: {str(p)!r}' in msg
     assert 'existing file' in msg
+
+
+# The rows of docs/bad_inputs.md (written by tools/misc/bad_inputs_doc.py):
+# test (with its parametrize id) -> (section, input, behaviour).
+BAD_INPUTS_DOC = {
+    'test_build_config_with_weights_absent': (
+        'ckpt',
+        'Every config in `configs/` built with its weights absent (CLIP tag '
+        '`openai`, SAM 3 dir, text embeddings; empty caches, all sockets '
+        'refused)',
+        '`WeightsNotFoundError` naming the weights, zero connection '
+        'attempts; configs without external weights build offline; CoIDO '
+        'phase-1 configs: `FileNotFoundError` naming the feature bank and '
+        'the tool that makes it (one case per config)'),
+    'test_clip_tag_not_cached_download_off': (
+        'ckpt',
+        'CLIP tag not cached, downloading off (default)',
+        '`WeightsNotFoundError`: "ViT-B-16/laion2b_s34b_b88k is not in the '
+        'local cache and downloading is off. Set `allow_download=True` on a '
+        'connected machine, or give `pretrained=<local checkpoint file>`"'),
+    'test_allow_download_but_offline': (
+        'ckpt',
+        '`allow_download=True` while offline (`HF_HUB_OFFLINE=1`)',
+        '`WeightsNotFoundError`: "... the model hub cannot be reached '
+        '(offline). Give `pretrained=<local checkpoint file>`" — no '
+        'connection attempted'),
+    'test_clip_unknown_tag': (
+        'ckpt',
+        'Unknown open_clip weights tag',
+        '`WeightsNotFoundError` listing the known tags'),
+    'test_clip_local_file_missing': (
+        'ckpt',
+        'CLIP weights file missing',
+        '`WeightsNotFoundError`: "CLIP weights not found: \'<path>\' ... '
+        'set `pretrained` to an existing file or an open_clip tag"'),
+    'test_clip_file_of_another_architecture': (
+        'ckpt',
+        'CLIP weights file of another architecture',
+        '`ValueError`: "Could not load CLIP weights \'<path>\' into '
+        '<model>: ... Check that the file is a <model> checkpoint '
+        '(architecture and size)"'),
+    'test_sam3_weights_dir_missing': (
+        'ckpt',
+        'SAM 3 weights directory missing',
+        '`WeightsNotFoundError`: "\'<dir>\' is not a local from_pretrained '
+        'directory and downloading is off. Give the directory ... or set '
+        'allow_download=True"'),
+    'test_geopurify_text_embeddings_missing': (
+        'ckpt',
+        'GeoPurify text-embeddings file missing',
+        '`WeightsNotFoundError`: "text embeddings not found: \'<path>\'. '
+        'Give the path of an existing file"'),
+    'test_suite_runs_with_hub_access_off': (
+        'ckpt',
+        'The test suite itself',
+        'runs with `HF_HUB_OFFLINE=1`, `TRANSFORMERS_OFFLINE=1` (Makefile '
+        'and `tests/conftest.py`)'),
+}

@@ -14,10 +14,15 @@ which usually means an image folder was given instead of a label folder.
 import argparse
 import os
 import os.path as osp
+import sys
 from multiprocessing import Pool
 
 import numpy as np
 from PIL import Image
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(
+    __file__)))))
+from ovseg_plugins.utils.io import atomic_write  # noqa: E402
 
 
 def binarize(src: str, dst: str, threshold: int = 127) -> np.ndarray:
@@ -37,7 +42,11 @@ def binarize(src: str, dst: str, threshold: int = 127) -> np.ndarray:
     else:
         out = (arr > threshold).astype(np.uint8)
     os.makedirs(osp.dirname(dst) or '.', exist_ok=True)
-    Image.fromarray(out, mode='L').save(dst)
+    if osp.exists(dst) and osp.samefile(src, dst):
+        raise ValueError(f'{dst}: the output would overwrite its input; give '
+                         'a DST_DIR other than SRC_DIR (or --out-suffix).')
+    img = Image.fromarray(out, mode='L')
+    atomic_write(dst, img.save, suffix=osp.splitext(dst)[1] or '.png')
     return out
 
 

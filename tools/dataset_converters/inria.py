@@ -12,9 +12,14 @@ follows FCtL's split); without it every tile is converted.
 import argparse
 import os
 import os.path as osp
+import sys
 
 import numpy as np
 from PIL import Image
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(
+    __file__)))))
+from ovseg_plugins.utils.io import atomic_write  # noqa: E402
 
 Image.MAX_IMAGE_PIXELS = None  # 5000x5000 tiles
 
@@ -33,8 +38,9 @@ def convert_tile(img_path, gt_path, out, split, patch):
                                    ('ann_dir', gt, 'L')):
                 d = osp.join(out, sub, split)
                 os.makedirs(d, exist_ok=True)
-                Image.fromarray(arr[y:y + patch, x:x + patch], mode).save(
-                    osp.join(d, f'{stem}_{n}.png'))
+                im = Image.fromarray(arr[y:y + patch, x:x + patch], mode)
+                atomic_write(osp.join(d, f'{stem}_{n}.png'),
+                             im.save, suffix='.png')
             n += 1
     return n
 

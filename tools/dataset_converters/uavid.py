@@ -16,10 +16,15 @@ written in mode "L" (their mode-"P" save produced all-zero labels).
 import argparse
 import os
 import os.path as osp
+import sys
 from multiprocessing import Pool
 
 import numpy as np
 from PIL import Image
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(
+    __file__)))))
+from ovseg_plugins.utils.io import atomic_write  # noqa: E402
 
 # official UAVid colours -> our class index
 UAVID_COLOURS = {
@@ -59,8 +64,9 @@ def convert_frame(img_path, lbl_path, out_root, out_split, stem, patch):
                                    ('ann_dir', lbl, 'L')):
                 d = osp.join(out_root, sub, out_split)
                 os.makedirs(d, exist_ok=True)
-                Image.fromarray(arr[y:y + ph, x:x + pw], mode=mode).save(
-                    osp.join(d, name))
+                im = Image.fromarray(arr[y:y + ph, x:x + pw], mode=mode)
+                atomic_write(osp.join(d, name),
+                             im.save, suffix='.png')
             n += 1
     return n
 

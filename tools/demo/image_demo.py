@@ -24,6 +24,10 @@ bootstrap()
 import numpy as np  # noqa: E402
 from PIL import Image, ImageDraw, ImageFont  # noqa: E402
 
+from ovseg_plugins.utils.io import output_stamp, write_output_set  # noqa: E402,E501
+from ovseg_plugins.utils.validation import (check_int, check_range,  # noqa
+                                            label_dtype)
+
 RANDOM_STAMP = 'random weights: plumbing check only'
 DEFAULT_CONFIG = 'configs/_base_/models/segearth_vit-b16.py'
 
@@ -134,6 +138,8 @@ def run(args) -> dict:
     cfg_path = args.config or osp.join(repo, DEFAULT_CONFIG)
     if not osp.isfile(args.image):
         raise FileNotFoundError(f'Input image not found: {args.image!r}.')
+    check_range('--alpha', args.alpha, 0, 1, 'image_demo')
+    check_int('--long-side', args.long_side, 'image_demo', lo=16)
     torch.manual_seed(0)  # reproducible random-weights fallback
     allow = not args.no_download and os.environ.get('HF_HUB_OFFLINE') != '1'
     model, random_weights = build_model(cfg_path, args.classes, args.weights,
@@ -150,7 +156,8 @@ def run(args) -> dict:
         False)
     with torch.no_grad():
         result = model.predict(batch['inputs'], batch['data_samples'])[0]
-    labels = result.pred_sem_seg.data[0].cpu().numpy().astype(np.uint8)
+    labels = result.pred_sem_seg.data[0].cpu().numpy().astype(
+        label_dtype(model.num_classes, 'image_demo labels'))
     image = np.array(Image.open(args.image).convert('RGB'))
     names = [','.join(s) for s in model.vocabulary.classes]
     colours = palette(len(names))
@@ -162,15 +169,21 @@ def run(args) -> dict:
     stem = osp.splitext(osp.basename(args.image))[0]
     out_overlay = osp.join(args.out_dir, f'{stem}_overlay.png')
     out_labels = osp.join(args.out_dir, f'{stem}_labels.png')
-    overlay.save(out_overlay)
-    Image.fromarray(labels).save(out_labels)
     summary = dict(
         image=args.image, classes=names, random_weights=random_weights,
         overlay=out_overlay, label_map=out_labels,
         pixel_fraction={n: float((labels == i).mean())
                         for i, n in enumerate(names)})
-    with open(osp.join(args.out_dir, f'{stem}_summary.json'), 'w') as f:
-        json.dump(summary, f, indent=2)
+
+    def write_summary(tmp):  # last: stamped with the pictures' hashes
+        summary['outputs'] = output_stamp([out_overlay, out_labels])
+        with open(tmp, 'w') as f:
+            json.dump(summary, f, indent=2)
+
+    write_output_set([  # old set removed first; each file atomic
+        (out_overlay, overlay.save),
+        (out_labels, Image.fromarray(labels).save),
+        (osp.join(args.out_dir, f'{stem}_summary.json'), write_summary)])
     print(f'[image_demo] wrote {out_overlay} and {out_labels}')
     return summary
 

@@ -121,6 +121,7 @@ def lift(args):
     from ovseg_plugins.seg3d.lifting import (ViewFusionAccumulator,
                                              fill_unseen, project_points,
                                              rescale_intrinsics)
+    from ovseg_plugins.utils.validation import check_array, file_errors
     t0 = time.perf_counter()
     pts = np.fromfile(args.points, dtype=np.float32)
     if pts.size == 0 or pts.size % 6:
@@ -135,7 +136,11 @@ def lift(args):
     clip = ClipFeatures(args.clip, args.clip_weights, args.classes,
                         load_clip_cfg(args.clip_cfg)) if args.clip else None
     if args.text:
-        text = torch.load(args.text, map_location='cpu', weights_only=True)
+        with file_errors(args.text, 'text embeddings (--text)'):
+            text = torch.load(args.text, map_location='cpu',
+                              weights_only=True)
+        check_array('text embeddings', text, args.text, shape=(None, None),
+                    nonzero_rows=True)
     elif clip is not None and clip.text is not None:
         text = clip.text
     else:
@@ -176,7 +181,9 @@ def lift(args):
             fpath = osp.join(args.feature_dir, stem + '.npy')
             if not osp.isfile(fpath):
                 raise FileNotFoundError(f'feature map not found: {fpath}')
-            fmap = torch.from_numpy(np.load(fpath)).float()
+            with file_errors(fpath, 'feature map'):
+                fmap = torch.from_numpy(np.load(fpath)).float()
+            check_array('feature map', fmap, fpath)
         acc.add(pix, v, fmap, hw)
     fused, seen = acc.fuse(compact=True)  # (S, D) seen rows
     if not seen.any():
@@ -188,8 +195,14 @@ def lift(args):
     os.makedirs(args.out_dir, exist_ok=True)
     out = osp.join(args.out_dir,
                    osp.splitext(osp.basename(args.points))[0] + '.npz')
-    np.savez(out, feat=fused.numpy().astype(np.float16),
-             mask=seen.numpy())
+    feat16 = fused.numpy().astype(np.float16)
+    if not np.isfinite(feat16).all():
+        raise ValueError(f'{args.points}: fused features overflow float16 '
+                         f'(max |value| {float(fused.abs().max()):.3g}); '
+                         'normalise the 2D feature maps.')
+    from ovseg_plugins.utils.io import atomic_write
+    atomic_write(out, lambda tmp: np.savez(tmp, feat=feat16,
+                                           mask=seen.numpy()), suffix='.npz')
     sk = acc.skipped
     print(f'{acc.num_views} views ({sk["few"]} skipped with < '
           f'{args.min_visible} visible points, {sk["many"]} with more than '

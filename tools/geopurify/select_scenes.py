@@ -206,13 +206,18 @@ def main(argv=None) -> List[Dict]:
               f'{r["Hc"]:>8.3f}{r["score"]:>8.3f}  '
               f'{"*" if r["selected"] else ""}')
     if args.out:
-        with open(args.out, 'w') as f:
-            f.write('# tools/geopurify/select_scenes.py: '
-                    f'clusters={args.clusters} gamma={args.gamma} '
-                    f'seed={args.seed} filter={not args.no_filter} '
-                    f'label_map={args.label_map} K={K} '
-                    f'from {len(files)} scenes\n')
-            f.write(''.join(r['name'] + '\n' for r in chosen))
+        from ovseg_plugins.utils.io import atomic_write
+
+        def write(tmp):
+            with open(tmp, 'w') as f:
+                f.write('# tools/geopurify/select_scenes.py: '
+                        f'clusters={args.clusters} gamma={args.gamma} '
+                        f'seed={args.seed} filter={not args.no_filter} '
+                        f'label_map={args.label_map} K={K} '
+                        f'from {len(files)} scenes\n')
+                f.write(''.join(r['name'] + '\n' for r in chosen))
+
+        atomic_write(args.out, write)
         print(f'wrote {len(chosen)} scenes to {args.out}')
     return recs
 

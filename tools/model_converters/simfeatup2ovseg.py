@@ -42,10 +42,12 @@ def main(argv=None):
         dim = sd['fixup_proj.1.weight'].shape[0]
     neck = {'SimFeatUp': SimFeatUp, 'JBUStack': JBUStack}[typ](feat_dim=dim)
     load_state_dict_strict(neck, sd, source=args.src)
-    torch.save({'state_dict': {k: v.detach().clone().contiguous()
-                               for k, v in neck.state_dict().items()},
-                'meta': dict(type=typ, feat_dim=dim, source=osp.basename(
-                    args.src))}, args.dst)
+    from ovseg_plugins.utils.io import atomic_write
+    atomic_write(args.dst, lambda tmp: torch.save(
+        {'state_dict': {k: v.detach().clone().contiguous()
+                        for k, v in neck.state_dict().items()},
+         'meta': dict(type=typ, feat_dim=dim,
+                      source=osp.basename(args.src))}, tmp))
     print(f'{typ}(feat_dim={dim}): {len(sd)} tensors -> {args.dst}')
 
 

@@ -13,6 +13,9 @@ from ovseg_plugins.text import (TextEmbeddingCache, Vocabulary, encode_queries,
 from ovseg_plugins.utils.typing import (ConfigType, OptConfigType,
                                         OptMultiConfig, OptSampleList,
                                         SampleList)
+from ovseg_plugins.utils.validation import (check_covered, check_finite_output,
+                                            check_int, check_number,
+                                            check_range, check_slide)
 from ..utils.clip_preprocessor import clip_data_preprocessor
 from ..utils.slide import pad_to_multiple, slide_windows, unpad
 
@@ -94,6 +97,7 @@ def pack_predictions(seg_logits, data_samples: SampleList,
         probs, labels = postprocess_query_logits(
             lg[0], query_to_class, num_classes, logit_scale, prob_thd,
             bg_idx, apply_softmax)
+        check_finite_output('seg_logits', probs, meta.get('img_path'))
         ds.set_data(dict(seg_logits=PixelData(data=probs),
                          pred_sem_seg=PixelData(data=labels)))
     return data_samples
@@ -170,6 +174,8 @@ class OVCLIPSegmentor(BaseSegmentor):
         if autocast_dtype not in _AUTOCAST:
             raise ValueError(f'autocast_dtype must be one of '
                              f'{list(_AUTOCAST)}, got {autocast_dtype!r}')
+        if mode == 'slide':
+            check_slide(slide_crop, slide_stride, 'OVCLIPSegmentor')
         self.backbone = MODELS.build(backbone)
         self.neck = MODELS.build(neck or dict(type='BilinearUpsampler'))
         if getattr(self.neck, 'init_cfg', None):
@@ -181,13 +187,17 @@ class OVCLIPSegmentor(BaseSegmentor):
         self.mode = mode
         self.slide_crop = slide_crop
         self.slide_stride = slide_stride
-        self.crop_batch_size = max(1, int(crop_batch_size))
-        self.logit_scale = float(logit_scale)
-        self.prob_thd = float(prob_thd)
+        self.crop_batch_size = check_int('crop_batch_size', crop_batch_size,
+                                         'OVCLIPSegmentor', lo=1)
+        self.logit_scale = check_number('logit_scale', logit_scale,
+                                        'OVCLIPSegmentor', lo=0, lo_open=True)
+        self.prob_thd = check_range('prob_thd', prob_thd, 0, 1,
+                                    'OVCLIPSegmentor')
         self.autocast_dtype = autocast_dtype
         self.templates = get_templates(templates)
         self.text_cache = TextEmbeddingCache(text_cache_dir)
         self.set_vocabulary(class_names)
+        check_int('bg_idx', bg_idx, 'OVCLIPSegmentor')
         if not 0 <= bg_idx < self.num_classes:
             raise ValueError(
                 f'bg_idx={bg_idx} is outside the {self.num_classes} classes of '
@@ -210,7 +220,8 @@ class OVCLIPSegmentor(BaseSegmentor):
         else:
             key = text_cache_key(self.backbone.model_id, weights_id, queries,
                                  self.templates)
-            text = self.text_cache.get_or_compute(key, compute)
+            text = self.text_cache.get_or_compute(key, compute,
+                                                  rows=len(queries))
         device = next(self.backbone.parameters()).device
         self.register_buffer('text_embeds', text.float().to(device),
                              persistent=False)
@@ -266,6 +277,7 @@ class OVCLIPSegmentor(BaseSegmentor):
             logits = self._crop_logits(crops)
             for (b, (y1, y2, x1, x2)), lg in zip(chunk, logits):
                 out[b, :, y1:y2, x1:x2] += lg
+        check_covered(count, 'OVCLIPSegmentor.slide_inference')
         return out / count
 
     def whole_inference(self, inputs: torch.Tensor) -> torch.Tensor:

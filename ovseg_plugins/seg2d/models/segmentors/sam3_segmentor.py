@@ -10,6 +10,8 @@ from ovseg_plugins.text import Vocabulary
 from ovseg_plugins.utils.typing import (ConfigType, OptConfigType,
                                         OptMultiConfig, OptSampleList,
                                         SampleList)
+from ovseg_plugins.utils.validation import (check_covered, check_int,
+                                            check_range, check_slide)
 from ..utils.slide import slide_windows
 from .ov_clip_segmentor import default_data_samples, pack_predictions
 
@@ -87,6 +89,8 @@ class SAM3Segmentor(BaseSegmentor):
             raise ValueError("input_resize must be 'uint8_antialias' or "
                              f"'float_bilinear', got {input_resize!r}")
         self.input_resize = input_resize
+        check_slide(slide_crop, slide_stride or slide_crop, 'SAM3Segmentor',
+                    allow_zero_crop=True)
         self.backbone = MODELS.build(backbone)
         self.decode_head = MODELS.build(
             decode_head or dict(type='DualHeadFusionDecoder'))
@@ -94,13 +98,15 @@ class SAM3Segmentor(BaseSegmentor):
         self.slide_crop = slide_crop
         self.slide_stride = slide_stride or slide_crop
         self.batched_prompts = batched_prompts
-        self.prob_thd = float(prob_thd)
+        self.prob_thd = check_range('prob_thd', prob_thd, 0, 1,
+                                    'SAM3Segmentor')
         self.autocast_dtype = {None: None, 'bf16': torch.bfloat16,
                                'fp16': torch.float16}[autocast_dtype]
         self.vocabulary = Vocabulary.build(class_names)
         self.register_buffer('query_to_class',
                              torch.as_tensor(self.vocabulary.query_to_class),
                              persistent=False)
+        check_int('bg_idx', bg_idx, 'SAM3Segmentor')
         if not 0 <= bg_idx < self.vocabulary.num_classes:
             raise ValueError(f'bg_idx={bg_idx} is outside the '
                              f'{self.vocabulary.num_classes} classes.')
@@ -174,6 +180,7 @@ class SAM3Segmentor(BaseSegmentor):
             for y1, y2, x1, x2 in windows:
                 out[b, :, y1:y2, x1:x2] += self.window_probs(
                     inputs[b:b + 1, :, y1:y2, x1:x2])
+        check_covered(count, 'SAM3Segmentor.encode_decode')
         return out / count
 
     def loss(self, inputs, data_samples):

@@ -16,6 +16,10 @@ def slide_windows(h: int, w: int, crop: Tuple[int, int],
     sh, sw = stride
     if sh <= 0 or sw <= 0 or ch <= 0 or cw <= 0:
         raise ValueError(f'slide crop {crop} and stride {stride} must be > 0.')
+    if sh > ch or sw > cw:
+        raise ValueError(f'slide stride {stride} is larger than the crop '
+                         f'{crop}: pixels between windows would get no '
+                         'prediction; set slide_stride <= slide_crop.')
     nh = max(h - ch + sh - 1, 0) // sh + 1
     nw = max(w - cw + sw - 1, 0) // sw + 1
     out = []

@@ -97,7 +97,9 @@ def load_label_file(path: str) -> np.ndarray:
             'pts_semantic_mask / label_template (ScanNet200 needs '
             'scannet_3d_200/<split>/<scene>.txt with raw ScanNet ids).')
     if path.endswith('.npy'):
-        lab = np.load(path)
+        from ovseg_plugins.utils.validation import file_errors
+        with file_errors(path, 'label file', 're-run the preprocessing'):
+            lab = np.load(path)
     elif path.endswith('.bin'):
         lab = np.fromfile(path, dtype=np.int64)
     else:

@@ -5,6 +5,8 @@ import numpy as np
 from mmcv.transforms import BaseTransform
 from mmdet3d.registry import TRANSFORMS
 
+from ovseg_plugins.utils.validation import check_int, file_errors
+
 
 @TRANSFORMS.register_module()
 class LoadPointFeatures(BaseTransform):
@@ -27,7 +29,8 @@ class LoadPointFeatures(BaseTransform):
     def __init__(self, feature_root: str,
                  expected_dim: Optional[int] = None):
         self.feature_root = feature_root
-        self.expected_dim = expected_dim
+        self.expected_dim = None if expected_dim is None else check_int(
+            'expected_dim', expected_dim, 'LoadPointFeatures', lo=1)
 
     def transform(self, results: dict) -> dict:
         stem = osp.splitext(osp.basename(results['lidar_points']
@@ -38,12 +41,26 @@ class LoadPointFeatures(BaseTransform):
                 not osp.isfile(base + '.npy'):
             base = osp.join(self.feature_root, scene)  # e.g. OpenScene .pth
         if osp.isfile(base + '.npz'):
-            with np.load(base + '.npz') as z:
+            with file_errors(base + '.npz', 'point features', 'regenerate '
+                             'it (tools/geopurify/lift_features.py)'), \
+                    np.load(base + '.npz') as z:
+                if 'feat' not in z:
+                    raise KeyError(
+                        f'{base}.npz has no "feat" array (has '
+                        f'{sorted(z.files)[:6]}); write the features as '
+                        'np.savez(path, feat=(N, C)[, mask=(N,)]).')
                 feat = z['feat'].astype(np.float32)
                 if 'mask' in z:
-                    feat[~z['mask'].astype(bool)] = 0
+                    mask = z['mask'].reshape(-1)
+                    if feat.ndim != 2 or mask.shape[0] != feat.shape[0]:
+                        raise ValueError(
+                            f'{base}.npz: mask has {mask.shape[0]} entries '
+                            f'for features {feat.shape}; regenerate it.')
+                    feat[~mask.astype(bool)] = 0
         elif osp.isfile(base + '.npy'):
-            feat = np.load(base + '.npy').astype(np.float32)
+            with file_errors(base + '.npy', 'point features', 'regenerate '
+                             'it (tools/geopurify/lift_features.py)'):
+                feat = np.load(base + '.npy').astype(np.float32)
         else:
             raise FileNotFoundError(
                 f'point features not found: {base}.npz/.npy; run '

@@ -4,6 +4,8 @@ import torch.nn.functional as F
 from mmdet3d.registry import MODELS
 from mmengine.model import BaseModule
 
+from ovseg_plugins.utils.validation import check_int, check_number
+
 from ...ops.knn import canonical_order, nearest_source, spatial_order
 from .geometry_guided_pooling import (affinity_weights,
                                       geometry_guided_pooling, knn_indices)
@@ -41,10 +43,12 @@ class AffinityPurifyHead(BaseModule):
                  iterations: int = 19, chunk: int = 4096,
                  zero_fill: bool = True, init_cfg=None):
         super().__init__(init_cfg=init_cfg)
-        self.knn = knn
-        self.sharpen = sharpen
-        self.iterations = iterations
-        self.chunk = chunk
+        self.knn = check_int('knn', knn, 'AffinityPurifyHead', lo=1)
+        self.sharpen = check_number('sharpen', sharpen, 'AffinityPurifyHead',
+                                    lo=0, lo_open=True)
+        self.iterations = check_int('iterations', iterations,
+                                    'AffinityPurifyHead', lo=0)
+        self.chunk = check_int('chunk', chunk, 'AffinityPurifyHead', lo=1)
         self.zero_fill = zero_fill
 
     def forward(self, feats: torch.Tensor, emb: torch.Tensor,

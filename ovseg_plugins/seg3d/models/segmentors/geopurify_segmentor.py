@@ -11,6 +11,9 @@ from ovseg_plugins.text import (TextEmbeddingCache, Vocabulary, encode_queries,
                                 get_templates, text_cache_key)
 from ovseg_plugins.utils.checkpoint import load_torch_file
 from ovseg_plugins.utils.typing import ConfigType, OptConfigType
+from ovseg_plugins.utils.validation import (check_array, check_finite_output,
+                                            check_int, check_number,
+                                            check_xyz_rgb, file_errors)
 from ...ops.knn import knn_indices
 from ..utils import estimate_normals, scatter_mean, voxelize
 
@@ -93,21 +96,27 @@ class GeoPurifySegmentor(Base3DSegmentor):
         self.decode_head = MODELS.build(decode_head or dict(
             type='AffinityPurifyHead', knn=knn, sharpen=sharpen,
             iterations=iterations, chunk=chunk))
-        self.fused_channels = fused_channels
-        self.teacher_channels = teacher_channels
+        self.fused_channels = check_int('fused_channels', fused_channels,
+                                        'GeoPurifySegmentor', lo=1)
+        self.teacher_channels = check_int('teacher_channels',
+                                          teacher_channels,
+                                          'GeoPurifySegmentor', lo=0)
         # an online teacher (frozen; GeometricTeacher, PointBackboneTeacher
         # around any mmdet3d backbone config) replaces teacher columns
         self.teacher = MODELS.build(teacher) if teacher is not None else None
         if self.teacher is not None:
             self.teacher.requires_grad_(False)
-        self.voxel_size = voxel_size
-        self.knn = knn
-        self.normal_knn = normal_knn
+        self.voxel_size = check_number('voxel_size', voxel_size,
+                                       'GeoPurifySegmentor', lo=0,
+                                       lo_open=True)
+        self.knn = check_int('knn', knn, 'GeoPurifySegmentor', lo=1)
+        self.normal_knn = check_int('normal_knn', normal_knn,
+                                    'GeoPurifySegmentor', lo=3)
         if normals not in ('points', 'columns'):
             raise ValueError("normals must be 'points' or 'columns', got "
                              f'{normals!r}.')
         self.normals = normals
-        self.chunk = chunk
+        self.chunk = check_int('chunk', chunk, 'GeoPurifySegmentor', lo=1)
         self.vocabulary = Vocabulary.build(class_names)
         text = self._text_embeddings(text_embeddings, text_encoder,
                                      get_templates(list(templates) if not
@@ -127,11 +136,13 @@ class GeoPurifySegmentor(Base3DSegmentor):
                 if not osp.isfile(path):
                     raise FileNotFoundError(f'text embeddings not found: '
                                             f'{path!r}')
-                emb = torch.from_numpy(np.load(path))
+                with file_errors(path, 'text embeddings'):
+                    emb = torch.from_numpy(np.load(path))
             else:
                 emb = load_torch_file(path, 'text embeddings')
                 emb = emb.get('text_embeds', emb) if isinstance(emb,
                                                                 dict) else emb
+            check_array('text embeddings', emb, path, nonzero_rows=True)
         elif encoder_cfg is not None:
             from ovseg_plugins.utils.open_clip_loader import build_open_clip
             cfg = dict(encoder_cfg)
@@ -152,7 +163,7 @@ class GeoPurifySegmentor(Base3DSegmentor):
                 emb = TextEmbeddingCache().get_or_compute(
                     text_cache_key(f'open_clip:{name}', weights_id,
                                    self.vocabulary.queries, templates),
-                    compute)
+                    compute, rows=n_q)
         else:
             raise ValueError('GeoPurifySegmentor needs text_embeddings (a '
                              'file) or text_encoder (an open_clip tower).')
@@ -178,6 +189,7 @@ class GeoPurifySegmentor(Base3DSegmentor):
                 f'{Ct} teacher): add '
                 f'{"AddPointNormals and " if o == 9 else ""}'
                 'LoadPointFeatures to the pipeline.')
+        check_xyz_rgb(pts, 'GeoPurifySegmentor input points')
         return (pts[:, :3], pts[:, 3:6], pts[:, o:o + C],
                 pts[:, o + C:o + C + Ct])
 
@@ -251,6 +263,8 @@ class GeoPurifySegmentor(Base3DSegmentor):
             seg_logits.append(self.decode_head.classify(
                 self.purify(pts), self.text_embeds, self.query_to_class,
                 self.vocabulary.num_classes, xyz=xyz))
+            check_finite_output('point logits', seg_logits[-1],
+                                'GeoPurifySegmentor.predict')
         return self.postprocess_result(seg_logits, batch_data_samples)
 
     def _forward(self, batch_inputs_dict: dict, batch_data_samples=None):
