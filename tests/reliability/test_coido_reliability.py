@@ -119,7 +119,7 @@ def test_coido_phase1_killed_then_resumed_equals_uninterrupted(tmp_path):
 
 # ------------------------------------------- selection of another dataset
 def _list_ds(n, prefix):
-    from engine._helpers import ListDataset
+    from coido._helpers import ListDataset
     return ListDataset(n, prefix)
 
 

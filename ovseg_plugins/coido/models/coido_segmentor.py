@@ -1,4 +1,5 @@
 """Framework-neutral CoIDO phase-1 wrapper around any mmengine segmentor."""
+import copy
 from typing import Dict, List, Optional, Tuple
 
 import torch
@@ -8,9 +9,9 @@ from mmengine.model import BaseModel
 from mmengine.registry import MODELS
 
 from ovseg_plugins.utils.typing import ConfigType, OptConfigType
-from ..utils.data_list import check_hash
 from ..utils.feature_bank import load_feature_bank
 from ..utils.io import load_json
+from ..utils.validation import CLUSTER_FIX, check_clusters, check_file_stamp
 from .coido_objective import coido_objective
 from .per_sample_loss import pixel_ce_per_sample, split_per_sample_loss
 
@@ -63,7 +64,13 @@ class CoIDOSegmentor(BaseModel):
         synced_dropout (bool): Seed the scorer's dropout from the iteration
             so every rank computes identical global weights. Defaults True.
         log_sigma_clamp (float): |log σ| bound. Defaults to 10.
-        data_preprocessor (dict, optional): Defaults to the wrapped model's.
+        data_preprocessor (dict, optional): Used only when the wrapped
+            model's config has none (it is then given to the wrapped model,
+            as the Runner does for a plain model). The wrapper always runs
+            the WRAPPED model's preprocessor, so phase 1 sees the inputs
+            (size, padding, normalisation) that the same config gives in
+            phase 2; the Runner's top-level ``data_preprocessor``, which it
+            injects into every model dict, can never replace it.
     """
 
     def __init__(self,
@@ -82,12 +89,15 @@ class CoIDOSegmentor(BaseModel):
         if per_sample_loss not in _MODES:
             raise ValueError(f'per_sample_loss must be one of {_MODES}, got '
                              f'{per_sample_loss!r}.')
+        segmentor = copy.deepcopy(segmentor)
+        if data_preprocessor is not None and isinstance(segmentor, dict):
+            segmentor.setdefault('data_preprocessor', data_preprocessor)
         self.segmentor = MODELS.build(segmentor)
-        self.data_preprocessor = MODELS.build(data_preprocessor) \
-            if data_preprocessor is not None else \
-            self.segmentor.data_preprocessor
+        # by construction: the wrapped model's own preprocessor
+        self.data_preprocessor = self.segmentor.data_preprocessor
         bank = load_feature_bank(feature_bank)
         self.data_list_hash = bank.data_list_hash
+        self.bank_stamp = bank.stamp
         self.bank_path = feature_bank
         scorer = dict(scorer)
         scorer.setdefault('embed_dim', bank.embed_dim)
@@ -105,8 +115,6 @@ class CoIDOSegmentor(BaseModel):
         self.register_buffer('cluster_ids', ids, persistent=False)
         # all-N nearest-centroid clusters (cluster-quota safeguard only)
         self.register_buffer('cluster_assign', assign, persistent=False)
-        # class fractions (k-NN label-noise guard only); None: unlabelled
-        self.register_buffer('bank_hist', bank.class_hist, persistent=False)
         self.register_buffer('coido_iter', torch.zeros((), dtype=torch.long))
         self.per_sample_loss = per_sample_loss
         self.scorer_warmup_iters = int(scorer_warmup_iters)
@@ -121,25 +129,10 @@ class CoIDOSegmentor(BaseModel):
         if path is None:
             return ids, assign
         obj = load_json(path, 'CoIDO clusters file')
-        if 'clusters' not in obj:
-            raise ValueError(f'clusters file {path!r} has no "clusters" '
-                             'field; re-create it with tools/coido/cluster.py.')
-        check_hash(obj.get('data_list_hash'), self.data_list_hash,
-                   f'clusters file {path!r}', 'Re-run tools/coido/cluster.py '
-                   f'on the feature bank {self.bank_path!r}.')
-        for k, c in obj['clusters'].items():
-            i = int(k)
-            if not 0 <= i < n:
-                raise ValueError(f'clusters file {path!r}: sample {i} is out '
-                                 f'of range for a bank of {n} samples.')
-            ids[i] = int(c)
-        if obj.get('assignments') is not None:
-            a = torch.as_tensor(obj['assignments'], dtype=torch.long)
-            if a.numel() != n:
-                raise ValueError(f'clusters file {path!r}: {a.numel()} '
-                                 f'assignments for a bank of {n} samples.')
-            assign = a
-        return ids, assign
+        check_file_stamp(obj if isinstance(obj, dict) else {}, path,
+                         'clusters file', CLUSTER_FIX, self.data_list_hash,
+                         self.bank_stamp, phase='cluster')
+        return check_clusters(obj, path, n)
 
     # ----------------------------------------------------------- helpers
     def _sample_indices(self, data_samples) -> torch.Tensor:
@@ -149,10 +142,11 @@ class CoIDOSegmentor(BaseModel):
             if i is None or isinstance(i, str):
                 raise KeyError(
                     'CoIDOSegmentor needs the global sample index on every '
-                    'data sample: add \'sample_idx\' to the meta_keys of the '
-                    'train pipeline\'s pack transform (PackSegInputs / '
-                    'Pack3DDetInputs) and subsample with a sampler, not with '
-                    'the dataset\'s indices= argument.')
+                    'data sample (metainfo \'sample_idx\'): build phase 1 '
+                    'with tools/coido/run.py (it adds \'sample_idx\' to the '
+                    'meta_keys of the train pipeline\'s pack transform), or '
+                    'add it there yourself; subsample with a sampler, not '
+                    'with the dataset\'s indices= argument.')
             idx.append(int(i))
         t = torch.as_tensor(idx, dtype=torch.long,
                             device=self.bank_embed.device)

@@ -9,7 +9,7 @@ from mmengine.model import BaseModel
 from mmengine.registry import MODELS
 from mmengine.structures import BaseDataElement
 
-from engine._helpers import write_bank
+from coido._helpers import write_bank
 from ovseg_plugins.coido.models import (CoIDOScorer, CoIDOSegmentor,
                                          cluster_mean_variance,
                                          coido_objective)

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from engine._helpers import ListDataset
+from coido._helpers import ListDataset
 from ovseg_plugins.coido.samplers import (IndexSubsetEpochSampler,
                                            IndexSubsetSampler)
 from ovseg_plugins.coido.samplers import index_subset_epoch_sampler as ems

@@ -65,7 +65,7 @@ def test_pixel_ce_uniform_equals_mmseg_decode_loss(tmp_path, mmseg_scope):
     from mmseg.structures import SegDataSample
     from mmengine.structures import PixelData
 
-    from engine._helpers import write_bank
+    from coido._helpers import write_bank
     from ovseg_plugins.coido.models import CoIDOSegmentor
     cfg = Config.fromfile(PHASE1)
     bank = write_bank(str(tmp_path / 'b.pt'), 20)
