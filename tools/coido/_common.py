@@ -18,10 +18,13 @@ def load_cfg(path: str, cfg_options=None, work_dir=None):
     merged, ``work_dir`` set (CLI, config, ``work_dirs/<config stem>``)."""
     from mmengine.config import Config
     if '::' in path:
-        from mmengine.config.utils import (_get_cfg_path,
-                                           _get_package_and_cfg_path)
+        from mmengine.config.utils import _get_package_and_cfg_path
+        from mmengine.utils import get_installed_path, is_installed
         pkg, rel = _get_package_and_cfg_path(path)
-        file = _get_cfg_path(rel, pkg)
+        if not is_installed(pkg):
+            raise FileNotFoundError(f'{path!r}: package {pkg!r} is not '
+                                    'installed.')
+        file = osp.join(get_installed_path(pkg), '.mim', 'configs', rel)
     else:
         file = path
     if not osp.isfile(file):
