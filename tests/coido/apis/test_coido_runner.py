@@ -136,3 +136,36 @@ def test_add_sample_idx_keeps_the_pack_defaults():
         add_sample_idx(dict(type='RepeatDataset', times=2, dataset=d))
     with pytest.raises(KeyError, match='no pack transform'):
         add_sample_idx(dict(type='X', pipeline=pipe[:1]))
+
+
+def test_stock_mmdet3d_config_builds_both_phases(tmp_path):
+    """mmdet3d's PointNet++ ScanNet segmentation config, unchanged: phase 1
+    wraps its model and keeps sample_idx in Pack3DDetInputs, both phases
+    get the epoch-based subset sampler. (Running it needs CUDA: mmcv's
+    furthest_point_sample is CUDA-only.)"""
+    import sys
+
+    from conftest import REPO_ROOT
+    sys.path.insert(0, osp.join(REPO_ROOT, 'tools', 'coido'))
+    from _common import load_cfg
+    from ovseg_plugins.coido.apis import (build_phase1_config,
+                                          build_phase2_config,
+                                          coido_settings)
+    cfg = load_cfg('mmdet3d::pointnet2/'
+                   'pointnet2_ssg_2xb16-cosine-200e_scannet-seg.py',
+                   work_dir=str(tmp_path))
+    p1 = build_phase1_config(cfg, coido_settings(cfg), str(tmp_path), 10)
+    assert p1.model.type == 'CoIDOSegmentor'
+    assert p1.model.segmentor.type == cfg.model.type
+    pack = p1.train_dataloader.dataset.pipeline[-1]
+    assert pack['type'] == 'Pack3DDetInputs' and 'sample_idx' in \
+        pack['meta_keys']
+    assert p1.train_dataloader.sampler.type == 'IndexSubsetEpochSampler'
+    assert p1.train_cfg == dict(type='EpochBasedTrainLoop', max_epochs=5,
+                                val_interval=10**9)
+    assert p1.model.scorer_warmup_iters == 1  # 10 samples / batch 16
+    p2 = build_phase2_config(cfg, 'sel.json')
+    assert p2.train_dataloader.sampler == dict(
+        type='IndexSubsetEpochSampler', indices_file='sel.json',
+        shuffle=True)
+    assert p2.model == cfg.model and p2.train_cfg == cfg.train_cfg
