@@ -197,8 +197,8 @@ def load_exclude_pairs(path: str, n: int, data_hash: Optional[str] = None):
     """
     from scipy import sparse
 
-    from .data_list import check_hash
-    from .io import load_json
+    from ovseg_plugins.coido.utils.data_list import check_hash
+    from ovseg_plugins.coido.utils.io import load_json
     obj = load_json(path, 'noise_guard exclude file')
     pairs = obj.get('pairs') if isinstance(obj, dict) else None
     fix = ('write {"pairs": [[i, j], ...], "data_list_hash": ...} with '
