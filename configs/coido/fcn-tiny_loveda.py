@@ -1,5 +1,6 @@
-# A small FCN on LoveDA-format data, an ordinary training config (tools/train.py
-# trains it on all samples) with the settings of CoIDO data selection:
+# A small FCN on LoveDA-format data: an ordinary training config
+# (tools/train.py trains it on all samples) plus the settings of CoIDO data
+# selection:
 #   python tools/coido/run.py configs/coido/fcn-tiny_loveda.py
 # builds phase 1 (this model wrapped by CoIDOSegmentor, trained 5 passes over
 # a 20 % random subset), selects 20 % of the samples (selected.json) and
