@@ -198,10 +198,13 @@ def build_phase1_config(cfg, settings: dict, files: str, n_subset: int):
     P = coido_paths(files)
     p1 = copy.deepcopy(cfg)
     m = dict(settings['model'])
-    world = 1  # iterations per pass are counted for one process
-    bs = int(p1.train_dataloader.get('batch_size', 1))
-    per_pass = max(1, math.ceil(n_subset / (bs * world)))
     ph = settings['phase1']
+    opts = dict(ph.get('cfg_options') or {})
+    bs = opts.get('train_dataloader.batch_size',
+                  (opts.get('train_dataloader') or {}).get(
+                      'batch_size', p1.train_dataloader.get('batch_size', 1)))
+    world = 1  # iterations per pass are counted for one process
+    per_pass = max(1, math.ceil(n_subset / (int(bs) * world)))
     m.setdefault('scorer_warmup_iters', ph['warmup_passes'] * per_pass)
     p1.model = ConfigDict(type='CoIDOSegmentor', segmentor=p1.model,
                           feature_bank=P['bank'], clusters=P['clusters'],

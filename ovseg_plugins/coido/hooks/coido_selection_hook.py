@@ -243,6 +243,8 @@ class CoIDOSelectionHook(Hook):
             scores_name=self.scores_name,
             bank_stamp=getattr(model, 'bank_stamp', None))
         summary['score_seconds'] = time.perf_counter() - t0
+        summary.update(phase='selection', data_list_hash=h,
+                       bank_stamp=getattr(model, 'bank_stamp', None))
         return summary
 
     @staticmethod

@@ -125,6 +125,9 @@ coido = dict(
     scores = json.load(open(P['scores']))['scores']
     assert sel['indices'] == sorted(np.lexsort((np.arange(4),
                                                 scores))[:2].tolist())
+    summ = json.load(open(P['summary']))
+    assert summ['bank_stamp'] == bank['bank_stamp'] == sel['bank_stamp']
+    assert summ['phase'] == 'selection'
     for k in ('extract', 'cluster', 'phase1', 'scoring', 'phase2'):
         assert cost[k] > 0, k
     # the epoch-based phase 2 trained 1 epoch over the 2 selected scenes

@@ -72,13 +72,14 @@ def test_run_all_phases_and_cost_summary(tmp_path):
     assert "'bank_stamp'" in r.stderr and 'stale' in r.stderr
 
 
-def test_geopurify_coido_pool_is_all_training_scenes():
+def test_geopurify_coido_pool_is_all_training_scenes(tmp_path):
     """The GeoPurify base config trains on the authors' 20-scene list; the
     CoIDO config must select from (and index) all training scenes, with an
     epoch-based subset sampler in both phases."""
     from mmengine.config import Config
 
-    from ovseg_plugins.coido.apis import (build_phase2_config,
+    from ovseg_plugins.coido.apis import (build_phase1_config,
+                                          build_phase2_config,
                                           coido_settings)
     base = Config.fromfile(osp.join(REPO_ROOT, 'configs', 'geopurify',
                                     'scannet.py'))
@@ -90,3 +91,9 @@ def test_geopurify_coido_pool_is_all_training_scenes():
     assert S['model']['per_sample_loss'] == 'split'
     assert build_phase2_config(cfg, 'sel.json').train_dataloader.sampler \
         .type == 'IndexSubsetEpochSampler'
+    # phase 1 scores 8 scenes per step (phase1.cfg_options): 20 subset
+    # scenes = 3 iterations per pass, the warm-up is one pass
+    p1 = build_phase1_config(cfg, S, str(tmp_path), 20)
+    assert p1.train_dataloader.batch_size == 8
+    assert p1.model.scorer_warmup_iters == 3
+    assert p1.train_cfg.max_epochs == 3
