@@ -24,7 +24,7 @@ class CoIDOSegmentor(BaseModel):
 
     Wraps any mmseg / mmdet3d segmentor given by config (``segmentor``),
     shares its data preprocessor, and replaces its training loss by the
-    CoIDO objective in the decoupled global-batch form (spec §11.3); predict
+    CoIDO objective in a decoupled global-batch form (below); predict
     / tensor modes are the wrapped model's.
 
     Call flow of ``loss(inputs, data_samples)`` on each of R ranks::
@@ -59,11 +59,6 @@ class CoIDOSegmentor(BaseModel):
             data_samples) -> (B,)``) or ``'auto'`` (method > pixel_ce when
             the samples carry ``gt_sem_seg`` > split).
         scorer_warmup_iters (int): Defaults to 0.
-        scale_seg_loss_by_sigma (bool): Multiply the segmentor's loss by the
-            detached 1/σ_I² as in the joint objective. Defaults to True.
-        synced_dropout (bool): Seed the scorer's dropout from the iteration
-            so every rank computes identical global weights. Defaults True.
-        log_sigma_clamp (float): |log σ| bound. Defaults to 10.
         data_preprocessor (dict, optional): Used only when the wrapped
             model's config has none (it is then given to the wrapped model,
             as the Runner does for a plain model). The wrapper always runs
@@ -73,6 +68,9 @@ class CoIDOSegmentor(BaseModel):
             injects into every model dict, can never replace it.
     """
 
+    #: |log σ| bound of the uncertainty weights
+    log_sigma_clamp = 10.
+
     def __init__(self,
                  segmentor: ConfigType,
                  feature_bank: str,
@@ -80,9 +78,6 @@ class CoIDOSegmentor(BaseModel):
                  scorer: ConfigType = dict(type='CoIDOScorer'),
                  per_sample_loss: str = 'auto',
                  scorer_warmup_iters: int = 0,
-                 scale_seg_loss_by_sigma: bool = True,
-                 synced_dropout: bool = True,
-                 log_sigma_clamp: float = 10.,
                  data_preprocessor: OptConfigType = None,
                  init_cfg: OptConfigType = None):
         super().__init__(init_cfg=init_cfg)
@@ -118,9 +113,6 @@ class CoIDOSegmentor(BaseModel):
         self.register_buffer('coido_iter', torch.zeros((), dtype=torch.long))
         self.per_sample_loss = per_sample_loss
         self.scorer_warmup_iters = int(scorer_warmup_iters)
-        self.scale_seg_loss_by_sigma = scale_seg_loss_by_sigma
-        self.synced_dropout = synced_dropout
-        self.log_sigma_clamp = log_sigma_clamp
 
     def _load_clusters(self, path: Optional[str], n: int
                        ) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -221,7 +213,7 @@ class CoIDOSegmentor(BaseModel):
         valid = valid.to(idx.device) & self.bank_valid[idx]
         ce_d = torch.nan_to_num(ce.detach().float(), nan=0., posinf=0.)
         g_idx, g_ce, g_valid, off, ws = self._gather(idx, ce_d, valid)
-        if self.synced_dropout and self.coido_scorer.training:
+        if self.coido_scorer.training:  # same dropout on every rank
             devs = [g_idx.device] if g_idx.is_cuda else []
             with torch.random.fork_rng(devices=devs):
                 torch.manual_seed(int(self.coido_iter) + 12345)
@@ -241,7 +233,7 @@ class CoIDOSegmentor(BaseModel):
             scorer_loss = obj['total']
         ce_loc = torch.where(valid, ce, torch.zeros_like(ce))
         seg_loss = ws * (w_loc.to(ce.dtype) * ce_loc).sum()
-        if self.scale_seg_loss_by_sigma and not warm:
+        if not warm:  # the joint objective's 1/σ_I², detached
             seg_loss = seg_loss * torch.exp(
                 -2 * self.log_sigma_i.clamp(-self.log_sigma_clamp,
                                             self.log_sigma_clamp)).detach()
