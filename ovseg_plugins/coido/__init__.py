@@ -1,10 +1,13 @@
-"""Framework-neutral samplers, hooks and models (mmengine registries),
-usable by mmseg and mmdet3d configs alike. Imports neither mmseg nor mmdet3d.
+"""CoIDO data selection, framework-neutral (mmengine registries), usable by
+mmseg and mmdet3d configs alike. Imports neither mmseg nor mmdet3d.
 
-CoIDO data selection (``docs``: README "CoIDO"): ``IndexSubsetSampler`` /
-``IndexSubsetEpochSampler`` (DATA_SAMPLERS), ``CoIDOSelectionHook`` (HOOKS),
-``CoIDOScorer`` and ``CoIDOSegmentor`` (MODELS). Load with
-``custom_imports = dict(imports=['ovseg_plugins.coido'], ...)``.
+``IndexSubsetSampler`` / ``IndexSubsetEpochSampler`` (DATA_SAMPLERS),
+``CoIDOSelectionHook`` (HOOKS), ``CoIDOScorer`` and ``CoIDOSegmentor``
+(MODELS); the phases as functions in :mod:`ovseg_plugins.coido.apis`
+(``run_coido`` builds phase 1 / selection / phase 2 from any training
+config). Load with
+``custom_imports = dict(imports=['ovseg_plugins.coido'], ...)``; see
+``docs/user_guides/coido.md``.
 """
 from .hooks import *  # noqa: F401,F403
 from .models import *  # noqa: F401,F403

@@ -5,7 +5,6 @@ dataset is refused with a clear error."""
 import json
 import os.path as osp
 import signal
-import sys
 
 import pytest
 import torch
@@ -15,47 +14,44 @@ from rel_helpers import KILL_HOOK, ok, run_tool
 
 pytest.importorskip('ovseg_plugins.coido.samplers')
 
-PHASE1 = osp.join(REPO_ROOT, 'configs', 'coido', 'fcn-tiny_loveda_phase1.py')
+CFG = osp.join(REPO_ROOT, 'configs', 'coido', 'fcn-tiny_loveda.py')
 
 
-def _coido_files(tmp_path, data_root):
-    """Feature bank, subset and clusters made by the CoIDO tools' own
-    functions (tools/coido/extract_features.py, cluster.py), in-process."""
+def _phase1(tmp_path, data_root):
+    """Feature bank, subset and clusters made by the package functions, and
+    the phase-1 config that tools/coido/run.py builds, dumped to a file."""
     from mmengine.config import Config
-    sys.path.insert(0, osp.join(REPO_ROOT, 'tools', 'coido'))
-    from cluster import cluster
-    from extract_features import extract
-    files = tmp_path / 'coido'
-    files.mkdir()
-    cfg = Config.fromfile(PHASE1)
-    cfg.train_dataloader.dataset.data_root = data_root
-    cfg.coido.extract.embedder.steps = 2  # the config's SimCLR, short
-    bank = str(files / 'feature_bank.pt')
-    extract(cfg, bank, log=lambda *a: None)
-    cluster(bank, str(files), ratio=0.5, seed=0, n_clusters=2, knn=3,
-            log=lambda *a: None)
-    return files
+
+    from ovseg_plugins.coido.apis import (build_phase1_config,
+                                          cluster_subset, coido_paths,
+                                          coido_settings,
+                                          extract_feature_bank)
+    files = str(tmp_path / 'coido')
+    cfg = Config.fromfile(CFG)
+    for k in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        cfg[k].dataset.data_root = data_root
+    S = coido_settings(cfg, dict(cluster=dict(ratio=0.5, n_clusters=2,
+                                              knn=3),
+                                 model=dict(scorer=dict(type='CoIDOScorer',
+                                                        hidden=16),
+                                            scorer_warmup_iters=1)))
+    P = coido_paths(files)
+    extract_feature_bank(cfg, P['bank'], log=lambda *a: None)
+    n_sub = cluster_subset(P['bank'], files, log=lambda *a: None,
+                           **S['cluster'])['n_subset']
+    cfg.train_dataloader.batch_size = 2
+    p1 = build_phase1_config(cfg, S, files, n_sub)
+    p1.train_cfg.max_iters = 4
+    p1.default_hooks.checkpoint.interval = 2
+    p1.default_hooks.logger.interval = 1
+    p1.randomness = dict(seed=0, deterministic=True)
+    return p1
 
 
-def _configs(tmp_path, data_root, files):
+def _configs(tmp_path, data_root):
     (tmp_path / 'rel_kill_hook.py').write_text(KILL_HOOK)
     base = tmp_path / 'phase1_det.py'
-    base.write_text(f'''_base_ = [{PHASE1!r}]
-data_root = {data_root!r}
-model = dict(feature_bank={str(files / 'feature_bank.pt')!r},
-             clusters={str(files / 'clusters.json')!r},
-             scorer=dict(hidden=16), scorer_warmup_iters=1)
-train_dataloader = dict(batch_size=2, sampler=dict(
-    indices_file={str(files / 'subset.json')!r}),
-    dataset=dict(data_root=data_root))
-val_dataloader = dict(dataset=dict(data_root=data_root))
-test_dataloader = val_dataloader
-train_cfg = dict(max_iters=4, val_interval=1000)
-param_scheduler = [dict(type='PolyLR', eta_min=1e-5, power=0.9, begin=0,
-                        end=4, by_epoch=False)]
-default_hooks = dict(checkpoint=dict(interval=2), logger=dict(interval=1))
-randomness = dict(seed=0, deterministic=True)
-''')
+    _phase1(tmp_path, data_root).dump(str(base))
     kill = tmp_path / 'phase1_killed.py'
     kill.write_text(
         "_base_ = ['./phase1_det.py']\n"
@@ -73,17 +69,18 @@ def _load(p):
 
 @pytest.mark.slow
 def test_coido_phase1_killed_then_resumed_equals_uninterrupted(tmp_path):
-    sys.path.insert(0, osp.join(REPO_ROOT, 'tools', 'analysis_tools'))
-    from coido_controlled_experiment import build_controlled_dataset
+    from fixtures.coido_data import write_loveda_crops
     data = str(tmp_path / 'data')
-    build_controlled_dataset(shared_data_path('rs', 'loveda'), data, n=10)
-    files = _coido_files(tmp_path, data)
-    base, kill = _configs(tmp_path, data, files)
+    write_loveda_crops(shared_data_path('rs', 'loveda'), data, n=10)
+    base, kill = _configs(tmp_path, data)
     env = dict(PYTHONPATH=str(tmp_path))
     full, cut = tmp_path / 'full', tmp_path / 'cut'
 
     def sel(wd):
         return ['--cfg-options', f'custom_hooks.0.out_dir={wd}/sel']
+    from mmengine.config import Config
+    hooks = Config.fromfile(base).custom_hooks
+    assert [h['type'] for h in hooks] == ['CoIDOSelectionHook']
 
     ok(run_tool(['tools/train.py', base, '--work-dir', str(full)]
                 + sel(full), env=env))
@@ -115,6 +112,7 @@ def test_coido_phase1_killed_then_resumed_equals_uninterrupted(tmp_path):
     jb = json.load(open(cut / 'sel' / 'selected.json'))
     assert ja['indices'] == jb['indices'] and len(ja['indices']) == 2
     assert ja['data_list_hash'] == jb['data_list_hash']
+    assert ja['bank_stamp'] == jb['bank_stamp'] is not None
 
 
 # ------------------------------------------- selection of another dataset

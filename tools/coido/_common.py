@@ -1,5 +1,5 @@
-"""Shared start-up of the CoIDO tools (repo root on sys.path) and the
-locations of CoIDO's files for a config."""
+"""Shared start-up of the CoIDO tools: repo root on sys.path, and configs
+given as a path or as ``mmseg::`` / ``mmdet3d::`` package configs."""
 import os.path as osp
 import sys
 
@@ -12,31 +12,32 @@ from _bootstrap import bootstrap  # noqa: E402
 bootstrap()
 
 
-def coido_section(cfg) -> dict:
-    """The config's ``coido`` dict (clear error when missing)."""
-    c = cfg.get('coido', None)
-    if c is None:
-        raise KeyError(
-            'the config has no `coido = dict(...)` section (files dir, '
-            'extract / cluster settings, phase2_config); see '
-            'configs/coido/*_phase1.py.')
-    return c
-
-
-def coido_dir(cfg) -> str:
-    """Folder of CoIDO's files: ``coido.files_dir`` or <work_dir>/coido."""
-    c = cfg.get('coido', {}) or {}
-    d = c.get('files_dir')
-    if d:
-        return d
-    wd = cfg.get('work_dir') or osp.join('work_dirs', 'coido')
-    return osp.join(wd, 'coido')
-
-
-def paths(d: str) -> dict:
-    return dict(bank=osp.join(d, 'feature_bank.pt'),
-                subset=osp.join(d, 'subset.json'),
-                clusters=osp.join(d, 'clusters.json'),
-                selected=osp.join(d, 'selected.json'),
-                scores=osp.join(d, 'coido_scores.json'),
-                cost=osp.join(d, 'cost.json'))
+def load_cfg(path: str, cfg_options=None, work_dir=None):
+    """``Config.fromfile`` of a file or of ``<package>::<config>`` (an
+    installed OpenMMLab package's ``.mim/configs``), ``--cfg-options``
+    merged, ``work_dir`` set (CLI, config, ``work_dirs/<config stem>``)."""
+    from mmengine.config import Config
+    if '::' in path:
+        from mmengine.config.utils import _get_package_and_cfg_path
+        from mmengine.utils import get_installed_path, is_installed
+        pkg, rel = _get_package_and_cfg_path(path)
+        if not is_installed(pkg):
+            raise FileNotFoundError(f'{path!r}: package {pkg!r} is not '
+                                    'installed.')
+        file = osp.join(get_installed_path(pkg), '.mim', 'configs', rel)
+    else:
+        file = path
+    if not osp.isfile(file):
+        raise FileNotFoundError(
+            f'Config file not found: {path!r}. Give a config path or an '
+            'installed package config, e.g. '
+            'mmseg::pspnet/pspnet_r18-d8_4xb4-80k_loveda-512x512.py.')
+    cfg = Config.fromfile(file)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    if work_dir:
+        cfg.work_dir = work_dir
+    elif not cfg.get('work_dir'):
+        cfg.work_dir = osp.join('work_dirs',
+                                osp.splitext(osp.basename(file))[0])
+    return cfg

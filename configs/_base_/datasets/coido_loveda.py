@@ -1,24 +1,15 @@
 # LoveDA-format training data (img_dir/train, ann_dir/train: 0 = no-data,
-# v = class v-1) for CoIDO. The train pipeline packs `sample_idx` (the global
-# index the CoIDO wrapper looks up in the feature bank); subsetting is done by
-# the sampler, never by the dataset's `indices=`. `coido_extract_pipeline` is
-# the test-style pipeline (no augmentation, labels loaded) of the feature bank.
+# v = class v-1) at 64x64 crops, for the small CoIDO example. A plain mmseg
+# dataset config: tools/coido/run.py adds `sample_idx` to the pack transform
+# itself, and the feature bank uses the test pipeline (no augmentation).
 dataset_type = 'LoveDADataset'
 data_root = 'data/loveda_coido'
 crop_size = (64, 64)
-meta_keys = ('img_path', 'seg_map_path', 'ori_shape', 'img_shape',
-             'pad_shape', 'scale_factor', 'flip', 'flip_direction',
-             'reduce_zero_label', 'sample_idx')
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadAnnotations', reduce_zero_label=True),
     dict(type='RandomCrop', crop_size=crop_size, cat_max_ratio=1.0),
-    dict(type='PackSegInputs', meta_keys=meta_keys)
-]
-coido_extract_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadAnnotations', reduce_zero_label=True),
-    dict(type='PackSegInputs', meta_keys=meta_keys)
+    dict(type='PackSegInputs')
 ]
 test_pipeline = [
     dict(type='LoadImageFromFile'),

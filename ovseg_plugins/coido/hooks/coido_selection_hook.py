@@ -1,4 +1,5 @@
 """After phase 1: score all N samples and write the CoIDO selection."""
+import os
 import os.path as osp
 import time
 from typing import Optional, Sequence, Union
@@ -13,8 +14,6 @@ from mmengine.registry import HOOKS
 
 from ..utils.data_list import check_hash, data_list_hash
 from ..utils.io import atomic_write_json
-from ..utils.safeguards import (NOISE_SIGNALS, load_exclude_pairs,
-                                noise_outliers, noise_signal)
 from ..utils.selection import budget_count, select_lowest
 
 
@@ -82,10 +81,16 @@ def write_selection(scores: np.ndarray, budget: Union[int, float],
                     eligible: Optional[Sequence[bool]] = None,
                     extra: Optional[dict] = None,
                     selected_name: str = 'selected.json',
-                    scores_name: str = 'coido_scores.json') -> dict:
+                    scores_name: str = 'coido_scores.json',
+                    bank_stamp: Optional[str] = None) -> dict:
     """Select the lowest scores and write ``scores_name`` (all N) and
-    ``selected_name`` (sorted indices) atomically, both with the hash."""
+    ``selected_name`` (sorted indices) atomically, both stamped with the
+    data-list hash, the feature bank's stamp and ``phase='selection'``."""
     sel = select_lowest(scores, budget, groups, eligible)
+    if sel.size == 0:
+        raise ValueError('CoIDO selection: no sample is eligible (every '
+                         'sample lacks labelled pixels/points or is below '
+                         'min_valid_fraction); nothing was written.')
     n = len(scores)
     summary = dict(n_total=n, n_selected=int(sel.size),
                    budget=budget_count(budget, n), rule='lowest score '
@@ -97,12 +102,12 @@ def write_selection(scores: np.ndarray, budget: Union[int, float],
                     selected=int((g[sel] == k).sum()))
             for k in sorted(set(g.tolist()))}
     summary.update(extra or {})
+    stamp = dict(phase='selection', data_list_hash=data_hash,
+                 bank_stamp=bank_stamp)
     atomic_write_json(osp.join(out_dir, scores_name),
-                      dict(data_list_hash=data_hash,
-                           scores=np.asarray(scores, float).tolist()))
+                      dict(stamp, scores=np.asarray(scores, float).tolist()))
     atomic_write_json(osp.join(out_dir, selected_name),
-                      dict(data_list_hash=data_hash, indices=sel.tolist(),
-                           **summary))
+                      dict(stamp, indices=sel.tolist(), **summary))
     return summary
 
 
@@ -114,49 +119,36 @@ class CoIDOSelectionHook(Hook):
     check that its feature bank belongs to the training dataset, score all
     N bank rows with the scorer in eval mode, keep the ``budget`` lowest
     scores (optionally with per-group quotas) and write ``coido_scores.json``
-    and ``selected.json`` (both carrying the data-list hash) atomically into
-    ``out_dir``; then all ranks meet at a barrier.
+    and ``selected.json`` atomically into ``out_dir``, stamped with the
+    data-list hash and the bank's stamp; then all ranks meet at a barrier.
+    ``before_train`` removes any selection files a previous run left in
+    ``out_dir``, so a phase 1 that fails leaves no ``selected.json`` that
+    phase 2 could trust.
 
-    Two optional safeguards (spec §11.5 / §14; NOT in CoIDO, flagged
-    deviations; see :mod:`ovseg_plugins.coido.utils.safeguards`):
-    ``noise_guard`` drops likely mislabelled samples before ranking ("hard"
-    must not mean "mislabelled"), ``cluster_quotas`` splits the budget over
-    the clusters in proportion to their size (lowest scores within each), so
-    the selection covers every cluster. Both off = CoIDO's rule.
+    ``cluster_quotas`` (NOT in CoIDO, a flagged deviation) splits the budget
+    over the clusters of ``clusters.json`` (all N samples assigned to the
+    nearest subset-cluster mean) in proportion to their size, lowest scores
+    within each. Off = CoIDO's published rule.
 
     Args:
         budget (float | int): Ratio of N or a count. Defaults to 0.2.
         out_dir (str, optional): Defaults to the runner's work_dir.
         group_key (str, optional): Data-info field giving per-group quotas
-            (``'dirname'``: the file's parent folder). Defaults to None.
+            (CoIDO's per-source allocation; ``'dirname'``: the file's parent
+            folder). Defaults to None.
         min_valid (bool): Never select samples without labelled elements.
             Defaults to True.
-        min_valid_fraction (float): Spec §11.5's τ: never select samples
-            whose labelled fraction of pixels / points (the bank's
-            ``valid_frac``) is below it. Defaults to 0 (off, CoIDO).
-        noise_guard (dict, optional): ``dict(signal='knn_label' | 'score'
-            | 'knn_model_ce', k=10, z_max=3.5, batch_size=8,
-            exclude=None)``: exclude
-            samples whose signal has a modified z-score > ``z_max``
-            (``knn_label``: class-histogram disagreement with the k nearest
-            bank neighbours; ``score``: the low tail of the scores;
-            ``knn_model_ce``: the phase-1 segmentor's per-sample CE (one
-            inference pass over all N, in ``batch_size`` batches, counted in
-            the scoring time) above the median of its k nearest bank
-            neighbours'). ``exclude``: a JSON file of sample pairs that may
-            not be each other's neighbours (``{"pairs": [[i, j], ...],
-            "data_list_hash": ...}``; e.g. overlapping crops of one scene,
-            whose agreement is no evidence). Defaults to None (off, CoIDO).
-        sanity_check (bool): Spec §11.5's check that the scorer learned
-            what L_I asks: after scoring, one inference pass of the phase-1
-            model over the phase-1 subset (the train sampler's
+        min_valid_fraction (float): Never select samples whose labelled
+            fraction of pixels / points (the bank's ``valid_frac``) is below
+            it. Defaults to 0 (off, CoIDO).
+        cluster_quotas (bool): Per-cluster quotas (see above; combined with
+            ``group_key`` groups if both are set). Defaults to False.
+        sanity_check (bool): After scoring, one inference pass of the
+            phase-1 model over the phase-1 subset (the train sampler's
             ``indices``; counted in the scoring time) and the Spearman
-            correlation between the scores and the per-sample CE there
-            (negative = hard samples get low scores, as intended), written
-            to the summary as ``sanity``. Defaults to False.
-        cluster_quotas (bool): Per-cluster quotas over the all-N
-            nearest-centroid assignment of ``clusters.json`` (combined with
-            ``group_key`` groups if both are set). Defaults to False (CoIDO).
+            correlation between the scores and the per-sample loss there
+            (negative = hard samples get low scores, as CoIDO intends),
+            written to the summary as ``sanity``. Defaults to False.
         selected_name (str): Defaults to ``'selected.json'``.
         scores_name (str): Defaults to ``'coido_scores.json'``.
     """
@@ -166,39 +158,23 @@ class CoIDOSelectionHook(Hook):
                  out_dir: Optional[str] = None,
                  group_key: Optional[str] = None, min_valid: bool = True,
                  min_valid_fraction: float = 0.,
-                 noise_guard: Optional[dict] = None,
                  cluster_quotas: bool = False,
                  sanity_check: bool = False,
                  selected_name: str = 'selected.json',
                  scores_name: str = 'coido_scores.json'):
         budget_count(budget, 10**12)  # validates the type / range early
-        if noise_guard is not None:
-            noise_guard = dict(noise_guard)
-            bad = set(noise_guard) - {'signal', 'k', 'z_max', 'batch_size',
-                                      'exclude'}
-            if bad or noise_guard.get('signal', 'knn_label') not in \
-                    NOISE_SIGNALS:
-                raise ValueError(
-                    'noise_guard must be dict(signal=one of '
-                    f'{NOISE_SIGNALS}, k=int, z_max=float, batch_size=int, '
-                    'exclude=pairs file or None), '
-                    'got '
-                    f'{noise_guard}.')
-            if noise_guard.get('exclude') is not None and \
-                    noise_guard.get('signal', 'knn_label') == 'score':
-                raise ValueError('noise_guard.exclude removes k-NN '
-                                 'neighbours; signal="score" has none. Use '
-                                 'a k-NN signal or drop exclude.')
-        self.noise_guard = noise_guard
         self.cluster_quotas = bool(cluster_quotas)
         self.sanity_check = bool(sanity_check)
         self.budget = budget
         self.out_dir = out_dir
         self.group_key = group_key
         self.min_valid = min_valid
-        if not 0 <= float(min_valid_fraction) <= 1:
-            raise ValueError('min_valid_fraction is a fraction in [0, 1], '
-                             f'got {min_valid_fraction}.')
+        if isinstance(min_valid_fraction, bool) or not isinstance(
+                min_valid_fraction, (int, float)) or \
+                not 0 <= float(min_valid_fraction) <= 1:
+            raise ValueError('CoIDOSelectionHook: min_valid_fraction is a '
+                             'fraction in [0, 1], got '
+                             f'{min_valid_fraction!r}.')
         self.min_valid_fraction = float(min_valid_fraction)
         self.selected_name = selected_name
         self.scores_name = scores_name
@@ -207,12 +183,21 @@ class CoIDOSelectionHook(Hook):
                collate_fn=None, subset: Optional[Sequence[int]] = None
                ) -> dict:
         """Score and write; returns the summary (also in the JSON).
-        ``collate_fn``: the train dataloader's (for ``knn_model_ce`` and the
-        sanity check); ``subset``: the phase-1 indices (sanity check)."""
+        ``collate_fn``: the train dataloader's (sanity check); ``subset``:
+        the phase-1 indices (sanity check)."""
         if not hasattr(model, 'score_bank'):
             raise TypeError('CoIDOSelectionHook needs a CoIDOSegmentor model '
                             f'(with score_bank()), got {type(model).__name__}.')
         t0 = time.perf_counter()
+        n_ds = len(dataset)
+        n_bank = len(model.bank_valid) if hasattr(model, 'bank_valid') \
+            else None
+        if n_bank is not None and n_bank != n_ds:
+            raise ValueError(
+                f'feature bank {model.bank_path!r} has {n_bank} rows '
+                f'(field \'embeddings\') but the training dataset has {n_ds} '
+                'samples: it was made for another data list. Re-run '
+                'tools/coido/extract_features.py on this training set.')
         h = data_list_hash(dataset)
         check_hash(model.data_list_hash, h,
                    f'feature bank {model.bank_path!r}', 'Re-run '
@@ -222,7 +207,6 @@ class CoIDOSelectionHook(Hook):
         eligible = model.bank_valid.cpu().numpy().astype(bool) \
             if self.min_valid else np.ones(n, bool)
         extra = dict(score_seconds=0.)
-        model_ce = None  # the phase-1 model's CE of all N, if a guard ran it
         if self.min_valid_fraction > 0:
             f = getattr(model, 'bank_valid_frac', None)
             if f is None:
@@ -235,29 +219,9 @@ class CoIDOSelectionHook(Hook):
             eligible = eligible & ~low
             extra['min_valid_fraction'] = dict(
                 tau=self.min_valid_fraction, n_excluded=int(low.sum()))
-        if self.noise_guard is not None:
-            g = self.noise_guard
-            kind = g.get('signal', 'knn_label')
-            if kind == 'knn_model_ce':
-                t1 = time.perf_counter()
-                model_ce = per_sample_model_ce(
-                    model, dataset, int(g.get('batch_size', 8)), collate_fn)
-                extra['model_ce_seconds'] = time.perf_counter() - t1
-            sig = noise_signal(
-                kind, scores, model.bank_embed.cpu(),
-                None if getattr(model, 'bank_hist', None) is None else
-                model.bank_hist.cpu(), int(g.get('k', 10)),
-                model_ce=model_ce, valid=eligible,
-                exclude=None if g.get('exclude') is None else
-                load_exclude_pairs(g['exclude'], n, h))
-            out = noise_outliers(sig, float(g.get('z_max', 3.5)))
-            eligible = eligible & ~out
-            extra['noise_guard'] = dict(
-                g, n_excluded=int(out.sum()),
-                excluded=np.flatnonzero(out).tolist())
         if self.sanity_check:
             extra['sanity'] = self._sanity(model, dataset, scores, subset,
-                                           collate_fn, model_ce)
+                                           collate_fn)
         groups = group_labels(dataset, self.group_key) \
             if self.group_key else None
         if self.cluster_quotas:
@@ -276,15 +240,16 @@ class CoIDOSelectionHook(Hook):
         summary = write_selection(
             scores, self.budget, out_dir, h, groups, eligible,
             extra=extra, selected_name=self.selected_name,
-            scores_name=self.scores_name)
+            scores_name=self.scores_name,
+            bank_stamp=getattr(model, 'bank_stamp', None))
         summary['score_seconds'] = time.perf_counter() - t0
+        summary.update(phase='selection', data_list_hash=h,
+                       bank_stamp=getattr(model, 'bank_stamp', None))
         return summary
 
     @staticmethod
-    def _sanity(model, dataset, scores, subset, collate_fn,
-                model_ce=None) -> dict:
-        """Spearman(score, phase-1 CE) on the subset; ``model_ce``: the
-        all-N CE of the ``knn_model_ce`` guard (reused, no second pass)."""
+    def _sanity(model, dataset, scores, subset, collate_fn) -> dict:
+        """Spearman(score, phase-1 per-sample loss) on the subset."""
         from scipy.stats import spearmanr
         if subset is None or len(subset) < 3:
             raise ValueError(
@@ -292,14 +257,28 @@ class CoIDOSelectionHook(Hook):
                 'sampler\'s indices, IndexSubsetSampler) with >= 3 samples; '
                 f'got {None if subset is None else len(subset)}.')
         idx = np.asarray(sorted(set(int(i) for i in subset)))
-        ce = (model_ce if model_ce is not None else per_sample_model_ce(
-            model, dataset, collate_fn=collate_fn, indices=idx))[idx]
+        ce = per_sample_model_ce(model, dataset, collate_fn=collate_fn,
+                                 indices=idx)[idx]
         ok = np.isfinite(ce)
         rho = float(spearmanr(scores[idx][ok], ce[ok])[0]) \
             if ok.sum() >= 3 else float('nan')
         return dict(spearman_score_vs_phase1_ce=rho, n=int(ok.sum()),
                     note='negative = high-CE (hard) samples score low, '
                     'as CoIDO intends; near 0 = the scorer learned little')
+
+    def before_train(self, runner) -> None:
+        """Remove the selection files of an earlier run from ``out_dir``:
+        until this run writes its own, phase 2 finds none to trust."""
+        out_dir = self.out_dir or runner.work_dir
+        if is_main_process():
+            for name in (self.selected_name, self.scores_name,
+                         'selection_summary.json'):
+                p = osp.join(out_dir, name)
+                if osp.isfile(p):
+                    os.remove(p)
+                    print_log(f'CoIDO: removed the previous run\'s {p}',
+                              logger='current')
+        barrier()
 
     def after_train(self, runner) -> None:
         out_dir = self.out_dir or runner.work_dir

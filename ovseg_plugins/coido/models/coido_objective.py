@@ -1,4 +1,5 @@
-"""CoIDO's scorer objective (spec §6): L_I, L_D, uncertainty weighting."""
+"""CoIDO's scorer objective (Yan et al. 2025): L_I, L_D, uncertainty
+weighting."""
 from typing import Dict
 
 import torch

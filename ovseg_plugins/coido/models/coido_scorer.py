@@ -18,7 +18,7 @@ def _block(cin: int, cout: int, dropout: float, act: bool = True):
 
 @MODELS.register_module()
 class CoIDOScorer(BaseModule):
-    """Per-sample importance-diversity score (CoIDO, spec §5).
+    """Per-sample importance-diversity score (CoIDO, Yan et al. 2025).
 
     Every block is Linear -> LayerNorm -> GELU -> Dropout; the output is a raw,
     unbounded scalar (no sigmoid): the weights are a softmax of these scores
@@ -34,7 +34,7 @@ class CoIDOScorer(BaseModule):
     Args:
         embed_dim (int): D of the bank embeddings.
         stats_dim (int): k label statistics (0: embeddings only).
-        hidden (int): H. Defaults to 256 (CoIDO's first release).
+        hidden (int): H. Defaults to 256 (the authors' code).
         dropout (float): Defaults to 0.1.
         init_cfg (dict, optional): Defaults to trunc-normal(0.02) Linear.
     """

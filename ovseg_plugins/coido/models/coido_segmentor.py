@@ -1,4 +1,5 @@
 """Framework-neutral CoIDO phase-1 wrapper around any mmengine segmentor."""
+import copy
 from typing import Dict, List, Optional, Tuple
 
 import torch
@@ -8,9 +9,9 @@ from mmengine.model import BaseModel
 from mmengine.registry import MODELS
 
 from ovseg_plugins.utils.typing import ConfigType, OptConfigType
-from ..utils.data_list import check_hash
 from ..utils.feature_bank import load_feature_bank
 from ..utils.io import load_json
+from ..utils.validation import CLUSTER_FIX, check_clusters, check_file_stamp
 from .coido_objective import coido_objective
 from .per_sample_loss import pixel_ce_per_sample, split_per_sample_loss
 
@@ -23,7 +24,7 @@ class CoIDOSegmentor(BaseModel):
 
     Wraps any mmseg / mmdet3d segmentor given by config (``segmentor``),
     shares its data preprocessor, and replaces its training loss by the
-    CoIDO objective in the decoupled global-batch form (spec §11.3); predict
+    CoIDO objective in a decoupled global-batch form (below); predict
     / tensor modes are the wrapped model's.
 
     Call flow of ``loss(inputs, data_samples)`` on each of R ranks::
@@ -58,13 +59,17 @@ class CoIDOSegmentor(BaseModel):
             data_samples) -> (B,)``) or ``'auto'`` (method > pixel_ce when
             the samples carry ``gt_sem_seg`` > split).
         scorer_warmup_iters (int): Defaults to 0.
-        scale_seg_loss_by_sigma (bool): Multiply the segmentor's loss by the
-            detached 1/σ_I² as in the joint objective. Defaults to True.
-        synced_dropout (bool): Seed the scorer's dropout from the iteration
-            so every rank computes identical global weights. Defaults True.
-        log_sigma_clamp (float): |log σ| bound. Defaults to 10.
-        data_preprocessor (dict, optional): Defaults to the wrapped model's.
+        data_preprocessor (dict, optional): Used only when the wrapped
+            model's config has none (it is then given to the wrapped model,
+            as the Runner does for a plain model). The wrapper always runs
+            the WRAPPED model's preprocessor, so phase 1 sees the inputs
+            (size, padding, normalisation) that the same config gives in
+            phase 2; the Runner's top-level ``data_preprocessor``, which it
+            injects into every model dict, can never replace it.
     """
+
+    #: |log σ| bound of the uncertainty weights
+    log_sigma_clamp = 10.
 
     def __init__(self,
                  segmentor: ConfigType,
@@ -73,21 +78,21 @@ class CoIDOSegmentor(BaseModel):
                  scorer: ConfigType = dict(type='CoIDOScorer'),
                  per_sample_loss: str = 'auto',
                  scorer_warmup_iters: int = 0,
-                 scale_seg_loss_by_sigma: bool = True,
-                 synced_dropout: bool = True,
-                 log_sigma_clamp: float = 10.,
                  data_preprocessor: OptConfigType = None,
                  init_cfg: OptConfigType = None):
         super().__init__(init_cfg=init_cfg)
         if per_sample_loss not in _MODES:
             raise ValueError(f'per_sample_loss must be one of {_MODES}, got '
                              f'{per_sample_loss!r}.')
+        segmentor = copy.deepcopy(segmentor)
+        if data_preprocessor is not None and isinstance(segmentor, dict):
+            segmentor.setdefault('data_preprocessor', data_preprocessor)
         self.segmentor = MODELS.build(segmentor)
-        self.data_preprocessor = MODELS.build(data_preprocessor) \
-            if data_preprocessor is not None else \
-            self.segmentor.data_preprocessor
+        # by construction: the wrapped model's own preprocessor
+        self.data_preprocessor = self.segmentor.data_preprocessor
         bank = load_feature_bank(feature_bank)
         self.data_list_hash = bank.data_list_hash
+        self.bank_stamp = bank.stamp
         self.bank_path = feature_bank
         scorer = dict(scorer)
         scorer.setdefault('embed_dim', bank.embed_dim)
@@ -105,14 +110,9 @@ class CoIDOSegmentor(BaseModel):
         self.register_buffer('cluster_ids', ids, persistent=False)
         # all-N nearest-centroid clusters (cluster-quota safeguard only)
         self.register_buffer('cluster_assign', assign, persistent=False)
-        # class fractions (k-NN label-noise guard only); None: unlabelled
-        self.register_buffer('bank_hist', bank.class_hist, persistent=False)
         self.register_buffer('coido_iter', torch.zeros((), dtype=torch.long))
         self.per_sample_loss = per_sample_loss
         self.scorer_warmup_iters = int(scorer_warmup_iters)
-        self.scale_seg_loss_by_sigma = scale_seg_loss_by_sigma
-        self.synced_dropout = synced_dropout
-        self.log_sigma_clamp = log_sigma_clamp
 
     def _load_clusters(self, path: Optional[str], n: int
                        ) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -121,25 +121,10 @@ class CoIDOSegmentor(BaseModel):
         if path is None:
             return ids, assign
         obj = load_json(path, 'CoIDO clusters file')
-        if 'clusters' not in obj:
-            raise ValueError(f'clusters file {path!r} has no "clusters" '
-                             'field; re-create it with tools/coido/cluster.py.')
-        check_hash(obj.get('data_list_hash'), self.data_list_hash,
-                   f'clusters file {path!r}', 'Re-run tools/coido/cluster.py '
-                   f'on the feature bank {self.bank_path!r}.')
-        for k, c in obj['clusters'].items():
-            i = int(k)
-            if not 0 <= i < n:
-                raise ValueError(f'clusters file {path!r}: sample {i} is out '
-                                 f'of range for a bank of {n} samples.')
-            ids[i] = int(c)
-        if obj.get('assignments') is not None:
-            a = torch.as_tensor(obj['assignments'], dtype=torch.long)
-            if a.numel() != n:
-                raise ValueError(f'clusters file {path!r}: {a.numel()} '
-                                 f'assignments for a bank of {n} samples.')
-            assign = a
-        return ids, assign
+        check_file_stamp(obj if isinstance(obj, dict) else {}, path,
+                         'clusters file', CLUSTER_FIX, self.data_list_hash,
+                         self.bank_stamp, phase='cluster')
+        return check_clusters(obj, path, n)
 
     # ----------------------------------------------------------- helpers
     def _sample_indices(self, data_samples) -> torch.Tensor:
@@ -149,10 +134,11 @@ class CoIDOSegmentor(BaseModel):
             if i is None or isinstance(i, str):
                 raise KeyError(
                     'CoIDOSegmentor needs the global sample index on every '
-                    'data sample: add \'sample_idx\' to the meta_keys of the '
-                    'train pipeline\'s pack transform (PackSegInputs / '
-                    'Pack3DDetInputs) and subsample with a sampler, not with '
-                    'the dataset\'s indices= argument.')
+                    'data sample (metainfo \'sample_idx\'): build phase 1 '
+                    'with tools/coido/run.py (it adds \'sample_idx\' to the '
+                    'meta_keys of the train pipeline\'s pack transform), or '
+                    'add it there yourself; subsample with a sampler, not '
+                    'with the dataset\'s indices= argument.')
             idx.append(int(i))
         t = torch.as_tensor(idx, dtype=torch.long,
                             device=self.bank_embed.device)
@@ -227,7 +213,7 @@ class CoIDOSegmentor(BaseModel):
         valid = valid.to(idx.device) & self.bank_valid[idx]
         ce_d = torch.nan_to_num(ce.detach().float(), nan=0., posinf=0.)
         g_idx, g_ce, g_valid, off, ws = self._gather(idx, ce_d, valid)
-        if self.synced_dropout and self.coido_scorer.training:
+        if self.coido_scorer.training:  # same dropout on every rank
             devs = [g_idx.device] if g_idx.is_cuda else []
             with torch.random.fork_rng(devices=devs):
                 torch.manual_seed(int(self.coido_iter) + 12345)
@@ -247,7 +233,7 @@ class CoIDOSegmentor(BaseModel):
             scorer_loss = obj['total']
         ce_loc = torch.where(valid, ce, torch.zeros_like(ce))
         seg_loss = ws * (w_loc.to(ce.dtype) * ce_loc).sum()
-        if self.scale_seg_loss_by_sigma and not warm:
+        if not warm:  # the joint objective's 1/σ_I², detached
             seg_loss = seg_loss * torch.exp(
                 -2 * self.log_sigma_i.clamp(-self.log_sigma_clamp,
                                             self.log_sigma_clamp)).detach()

@@ -22,31 +22,27 @@ class FeatureBank:
         valid_frac (Tensor | None): ``(N,)`` labelled fraction of the
             sample's pixels / points.
         data_list_hash (str): hash of the data list the bank was made from.
+        stamp (str): hash of the bank's content (``bank_stamp``), carried
+            by every later CoIDO file so that a stale one is refused.
+
+    Raises:
+        KeyError / TypeError / ValueError: a malformed bank, naming the file
+        and the field (see :func:`~.validation.check_bank_fields`).
     """
 
     def __init__(self, obj: dict, path: str = '<memory>'):
-        need = ('embeddings', 'stats', 'data_list_hash')
-        miss = [k for k in need if k not in obj]
-        if miss:
-            raise KeyError(f'feature bank {path!r} lacks {miss}; re-create it '
-                           'with tools/coido/extract_features.py.')
+        from .validation import bank_stamp, check_bank_fields
+        t = check_bank_fields(obj, path)
         self.path = path
-        self.embeddings = torch.as_tensor(obj['embeddings']).float()
-        self.stats = torch.as_tensor(obj['stats']).float()
-        if self.stats.ndim == 1:
-            self.stats = self.stats[:, None]
+        self.embeddings, self.stats = t['embeddings'], t['stats']
         n = self.embeddings.shape[0]
-        if self.stats.shape[0] != n:
-            raise ValueError(f'feature bank {path!r}: {n} embeddings but '
-                             f'{self.stats.shape[0]} stats rows.')
-        h = obj.get('class_hist')
-        self.class_hist = None if h is None else torch.as_tensor(h).float()
-        v = obj.get('valid')
-        self.valid = torch.ones(n, dtype=torch.bool) if v is None else \
-            torch.as_tensor(v).bool()
-        f = obj.get('valid_frac')  # banks before it was recorded: None
-        self.valid_frac = None if f is None else torch.as_tensor(f).float()
+        self.class_hist = t['class_hist']
+        self.valid = torch.ones(n, dtype=torch.bool) if t['valid'] is None \
+            else t['valid']
+        self.valid_frac = t['valid_frac']  # None: not recorded
         self.data_list_hash = obj['data_list_hash']
+        self.stamp = obj.get('bank_stamp') or bank_stamp(
+            self.embeddings, self.stats, self.data_list_hash)
         self.stat_names: List[str] = list(obj.get('stat_names', []))
         self.meta = {k: v for k, v in obj.items() if not torch.is_tensor(v)
                      and not isinstance(v, np.ndarray)}
@@ -70,9 +66,14 @@ def load_feature_bank(path: str) -> FeatureBank:
             f'CoIDO feature bank not found: {path!r}. Create it with '
             '`python tools/coido/extract_features.py CONFIG --out '
             f'{path}` (or run tools/coido/run.py CONFIG).')
-    obj = torch.load(path, map_location='cpu', weights_only=False)
-    if not isinstance(obj, dict):
-        raise ValueError(f'feature bank {path!r} is not a dict.')
+    try:
+        obj = torch.load(path, map_location='cpu', weights_only=False)
+    except Exception as e:  # truncated / not a torch file
+        raise ValueError(f'feature bank {path!r} cannot be read by '
+                         f'torch.load ({type(e).__name__}: {str(e)[:200]}); '
+                         'the file is damaged or not a feature bank. '
+                         'Re-create it with tools/coido/extract_features.py.'
+                         ) from None
     return FeatureBank(obj, path)
 
 

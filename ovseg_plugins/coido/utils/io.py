@@ -59,6 +59,10 @@ def load_indices_file(path: str) -> Tuple[List[int], Optional[str],
             f'indices_file {path!r} must hold a JSON list of sample indices '
             'or an object with an "indices" list (as written by '
             'tools/coido/cluster.py or CoIDOSelectionHook).')
+    if not isinstance(idx, list):
+        raise ValueError(f'indices_file {path!r}: field "indices" must be a '
+                         f'list of sample indices, got {type(idx).__name__}.')
     if not all(isinstance(i, int) and not isinstance(i, bool) for i in idx):
-        raise ValueError(f'indices_file {path!r}: "indices" must be integers.')
+        raise ValueError(f'indices_file {path!r}: field "indices" must hold '
+                         'integer sample indices only.')
     return list(idx), h, meta

@@ -14,14 +14,11 @@ from ovseg_plugins.coido.utils import data_list_hash
 
 
 class _FakeCoIDOModel:
-    def __init__(self, scores, h, valid=None, embed=None, hist=None,
-                 assign=None):
+    def __init__(self, scores, h, valid=None, embed=None, assign=None):
         self.scores = torch.as_tensor(scores, dtype=torch.float)
         n = len(scores)
         self.bank_embed = torch.randn(n, 4) if embed is None else \
             torch.as_tensor(embed, dtype=torch.float)
-        self.bank_hist = None if hist is None else torch.as_tensor(
-            hist, dtype=torch.float)
         self.cluster_assign = torch.full((n, ), -1) if assign is None else \
             torch.as_tensor(assign)
         self.data_list_hash = h
@@ -82,45 +79,29 @@ def test_hook_refuses_a_bank_of_another_dataset(tmp_path):
     assert not osp.exists(tmp_path / 'selected.json')
 
 
-def test_hook_safeguards_noise_guard_and_cluster_quotas(tmp_path):
-    """The optional safeguards: a class-permuted sample among its visual
-    neighbours is never selected even with the lowest score; per-cluster
-    quotas take the lowest scores WITHIN each cluster; both off = CoIDO."""
+def test_hook_cluster_quotas(tmp_path):
+    """cluster_quotas=True takes the lowest scores WITHIN each cluster of the
+    all-N assignment, in proportion to the cluster sizes; off = CoIDO."""
     ds = ListDataset(30)
     h = data_list_hash(ds)
-    rng = np.random.default_rng(0)
-    emb = np.repeat(rng.normal(size=(3, 6)) * 5, 10, 0) + \
-        0.1 * rng.normal(size=(30, 6))
-    hist = np.repeat(np.array([[1., 0, 0], [0, 1., 0], [.5, 0, .5]]), 10, 0)
-    hist[25] = [0, 1., 0]  # in group 2, labels disagree with neighbours
     assign = np.repeat([0, 1, 2], 10)
-    scores = np.concatenate([np.full(10, 5.), np.arange(20.)])
-    scores[25] = -9.  # the lowest ("hardest") score
-    model = _FakeCoIDOModel(scores, h, embed=emb, hist=hist, assign=assign)
+    scores = np.concatenate([np.full(10, 50.), np.arange(20.)])
+    model = _FakeCoIDOModel(scores, h, assign=assign)
     plain = CoIDOSelectionHook(budget=6).select(model, ds, str(tmp_path))
     sel = json.load(open(tmp_path / 'selected.json'))['indices']
-    assert 25 in sel and not set(sel) & set(range(10))  # CoIDO's rule
-    assert 'noise_guard' not in plain
-    s = CoIDOSelectionHook(
-        budget=6, noise_guard=dict(signal='knn_label', k=5),
-        cluster_quotas=True).select(model, ds, str(tmp_path))
+    assert sel == [10, 11, 12, 13, 14, 15]  # CoIDO's rule: lowest overall
+    assert 'cluster_quotas' not in plain
+    s = CoIDOSelectionHook(budget=6, cluster_quotas=True).select(
+        model, ds, str(tmp_path))
     sel = json.load(open(tmp_path / 'selected.json'))['indices']
-    assert s['noise_guard']['excluded'] == [25]
-    assert 25 not in sel and len(sel) == 6
-    # quotas over the 10 / 10 / 9 eligible: floor(6·n/29) = 2, 2, 1, the
-    # remainder to the largest; the lowest scores within each cluster
-    assert sel == [0, 1, 2, 10, 11, 20]
-    assert s['per_group'] == {'0': dict(total=10, selected=3),
+    # floor(6 * 10 / 30) = 2 per cluster, the lowest scores within each
+    assert sel == [0, 1, 10, 11, 20, 21]
+    assert s['per_group'] == {'0': dict(total=10, selected=2),
                               '1': dict(total=10, selected=2),
-                              '2': dict(total=10, selected=1)}
+                              '2': dict(total=10, selected=2)}
     with pytest.raises(ValueError, match='assignments'):
         CoIDOSelectionHook(cluster_quotas=True).select(
             _FakeCoIDOModel(scores, h), ds, str(tmp_path))
-    with pytest.raises(ValueError, match='class histograms'):
-        CoIDOSelectionHook(noise_guard=dict(signal='knn_label')).select(
-            _FakeCoIDOModel(scores, h), ds, str(tmp_path))
-    with pytest.raises(ValueError, match='noise_guard'):
-        CoIDOSelectionHook(noise_guard=dict(signal='loss'))
 
 
 class _CEModel(_FakeCoIDOModel, torch.nn.Module):
@@ -150,72 +131,6 @@ class _IdxDataset(ListDataset):
         return dict(idx=i)
 
 
-def test_hook_knn_model_ce_guard_runs_the_phase1_model(tmp_path):
-    """signal='knn_model_ce': the hook runs the trained model over all N
-    samples (its per-sample losses, model in eval mode, restored after) and
-    excludes the sample it fits far worse than its visual neighbours."""
-    ds = ListDataset(30)
-    h = data_list_hash(ds)
-    rng = np.random.default_rng(0)
-    emb = np.repeat(rng.normal(size=(3, 6)) * 5, 10, 0) + \
-        0.1 * rng.normal(size=(30, 6))
-    ce = np.repeat([0.2, 1.0, 1.5], 10) + 0.02 * rng.normal(size=30)
-    ce[12] = 6.  # mislabelled-like: far worse than its group
-    scores = -ce  # CoIDO-like: the highest CE gets the lowest score
-
-    m = _CEModel(scores, h, ce, embed=emb)
-    m.train()
-    ids = _IdxDataset(30)
-    s = CoIDOSelectionHook(budget=3, noise_guard=dict(
-        signal='knn_model_ce', k=5, batch_size=7)).select(
-            m, ids, str(tmp_path), collate_fn=list)
-    assert m.calls == 30 and m.training
-    assert s['noise_guard']['excluded'] == [12]
-    sel = json.load(open(tmp_path / 'selected.json'))['indices']
-    assert 12 not in sel and len(sel) == 3
-    assert 'model_ce_seconds' in s
-
-
-def test_hook_noise_guard_exclude_pairs(tmp_path):
-    """``noise_guard.exclude``: two mislabelled copies of the same pixels
-    agree with each other; as each other's only k-NN neighbour they hide,
-    with the pair excluded the guard sees their real neighbours and drops
-    both. A bad exclude file is refused, naming it."""
-    ds = ListDataset(30)
-    h = data_list_hash(ds)
-    rng = np.random.default_rng(0)
-    centre = rng.normal(size=(3, 6)) * 5
-    emb = np.repeat(centre, 10, 0) + 0.1 * rng.normal(size=(30, 6))
-    emb[25] = emb[26] = centre[2] + 0.4  # twins, off the group's core
-    hist = np.repeat(np.array([[1., 0, 0], [0, 1., 0], [.5, 0, .5]]), 10, 0)
-    hist[25] = hist[26] = [0, 1., 0]  # both mislabelled the same way
-    model = _FakeCoIDOModel(np.arange(30.), h, embed=emb, hist=hist)
-    guard = dict(signal='knn_label', k=1)
-    s = CoIDOSelectionHook(noise_guard=guard).select(model, ds,
-                                                     str(tmp_path))
-    assert s['noise_guard']['excluded'] == []  # the twins vouch for each other
-    ex = tmp_path / 'pairs.json'
-    ex.write_text(json.dumps(dict(pairs=[[25, 26]], data_list_hash=h)))
-    s = CoIDOSelectionHook(noise_guard=dict(guard, exclude=str(ex))).select(
-        model, ds, str(tmp_path))
-    assert s['noise_guard']['excluded'] == [25, 26]
-    for bad, msg in ((dict(pairs=[[25, 30]]), r'\[0, 30\)'),
-                     (dict(pairs=[[25]]), 'two integer'),
-                     (dict(pairs=[[1, 2]], data_list_hash='x'),
-                      'different data list'),
-                     (dict(indices=[1]), 'no "pairs"')):
-        ex.write_text(json.dumps(bad))
-        with pytest.raises(ValueError, match=msg) as e:
-            CoIDOSelectionHook(noise_guard=dict(guard, exclude=str(ex))
-                               ).select(model, ds, str(tmp_path))
-        assert 'pairs.json' in str(e.value)
-    with pytest.raises(FileNotFoundError, match='exclude file'):
-        CoIDOSelectionHook(noise_guard=dict(guard, exclude='nope.json')
-                           ).select(model, ds, str(tmp_path))
-    with pytest.raises(ValueError, match='signal="score" has none'):
-        CoIDOSelectionHook(noise_guard=dict(signal='score', exclude='x'))
-
-
 def test_hook_sanity_check_spearman_on_the_subset(tmp_path):
     """sanity_check=True: one inference pass over the phase-1 subset only,
     and Spearman(score, CE) there (hand-checkable: scores = -CE on the
@@ -243,7 +158,7 @@ def test_hook_sanity_check_spearman_on_the_subset(tmp_path):
 
 
 def test_hook_min_valid_fraction(tmp_path):
-    """Spec §11.5's τ: samples whose labelled fraction is below it are never
+    """min_valid_fraction: samples whose labelled fraction is below it are never
     selected, even with the lowest scores; a bank without ``valid_frac``
     is refused with the fix."""
     ds = ListDataset(10)

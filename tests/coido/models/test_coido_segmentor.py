@@ -201,3 +201,66 @@ def test_missing_sample_idx_is_a_clear_error(tmp_path):
     samples[0] = BaseDataElement(metainfo=dict(), y=0)
     with pytest.raises(KeyError, match='sample_idx.*meta_keys'):
         m.loss(x, samples)
+
+
+def test_pixel_ce_uniform_equals_mmseg_decode_loss(tmp_path, mmseg_scope):
+    """2D path: with a constant scorer the wrapper's loss is exactly the
+    mmseg FCN's ``decode.loss_ce`` (no ignored pixels)."""
+    import os.path as osp
+
+    from mmengine.config import Config
+    from mmengine.structures import PixelData
+    from mmseg.structures import SegDataSample
+
+    from conftest import REPO_ROOT
+    cfg = Config.fromfile(osp.join(REPO_ROOT, 'configs', 'coido',
+                                   'fcn-tiny_loveda.py'))
+    bank = write_bank(str(tmp_path / 'b.pt'), 20)
+    m = CoIDOSegmentor(segmentor=cfg.model, feature_bank=bank,
+                       scorer=dict(type='CoIDOScorer', hidden=16))
+    m.init_weights()
+    with torch.no_grad():
+        for p in m.coido_scorer.head[-1].parameters():
+            p.zero_()
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(4, 3, 64, 64, generator=g)
+    samples = []
+    for i in range(4):
+        s = SegDataSample(metainfo=dict(sample_idx=i * 3,
+                                        img_shape=(64, 64)))
+        s.gt_sem_seg = PixelData(data=torch.randint(0, 7, (1, 64, 64),
+                                                    generator=g))
+        samples.append(s)
+    m.train()
+    ref = m.segmentor.loss(x, samples)['decode.loss_ce']
+    out = m.loss(x, samples)
+    torch.testing.assert_close(out['loss_coido_seg'], ref, rtol=1e-5,
+                               atol=1e-6)
+
+
+def test_wrapper_uses_the_wrapped_models_preprocessor(tmp_path, mmseg_scope):
+    """The Runner injects its top-level ``data_preprocessor`` into every
+    model dict; the wrapper must still run the wrapped model's (here 64 px
+    vs a 512 px top-level one), and give a preprocessor-less wrapped model
+    the injected one."""
+    seg = dict(type='EncoderDecoder',
+               data_preprocessor=dict(type='SegDataPreProcessor',
+                                      size=(64, 64)),
+               backbone=dict(type='ResNetV1c', depth=18, num_stages=2,
+                             out_indices=(1, ), strides=(1, 2),
+                             dilations=(1, 1), stem_channels=8,
+                             base_channels=8),
+               decode_head=dict(type='FCNHead', in_channels=16, channels=8,
+                                num_convs=1, num_classes=3,
+                                concat_input=False))
+    top = dict(type='SegDataPreProcessor', size=(512, 512))
+    bank = write_bank(str(tmp_path / 'b.pt'), 4)
+    m = CoIDOSegmentor(segmentor=copy.deepcopy(seg), feature_bank=bank,
+                       data_preprocessor=top)
+    assert m.data_preprocessor is m.segmentor.data_preprocessor
+    assert tuple(m.data_preprocessor.size) == (64, 64)
+    seg.pop('data_preprocessor')
+    m = CoIDOSegmentor(segmentor=seg, feature_bank=bank,
+                       data_preprocessor=top)
+    assert tuple(m.data_preprocessor.size) == (512, 512)
+    assert m.data_preprocessor is m.segmentor.data_preprocessor

@@ -1,13 +1,13 @@
 """Can a label-noise signal tell the corrupted crops of the CoIDO controlled
 set from the informative ones?
 
-    OMP_NUM_THREADS=1 python tools/analysis_tools/coido_noise_signals.py
+    OMP_NUM_THREADS=1 python experiments/coido/noise_signals.py
         [--data ../shared/data/rs/loveda] [--iters 25 100 500]
         [--ssl-steps 500] [--oracle-noise 0 0.2 0.5]
         [--work-dir work_dirs/coido_noise_signals]
 
 CoIDO keeps the hardest samples, so on the controlled set
-(``coido_controlled_experiment.py``: easy near-duplicates, informative
+(``controlled_experiment.py``: easy near-duplicates, informative
 crops, crops with class-permuted labels) it can only beat random if a guard
 removes the corrupted crops first. This script measures, on the same set,
 how well each available signal separates corrupted from informative crops:
@@ -16,7 +16,7 @@ hook's rule (modified z-score > 3.5 over all N) would drop.
 
 Signals:
 
-* ``knn_label`` (the hook's guard) on the feature bank (pooled untrained
+* ``knn_label`` (the guard of ``guards.py``) on the feature bank (pooled untrained
   backbone, as in the experiment), k = 5 / 10 / 20, and k = 10 without the
   neighbours whose windows share pixels with the query's (the informative
   windows of the set are >= 16 px apart but overlap, so identical pixels
@@ -57,14 +57,11 @@ import sys
 import numpy as np
 import torch
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-sys.path.insert(0, osp.join(ROOT, 'tools', 'coido'))
-sys.path.insert(0, osp.join(ROOT, 'tools', 'analysis_tools'))
-import _common  # noqa: E402,F401
-from coido_controlled_experiment import (  # noqa: E402
-    CROP, DEFAULT_DATA, build_controlled_dataset, load_configs, load_tiles,
-    normalise, oracle_semantic_embeddings, overlapping_windows, set_iters,
-    train_crops)
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+from controlled_experiment import (  # noqa: E402
+    CROP, DEFAULT_DATA, ROOT, build_controlled_dataset, load_configs,
+    load_tiles, normalise, oracle_semantic_embeddings, overlapping_windows,
+    set_iters, set_subset, train_crops)
 
 IGNORE = -1
 
@@ -209,7 +206,7 @@ def _auroc(kinds, signal):
 
 
 def _row(name, kinds, signal, subset=None, log=print):
-    from ovseg_plugins.coido.utils.safeguards import robust_z
+    from guards import robust_z
     signal = np.asarray(signal, float)
     flag = robust_z(signal) > 3.5
     keep = np.ones(len(kinds), bool) if subset is None else subset
@@ -240,29 +237,27 @@ def main(argv=None):
     from mmengine.structures import PixelData
     from mmseg.structures import SegDataSample
 
-    from extract_features import extract
+    from guards import knn_label_inconsistency, label_disagreement
+    from ovseg_plugins.coido.apis import extract_feature_bank, pool_embedding
     from ovseg_plugins.coido.models.per_sample_loss import \
         pixel_ce_per_sample
     from ovseg_plugins.coido.utils import (atomic_write_json,
                                             data_list_hash, draw_subset)
-    from ovseg_plugins.coido.utils.safeguards import (
-        knn_label_inconsistency, label_disagreement)
-    from ovseg_plugins.coido.utils.simclr import pool_embedding, train_simclr
+    from simclr import train_simclr
 
     data = osp.join(a.work_dir, 'data')
     meta = build_controlled_dataset(a.data, data)
     kinds = np.asarray(meta['kinds'])
     n = len(kinds)
-    p1, p2 = load_configs(data)
-    p1.coido.extract.embedder = dict(source='backbone')  # untrained
+    p2 = load_configs(data)
+    p2.coido.extract.embedder = dict(source='backbone')  # untrained
     bank_file = osp.join(a.work_dir, 'feature_bank.pt')
-    torch.manual_seed(0)  # the embedder init, as in the experiment
-    extract(p1, bank_file, log=lambda m: None)
+    extract_feature_bank(p2, bank_file, log=lambda m: None)
     bank = torch.load(bank_file, weights_only=False)
 
     imgs, labels, x = train_crops(data, n, p2.model.data_preprocessor)
     # an untrained backbone like the bank's embedder (PyTorch default init,
-    # seed 0; extract_features.py does not call init_weights either)
+    # seed 0; extract_feature_bank does not call init_weights either)
     torch.manual_seed(0)
     init_default_scope('mmseg')
     net = MODELS.build(copy.deepcopy(p2.model)).eval()
@@ -347,7 +342,7 @@ def main(argv=None):
     for it in a.iters:
         c = copy.deepcopy(p2)
         set_iters(c, it)
-        c.train_dataloader.sampler.indices_file = sub_file
+        set_subset(c, sub_file)
         c.randomness = dict(seed=0)
         c.work_dir = osp.join(a.work_dir, f'ce_{it}')
         runner = Runner.from_cfg(c)

@@ -1,4 +1,7 @@
-"""Selection safeguards (spec §11.5; NOT part of CoIDO - flagged deviations).
+"""Label-noise guards tried in the CoIDO experiments (NOT part of CoIDO).
+
+Experiment code: leak-free, none of these guards made the selection beat
+random on the controlled set (README.md), so they left the package.
 
 * a label-noise guard: drop samples whose noise signal is an extreme
   outlier under the modified (MAD) z-score rule of Iglewicz & Hoaglin
@@ -194,8 +197,8 @@ def load_exclude_pairs(path: str, n: int, data_hash: Optional[str] = None):
     """
     from scipy import sparse
 
-    from .data_list import check_hash
-    from .io import load_json
+    from ovseg_plugins.coido.utils.data_list import check_hash
+    from ovseg_plugins.coido.utils.io import load_json
     obj = load_json(path, 'noise_guard exclude file')
     pairs = obj.get('pairs') if isinstance(obj, dict) else None
     fix = ('write {"pairs": [[i, j], ...], "data_list_hash": ...} with '
@@ -230,16 +233,65 @@ def noise_outliers(signal, z_max: float = 3.5) -> np.ndarray:
     return robust_z(signal) > z_max
 
 
-def nearest_centroid(x_all: np.ndarray, x_sub: np.ndarray,
-                     labels: np.ndarray) -> np.ndarray:
-    """Assign every row of ``x_all`` to the cluster (of the rows ``x_sub``
-    labelled ``labels``) whose mean direction is nearest in cosine."""
-    x_all = np.asarray(x_all, dtype=np.float64)
-    x_sub = np.asarray(x_sub, dtype=np.float64)
-    labels = np.asarray(labels)
-    ids = np.unique(labels)
-    c = np.stack([x_sub[labels == i].mean(0) for i in ids])
-    c /= np.maximum(np.linalg.norm(c, axis=1, keepdims=True), 1e-12)
-    xa = x_all / np.maximum(np.linalg.norm(x_all, axis=1, keepdims=True),
-                            1e-12)
-    return ids[np.argmax(xa @ c.T, 1)].astype(np.int64)
+GUARD_KEYS = ('signal', 'k', 'z_max', 'batch_size', 'exclude')
+
+
+def select_variant(model, dataset, out_dir: str, budget=0.2,
+                   noise_guard: Optional[dict] = None,
+                   cluster_quotas: bool = False,
+                   selected_name: str = 'selected.json',
+                   scores_name: str = 'coido_scores.json',
+                   collate_fn=None) -> dict:
+    """``CoIDOSelectionHook.select`` with an optional label-noise guard in
+    front: ``noise_guard=dict(signal='knn_label' | 'score' |
+    'knn_model_ce', k=10, z_max=3.5, batch_size=8, exclude=pairs file)``
+    drops the samples whose signal has a modified z-score > ``z_max`` (they
+    become ineligible) before the hook ranks the rest."""
+    from ovseg_plugins.coido.hooks import CoIDOSelectionHook
+    from ovseg_plugins.coido.hooks.coido_selection_hook import \
+        per_sample_model_ce
+    from ovseg_plugins.coido.utils import data_list_hash, load_feature_bank
+    hook = CoIDOSelectionHook(budget=budget, cluster_quotas=cluster_quotas,
+                              selected_name=selected_name,
+                              scores_name=scores_name)
+    if noise_guard is None:
+        return hook.select(model, dataset, out_dir, collate_fn)
+    g = dict(noise_guard)
+    bad = set(g) - set(GUARD_KEYS)
+    if bad or g.get('signal', 'knn_label') not in NOISE_SIGNALS:
+        raise ValueError(f'noise_guard must be dict(signal=one of '
+                         f'{NOISE_SIGNALS}, {", ".join(GUARD_KEYS[1:])}), '
+                         f'got {g}.')
+    kind = g.get('signal', 'knn_label')
+    scores = model.score_bank().numpy()
+    n = len(scores)
+    bank = load_feature_bank(model.bank_path)
+    h = data_list_hash(dataset)
+    model_ce = None
+    if kind == 'knn_model_ce':
+        model_ce = per_sample_model_ce(model, dataset,
+                                       int(g.get('batch_size', 8)),
+                                       collate_fn)
+    sig = noise_signal(kind, scores, bank.embeddings, bank.class_hist,
+                       int(g.get('k', 10)), model_ce=model_ce,
+                       valid=model.bank_valid.cpu().numpy(),
+                       exclude=None if g.get('exclude') is None else
+                       load_exclude_pairs(g['exclude'], n, h))
+    out = noise_outliers(sig, float(g.get('z_max', 3.5)))
+
+    class _Guarded:
+        """The model with the guard's samples made ineligible."""
+
+        def __getattr__(self, name):
+            return getattr(model, name)
+
+        bank_valid = model.bank_valid & torch.from_numpy(~out).to(
+            model.bank_valid.device)
+
+        def score_bank(self):
+            return torch.from_numpy(scores)
+
+    s = hook.select(_Guarded(), dataset, out_dir, collate_fn)
+    s['noise_guard'] = dict(g, n_excluded=int(out.sum()),
+                            excluded=np.flatnonzero(out).tolist())
+    return s

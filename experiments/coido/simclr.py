@@ -1,4 +1,4 @@
-"""Self-supervised bank embeddings for CoIDO (``embedder.source='simclr'``).
+"""Self-supervised bank embeddings for the CoIDO experiments.
 
 Without pretrained weights (CLIP / DINO) the model's own backbone, pooled, is
 a poor image embedding: the clustering, the scorer and the k-NN label-noise
@@ -8,6 +8,9 @@ backbone on the training images themselves, without labels: two random views
 of an image must be nearer to each other than to the views of the other
 images of the batch (the NT-Xent loss), through a small projection head that
 is thrown away afterwards.
+
+Experiment code: on the controlled set a SimCLR bank did not make CoIDO beat
+random selection (see README.md), so it is not part of the package.
 """
 from typing import Callable, List, Optional, Sequence
 
@@ -147,3 +150,57 @@ def train_simclr(backbone: nn.Module, images: Callable[[Tensor], List[Tensor]],
             log(f'[simclr] step {step + 1}/{steps} loss {loss.item():.3f}')
     backbone.eval()
     return losses
+
+
+def simclr_checkpoint(cfg, out: str, steps: int = 500, seed: int = 0,
+                      cache_side: Optional[int] = None,
+                      log: Callable[[str], None] = print, **kw) -> dict:
+    """The config's model, its backbone trained with SimCLR on the training
+    images (the extract pipeline, preprocessed by the model's data
+    preprocessor, downsampled to a shorter side of ``cache_side``, default
+    ``4 * view_size``), saved as a checkpoint for
+    ``extract_feature_bank(cfg, bank, checkpoint=out)``.
+
+    The model is built after ``torch.manual_seed(seed)`` (the extract
+    function builds it the same way, then loads these weights), on a forked
+    RNG. Returns what the run did (steps, first/last loss, seconds).
+    """
+    import time
+
+    import numpy as np
+    from mmengine.dataset import pseudo_collate
+    from mmengine.registry import MODELS, init_default_scope
+
+    from ovseg_plugins.coido.apis.feature_extraction import (
+        build_extract_dataset, default_extract_pipeline, inner_model_cfg)
+    from ovseg_plugins.coido.utils import atomic_save_torch
+    t0 = time.perf_counter()
+    init_default_scope(cfg.get('default_scope', 'mmseg'))
+    ds = build_extract_dataset(cfg, default_extract_pipeline(cfg))
+    side = int(cache_side or 4 * int(kw.get('view_size', 48)))
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        model = MODELS.build(inner_model_cfg(cfg.model))
+        model.eval()
+
+        def load(i):
+            data = model.data_preprocessor(pseudo_collate([ds[int(i)]]),
+                                           False)
+            x = data['inputs'][0].float()
+            f = side / min(x.shape[-2:])
+            if f < 1:  # views never need more pixels than this
+                x = F.interpolate(x[None], scale_factor=f, mode='bilinear',
+                                  antialias=True, align_corners=False)[0]
+            return x
+
+        cache = [load(i) for i in range(len(ds))]
+        losses = train_simclr(model.backbone,
+                              lambda idx: [cache[i] for i in idx.tolist()],
+                              len(ds), steps, log=log, **kw)
+    atomic_save_torch(out, dict(state_dict=model.state_dict()))
+    info = dict(steps=len(losses), loss_first=losses[0],
+                loss_last=float(np.mean(losses[-20:])),
+                seconds=time.perf_counter() - t0)
+    log(f'[simclr] {info["steps"]} steps: NT-Xent {info["loss_first"]:.3f} '
+        f'-> {info["loss_last"]:.3f} ({info["seconds"]:.1f} s)')
+    return info

@@ -1,6 +1,6 @@
 """CoIDO vs random 20 % on a training set where the answer is known.
 
-    OMP_NUM_THREADS=1 python tools/analysis_tools/coido_controlled_experiment.py
+    OMP_NUM_THREADS=1 python experiments/coido/controlled_experiment.py
         [--data ../shared/data/rs/loveda] [--seeds 0 1 2] [--n 200]
         [--iters 500] [--phase1-epochs 5] [--model-size tiny|small]
         [--variants ...] [--embedder backbone|simclr|oracle]
@@ -23,8 +23,8 @@ training windows lie inside the other blocks), with a known structure:
                  labels went through a random class permutation (systematic
                  label noise).
 
-For each seed: CoIDO (extract once -> subset + clusters -> phase 1 with the
-``CoIDOSegmentor`` and ``CoIDOSelectionHook`` -> phase 2 on the selection)
+For each seed: CoIDO (extract once -> subset + clusters -> phase 1 built by
+``ovseg_plugins.coido.apis.build_phase1_config`` -> phase 2 on the selection)
 and a random 20 % subset train the same small FCN. From the same phase-1
 scorer four selections are trained: CoIDO's rule (lowest scores), + the
 k-NN label-noise guard, + per-cluster quotas, + both (the config default),
@@ -32,21 +32,22 @@ and a control (``guard_quotas_randscore``: the same guard and quotas with
 seeded random scores, i.e. what CoIDO's learned ranking adds to the
 safeguards); the CE-guard variants are optional (``--variants``);
 all (and the full-data baseline) use the same model
-(``configs/coido/fcn-tiny_loveda_phase2.py``), iterations and held-out crops;
+(``configs/coido/fcn-tiny_loveda.py``), iterations and held-out crops;
 the table gives held-out mIoU per seed, the composition of each subset, and
 the cost of phase 1 + scoring relative to a full-data run.
 
-The bank embeddings are the phase-1 config's (``--embedder simclr``: the
-FCN's backbone trained self-supervised on the training crops, extract
-source ``simclr``; no labels, no weights; its time counts as extract cost)
+The bank embeddings are (``--embedder simclr``, the default) the FCN's
+backbone trained self-supervised on the training crops (``simclr.py``; no
+labels, no weights; its time counts as extract cost)
 or the untrained backbone pooled (``--embedder backbone``). The k-NN noise
 guards never count a crop that shares pixels with the query as its
 neighbour (``noise_guard.exclude`` = ``overlap_pairs.json``): copies of the
 same pixels are no evidence, and a real training set would not hand the
 guard a clean twin of each corrupted crop (``--guard-sees-overlaps``
-restores the leak). ``--embedder-file F`` takes any extract embedder from
-a config file defining ``embedder = dict(...)`` (e.g. ``source='module'``
-with ``DenseCLIPViT`` and CLIP weights). ``--embedder oracle
+restores the leak); the guards live in ``guards.py``. ``--embedder-file F``
+takes any extract embedder from a config file defining ``embedder =
+dict(...)`` (e.g. ``source='module'`` with ``DenseCLIPViT`` and CLIP
+weights). ``--embedder oracle
 [--oracle-noise S]`` swaps the bank's embeddings (the
 untrained backbone, pooled) for a semantic stand-in built from the CLEAN
 labels (``oracle_semantic_embeddings``), everything else unchanged: it
@@ -65,9 +66,12 @@ import time
 
 import numpy as np
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-sys.path.insert(0, osp.join(ROOT, 'tools', 'coido'))
-import _common  # noqa: E402,F401
+HERE = osp.dirname(osp.abspath(__file__))
+ROOT = osp.dirname(osp.dirname(HERE))
+for _p in (ROOT, HERE):
+    if _p not in sys.path:
+        sys.path.insert(0, _p)
+os.environ.setdefault('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD', '1')
 
 DEFAULT_DATA = osp.join(ROOT, '..', 'shared', 'data', 'rs', 'loveda')
 CROP = 64
@@ -332,7 +336,7 @@ def _train_eval(cfg, work_dir, log):
 
 
 # selection variants scored from the SAME phase-1 scorer: CoIDO's rule and
-# the spec §11.5 safeguards (flagged deviations), alone and together
+# the safeguards (flagged deviations, guards.py), alone and together
 GUARD = dict(signal='knn_label', k=10, z_max=3.5)
 CE_GUARD = dict(signal='knn_model_ce', k=10, z_max=3.5)
 VARIANTS = dict(
@@ -386,24 +390,41 @@ def _resize_model(seg_cfg, size):
 
 
 def load_configs(data: str, model_size: str = 'tiny'):
-    """The ``configs/coido`` phase-1 and phase-2 configs on the controlled
-    set in ``data``: quiet logging, no validation or checkpoints inside a
-    run, the segmentor resized to ``model_size``; returns ``(p1, p2)``."""
+    """``configs/coido/fcn-tiny_loveda.py`` on the controlled set in
+    ``data``: quiet logging, no validation or checkpoints inside a run, the
+    segmentor resized to ``model_size``."""
     from mmengine.config import Config
     p2 = Config.fromfile(osp.join(ROOT, 'configs', 'coido',
-                                  'fcn-tiny_loveda_phase2.py'))
-    p1 = Config.fromfile(osp.join(ROOT, 'configs', 'coido',
-                                  'fcn-tiny_loveda_phase1.py'))
+                                  'fcn-tiny_loveda.py'))
     _resize_model(p2.model, model_size)
-    _resize_model(p1.model.segmentor, model_size)
-    for c in (p1, p2):
-        c.merge_from_dict(dict(
-            default_hooks=dict(logger=dict(interval=10**6),
-                               checkpoint=dict(interval=10**6)),
-            train_cfg=dict(val_interval=10**6), log_level='WARNING'))
-        for k in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
-            c[k].dataset.data_root = data
-    return p1, p2
+    p2.merge_from_dict(dict(
+        default_hooks=dict(logger=dict(interval=10**6),
+                           checkpoint=dict(interval=10**6)),
+        train_cfg=dict(val_interval=10**6), log_level='WARNING'))
+    for k in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        p2[k].dataset.data_root = data
+    return p2
+
+
+def phase1_config(p2, files: str, n_sub: int, iters: int, warmup: int):
+    """Phase 1 of ``p2`` (``build_phase1_config``) with ``iters``
+    iterations under a poly LR schedule ending with them, scorer warm-up
+    ``warmup`` iterations."""
+    from ovseg_plugins.coido.apis import build_phase1_config, coido_settings
+    S = coido_settings(p2)
+    S['model']['scorer_warmup_iters'] = warmup
+    p1 = build_phase1_config(p2, S, files, n_sub)
+    p1.train_cfg.max_iters = iters
+    p1.default_hooks.checkpoint.interval = 10**6
+    p1.param_scheduler = [dict(type='PolyLR', eta_min=1e-5, power=0.9,
+                               begin=0, end=iters, by_epoch=False)]
+    return p1
+
+
+def set_subset(cfg, indices_file: str) -> None:
+    from ovseg_plugins.coido.apis import set_subset_sampler
+    cfg.train_dataloader.sampler = dict(type='InfiniteSampler', shuffle=True)
+    set_subset_sampler(cfg, indices_file)
 
 
 def set_iters(cfg, iters: int) -> None:
@@ -413,49 +434,48 @@ def set_iters(cfg, iters: int) -> None:
 
 
 def experiment(data_src, work_dir, seeds=(0, 1, 2), n=200, iters=500,
-               phase1_iters=25, full_baseline=True, stats=None,
+               phase1_iters=25, full_baseline=True,
                variants=tuple(VARIANTS), model_size='tiny',
-               phase1_warmup=None, embedder='simclr', oracle_noise=0.,
+               phase1_warmup=5, embedder='simclr', oracle_noise=0.,
                ssl_steps=500, guard_exclude=True, set_seed=0, log=print):
     from mmengine.runner import Runner
 
-    from cluster import cluster
-    from extract_features import extract
-    from ovseg_plugins.coido.hooks import CoIDOSelectionHook
+    from guards import select_variant
+    from ovseg_plugins.coido.apis import cluster_subset, extract_feature_bank
     from ovseg_plugins.coido.utils import (atomic_write_json,
                                             data_list_hash, draw_subset)
     from ovseg_plugins.coido.utils.io import load_indices_file
-    from run import _set_hook_dir
+    from simclr import simclr_checkpoint
     data = osp.join(work_dir, 'data')
     meta = build_controlled_dataset(data_src, data, n=n, seed=set_seed)
     kinds = meta['kinds']
     log(f'dataset: {len(kinds)} train crops {_composition(range(n), kinds)}, '
         f'{meta["n_val"]} held-out crops')
-    p1, p2 = load_configs(data, model_size)
+    p2 = load_configs(data, model_size)
     set_iters(p2, iters)
-    set_iters(p1, phase1_iters)
-    if phase1_warmup is not None:
-        p1.model.scorer_warmup_iters = phase1_warmup
-    if stats is not None:  # which label statistics the scorer sees
-        p1.coido.extract.stats = list(stats)
     files = osp.join(work_dir, 'coido')
     bank = osp.join(files, 'feature_bank.pt')
     import torch
-    # the config's embedder (SimCLR on the training crops) or the untrained
-    # backbone; both seeded by the embedder's seed (0)
+    # SimCLR on the training crops, or the untrained backbone; both seeded
+    # by the embedder's seed (0)
+    ckpt, t_ssl = None, 0.
     if isinstance(embedder, dict):  # any extract embedder (--embedder-file)
-        p1.coido.extract.embedder = copy.deepcopy(embedder)
+        p2.coido.extract.embedder = copy.deepcopy(embedder)
     else:
-        p1.coido.extract.embedder = dict(source='backbone') \
-            if embedder in ('backbone', 'oracle') else \
-            dict(source='simclr', steps=ssl_steps)
-    t_ex = extract(p1, bank, log=lambda m: None)['seconds']
+        p2.coido.extract.embedder = dict(source='backbone')
+        if embedder == 'simclr':
+            ckpt = osp.join(files, 'simclr_backbone.pth')
+            t_ssl = simclr_checkpoint(p2, ckpt, steps=ssl_steps,
+                                      log=lambda m: None)['seconds']
+    t_ex = t_ssl + extract_feature_bank(p2, bank, checkpoint=ckpt,
+                                        log=lambda m: None)['seconds']
     if embedder == 'oracle':  # swap the bank's embeddings, same bank
         from ovseg_plugins.coido.utils.io import atomic_save_torch
         b = torch.load(bank, weights_only=False)
         labels = train_crops(data, n, p2.model.data_preprocessor)[1]
         b['embeddings'] = oracle_semantic_embeddings(
             labels, meta['label_maps'], noise=oracle_noise)
+        b.pop('bank_stamp', None)  # the content changed
         b['encoder'] = dict(source='oracle (clean labels)',
                             noise=oracle_noise)
         atomic_save_torch(bank, b)
@@ -471,20 +491,15 @@ def experiment(data_src, work_dir, seeds=(0, 1, 2), n=200, iters=500,
         for v in variant_cfgs.values():
             if 'noise_guard' in v:
                 v['noise_guard']['exclude'] = ex
-        for hk in p1.custom_hooks:
-            if hk.get('noise_guard'):
-                hk['noise_guard']['exclude'] = ex
     rows = []
     for s in seeds:
         sd = osp.join(files, f'seed{s}')
-        t_cl = cluster(bank, sd, ratio=0.2, seed=s, log=lambda m: None)[
-            'seconds']
-        c1 = copy.deepcopy(p1)
+        t_cl = cluster_subset(bank, sd, ratio=0.2, seed=s,
+                              log=lambda m: None)['seconds']
+        c1 = phase1_config(p2, sd, round(0.2 * n), phase1_iters,
+                           phase1_warmup)
         c1.randomness = dict(seed=s)
         c1.model.feature_bank = bank
-        c1.model.clusters = osp.join(sd, 'clusters.json')
-        c1.train_dataloader.sampler.indices_file = osp.join(sd, 'subset.json')
-        _set_hook_dir(c1, sd)
         c1.work_dir = osp.join(work_dir, f'phase1_s{s}')
         t0 = time.perf_counter()
         runner = Runner.from_cfg(c1)
@@ -495,13 +510,13 @@ def experiment(data_src, work_dir, seeds=(0, 1, 2), n=200, iters=500,
         t_sc = summ['score_seconds']
         files_of = {}
         for v in variants:  # every variant from the same trained scorer
-            hook = CoIDOSelectionHook(budget=0.2, **variant_cfgs[v],
-                                      selected_name=f'selected_{v}.json',
-                                      scores_name=f'scores_{v}.json')
             scorer = RandomScores(runner.model, 2000 + s) \
                 if v in RANDOM_SCORE_VARIANTS else runner.model
-            hook.select(scorer, runner.train_dataloader.dataset, sd,
-                        runner.train_dataloader.collate_fn)
+            select_variant(scorer, runner.train_dataloader.dataset, sd,
+                           0.2, **variant_cfgs[v],
+                           selected_name=f'selected_{v}.json',
+                           scores_name=f'scores_{v}.json',
+                           collate_fn=runner.train_dataloader.collate_fn)
             files_of[v] = osp.join(sd, f'selected_{v}.json')
         rnd = draw_subset(n, 0.2, 1000 + s).tolist()
         files_of['random'] = osp.join(sd, 'random.json')
@@ -513,7 +528,7 @@ def experiment(data_src, work_dir, seeds=(0, 1, 2), n=200, iters=500,
         for name, f in files_of.items():
             c2 = copy.deepcopy(p2)
             c2.randomness = dict(seed=s)
-            c2.train_dataloader.sampler.indices_file = f
+            set_subset(c2, f)
             row[name], sec = _train_eval(
                 c2, osp.join(work_dir, f'{name}_s{s}'), log)
             row[name + '_comp'] = _composition(load_indices_file(f)[0], kinds)
@@ -521,8 +536,6 @@ def experiment(data_src, work_dir, seeds=(0, 1, 2), n=200, iters=500,
         if full_baseline:
             cf = copy.deepcopy(p2)
             cf.randomness = dict(seed=s)
-            cf.train_dataloader.sampler = dict(type='InfiniteSampler',
-                                               shuffle=True)
             row['full'], row['t_full'] = _train_eval(
                 cf, osp.join(work_dir, f'full_s{s}'), log)
         log(f'seed {s}: ' + ', '.join(
@@ -586,8 +599,8 @@ def embedder_from_file(path: str) -> dict:
     e = Config.fromfile(path).get('embedder')
     if not isinstance(e, dict) or 'source' not in e:
         raise KeyError(f'--embedder-file {path!r} must define `embedder = '
-                       "dict(source='module' | 'simclr' | 'backbone', ...)` "
-                       '(the coido.extract.embedder of the phase-1 config).')
+                       "dict(source='module' | 'backbone', ...)` "
+                       '(a coido.extract.embedder).')
     return e.to_dict() if hasattr(e, 'to_dict') else dict(e)
 
 
@@ -598,14 +611,11 @@ def main(argv=None):
     p.add_argument('--n', type=int, default=200)
     p.add_argument('--iters', type=int, default=500)
     p.add_argument('--phase1-epochs', type=float, default=5.,
-                   help='phase-1 passes over the p %% subset (spec §11.4: '
+                   help='phase-1 passes over the p %% subset (CoIDO: '
                    '1-5); iterations = epochs x subset / batch')
     p.add_argument('--phase1-iters', type=int, default=None,
                    help='phase-1 iterations (overrides --phase1-epochs)')
     p.add_argument('--no-full', action='store_true')
-    p.add_argument('--stats', nargs='*', default=None,
-                   help='label statistics given to the scorer (default: '
-                   'all four; no value: none, embeddings only)')
     p.add_argument('--variants', nargs='+', default=list(VARIANTS),
                    choices=list(VARIANTS))
     p.add_argument('--model-size', choices=list(MODEL_SIZES),
@@ -617,8 +627,7 @@ def main(argv=None):
                    default='simclr',
                    help='bank embeddings: the untrained backbone pooled; the '
                    'same backbone trained self-supervised on the training '
-                   'crops (the config: embedder source "simclr", no '
-                   'labels); or '
+                   'crops (simclr.py, no labels); or '
                    'the semantic stand-in built from the clean labels '
                    '(oracle_semantic_embeddings; NOT available to a real '
                    'run, it shows what a pretrained encoder would buy)')
@@ -650,7 +659,7 @@ def main(argv=None):
     if a.embedder_file:
         a.embedder = embedder_from_file(a.embedder_file)
     res = experiment(a.data, a.work_dir, a.seeds, a.n, a.iters,
-                     a.phase1_iters, not a.no_full, a.stats, a.variants,
+                     a.phase1_iters, not a.no_full, a.variants,
                      a.model_size, a.phase1_warmup, a.embedder,
                      a.oracle_noise, a.ssl_steps, not a.guard_sees_overlaps,
                      a.set_seed)
