@@ -47,13 +47,24 @@ def add_mim_extension():
         os.remove(dst)
     elif osp.isdir(dst):
         shutil.rmtree(dst)
+    linked = False
     if mode == 'symlink':
         try:
             os.symlink(osp.relpath(src, mim_dir), dst)
-            return
+            linked = True
         except OSError:  # no symlinks (some Windows setups): copy
             pass
-    shutil.copytree(src, dst)
+    if not linked:
+        shutil.copytree(src, dst)
+    # mmengine loads .mim/model-index.yml before any ovseg_plugins:: base;
+    # it lists the method metafiles (MIM format) present at install time
+    metafiles = sorted(
+        osp.join('configs', d, f) for d in os.listdir(src)
+        if osp.isdir(osp.join(src, d)) for f in os.listdir(osp.join(src, d))
+        if f in ('metafile.yaml', 'metafile.yml'))
+    with open(osp.join(mim_dir, 'model-index.yml'), 'w') as f:
+        f.write('Import:' + ''.join(f'\n  - {m}' for m in metafiles) +
+                ('\n' if metafiles else ' []\n'))
 
 
 add_mim_extension()
@@ -67,7 +78,8 @@ setup(
     long_description_content_type='text/markdown',
     packages=find_packages(include=['ovseg_plugins', 'ovseg_plugins.*']),
     include_package_data=True,
-    package_data={'ovseg_plugins': ['.mim/configs/**/*']},
+    package_data={'ovseg_plugins': ['.mim/model-index.yml',
+                                   '.mim/configs/**/*']},
     python_requires='>=3.9',
     install_requires=parse_requirements('runtime.txt'),
     extras_require={
