@@ -185,7 +185,8 @@ def test_mmseg_inferencer_names_classes_from_the_vocabulary(tmp_path):
     out = inferencer(osp.join(root, 'img_dir', 'val', '2_10_0_0_512_512.png'),
                      out_dir=str(tmp_path / 'out'), return_vis=True)
     assert out['predictions'].shape == (512, 512)
-    assert out['visualization'][0].shape == (512, 512, 3)
+    vis = out['visualization']
+    assert (vis[0] if isinstance(vis, list) else vis).shape == (512, 512, 3)
     assert (tmp_path / 'out' / 'vis' / '2_10_0_0_512_512.png').is_file()
     model = inferencer.model
     if not isinstance(getattr(type(model), 'dataset_meta', None), property):
