@@ -196,3 +196,45 @@ def test_mmseg_inferencer_names_classes_from_the_vocabulary(tmp_path):
     names = ['road', 'building', 'low vegetation', 'tree', 'car', 'clutter']
     assert list(inferencer.visualizer.dataset_meta['classes']) == names
     assert len(inferencer.visualizer.dataset_meta['palette']) == 6
+
+
+def test_scope_bases_parse_and_build_outside_the_repo(tmp_path):
+    """A user config in a temp dir inherits ``ovseg_plugins::`` bases; the
+    inherited dicts carry ``_scope_='ovseg_plugins'`` and still build (the
+    scope's registry nodes resolve names in mmseg)."""
+    user = tmp_path / 'user'
+    user.mkdir()
+    (user / 'my_segearth.py').write_text(f"""_base_ = [
+    'mmseg::_base_/datasets/potsdam.py',
+    'ovseg_plugins::_base_/models/segearth_vit-b16.py',
+    'ovseg_plugins::_base_/default_runtime.py',
+    'ovseg_plugins::_base_/schedules/test_only.py']
+model = dict(class_names='road;building', backbone=dict(
+    model_name={TINY_CLIP_NAME!r}, model_cfg={TINY_CLIP_CFG!r},
+    pretrained=None), templates='simple_imagenet')
+""")
+    script = f"""
+import ovseg_plugins
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+cfg = Config.fromfile({str(user / 'my_segearth.py')!r})
+assert cfg.model._scope_ == 'ovseg_plugins', cfg.model
+assert cfg.runner_type == 'TestOnlyRunner'
+assert cfg.test_dataloader.dataset.type == 'PotsdamDataset'
+init_default_scope(cfg.default_scope)
+from mmseg.registry import MODELS
+model = MODELS.build(cfg.model)
+print('BUILT', type(model).__name__, type(model.backbone).__name__,
+      model.num_classes)
+"""
+    r = run_py(['-c', script], env=dict(PYTHONPATH=os.pathsep.join(
+        [make_mim_site(tmp_path), REPO_ROOT])))
+    out = r.stdout + r.stderr
+    assert r.returncode == 0, out[-3000:]
+    assert 'BUILT OVCLIPSegmentor DenseCLIPViT 2' in out
+    # without the scope registered (no `import ovseg_plugins`), mmengine
+    # refuses it by name
+    r = run_py(['-c', script.replace('import ovseg_plugins\n', '')],
+               env=dict(PYTHONPATH=make_mim_site(tmp_path / 'b')))
+    assert r.returncode != 0
+    assert 'ovseg_plugins' in r.stderr
