@@ -41,13 +41,15 @@ class PointSegLocalVisualizer(Visualizer):
         save_dir (str, optional): Backends' folder.
         panel_size (float): Inches per panel. Defaults to 5.
         dpi (int): Defaults to 100.
-        point_size (float): Marker area. Defaults to 2.
+        point_size (float, optional): Marker area; None scales it with the
+            number of points (60 for 100 points, 5 for 40k, 1 from 200k).
     """
 
     def __init__(self, name: str = 'visualizer',
                  vis_backends: Optional[List[dict]] = None,
                  save_dir: Optional[str] = None, panel_size: float = 5.,
-                 dpi: int = 100, point_size: float = 2.) -> None:
+                 dpi: int = 100,
+                 point_size: Optional[float] = None) -> None:
         super().__init__(name=name, vis_backends=vis_backends,
                          save_dir=save_dir)
         self.panel_size = panel_size
@@ -89,10 +91,12 @@ class PointSegLocalVisualizer(Visualizer):
                      dpi=self.dpi)
         canvas = FigureCanvasAgg(fig)
         order = np.argsort(xyz[:, 2], kind='stable')  # top points last
+        size = self.point_size or float(np.clip(2e5 / max(len(xyz), 1), 1,
+                                                60))
         for i, (title, colors) in enumerate(panels):
             ax = fig.add_subplot(1, len(panels), i + 1)
             ax.scatter(xyz[order, 0], xyz[order, 1], c=colors[order],
-                       s=self.point_size, marker='.', linewidths=0)
+                       s=size, marker='o', linewidths=0)
             ax.set_title(title)
             ax.set_aspect('equal')
             ax.set_xticks([])
