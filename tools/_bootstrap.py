@@ -35,6 +35,8 @@ def load_config(args):
     """Config.fromfile + launcher + --cfg-options + work_dir priority (CLI,
     then config, then ./work_dirs/<config stem>); sets LOCAL_RANK."""
     from mmengine.config import Config
+
+    import ovseg_plugins  # noqa: F401  (registers the ovseg_plugins:: scope)
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
     if not osp.isfile(args.config):

@@ -53,7 +53,9 @@ def trigger_visualization_hook(cfg, args):
     if args.show_dir:
         if 'Det3D' in str(vis.get('type', '')):
             vis['vis_task'] = args.task
-            vis['test_out_dir'] = args.show_dir
+            # absolute: mmdet3d's hook joins work_dir/timestamp onto a
+            # relative test_out_dir again at every iteration
+            vis['test_out_dir'] = osp.abspath(args.show_dir)
         else:
             cfg.visualizer['save_dir'] = args.show_dir
     return cfg

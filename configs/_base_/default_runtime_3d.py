@@ -1,3 +1,11 @@
-# 3D runtime: mmdet3d's (default_scope='mmdet3d', default hooks,
-# Det3DLocalVisualizer, log processor).
+# 3D runtime: mmdet3d's (default_scope='mmdet3d', default hooks with
+# Det3DVisualizationHook, log processor) plus a visualizer that the hook can
+# draw point segmentation with on a machine without a display
+# (tools/test.py CONFIG --show-dir DIR --task lidar_seg: one PNG per scene,
+# matplotlib; mmdet3d's own runtime names no visualizer).
 _base_ = ['mmdet3d::_base_/default_runtime.py']
+
+vis_backends = [dict(type='LocalVisBackend')]
+visualizer = dict(
+    type='PointSegLocalVisualizer', vis_backends=vis_backends,
+    name='visualizer')

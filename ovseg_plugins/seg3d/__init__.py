@@ -8,3 +8,4 @@ from .models import *  # noqa: F401,F403
 from .datasets import *  # noqa: F401,F403
 from .evaluation import *  # noqa: F401,F403
 from .ops import *  # noqa: F401,F403
+from .visualization import *  # noqa: F401,F403

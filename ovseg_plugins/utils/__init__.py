@@ -3,6 +3,7 @@ from .checkpoint import (WeightsNotFoundError, file_sha256, load_state_dict_stri
                          load_torch_file)
 from .compat import allow_runner_checkpoints
 from .eval_model_wrapper import EvalModelWrapper
+from .test_only_runner import TestOnlyRunner
 from .typing import (ConfigType, MultiConfig, OptConfigType, OptMultiConfig,
                      OptSampleList, SampleList)
 
@@ -10,5 +11,5 @@ __all__ = [
     'ConfigType', 'OptConfigType', 'MultiConfig', 'OptMultiConfig',
     'SampleList', 'OptSampleList', 'WeightsNotFoundError', 'file_sha256',
     'load_state_dict_strict', 'load_torch_file', 'allow_runner_checkpoints',
-    'EvalModelWrapper'
+    'EvalModelWrapper', 'TestOnlyRunner'
 ]

@@ -79,6 +79,10 @@ class DenseCLIPViT(BaseModule):
         allow_download (bool): Fetch a tag's weights if not cached. Defaults to
             False (offline: a clear ``WeightsNotFoundError``).
         keep_text (bool): Keep the text tower for :meth:`encode_text`.
+        out_image (bool): Also return the input image as a third output,
+            ``(patch, cls, image)``: in a stock mmseg ``EncoderDecoder``
+            (which calls ``neck(backbone(inputs))``) a guided upsampler neck
+            (SimFeatUp, JBUStack) finds its guidance there. Defaults to False.
         init_cfg (dict, optional): mmengine init config.
     """
 
@@ -92,6 +96,7 @@ class DenseCLIPViT(BaseModule):
                  quick_gelu: Optional[bool] = None,
                  allow_download: bool = False,
                  keep_text: bool = True,
+                 out_image: bool = False,
                  init_cfg: OptMultiConfig = None):
         super().__init__(init_cfg=init_cfg)
         if attn_mode not in ATTN_MODES:
@@ -102,6 +107,7 @@ class DenseCLIPViT(BaseModule):
         self.attn_mode = attn_mode
         self.ignore_residual = ignore_residual
         self.drop_ffn = bool(drop_ffn)
+        self.out_image = bool(out_image)
         clip, self.weights_id = build_open_clip(
             model_name, pretrained, model_cfg=model_cfg,
             quick_gelu=quick_gelu, allow_download=allow_download)
@@ -195,8 +201,7 @@ class DenseCLIPViT(BaseModule):
         return x + blk.ls_2(blk.mlp(blk.ln_2(x)))
 
     def forward(self, x: torch.Tensor,
-                skip_last_block: bool = False
-                ) -> Tuple[torch.Tensor, torch.Tensor]:
+                skip_last_block: bool = False) -> Tuple[torch.Tensor, ...]:
         """Dense features.
 
         Args:
@@ -208,7 +213,8 @@ class DenseCLIPViT(BaseModule):
 
         Returns:
             tuple: ``patch (B, D, H/p, W/p)`` and ``cls (B, D)`` in the joint
-            image-text space (after ``ln_post`` and ``proj``).
+            image-text space (after ``ln_post`` and ``proj``), then the
+            input ``image (B, 3, H, W)`` when ``out_image=True``.
         """
         if x.dim() != 4 or x.shape[1] != 3:
             raise ValueError(
@@ -220,6 +226,7 @@ class DenseCLIPViT(BaseModule):
             raise ValueError(
                 f'Input {tuple(x.shape[-2:])} is not a multiple of the patch '
                 f'size {p}; pad it first (the segmentors do).')
+        image = x
         v = self.visual
         x = x.to(v.conv1.weight.dtype)
         x = v.conv1(x)
@@ -242,4 +249,6 @@ class DenseCLIPViT(BaseModule):
         x = v.ln_post(x) @ v.proj
         cls_tok = x[:, 0]
         patch = x[:, 1:].transpose(1, 2).reshape(B, -1, gh, gw)
+        if self.out_image:
+            return patch, cls_tok, image
         return patch, cls_tok

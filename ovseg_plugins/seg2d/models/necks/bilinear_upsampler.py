@@ -7,6 +7,7 @@ from mmengine.model import BaseModule
 from mmseg.registry import MODELS
 
 from ovseg_plugins.utils.typing import OptMultiConfig
+from .jbu_upsampler_base import upsample_levels
 
 
 @MODELS.register_module(name=['BilinearUpsampler', 'Bilinear'])
@@ -29,18 +30,22 @@ class BilinearUpsampler(BaseModule):
         self.scale_factor = scale_factor
         self.align_corners = align_corners
 
-    def forward(self, feats: torch.Tensor,
-                image: Optional[torch.Tensor] = None) -> torch.Tensor:
+    def forward(self, feats, image: Optional[torch.Tensor] = None):
         """Upsample.
 
         Args:
-            feats (Tensor): ``(B, C, h, w)`` features.
+            feats (Tensor | tuple): ``(B, C, h, w)`` features, or (stock
+                segmentor's neck slot) the backbone's output tuple
+                ``(patch, ..., image)`` (see :func:`upsample_levels`).
             image (Tensor, optional): ``(B, 3, H, W)`` guidance; its size is
                 the output size unless ``scale_factor`` is set.
 
         Returns:
-            Tensor: ``(B, C, H, W)``.
+            Tensor | tuple: ``(B, C, H, W)``, or the tuple with its first
+            element upsampled.
         """
+        if isinstance(feats, (tuple, list)):
+            return upsample_levels(self.forward, feats, type(self).__name__)
         if self.scale_factor is not None:
             return F.interpolate(feats, scale_factor=self.scale_factor,
                                  mode='bilinear',

@@ -35,6 +35,34 @@ def extract_upsampler_state_dict(ckpt: dict, source: str) -> Dict[str,
     return sd
 
 
+def upsample_levels(upsample, levels, name: str) -> tuple:
+    """Neck-slot call of a guided upsampler inside a stock segmentor.
+
+    mmseg's ``EncoderDecoder`` calls ``neck(backbone(inputs))`` without the
+    image, so :class:`DenseCLIPViT` (``out_image=True``) appends the
+    normalised image it was given as the last output level; the guided
+    upsampler reads it there, upsamples level 0 (the patch features) and
+    passes the other levels (CLS token, image) through.
+
+    Args:
+        upsample (Callable): ``(feats (B, C, h, w), image (B, 3, H, W)) ->
+            (B, C, H, W)``.
+        levels (tuple): ``(patch, ..., image)``.
+        name (str): Neck name for error messages.
+
+    Returns:
+        tuple: ``(upsampled patch, *levels[1:])``.
+    """
+    image = levels[-1] if len(levels) >= 2 else None
+    if image is None or image.dim() != 4 or image.shape[1] != 3:
+        raise ValueError(
+            f'{name} in a neck slot needs the guidance image as the '
+            'backbone\'s last output: set out_image=True on DenseCLIPViT '
+            f'(got {len(levels)} levels, last '
+            f'{tuple(getattr(image, "shape", ())) or type(image).__name__}).')
+    return (upsample(levels[0], image), ) + tuple(levels[1:])
+
+
 class JBUUpsamplerBase(BaseModule):
     """Common forward of SimFeatUp (one shared stage) and JBUStack.
 
@@ -92,17 +120,31 @@ class JBUUpsamplerBase(BaseModule):
             return
         super().init_weights()
 
-    def forward(self, feats: torch.Tensor,
-                image: torch.Tensor) -> torch.Tensor:
+    def forward(self, feats, image: Optional[torch.Tensor] = None):
         """Upsample features to the guidance image's size.
 
         Args:
-            feats (Tensor): ``(B, C, h, w)`` low-resolution features.
-            image (Tensor): ``(B, 3, H, W)`` guidance (normalised image).
+            feats (Tensor | tuple): ``(B, C, h, w)`` low-resolution features
+                (with ``image``), or, in a stock segmentor's neck slot, the
+                backbone's output tuple whose first element is the features
+                and last the guidance image (:class:`DenseCLIPViT` with
+                ``out_image=True``).
+            image (Tensor, optional): ``(B, 3, H, W)`` guidance (normalised
+                image).
 
         Returns:
-            Tensor: ``(B, C, H, W)``.
+            Tensor | tuple: ``(B, C, H, W)``, or the input tuple with its
+            first element upsampled.
         """
+        if isinstance(feats, (tuple, list)):
+            return upsample_levels(self._upsample, feats, type(self).__name__)
+        if image is None:
+            raise ValueError(f'{type(self).__name__} needs the guidance image '
+                             '(forward(feats, image)).')
+        return self._upsample(feats, image)
+
+    def _upsample(self, feats: torch.Tensor,
+                  image: torch.Tensor) -> torch.Tensor:
         if feats.shape[1] != self.feat_dim:
             raise ValueError(
                 f'{type(self).__name__} was built for feat_dim='

@@ -147,6 +147,11 @@ class OVCLIPSegmentor(BaseSegmentor):
             always runs fp32. Defaults to None.
         text_cache_dir (str, optional): Text-embedding cache folder.
         data_preprocessor (dict, optional): Defaults to CLIP mean/std.
+        train_cfg, test_cfg (dict, optional): Accepted for mmseg's
+            ``init_model`` and stock configs; unused (training-free,
+            windows set by ``mode``/``slide_*``).
+        pretrained (str, optional): Backbone weights (as in mmseg's
+            ``EncoderDecoder``): overrides ``backbone.pretrained``.
     """
 
     def __init__(self,
@@ -165,10 +170,16 @@ class OVCLIPSegmentor(BaseSegmentor):
                  autocast_dtype: Optional[str] = None,
                  text_cache_dir: Optional[str] = None,
                  data_preprocessor: OptConfigType = None,
+                 train_cfg: OptConfigType = None,
+                 test_cfg: OptConfigType = None,
+                 pretrained: Optional[str] = None,
                  init_cfg: OptMultiConfig = None):
         super().__init__(data_preprocessor=data_preprocessor
                          or clip_data_preprocessor(),
                          init_cfg=init_cfg)
+        self.train_cfg, self.test_cfg = train_cfg, test_cfg
+        if pretrained is not None:
+            backbone = dict(backbone, pretrained=pretrained)
         if mode not in ('slide', 'whole'):
             raise ValueError(f"mode must be 'slide' or 'whole', got {mode!r}")
         if autocast_dtype not in _AUTOCAST:
@@ -246,7 +257,7 @@ class OVCLIPSegmentor(BaseSegmentor):
         with torch.autocast(device_type=crops.device.type, dtype=dtype,
                             enabled=dtype is not None
                             and crops.device.type == 'cuda'):
-            patch, cls_tok = self.backbone(padded)
+            patch, cls_tok = self.backbone(padded)[:2]
             feats = self.neck(patch, padded)
             logits = self.decode_head(feats, cls_tok, self.text_embeds)
         logits = unpad(logits.float(), pad)

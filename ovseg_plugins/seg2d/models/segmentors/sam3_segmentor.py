@@ -57,6 +57,9 @@ class SAM3Segmentor(BaseSegmentor):
             runs). CPU always runs fp32. Defaults to None (fp32).
         data_preprocessor (dict, optional): Defaults to mean = std = 127.5
             (SAM 3's [-1, 1] normalisation), BGR -> RGB.
+        train_cfg, test_cfg (dict, optional): Accepted for mmseg's
+            ``init_model`` and stock configs; unused (training-free).
+        pretrained (str, optional): Overrides ``backbone.pretrained``.
     """
 
     # devices where ``autocast_dtype`` applies (CPU stays fp32; tests may
@@ -76,12 +79,18 @@ class SAM3Segmentor(BaseSegmentor):
                  bg_idx: int = 0,
                  autocast_dtype: Optional[str] = None,
                  data_preprocessor: OptConfigType = None,
+                 train_cfg: OptConfigType = None,
+                 test_cfg: OptConfigType = None,
+                 pretrained: Optional[str] = None,
                  init_cfg: OptMultiConfig = None):
         super().__init__(
             data_preprocessor=data_preprocessor or dict(
                 type='SegDataPreProcessor', mean=[127.5] * 3,
                 std=[127.5] * 3, bgr_to_rgb=True),
             init_cfg=init_cfg)
+        self.train_cfg, self.test_cfg = train_cfg, test_cfg
+        if pretrained is not None:
+            backbone = dict(backbone, pretrained=pretrained)
         if resize_mode not in ('square', 'keep_ratio'):
             raise ValueError("resize_mode must be 'square' or 'keep_ratio', "
                              f'got {resize_mode!r}')

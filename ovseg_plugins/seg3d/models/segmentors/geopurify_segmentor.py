@@ -67,6 +67,8 @@ class GeoPurifySegmentor(Base3DSegmentor):
             ``[xyz, rgb, normal, fused, teacher]``, from ``AddPointNormals``:
             file / mesh-face normals).
         chunk (int): kNN query rows per step (memory chunk × N).
+        train_cfg, test_cfg (dict, optional): Accepted for mmdet3d's
+            ``init_model`` and stock configs; unused.
     """
 
     def __init__(self,
@@ -88,9 +90,12 @@ class GeoPurifySegmentor(Base3DSegmentor):
                  normals: str = 'points',
                  chunk: int = 4096,
                  data_preprocessor: OptConfigType = None,
+                 train_cfg: OptConfigType = None,
+                 test_cfg: OptConfigType = None,
                  init_cfg=None):
         super().__init__(data_preprocessor=data_preprocessor or dict(
             type='Det3DDataPreprocessor'), init_cfg=init_cfg)
+        self.train_cfg, self.test_cfg = train_cfg, test_cfg
         self.backbone = MODELS.build(backbone)
         self.loss_fn = MODELS.build(loss or dict(type='AffinityInfoNCELoss'))
         self.decode_head = MODELS.build(decode_head or dict(

@@ -184,3 +184,20 @@ def test_upsampling_is_centred():
     ref = torch.nn.functional.conv2d(
         torch.nn.functional.pad(hr, [5] * 4, mode='reflect'), k, groups=3)
     assert (out - ref).abs().max() < 1e-5
+
+
+def test_neck_slot_reads_the_image_from_the_backbone_tuple(mmseg_scope):
+    """In a stock EncoderDecoder the neck gets backbone(inputs) only:
+    (patch, cls, image) with DenseCLIPViT(out_image=True)."""
+    from mmseg.registry import MODELS
+    torch.manual_seed(0)
+    for cfg in (dict(type='SimFeatUp', feat_dim=8, zero_init_fixup=False),
+                dict(type='BilinearUpsampler')):
+        neck = MODELS.build(cfg).eval()
+        patch, cls = torch.randn(2, 8, 4, 4), torch.randn(2, 8)
+        img = torch.randn(2, 3, 64, 64)
+        out = neck((patch, cls, img))
+        assert len(out) == 3 and out[1] is cls and out[2] is img
+        torch.testing.assert_close(out[0], neck(patch, img))
+        with pytest.raises(ValueError, match='out_image=True'):
+            neck((patch, cls))

@@ -1,0 +1,3 @@
+from .point_seg_visualizer import PointSegLocalVisualizer
+
+__all__ = ['PointSegLocalVisualizer']

@@ -1,0 +1,56 @@
+"""PointSegLocalVisualizer: headless pictures of point labels."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+
+@pytest.fixture
+def vis(tmp_path):
+    from mmengine.registry import init_default_scope
+    init_default_scope('mmdet3d')
+    from ovseg_plugins.seg3d.visualization import PointSegLocalVisualizer
+    v = PointSegLocalVisualizer(name=f'pointseg_{id(tmp_path)}', dpi=40,
+                                point_size=200.)
+    v.dataset_meta = dict(classes=['wall', 'floor', 'chair'],
+                          palette=[[255, 0, 0], [0, 255, 0], [0, 0, 255]])
+    return v
+
+
+def sample(pred, gt=None):
+    from mmdet3d.structures import Det3DDataSample, PointData
+    s = Det3DDataSample()
+    s.pred_pts_seg = PointData(pts_semantic_mask=torch.as_tensor(pred))
+    if gt is not None:
+        s.gt_pts_seg = PointData(pts_semantic_mask=torch.as_tensor(gt))
+    return s
+
+
+def test_png_with_palette_colours_and_class_metadata(vis, tmp_path):
+    from PIL import Image
+    pts = np.array([[0, 0, 0, 9, 9, 9], [1, 1, 0, 9, 9, 9]], np.float32)
+    out = tmp_path / 'a' / 'scene.png'
+    img = vis.add_datasample('s', dict(points=pts), sample([2, 2], [0, 20]),
+                             out_file=str(out))
+    png = Image.open(out)
+    assert json.loads(png.text['classes']) == ['wall', 'floor', 'chair']
+    assert json.loads(png.text['present']) == ['chair']
+    # three panels: input colours, ground truth, prediction
+    w = int(vis.panel_size * vis.dpi)
+    assert img.shape[1] == 3 * w
+    pred_panel = img[:, 2 * w:].reshape(-1, 3)
+    gt_panel = img[:, w:2 * w].reshape(-1, 3)
+    assert ((pred_panel == [0, 0, 255]).all(1)).any()  # chair = blue
+    assert ((gt_panel == [255, 0, 0]).all(1)).any()  # wall = red
+    assert not ((pred_panel == [255, 0, 0]).all(1)).any()
+    assert not list(tmp_path.glob('a/.tmp_*'))  # atomic write
+
+
+def test_bad_task_and_mismatched_labels(vis):
+    pts = np.zeros((3, 3), np.float32)
+    with pytest.raises(ValueError, match="vis_task='lidar_seg'"):
+        vis.add_datasample('s', dict(points=pts), sample([0, 0, 0]),
+                           vis_task='lidar_det')
+    with pytest.raises(ValueError, match='2 labels for 3 points'):
+        vis.add_datasample('s', dict(points=pts), sample([0, 0]))
