@@ -11,11 +11,12 @@ from ovseg_plugins.utils.typing import (ConfigType, OptConfigType,
                                         OptMultiConfig, OptSampleList,
                                         SampleList)
 from ..utils.slide import slide_windows
+from ..utils.vocabulary_meta import VocabularyMetaMixin
 from .ov_clip_segmentor import default_data_samples, pack_predictions
 
 
 @MODELS.register_module()
-class SAM3Segmentor(BaseSegmentor):
+class SAM3Segmentor(VocabularyMetaMixin, BaseSegmentor):
     """SAM 3 grounding + dual-head fusion (SegEarth-OV3).
 
     Call flow::
@@ -44,6 +45,9 @@ class SAM3Segmentor(BaseSegmentor):
         autocast_dtype (str, optional): 'bf16'/'fp16' autocast on GPU.
         data_preprocessor (dict, optional): Defaults to mean = std = 127.5
             (SAM 3's [-1, 1] normalisation), BGR -> RGB.
+
+    ``dataset_meta`` follows the vocabulary; :meth:`set_vocabulary` swaps it
+    without a rebuild (SAM 3 encodes the prompts with each grounding call).
     """
 
     def __init__(self,
@@ -77,14 +81,40 @@ class SAM3Segmentor(BaseSegmentor):
         self.prob_thd = float(prob_thd)
         self.autocast_dtype = {None: None, 'bf16': torch.bfloat16,
                                'fp16': torch.float16}[autocast_dtype]
-        self.vocabulary = Vocabulary.build(class_names)
-        self.register_buffer('query_to_class',
-                             torch.as_tensor(self.vocabulary.query_to_class),
-                             persistent=False)
+        self.set_vocabulary(class_names)
         if not 0 <= bg_idx < self.vocabulary.num_classes:
             raise ValueError(f'bg_idx={bg_idx} is outside the '
                              f'{self.vocabulary.num_classes} classes.')
         self.bg_idx = int(bg_idx)
+
+    def set_vocabulary(self, class_names: Union[str, Sequence],
+                       bg_idx: Optional[int] = None,
+                       palette: Optional[Sequence] = None) -> None:
+        """Switch to a new vocabulary without rebuilding the model.
+
+        Args:
+            class_names (str | list | Vocabulary): Class-name file, inline
+                ``"a,b;c"`` string or list.
+            bg_idx (int, optional): New background class index; by default
+                the current one, which must exist in the new vocabulary.
+            palette (list, optional): One RGB triple per class.
+        """
+        vocabulary = Vocabulary.build(class_names)
+        bg = getattr(self, 'bg_idx', 0) if bg_idx is None else bg_idx
+        if hasattr(self, 'bg_idx') and not 0 <= bg < vocabulary.num_classes:
+            raise ValueError(
+                f'bg_idx={bg} is outside the {vocabulary.num_classes} classes '
+                f'of {vocabulary.source}; pass set_vocabulary(..., bg_idx=i).')
+        self.vocabulary = vocabulary
+        if hasattr(self, 'bg_idx'):
+            self.bg_idx = int(bg)
+        old = getattr(self, 'query_to_class', None)
+        self.register_buffer(
+            'query_to_class',
+            torch.as_tensor(vocabulary.query_to_class,
+                            device=None if old is None else old.device),
+            persistent=False)
+        self._set_palette(palette)
 
     @property
     def num_classes(self) -> int:
