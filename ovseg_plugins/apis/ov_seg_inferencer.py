@@ -164,7 +164,6 @@ class OVSegInferencer(MMSegInferencer):
             cfg.model.backbone.allow_download = bool(allow_download)
         if 'visualizer' not in cfg:
             cfg.visualizer = dict(type='SegLocalVisualizer',
-                                  vis_backends=[dict(type='LocalVisBackend')],
                                   name='ov_seg_visualizer')
         self._palette = palette
         self._random_weights_ok = random_weights_ok
