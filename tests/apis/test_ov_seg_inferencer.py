@@ -145,3 +145,29 @@ def test_no_seams_on_constant_features(tmp_path, monkeypatch):
         labels = ds.read(1)
     assert res['windows'] == 9
     assert len(np.unique(labels)) == 1 and labels[0, 0] != 255
+
+
+def test_segearth_ov3_model_and_vocabulary_switch():
+    from fixtures.tiny_sam3 import TINY_SAM3_BACKBONE
+
+    from ovseg_plugins.apis import OVSegInferencer
+    cfg = dict(model=dict(
+        type='SAM3Segmentor', backbone=copy.deepcopy(TINY_SAM3_BACKBONE),
+        class_names='road;building,house',
+        decode_head=dict(type='DualHeadFusionDecoder',
+                         confidence_threshold=0.0)))
+    img = np.random.default_rng(3).integers(0, 255, (48, 64, 3), np.uint8)
+    torch.manual_seed(0)
+    inf = OVSegInferencer(cfg, device='cpu')
+    assert inf.random_weights
+    out = inf(img, classes='tree;car;water', return_datasamples=True)
+    assert out.seg_logits.data.shape == (3, 48, 64)
+    assert inf.classes == ['tree', 'car', 'water']
+
+
+def test_no_vocabulary_is_a_clear_error():
+    from ovseg_plugins.apis import OVSegInferencer
+    cfg = tiny_cfg()
+    cfg['model']['class_names'] = None
+    with pytest.raises(ValueError, match='classes='):
+        OVSegInferencer(cfg, device='cpu')
