@@ -53,7 +53,8 @@ def make_scene(image_path: str, out: str, width: int = 1024,
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('image', nargs='?', default='demo/aerial_demo.png')
-    p.add_argument('out', nargs='?', default='outputs/demo/synthetic_scene.tif')
+    p.add_argument('out', nargs='?',
+                   default='outputs/demo/synthetic_scene.tif')
     args = p.parse_args(argv)
     print(f'wrote {make_scene(args.image, args.out)} (synthetic, 16-bit '
           'B,G,R,NIR, EPSG:32632)')

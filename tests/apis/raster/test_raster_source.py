@@ -20,7 +20,7 @@ def test_tile_folder_becomes_one_mosaic(tmp_path):
         write_raster(tiles / f't{k}.tif', data[:, y0:y0 + 80, x0:x0 + 100],
                      transform=t)
     run_pointwise(tmp_path / 'whole.tif', tmp_path / 'a.tif', tile_size=64,
-         overlap=16)
+                  overlap=16)
     run_pointwise(tiles, tmp_path / 'b.tif', tile_size=64, overlap=16)
     with rasterio.open(tmp_path / 'a.tif') as a, \
             rasterio.open(tmp_path / 'b.tif') as b:

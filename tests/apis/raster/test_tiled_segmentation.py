@@ -26,8 +26,9 @@ def test_crs_transform_kept_and_tiles_equal_whole_image(tmp_path):
     rng = np.random.default_rng(0)
     data = rng.integers(0, 256, (3, 301, 257), dtype=np.uint8)
     tr = write_raster(tmp_path / 'in.tif', data)
-    res = run_pointwise(tmp_path / 'in.tif', tmp_path / 'out.tif', tile_size=96,
-               overlap=24, quicklook=str(tmp_path / 'q.png'))
+    res = run_pointwise(tmp_path / 'in.tif', tmp_path / 'out.tif',
+                        tile_size=96, overlap=24,
+                        quicklook=str(tmp_path / 'q.png'))
     assert res['windows'] == 4 * 4
     with rasterio.open(tmp_path / 'out.tif') as ds:
         assert ds.crs.to_string() == 'EPSG:32632' and ds.transform == tr
@@ -48,8 +49,8 @@ def test_nodata_kept_and_empty_windows_skipped(tmp_path):
     data = np.full((3, 200, 200), 100, np.uint8)
     data[:, :, :90] = 0  # nodata: the left 90 columns
     write_raster(tmp_path / 'in.tif', data, nodata=0)
-    res = run_pointwise(tmp_path / 'in.tif', tmp_path / 'out.tif', tile_size=64,
-               overlap=16)
+    res = run_pointwise(tmp_path / 'in.tif', tmp_path / 'out.tif',
+                        tile_size=64, overlap=16)
     with rasterio.open(tmp_path / 'out.tif') as ds:
         labels = ds.read(1)
     assert (labels[:, :90] == 255).all() and (labels[:, 90:] != 255).all()

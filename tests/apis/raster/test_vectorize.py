@@ -13,7 +13,7 @@ def test_polygons_geojson(tmp_path):
     data[0, :, 32:] = 200  # two regions of different label
     write_raster(tmp_path / 'in.tif', data)
     res = run_pointwise(tmp_path / 'in.tif', tmp_path / 'out.tif',
-               polygons=str(tmp_path / 'p.geojson'))
+                        polygons=str(tmp_path / 'p.geojson'))
     gj = json.loads((tmp_path / 'p.geojson').read_text())
     assert res['num_polygons'] == len(gj['features']) == 2
     assert 'EPSG::32632' in gj['crs']['properties']['name']
