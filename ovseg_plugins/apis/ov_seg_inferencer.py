@@ -19,6 +19,7 @@ from typing import Dict, List, Optional, Sequence, Union
 
 import numpy as np
 import torch
+from PIL import Image
 from mmengine.config import Config, ConfigDict
 from mmengine.runner.checkpoint import _load_checkpoint_to_model
 from mmseg.apis import MMSegInferencer
@@ -26,6 +27,7 @@ from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
 
 from ovseg_plugins.utils import WeightsNotFoundError
+from ovseg_plugins.utils.io import atomic_write
 
 IMAGE_EXTS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp')
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -281,6 +283,44 @@ class OVSegInferencer(MMSegInferencer):
         if classes is not None:
             self.set_vocabulary(classes)
         return super().__call__(inputs, **kwargs)
+
+    def visualize(self, inputs: list, preds, return_vis: bool = False,
+                  show: bool = False, wait_time: int = 0,
+                  img_out_dir: str = '', opacity: float = 0.8):
+        """As :meth:`MMSegInferencer.visualize`; pictures are written
+        atomically (temp file + rename) under the same names."""
+        if img_out_dir == '':
+            return super().visualize(inputs, preds, return_vis, show,
+                                     wait_time, '', opacity)
+        import mmcv
+        start = self.num_visualized_imgs
+        vis = super().visualize(inputs, preds, True, show, wait_time, '',
+                                opacity)
+        for k, (x, v) in enumerate(zip(inputs, vis)):
+            name = osp.basename(x) if isinstance(x, str) else \
+                f'{start + k:08d}_vis.jpg'
+            atomic_write(osp.join(img_out_dir, name),
+                         lambda p, v=v: mmcv.imwrite(v[..., ::-1], p),
+                         suffix=osp.splitext(name)[1])
+        return vis if return_vis else None
+
+    def postprocess(self, preds, visualization,
+                    return_datasample: bool = False,
+                    pred_out_dir: str = '') -> dict:
+        """As :meth:`MMSegInferencer.postprocess`; label PNGs
+        (``%08d_pred.png``) are written atomically."""
+        start = self.num_pred_imgs
+        results = super().postprocess(preds, visualization, return_datasample,
+                                      '')
+        if pred_out_dir and not return_datasample:
+            for k, pred in enumerate(preds):
+                data = pred.pred_sem_seg.numpy().data[0].astype(np.uint8)
+                atomic_write(
+                    osp.join(pred_out_dir, f'{start + k:08d}_pred.png'),
+                    lambda p, d=data: Image.fromarray(d).save(p,
+                                                              format='PNG'),
+                    suffix='.png')
+        return results
 
     # ------------------------------------------------------------ rasters
     @torch.no_grad()

@@ -50,6 +50,8 @@ def test_classes_change_without_rebuild_equals_fresh_build(tmp_path):
     assert inf.visualizer.dataset_meta['classes'] == ['water', 'boat']
     assert out_b['visualization'].shape[:2] == (90, 120)
     assert len(list((tmp_path / 'pred').glob('*_pred.png'))) == 1
+    assert len(list((tmp_path / 'vis').glob('*_vis.jpg'))) == 1
+    assert not list(tmp_path.rglob('.tmp_*'))  # atomic writes left nothing
 
 
 def test_inputs_path_list_folder_and_errors(tmp_path):
