@@ -155,7 +155,7 @@ def segment_raster(predict_fn: PredictFn,
         polygons (str, optional): ``.geojson`` or ``.gpkg`` class polygons.
         polygon_window (int): Polygons are traced per window of this size
             (cut at its grid on larger rasters).
-        gdal_cache_mb (int): GDAL block-cache cap while writing.
+        gdal_cache_mb (int): GDAL block-cache cap (MB) for the whole run.
         compress (str): GeoTIFF compression. Defaults to 'deflate'.
         progress (bool): Progress bar (windows/s, ETA) on stderr.
 
@@ -163,6 +163,24 @@ def segment_raster(predict_fn: PredictFn,
         dict: paths, size, windows, seconds, windows_per_s, class pixel
         fractions.
     """
+    import rasterio
+    # The cap must hold from the first GDAL read on: the statistics pass
+    # reads every block of a raster without overviews, and GDAL's default
+    # cache (5 % of RAM) would keep them (peak RSS growing with the raster).
+    with rasterio.Env(GDAL_CACHEMAX=int(gdal_cache_mb)):
+        return _segment_raster(predict_fn, src, out_path, num_classes,
+                               class_names, palette, bands, stretch,
+                               stretch_percentiles, tile_size, overlap,
+                               prob_thd, bg_idx, nodata_value, quicklook,
+                               quicklook_size, polygons, polygon_window,
+                               compress, progress)
+
+
+def _segment_raster(predict_fn, src, out_path, num_classes, class_names,
+                    palette, bands, stretch, stretch_percentiles, tile_size,
+                    overlap, prob_thd, bg_idx, nodata_value, quicklook,
+                    quicklook_size, polygons, polygon_window, compress,
+                    progress):
     import rasterio
     from rasterio.windows import Window
     src_obj = open_source(src) if not hasattr(src, 'read') else src
@@ -209,8 +227,7 @@ def segment_raster(predict_fn: PredictFn,
         t0 = time.perf_counter()
 
         def write(tmp):
-            with rasterio.Env(GDAL_CACHEMAX=int(gdal_cache_mb)), \
-                    rasterio.open(tmp, 'w', **profile) as dst:
+            with rasterio.open(tmp, 'w', **profile) as dst:
                 if out_dtype == 'uint8' and palette is not None:
                     cmap = {i: tuple(int(v) for v in c) + (255, )
                             for i, c in enumerate(palette)}
