@@ -38,3 +38,12 @@ def test_mosaic_rejects_tiles_off_grid(tmp_path):
                  transform=from_origin(500000.2, 5650000.0, 0.5, 0.5))
     with pytest.raises(ValueError, match='b.tif.*grid'):
         MosaicSource(str(tmp_path))
+
+
+def test_missing_or_unreadable_raster_is_a_clear_error(tmp_path):
+    from ovseg_plugins.apis.raster import RasterSource
+    with pytest.raises(FileNotFoundError, match='nope.tif'):
+        RasterSource(str(tmp_path / 'nope.tif'))
+    (tmp_path / 'notes.tif').write_text('not a raster')
+    with pytest.raises(ValueError, match='notes.tif'):
+        RasterSource(str(tmp_path / 'notes.tif'))
