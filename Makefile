@@ -33,10 +33,16 @@ $(STAMP): $(REQS)
 	$(PY) -c "import mmcv.ops, mmseg.models, mmdet.models, mmdet3d.models, mmdet3d.evaluation, open_clip, ovseg_plugins; print('ovseg_plugins environment OK')"
 	@touch $(STAMP)
 
+# The main job on the bundled picture, then the GeoTIFF path on a synthetic
+# 16-bit, 4-band, georeferenced scene made at run time (no licensed data).
 demo: setup
 	$(PY) tools/demo/image_demo.py demo/aerial_demo.png \
 	  --classes "road,parking lot;building,roof;low vegetation,grass;tree;car;water" \
 	  --out-dir $(DEMO_OUT)
+	$(PY) tools/demo/make_demo_geotiff.py demo/aerial_demo.png $(DEMO_OUT)/synthetic_scene.tif
+	$(PY) tools/demo/image_demo.py $(DEMO_OUT)/synthetic_scene.tif --bands 3 2 1 \
+	  --classes "road,parking lot;building,roof;low vegetation,grass;tree;car;water" \
+	  --tile-size 512 --overlap 64 --polygons geojson --no-progress --out-dir $(DEMO_OUT)
 
 test: setup
 	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(PY) -m pytest $(PYTEST_ARGS)

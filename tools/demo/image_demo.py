@@ -1,16 +1,29 @@
-"""Open-vocabulary segmentation of one image with free-text class names.
+"""Open-vocabulary segmentation of images, GeoTIFFs or folders with free text.
 
-    python tools/demo/image_demo.py IMAGE --classes "road;building,roof;tree;car" \
-        --out-dir outputs/demo [--weights openai|/path/to/clip.pt] [--config CFG]
+    python tools/demo/image_demo.py INPUT --classes "road;building,roof;tree" \
+        [--model segearth|segearth/potsdam|segearth_ov3/loveda|CONFIG.py] \
+        [--weights openai|/path/clip.pt|/path/sam3_dir|segmentor.pth] \
+        [--out-dir outputs/demo] [--device cpu]
 
-Writes ``<stem>_overlay.png`` (prediction blended on the image, with a colour
-legend), ``<stem>_labels.png`` (uint8 label map, value = class index) and
-``<stem>_summary.json``. Classes are separated by ``;`` and synonyms by ``,``
-(or give a class-name file). When the weights cannot be had (offline, as on
-the CI machines) it says so in one line and runs with random weights, stamping
-"random weights: plumbing check only" on the picture.
+INPUT is an image, a GeoTIFF (any size; also any GDAL raster), or a folder
+(each file in turn; ``--mosaic`` segments a folder of GeoTIFF tiles into one
+mosaic). Classes are separated by ``;`` and synonyms by ``,`` (or give a
+class-name file).
+
+Images (png/jpg...) write ``<stem>_overlay.png`` (prediction blended on the
+image, with a legend), ``<stem>_labels.png`` (uint8, value = class index) and
+``<stem>_summary.json``. Rasters (.tif/.tiff/.vrt/.jp2/.img, or ``--raster``)
+are read and written window by window: ``<stem>_labels.tif`` (same CRS and
+transform, nodata 255, colour table), ``<stem>_quicklook.png`` and, with
+``--polygons geojson|gpkg``, the class polygons; ``--bands``, ``--stretch``
+choose the bands and the 8-bit stretch (see docs/user_guides/inference.md).
+
+When the weights cannot be had (offline, as on the CI machines) it says so in
+one line and runs with random weights, stamping "random weights: plumbing
+check only" on the picture.
 """
 import argparse
+import glob
 import json
 import os
 import os.path as osp
@@ -29,40 +42,54 @@ from ovseg_plugins.utils.validation import (check_int, check_range,  # noqa
                                             label_dtype)
 
 RANDOM_STAMP = 'random weights: plumbing check only'
-DEFAULT_CONFIG = 'configs/_base_/models/segearth_vit-b16.py'
+RASTER_EXTS = ('.tif', '.tiff', '.vrt', '.jp2', '.img')
+IMAGE_EXTS = ('.png', '.jpg', '.jpeg', '.bmp', '.webp') + RASTER_EXTS
 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    p.add_argument('image', help='input image file')
-    p.add_argument('--classes', required=True,
+    p.add_argument('input', help='image, GeoTIFF / raster, or folder')
+    p.add_argument('--classes', default=None,
                    help='"a,b;c;d" (";" between classes, "," between '
-                   'synonyms) or a class-name file')
-    p.add_argument('--out-dir', default='outputs/demo')
-    p.add_argument('--config', default=None,
-                   help=f'model config (default {DEFAULT_CONFIG})')
+                   'synonyms) or a class-name file; default: the config\'s')
+    p.add_argument('--model', '--config', dest='model', default='segearth',
+                   help='config file or name under configs/ (segearth, '
+                   'segearth/potsdam, segearth/baselines/sclip_potsdam, '
+                   'segearth_ov3, segearth_ov3/loveda...)')
     p.add_argument('--weights', default=None,
-                   help='open_clip tag (downloads on a connected machine) or '
-                   'local checkpoint; default: the config\'s')
+                   help='backbone weights (open_clip tag or local CLIP file; '
+                   'SAM 3 directory) or a segmentor checkpoint; default: the '
+                   'config\'s')
     p.add_argument('--no-download', action='store_true',
                    help='never download weights')
     p.add_argument('--device', default='cpu')
-    p.add_argument('--long-side', type=int, default=448,
-                   help='resize the long side to this before inference')
+    p.add_argument('--out-dir', default='outputs/demo')
+    p.add_argument('--long-side', type=int, default=None,
+                   help='images: resize the long side to this before '
+                   'inference (default: the config\'s test pipeline, 448)')
     p.add_argument('--alpha', type=float, default=0.5)
+    p.add_argument('--prob-thd', type=float, default=None)
+    p.add_argument('--bg-idx', type=int, default=None)
+    g = p.add_argument_group('rasters')
+    g.add_argument('--raster', action='store_true',
+                   help='treat every input as a raster (windowed, '
+                   'georeferenced output) whatever its extension')
+    g.add_argument('--mosaic', action='store_true',
+                   help='a folder of tiles on one grid -> one label mosaic')
+    g.add_argument('--bands', type=int, nargs='+', default=None,
+                   help='1-based bands read as R G B (or one, as grey)')
+    g.add_argument('--stretch', default='auto',
+                   choices=['auto', 'percentile', 'minmax', 'none'],
+                   help='to 8-bit: auto = none for uint8, else percentile')
+    g.add_argument('--percentiles', type=float, nargs=2, default=(2., 98.))
+    g.add_argument('--tile-size', type=int, default=1024)
+    g.add_argument('--overlap', type=int, default=128)
+    g.add_argument('--scale', type=float, default=1.0,
+                   help='resize factor of each window before the model')
+    g.add_argument('--polygons', choices=['none', 'geojson', 'gpkg'],
+                   default='none')
+    g.add_argument('--no-progress', action='store_true')
     return p.parse_args(argv)
-
-
-def palette(n: int) -> np.ndarray:
-    base = np.array([[128, 64, 128], [220, 20, 60], [107, 142, 35],
-                     [0, 130, 0], [255, 200, 0], [0, 120, 255],
-                     [150, 100, 50], [255, 0, 255], [0, 255, 255],
-                     [128, 128, 128], [255, 128, 0], [70, 70, 70]], np.uint8)
-    if n <= len(base):
-        return base[:n]
-    rng = np.random.default_rng(1)
-    extra = rng.integers(0, 255, (n - len(base), 3), dtype=np.uint8)
-    return np.concatenate([base, extra])
 
 
 def _font(size: int):
@@ -75,6 +102,7 @@ def _font(size: int):
 def render_overlay(image: np.ndarray, labels: np.ndarray, names, colours,
                    alpha: float, stamp: str = None) -> Image.Image:
     """Blend the label colours on the image and add a legend panel."""
+    colours = np.asarray(colours, np.uint8)
     colour_map = colours[labels]
     blend = (image.astype(np.float32) * (1 - alpha) +
              colour_map.astype(np.float32) * alpha).astype(np.uint8)
@@ -104,73 +132,52 @@ def render_overlay(image: np.ndarray, labels: np.ndarray, names, colours,
     return canvas
 
 
-def build_model(cfg_path: str, classes: str, weights, allow_download: bool,
-                device: str):
-    """Build the segmentor; fall back to random weights if none can be had."""
-    from mmengine.config import Config
-    from mmengine.registry import init_default_scope
-
-    from ovseg_plugins.utils import WeightsNotFoundError
-    cfg = Config.fromfile(cfg_path)
-    init_default_scope(cfg.get('default_scope', 'mmseg'))
-    from mmseg.registry import MODELS
-    cfg.model.class_names = classes
-    if weights is not None:
-        cfg.model.backbone.pretrained = weights
-    cfg.model.backbone.allow_download = allow_download
-    random_weights = cfg.model.backbone.get('pretrained') is None
-    try:
-        model = MODELS.build(cfg.model)
-    except WeightsNotFoundError as e:
-        print(f'[image_demo] weights unavailable '
-              f'({str(e).splitlines()[0][:160]}) -> running with RANDOM '
-              'weights: plumbing check only.')
-        cfg.model.backbone.pretrained = None
-        random_weights = True
-        model = MODELS.build(cfg.model)
-    return model.to(device).eval(), random_weights
-
-
-def run(args) -> dict:
+def build_inferencer(args):
+    """The inferencer; random weights (with a notice) if none can be had."""
     import torch
-    from mmengine.dataset import Compose
-    repo = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-    cfg_path = args.config or osp.join(repo, DEFAULT_CONFIG)
-    if not osp.isfile(args.image):
-        raise FileNotFoundError(f'Input image not found: {args.image!r}.')
+
+    from ovseg_plugins.apis import OVSegInferencer
     check_range('--alpha', args.alpha, 0, 1, 'image_demo')
-    check_int('--long-side', args.long_side, 'image_demo', lo=16)
     torch.manual_seed(0)  # reproducible random-weights fallback
     allow = not args.no_download and os.environ.get('HF_HUB_OFFLINE') != '1'
-    model, random_weights = build_model(cfg_path, args.classes, args.weights,
-                                        allow, args.device)
-    pipeline = Compose([
-        dict(type='LoadImageFromFile'),
-        dict(type='Resize', scale=(args.long_side, args.long_side),
-             keep_ratio=True),
-        dict(type='PackSegInputs')
-    ])
-    data = pipeline(dict(img_path=args.image))
-    batch = model.data_preprocessor(
-        dict(inputs=[data['inputs']], data_samples=[data['data_samples']]),
-        False)
-    with torch.no_grad():
-        result = model.predict(batch['inputs'], batch['data_samples'])[0]
-    labels = result.pred_sem_seg.data[0].cpu().numpy().astype(
-        label_dtype(model.num_classes, 'image_demo labels'))
-    image = np.array(Image.open(args.image).convert('RGB'))
-    names = [','.join(s) for s in model.vocabulary.classes]
-    colours = palette(len(names))
-    stamp = RANDOM_STAMP if random_weights else None
-    if random_weights:
-        print(f'[image_demo] {RANDOM_STAMP}')
-    overlay = render_overlay(image, labels, names, colours, args.alpha, stamp)
-    os.makedirs(args.out_dir, exist_ok=True)
-    stem = osp.splitext(osp.basename(args.image))[0]
+    cfg_options = None
+    if args.long_side:
+        cfg_options = {'test_dataloader.dataset.pipeline': [
+            dict(type='LoadImageFromFile'),
+            dict(type='Resize', scale=(args.long_side, args.long_side),
+                 keep_ratio=True),
+            dict(type='PackSegInputs')]}
+    inf = OVSegInferencer(args.model, weights=args.weights,
+                          classes=args.classes, device=args.device,
+                          bg_idx=args.bg_idx, prob_thd=args.prob_thd,
+                          cfg_options=cfg_options, allow_download=allow,
+                          random_weights_ok=True)
+    if inf.random_weights:
+        print(f'[image_demo] weights unavailable -> running with RANDOM '
+              f'weights: {RANDOM_STAMP}.')
+    return inf
+
+
+def _atomic_save(path, save):
+    from ovseg_plugins.utils.io import atomic_write
+    atomic_write(path, save, suffix=osp.splitext(path)[1])
+
+
+def run_image(inf, path: str, args) -> dict:
+    """Segment one ordinary image; write overlay, label PNG, summary."""
+    out = inf(path)
+    labels = np.asarray(out['predictions']).astype(
+        label_dtype(len(inf.model.vocabulary.classes), 'image_demo labels'))
+    image = np.array(Image.open(path).convert('RGB'))
+    names = [','.join(s) for s in inf.model.vocabulary.classes]
+    stamp = RANDOM_STAMP if inf.random_weights else None
+    overlay = render_overlay(image, labels, names, inf.palette, args.alpha,
+                             stamp)
+    stem = osp.splitext(osp.basename(path))[0]
     out_overlay = osp.join(args.out_dir, f'{stem}_overlay.png')
     out_labels = osp.join(args.out_dir, f'{stem}_labels.png')
     summary = dict(
-        image=args.image, classes=names, random_weights=random_weights,
+        image=path, classes=names, random_weights=inf.random_weights,
         overlay=out_overlay, label_map=out_labels,
         pixel_fraction={n: float((labels == i).mean())
                         for i, n in enumerate(names)})
@@ -186,6 +193,63 @@ def run(args) -> dict:
         (osp.join(args.out_dir, f'{stem}_summary.json'), write_summary)])
     print(f'[image_demo] wrote {out_overlay} and {out_labels}')
     return summary
+
+
+def run_raster(inf, src, args) -> dict:
+    """Segment a raster (or a tile folder) window by window."""
+    stem = osp.splitext(osp.basename(osp.normpath(src)))[0]
+    out = osp.join(args.out_dir, f'{stem}_labels.tif')
+    ql = osp.join(args.out_dir, f'{stem}_quicklook.png')
+    poly = None if args.polygons == 'none' else osp.join(
+        args.out_dir, f'{stem}_polygons.{args.polygons}')
+    res = inf.segment_raster(
+        src, out, scale=args.scale, bands=args.bands, stretch=args.stretch,
+        stretch_percentiles=tuple(args.percentiles),
+        tile_size=args.tile_size, overlap=args.overlap, quicklook=ql,
+        polygons=poly, progress=not args.no_progress)
+    res.update(image=src, classes=[','.join(s) for s in
+                                   inf.model.vocabulary.classes],
+               random_weights=inf.random_weights)
+    print(f'[image_demo] wrote {out} ({res["width"]}x{res["height"]}, '
+          f'{res["windows"]} windows, {res["windows_per_s"]:.2f} windows/s)'
+          f' and {ql}' + (f' and {poly}' if poly else ''))
+    return res
+
+
+def _dump_json(obj, path):
+    with open(path, 'w') as f:
+        json.dump(obj, f, indent=2)
+
+
+def _is_raster(path: str, args) -> bool:
+    return args.raster or path.lower().endswith(RASTER_EXTS)
+
+
+def run(args) -> dict:
+    if not osp.exists(args.input):
+        raise FileNotFoundError(f'Input not found: {args.input!r}.')
+    if osp.isdir(args.input) and not args.mosaic:
+        files = sorted(f for f in glob.glob(osp.join(args.input, '*'))
+                       if f.lower().endswith(IMAGE_EXTS))
+        if not files:
+            raise ValueError(f'No images or rasters in {args.input!r}.')
+    else:
+        files = [args.input]
+    inf = build_inferencer(args)
+    os.makedirs(args.out_dir, exist_ok=True)
+    summaries = []
+    for f in files:
+        if osp.isdir(f) or _is_raster(f, args):
+            s = run_raster(inf, f, args)
+        else:
+            s = run_image(inf, f, args)
+        stem = osp.splitext(osp.basename(osp.normpath(f)))[0]
+        _atomic_save(osp.join(args.out_dir, f'{stem}_summary.json'),
+                     lambda p, s=s: _dump_json(s, p))
+        summaries.append(s)
+    if inf.random_weights:
+        print(f'[image_demo] {RANDOM_STAMP}')
+    return summaries[0] if len(summaries) == 1 else dict(items=summaries)
 
 
 if __name__ == '__main__':

@@ -20,7 +20,14 @@ class BilinearUpsampler(BaseModule):
     Args:
         scale_factor (float, optional): Fixed factor instead of the image size.
         align_corners (bool): Passed to ``F.interpolate``. Defaults to False.
+
+    ``parameter_free = True``: being linear and channel-wise, it may resize
+    the query logits instead of the features; :class:`OVCLIPSegmentor` then
+    computes cosine logits at patch resolution and resizes those (the
+    SegEarth-OV authors' order, likyoo/SegEarth-OV ``segearth_segmentor.py``).
     """
+
+    parameter_free = True
 
     def __init__(self,
                  scale_factor: Optional[float] = None,

@@ -18,6 +18,7 @@ from ovseg_plugins.utils.validation import (check_covered, check_finite_output,
                                             check_range, check_slide)
 from ..utils.clip_preprocessor import clip_data_preprocessor
 from ..utils.slide import pad_to_multiple, slide_windows, unpad
+from ..utils.vocabulary_meta import VocabularyMetaMixin
 
 _AUTOCAST = {None: None, 'fp16': torch.float16, 'bf16': torch.bfloat16}
 
@@ -113,7 +114,7 @@ def default_data_samples(inputs: torch.Tensor) -> SampleList:
 
 
 @MODELS.register_module()
-class OVCLIPSegmentor(BaseSegmentor):
+class OVCLIPSegmentor(VocabularyMetaMixin, BaseSegmentor):
     """Training-free open-vocabulary segmentor (SegEarth-OV and relatives).
 
     Call flow::
@@ -121,8 +122,11 @@ class OVCLIPSegmentor(BaseSegmentor):
         predict(): inference() -> post-process -> SegDataSample
         inference(): slide windows of all images, BATCHED ->
             backbone (B,3,h,w) -> patch (B,D,h/p,w/p), cls (B,D)
-            neck (patch, crop) -> (B,D,h,w)
-            decode_head (feats, cls, text) -> (B,Q,h,w)
+            learned neck (SimFeatUp...): neck (patch, crop) -> (B,D,h,w),
+                decode_head (feats, cls, text) -> (B,Q,h,w)
+            parameter-free neck (``neck.parameter_free``, bilinear): the
+                authors' order, decode_head at patch resolution ->
+                (B,Q,h/p,w/p), then neck (logits, crop) -> (B,Q,h,w)
           -> merge windows -> resize to ori_shape
         post-process: ×logit_scale, softmax over queries, max over synonyms,
             argmax, prob < prob_thd -> bg_idx
@@ -152,6 +156,9 @@ class OVCLIPSegmentor(BaseSegmentor):
             windows set by ``mode``/``slide_*``).
         pretrained (str, optional): Backbone weights (as in mmseg's
             ``EncoderDecoder``): overrides ``backbone.pretrained``.
+
+    ``dataset_meta`` (classes = first synonym of each class, palette) follows
+    the vocabulary; :meth:`set_vocabulary` swaps it without a rebuild.
     """
 
     def __init__(self,
@@ -216,30 +223,60 @@ class OVCLIPSegmentor(BaseSegmentor):
         self.bg_idx = int(bg_idx)
 
     # ------------------------------------------------------------ text
-    def set_vocabulary(self, class_names: Union[str, Sequence]) -> None:
-        """(Re)build the text classifier for a new vocabulary."""
-        self.vocabulary = Vocabulary.build(class_names)
-        queries = self.vocabulary.queries
+    def set_vocabulary(self, class_names: Union[str, Sequence],
+                       bg_idx: Optional[int] = None,
+                       palette: Optional[Sequence] = None) -> None:
+        """Switch to a new vocabulary without rebuilding the model.
 
-        def compute():
-            return encode_queries(self.backbone.encode_text, queries,
-                                  self.templates)
+        The text classifier is computed once per vocabulary (kept in memory
+        for this model, and on disk through the text-embedding cache when the
+        weights are known), so switching back is free.
 
-        weights_id = getattr(self.backbone, 'weights_id', None)
-        if weights_id is None:  # random weights: never cache
-            text = compute()
-        else:
-            key = text_cache_key(self.backbone.model_id, weights_id, queries,
-                                 self.templates)
-            text = self.text_cache.get_or_compute(key, compute,
-                                                  rows=len(queries))
+        Args:
+            class_names (str | list | Vocabulary): Class-name file, inline
+                ``"a,b;c"`` string or list (synonyms of a class share it).
+            bg_idx (int, optional): New background class index; by default
+                the current one, which must exist in the new vocabulary.
+            palette (list, optional): One RGB triple per class for
+                ``dataset_meta``; default: a fixed palette.
+        """
+        vocabulary = Vocabulary.build(class_names)
+        bg = getattr(self, 'bg_idx', 0) if bg_idx is None else bg_idx
+        if hasattr(self, 'bg_idx') and not 0 <= bg < vocabulary.num_classes:
+            raise ValueError(
+                f'bg_idx={bg} is outside the {vocabulary.num_classes} classes '
+                f'of {vocabulary.source}; pass set_vocabulary(..., bg_idx=i).')
+        queries = vocabulary.queries
+        memo = self.__dict__.setdefault('_text_memo', {})
+        memo_key = (tuple(queries), tuple(self.templates))
+        text = memo.get(memo_key)
+        if text is None:
+
+            def compute():
+                return encode_queries(self.backbone.encode_text, queries,
+                                      self.templates)
+
+            weights_id = getattr(self.backbone, 'weights_id', None)
+            if weights_id is None:  # random weights: never cache on disk
+                text = compute()
+            else:
+                key = text_cache_key(self.backbone.model_id, weights_id,
+                                     queries, self.templates)
+                text = self.text_cache.get_or_compute(key, compute,
+                                                      rows=len(queries))
+            text = text.detach().float().cpu()
+            memo[memo_key] = text
+        self.vocabulary = vocabulary
+        if hasattr(self, 'bg_idx'):
+            self.bg_idx = int(bg)
         device = next(self.backbone.parameters()).device
-        self.register_buffer('text_embeds', text.float().to(device),
+        self.register_buffer('text_embeds', text.to(device),
                              persistent=False)
         self.register_buffer(
             'query_to_class',
-            torch.as_tensor(self.vocabulary.query_to_class, device=device),
+            torch.as_tensor(vocabulary.query_to_class, device=device),
             persistent=False)
+        self._set_palette(palette)
 
     @property
     def num_classes(self) -> int:
@@ -258,8 +295,16 @@ class OVCLIPSegmentor(BaseSegmentor):
                             enabled=dtype is not None
                             and crops.device.type == 'cuda'):
             patch, cls_tok = self.backbone(padded)[:2]
-            feats = self.neck(patch, padded)
-            logits = self.decode_head(feats, cls_tok, self.text_embeds)
+            if getattr(self.neck, 'parameter_free', False):
+                # The authors' order for a parameter-free upsampler: cosine
+                # logits at patch resolution, then resize the Q channels
+                # (cheaper than resizing D-dim features, and what their
+                # numbers were measured with).
+                logits = self.decode_head(patch, cls_tok, self.text_embeds)
+                logits = self.neck(logits, padded)
+            else:
+                feats = self.neck(patch, padded)
+                logits = self.decode_head(feats, cls_tok, self.text_embeds)
         logits = unpad(logits.float(), pad)
         if logits.shape[-2:] != crops.shape[-2:]:
             logits = F.interpolate(logits, size=crops.shape[-2:],

@@ -13,11 +13,12 @@ from ovseg_plugins.utils.typing import (ConfigType, OptConfigType,
 from ovseg_plugins.utils.validation import (check_covered, check_int,
                                             check_range, check_slide)
 from ..utils.slide import slide_windows
+from ..utils.vocabulary_meta import VocabularyMetaMixin
 from .ov_clip_segmentor import default_data_samples, pack_predictions
 
 
 @MODELS.register_module()
-class SAM3Segmentor(BaseSegmentor):
+class SAM3Segmentor(VocabularyMetaMixin, BaseSegmentor):
     """SAM 3 grounding + dual-head fusion (SegEarth-OV3).
 
     Call flow::
@@ -60,6 +61,9 @@ class SAM3Segmentor(BaseSegmentor):
         train_cfg, test_cfg (dict, optional): Accepted for mmseg's
             ``init_model`` and stock configs; unused (training-free).
         pretrained (str, optional): Overrides ``backbone.pretrained``.
+
+    ``dataset_meta`` follows the vocabulary; :meth:`set_vocabulary` swaps it
+    without a rebuild (SAM 3 encodes the prompts with each grounding call).
     """
 
     # devices where ``autocast_dtype`` applies (CPU stays fp32; tests may
@@ -111,15 +115,41 @@ class SAM3Segmentor(BaseSegmentor):
                                     'SAM3Segmentor')
         self.autocast_dtype = {None: None, 'bf16': torch.bfloat16,
                                'fp16': torch.float16}[autocast_dtype]
-        self.vocabulary = Vocabulary.build(class_names)
-        self.register_buffer('query_to_class',
-                             torch.as_tensor(self.vocabulary.query_to_class),
-                             persistent=False)
+        self.set_vocabulary(class_names)
         check_int('bg_idx', bg_idx, 'SAM3Segmentor')
         if not 0 <= bg_idx < self.vocabulary.num_classes:
             raise ValueError(f'bg_idx={bg_idx} is outside the '
                              f'{self.vocabulary.num_classes} classes.')
         self.bg_idx = int(bg_idx)
+
+    def set_vocabulary(self, class_names: Union[str, Sequence],
+                       bg_idx: Optional[int] = None,
+                       palette: Optional[Sequence] = None) -> None:
+        """Switch to a new vocabulary without rebuilding the model.
+
+        Args:
+            class_names (str | list | Vocabulary): Class-name file, inline
+                ``"a,b;c"`` string or list.
+            bg_idx (int, optional): New background class index; by default
+                the current one, which must exist in the new vocabulary.
+            palette (list, optional): One RGB triple per class.
+        """
+        vocabulary = Vocabulary.build(class_names)
+        bg = getattr(self, 'bg_idx', 0) if bg_idx is None else bg_idx
+        if hasattr(self, 'bg_idx') and not 0 <= bg < vocabulary.num_classes:
+            raise ValueError(
+                f'bg_idx={bg} is outside the {vocabulary.num_classes} classes '
+                f'of {vocabulary.source}; pass set_vocabulary(..., bg_idx=i).')
+        self.vocabulary = vocabulary
+        if hasattr(self, 'bg_idx'):
+            self.bg_idx = int(bg)
+        old = getattr(self, 'query_to_class', None)
+        self.register_buffer(
+            'query_to_class',
+            torch.as_tensor(vocabulary.query_to_class,
+                            device=None if old is None else old.device),
+            persistent=False)
+        self._set_palette(palette)
 
     @property
     def num_classes(self) -> int:

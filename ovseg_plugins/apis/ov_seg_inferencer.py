@@ -1,0 +1,375 @@
+"""Open-vocabulary 2D inferencer (SegEarth-OV, its baselines, SegEarth-OV3).
+
+An :class:`mmseg.apis.MMSegInferencer` whose classes are free text::
+
+    from ovseg_plugins.apis import OVSegInferencer
+    inferencer = OVSegInferencer('segearth/potsdam',
+                                 classes='road,parking lot;building;tree')
+    out = inferencer('demo/aerial_demo.png', out_dir='outputs')
+    out['predictions']            # (H, W) label map
+    inferencer.set_vocabulary(['water', 'boat'])  # no rebuild
+    inferencer.segment_raster('scene.tif', 'outputs/scene_labels.tif',
+                              quicklook='outputs/scene.png',
+                              polygons='outputs/scene.geojson')
+"""
+import glob
+import os.path as osp
+import warnings
+from typing import Dict, List, Optional, Sequence, Union
+
+import numpy as np
+import torch
+from PIL import Image
+from mmengine.config import Config, ConfigDict
+from mmengine.runner.checkpoint import _load_checkpoint_to_model
+from mmseg.apis import MMSegInferencer
+from mmseg.registry import MODELS
+from mmseg.structures import SegDataSample
+
+from ovseg_plugins.utils import WeightsNotFoundError
+from ovseg_plugins.utils.io import atomic_write
+
+IMAGE_EXTS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp')
+REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+CONFIG_ROOT = osp.join(REPO_ROOT, 'configs')
+DEFAULT_MODEL = 'segearth'
+ALIASES = {
+    'segearth': '_base_/models/segearth_vit-b16.py',
+    'segearth-ov': '_base_/models/segearth_vit-b16.py',
+    'segearth_ov3': '_base_/models/segearth_ov3_sam3.py',
+    'segearth-ov3': '_base_/models/segearth_ov3_sam3.py',
+}
+# Images without a dataset config: long side to 448 like the authors' demos.
+DEFAULT_PIPELINE = [
+    dict(type='LoadImageFromFile'),
+    dict(type='Resize', scale=(448, 448), keep_ratio=True),
+    dict(type='PackSegInputs')
+]
+SAM3_PIPELINE = [dict(type='LoadImageFromFile'), dict(type='PackSegInputs')]
+
+
+def resolve_config(model: str) -> str:
+    """A config path for ``model``: a file, an alias ('segearth',
+    'segearth_ov3'), or a name under ``configs/`` ('segearth/potsdam',
+    'segearth/baselines/sclip_potsdam', 'segearth_ov3/loveda', with or
+    without ``.py``)."""
+    if osp.isfile(model):
+        return model
+    if model in ALIASES:
+        return osp.join(CONFIG_ROOT, ALIASES[model])
+    name = model[:-3] if model.endswith('.py') else model
+    cand = osp.join(CONFIG_ROOT, name + '.py')
+    if osp.isfile(cand):
+        return cand
+    hits = sorted(glob.glob(osp.join(CONFIG_ROOT, '**', osp.basename(name) +
+                                     '.py'), recursive=True))
+    hits = [h for h in hits if h.replace(osp.sep, '/').endswith(
+        name.replace(osp.sep, '/') + '.py')]
+    if len(hits) == 1:
+        return hits[0]
+    if len(hits) > 1:
+        rel = [osp.relpath(h, CONFIG_ROOT)[:-3] for h in hits]
+        raise ValueError(f'model={model!r} is ambiguous: {rel}; give one of '
+                         'these names.')
+    raise FileNotFoundError(
+        f'model={model!r} is neither a config file nor a config name under '
+        f'{CONFIG_ROOT} (e.g. "segearth/potsdam", "segearth/baselines/'
+        f'sclip_potsdam", "segearth_ov3/loveda") nor one of {list(ALIASES)}.')
+
+
+def _is_segmentor_checkpoint(path: str) -> bool:
+    """True for an mmengine checkpoint of a whole segmentor (``state_dict``
+    with ``backbone.*`` keys); False for backbone weights (CLIP .pt, SAM 3
+    directory)."""
+    if not osp.isfile(path) or not path.endswith(('.pth', '.ckpt', '.pt')):
+        return False
+    try:
+        ckpt = torch.load(path, map_location='cpu', mmap=True,
+                          weights_only=False)
+    except Exception:  # TorchScript archives, other formats
+        return False
+    sd = ckpt.get('state_dict') if isinstance(ckpt, dict) else None
+    return isinstance(sd, dict) and any(
+        k.startswith('backbone.') for k in sd)
+
+
+class OVSegInferencer(MMSegInferencer):
+    """Open-vocabulary segmentation inferencer.
+
+    Args:
+        model (str | Config | dict): Config path, config name under
+            ``configs/`` ('segearth/potsdam', 'segearth/baselines/
+            clearclip_loveda', 'segearth_ov3/potsdam') or an alias
+            ('segearth' = SegEarth-OV ViT-B/16, 'segearth_ov3').
+            Defaults to 'segearth'.
+        weights (str, optional): Backbone weights (an open_clip tag such as
+            'openai' or a local CLIP checkpoint for SegEarth-OV; a local
+            ``from_pretrained`` directory for SegEarth-OV3) or an mmengine
+            checkpoint of the whole segmentor (``state_dict`` with
+            ``backbone.*``). Default: the config's.
+        classes (str | list, optional): The vocabulary: a list (items may be
+            lists of synonyms or ``"a,b"`` strings), an inline
+            ``"road,parking lot;building;tree"`` string (``;`` between
+            classes, ``,`` between synonyms) or a class-name file (one class
+            per line). Default: the config's ``class_names``.
+        palette (list, optional): One RGB triple per class.
+        device (str, optional): 'cpu', 'cuda', 'cuda:1'... Default: CUDA if
+            available.
+        bg_idx (int, optional): Background class index (where the winning
+            probability is below ``prob_thd``). Default: the config's.
+        prob_thd (float, optional): Default: the config's.
+        cfg_options (dict, optional): Further overrides of the config
+            (e.g. ``{'model.slide_crop': 448}``).
+        allow_download (bool): Let the backbone download its weights.
+            Defaults to False.
+        random_weights_ok (bool): If the weights cannot be found, warn and
+            continue with random weights (``self.random_weights`` is True)
+            instead of raising. Defaults to False.
+        scope (str): Defaults to 'mmseg'.
+    """
+
+    def __init__(self,
+                 model: Union[str, Config, dict] = DEFAULT_MODEL,
+                 weights: Optional[str] = None,
+                 classes: Optional[Union[str, Sequence]] = None,
+                 palette: Optional[Sequence] = None,
+                 device: Optional[str] = None,
+                 bg_idx: Optional[int] = None,
+                 prob_thd: Optional[float] = None,
+                 cfg_options: Optional[dict] = None,
+                 allow_download: bool = False,
+                 random_weights_ok: bool = False,
+                 scope: str = 'mmseg') -> None:
+        import ovseg_plugins.seg2d  # noqa: F401  (registers the models)
+        if isinstance(model, str):
+            cfg = Config.fromfile(resolve_config(model))
+        elif isinstance(model, (Config, ConfigDict, dict)):
+            cfg = Config(dict(model)) if isinstance(model, dict) else \
+                model.copy()
+        else:
+            raise TypeError(f'model must be a config path / name or a '
+                            f'Config, got {type(model).__name__}.')
+        if cfg_options:
+            cfg.merge_from_dict(cfg_options)
+        if classes is not None:
+            cfg.model.class_names = classes
+        if cfg.model.get('class_names') is None:
+            raise ValueError(
+                'No vocabulary: pass classes= (e.g. "road,parking lot;'
+                'building;tree" or a class-name file); the config '
+                f'{getattr(cfg, "filename", "")!r} sets no class_names.')
+        if bg_idx is not None:
+            cfg.model.bg_idx = int(bg_idx)
+        if prob_thd is not None:
+            cfg.model.prob_thd = float(prob_thd)
+        if cfg.model.backbone.get('type') in ('DenseCLIPViT', 'HFSam3'):
+            cfg.model.backbone.allow_download = bool(allow_download)
+        if 'visualizer' not in cfg:
+            cfg.visualizer = dict(type='SegLocalVisualizer',
+                                  name='ov_seg_visualizer')
+        self._palette = palette
+        self._random_weights_ok = random_weights_ok
+        self.random_weights = False
+        with warnings.catch_warnings():
+            # MMSegInferencer warns about Cityscapes names it never uses here:
+            # dataset_meta comes from the vocabulary.
+            warnings.filterwarnings('ignore', message='.*cityscapes.*')
+            warnings.filterwarnings('ignore', message='Checkpoint is not')
+            super().__init__(model=cfg, weights=weights, device=device,
+                             scope=scope)
+
+    # ------------------------------------------------------------ building
+    def _init_model(self, cfg, weights: Optional[str], device: str = 'cpu'):
+        cfg.model.pop('pretrained', None)
+        checkpoint = None
+        if weights is not None:
+            if _is_segmentor_checkpoint(weights):
+                checkpoint = torch.load(weights, map_location='cpu',
+                                        weights_only=False)
+                cfg.model.backbone.pretrained = None
+            else:
+                cfg.model.backbone.pretrained = weights
+        try:
+            model = MODELS.build(cfg.model)
+        except WeightsNotFoundError as e:
+            if not self._random_weights_ok:
+                raise
+            warnings.warn(f'{str(e).splitlines()[0]} -> running with RANDOM '
+                          'weights (plumbing check only).')
+            cfg.model.backbone.pretrained = None
+            model = MODELS.build(cfg.model)
+            self.random_weights = True
+        if cfg.model.backbone.get('pretrained') is None and checkpoint is None:
+            self.random_weights = True
+        model.cfg = cfg
+        self._load_weights_to_model(model, checkpoint, cfg)
+        model.to(device)
+        model.eval()
+        return model
+
+    def _load_weights_to_model(self, model, checkpoint: Optional[dict],
+                               cfg) -> None:
+        """Load a segmentor checkpoint (if any); the class names and palette
+        always come from the vocabulary (``model.dataset_meta``)."""
+        if checkpoint is not None:
+            _load_checkpoint_to_model(model, checkpoint)
+            if hasattr(model, 'set_vocabulary'):
+                # text embeddings of the loaded weights, not the built ones
+                model.__dict__.pop('_text_memo', None)
+                model.set_vocabulary(model.vocabulary)
+        if self._palette is not None and hasattr(model, '_set_palette'):
+            model._set_palette(self._palette)
+
+    def _init_pipeline(self, cfg):
+        if cfg.get('test_dataloader') is None:
+            cfg.test_dataloader = dict(dataset=dict(pipeline=(
+                SAM3_PIPELINE if cfg.model.type == 'SAM3Segmentor' else
+                DEFAULT_PIPELINE)))
+        return super()._init_pipeline(cfg)
+
+    # ------------------------------------------------------------ vocabulary
+    def set_vocabulary(self, classes: Union[str, Sequence],
+                       bg_idx: Optional[int] = None,
+                       palette: Optional[Sequence] = None) -> None:
+        """Switch the vocabulary (no rebuild); see ``classes`` above."""
+        self.model.set_vocabulary(classes, bg_idx=bg_idx, palette=palette)
+
+    @property
+    def classes(self) -> List[str]:
+        """Display name (first synonym) of each class."""
+        return self.model.dataset_meta['classes']
+
+    @property
+    def palette(self) -> List[List[int]]:
+        return self.model.dataset_meta['palette']
+
+    # ------------------------------------------------------------ calling
+    def _inputs_to_list(self, inputs) -> list:
+        if isinstance(inputs, str):
+            if osp.isdir(inputs):
+                files = sorted(
+                    f for f in glob.glob(osp.join(inputs, '*'))
+                    if f.lower().endswith(IMAGE_EXTS))
+                if not files:
+                    raise ValueError(f'No images ({", ".join(IMAGE_EXTS)}) '
+                                     f'in folder {inputs!r}.')
+                return files
+            inputs = [inputs]
+        if not isinstance(inputs, (list, tuple)):
+            inputs = [inputs]
+        for x in inputs:
+            if isinstance(x, str) and not osp.isfile(x):
+                raise FileNotFoundError(f'Input image not found: {x!r}.')
+            if not isinstance(x, (str, np.ndarray)):
+                raise TypeError(f'Inputs are image paths or (H, W, 3) BGR '
+                                f'arrays; got {type(x).__name__}.')
+        return list(inputs)
+
+    def __call__(self, inputs, classes: Optional[Union[str, Sequence]] = None,
+                 **kwargs) -> dict:
+        """Segment ``inputs`` (a path, an ``(H, W, 3)`` BGR array as from
+        ``cv2.imread``, a list of those, or a folder of images).
+
+        Args:
+            classes (optional): A new vocabulary for this and later calls.
+            **kwargs: :class:`MMSegInferencer` options: ``out_dir`` (writes
+                ``vis/`` pictures and ``pred/`` label PNGs), ``batch_size``,
+                ``return_vis``, ``return_datasamples``, ``show``,
+                ``opacity``.
+
+        Returns:
+            dict: ``predictions`` ((H, W) label maps) and ``visualization``.
+        """
+        if classes is not None:
+            self.set_vocabulary(classes)
+        return super().__call__(inputs, **kwargs)
+
+    def visualize(self, inputs: list, preds, return_vis: bool = False,
+                  show: bool = False, wait_time: int = 0,
+                  img_out_dir: str = '', opacity: float = 0.8):
+        """As :meth:`MMSegInferencer.visualize`; pictures are written
+        atomically (temp file + rename) under the same names."""
+        if img_out_dir == '':
+            return super().visualize(inputs, preds, return_vis, show,
+                                     wait_time, '', opacity)
+        import mmcv
+        start = self.num_visualized_imgs
+        vis = super().visualize(inputs, preds, True, show, wait_time, '',
+                                opacity)
+        for k, (x, v) in enumerate(zip(inputs, vis)):
+            name = osp.basename(x) if isinstance(x, str) else \
+                f'{start + k:08d}_vis.jpg'
+            atomic_write(osp.join(img_out_dir, name),
+                         lambda p, v=v: mmcv.imwrite(v[..., ::-1], p),
+                         suffix=osp.splitext(name)[1])
+        return vis if return_vis else None
+
+    def postprocess(self, preds, visualization,
+                    return_datasample: bool = False,
+                    pred_out_dir: str = '') -> dict:
+        """As :meth:`MMSegInferencer.postprocess`; label PNGs
+        (``%08d_pred.png``) are written atomically."""
+        start = self.num_pred_imgs
+        results = super().postprocess(preds, visualization, return_datasample,
+                                      '')
+        if pred_out_dir and not return_datasample:
+            for k, pred in enumerate(preds):
+                data = pred.pred_sem_seg.numpy().data[0].astype(np.uint8)
+                atomic_write(
+                    osp.join(pred_out_dir, f'{start + k:08d}_pred.png'),
+                    lambda p, d=data: Image.fromarray(d).save(p,
+                                                              format='PNG'),
+                    suffix='.png')
+        return results
+
+    # ------------------------------------------------------------ rasters
+    @torch.no_grad()
+    def predict_probs(self, rgb: np.ndarray, scale: float = 1.0
+                      ) -> torch.Tensor:
+        """Class probabilities ``(C, H, W)`` of one RGB uint8 ``(H, W, 3)``
+        array at its own size (``scale`` resizes the model input only)."""
+        h, w = rgb.shape[:2]
+        bgr = np.ascontiguousarray(rgb[..., ::-1])
+        img = torch.from_numpy(bgr).permute(2, 0, 1).contiguous()
+        if scale != 1.0:
+            nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
+            img = torch.nn.functional.interpolate(
+                img[None].float(), (nh, nw), mode='bilinear',
+                align_corners=False)[0].round().clamp(0, 255).to(torch.uint8)
+        ds = SegDataSample(metainfo=dict(ori_shape=(h, w),
+                                         img_shape=tuple(img.shape[-2:]),
+                                         pad_shape=tuple(img.shape[-2:])))
+        out = self.model.test_step(dict(inputs=[img], data_samples=[ds]))[0]
+        probs = out.seg_logits.data
+        if not hasattr(self.model, 'vocabulary'):  # stock model: logits
+            probs = probs.softmax(0)
+        return probs
+
+    def segment_raster(self, src, out_path: str, scale: float = 1.0,
+                       **kwargs) -> Dict:
+        """Segment a raster of any size (or a folder of tiles) into a label
+        GeoTIFF with the source's CRS and transform.
+
+        Args:
+            src (str | list[str]): GeoTIFF / any GDAL image, or a folder or
+                list of tiles on one pixel grid (one mosaic output).
+            out_path (str): Label GeoTIFF path.
+            scale (float): Resize factor of each block before the model
+                (1 = native resolution).
+            **kwargs: :func:`ovseg_plugins.apis.raster.segment_raster`
+                options: ``bands``, ``stretch``, ``stretch_percentiles``,
+                ``tile_size``, ``overlap``, ``quicklook``, ``polygons``,
+                ``nodata_value``, ``progress``...
+
+        Returns:
+            dict: Output paths and run statistics.
+        """
+        from .raster import segment_raster
+        meta = self.model.dataset_meta
+        kwargs.setdefault('prob_thd', float(getattr(self.model, 'prob_thd',
+                                                    0.)))
+        kwargs.setdefault('bg_idx', int(getattr(self.model, 'bg_idx', 0)))
+        return segment_raster(
+            lambda rgb: self.predict_probs(rgb, scale), src, out_path,
+            num_classes=len(meta['classes']), class_names=meta['classes'],
+            palette=meta['palette'], **kwargs)

@@ -1,0 +1,193 @@
+"""Windowed readers: one raster, or a folder of tiles on one pixel grid.
+
+Both expose the same small interface used by :func:`segment_raster`:
+``width``, ``height``, ``count``, ``crs``, ``transform``, ``dtype``,
+``colorinterp`` and ``read(bands, window) -> (array, valid)``, where
+``array`` is ``(len(bands), h, w)`` in the source dtype and ``valid`` is
+``(h, w)`` bool (False where any selected band is nodata / masked, or outside
+every tile of a mosaic). Reading goes through rasterio (GDAL), one window at a
+time, so memory does not grow with the raster.
+"""
+import glob
+import os.path as osp
+from typing import List, Sequence, Tuple
+
+import numpy as np
+
+RASTER_EXTS = ('.tif', '.tiff', '.vrt', '.img', '.jp2', '.png', '.jpg',
+               '.jpeg', '.bmp')
+
+
+def _rasterio():
+    try:
+        import rasterio
+    except ImportError as e:  # pragma: no cover - rasterio is a requirement
+        raise ImportError(
+            'Large-raster inference needs rasterio (pip install rasterio; its '
+            'wheels bundle GDAL).') from e
+    return rasterio
+
+
+class RasterSource:
+    """One raster file read window by window.
+
+    Args:
+        path (str): Any GDAL-readable raster (GeoTIFF, PNG, JPEG, VRT...).
+    """
+
+    def __init__(self, path: str):
+        rasterio = _rasterio()
+        if not osp.isfile(path):
+            raise FileNotFoundError(f'Raster not found: {path!r}.')
+        try:
+            self._ds = rasterio.open(path)
+        except rasterio.errors.RasterioIOError as e:
+            raise ValueError(
+                f'Cannot read {path!r} as a raster ({e}); give a GeoTIFF or '
+                'another GDAL-readable image.') from e
+        ds = self._ds
+        self.path = path
+        self.width, self.height, self.count = ds.width, ds.height, ds.count
+        self.crs, self.transform = ds.crs, ds.transform
+        self.dtype = np.dtype(ds.dtypes[0])
+        self.nodata = ds.nodata
+        self.colorinterp = [c.name for c in ds.colorinterp]
+
+    def read(self, bands: Sequence[int],
+             window: Tuple[int, int, int, int]
+             ) -> Tuple[np.ndarray, np.ndarray]:
+        """Read ``window = (y0, y1, x0, x1)`` of the 1-based ``bands``."""
+        from rasterio.windows import Window
+        y0, y1, x0, x1 = window
+        win = Window(x0, y0, x1 - x0, y1 - y0)
+        arr = self._ds.read(list(bands), window=win)
+        masks = self._ds.read_masks(list(bands), window=win)
+        return arr, (masks > 0).all(axis=0)
+
+    def read_overview(self, bands: Sequence[int],
+                      max_side: int) -> Tuple[np.ndarray, np.ndarray]:
+        """A decimated read (long side <= ``max_side``) for statistics."""
+        s = min(1.0, max_side / max(self.width, self.height))
+        shape = (max(1, round(self.height * s)), max(1, round(self.width * s)))
+        arr = self._ds.read(list(bands), out_shape=(len(bands), ) + shape)
+        masks = self._ds.read_masks(list(bands),
+                                    out_shape=(len(bands), ) + shape)
+        return arr, (masks > 0).all(axis=0)
+
+    def close(self) -> None:
+        self._ds.close()
+
+
+class MosaicSource:
+    """A folder (or list) of tiles on one pixel grid, read as one raster.
+
+    The tiles must share CRS, pixel size, band count and dtype, and their
+    origins must lie on one pixel grid (as tiles cut from one scene do); the
+    mosaic spans their union and pixels outside every tile are invalid. Where
+    tiles overlap, the first tile (sorted by name) wins. Nothing is
+    resampled: bring tiles onto one grid first (e.g. ``gdalwarp -tap``).
+
+    Args:
+        paths (str | list[str]): A folder (its raster files, sorted) or files.
+    """
+
+    def __init__(self, paths):
+        if isinstance(paths, str):
+            if not osp.isdir(paths):
+                raise FileNotFoundError(f'Tile folder not found: {paths!r}.')
+            folder = paths
+            paths = sorted(
+                p for p in glob.glob(osp.join(folder, '*'))
+                if p.lower().endswith(RASTER_EXTS))
+            if not paths:
+                raise ValueError(
+                    f'No raster tiles ({", ".join(RASTER_EXTS)}) in '
+                    f'{folder!r}.')
+        self.tiles: List[RasterSource] = [RasterSource(p) for p in paths]
+        first = self.tiles[0]
+        self.path = osp.dirname(first.path)
+        self.crs, self.count, self.dtype = first.crs, first.count, first.dtype
+        self.nodata = first.nodata
+        self.colorinterp = first.colorinterp
+        t0 = first.transform
+        if t0.b != 0 or t0.d != 0:
+            raise ValueError(f'{first.path}: rotated rasters are not '
+                             'supported in a mosaic.')
+        resx, resy = t0.a, t0.e
+        offsets = []
+        for t in self.tiles:
+            tr = t.transform
+            problems = []
+            if t.crs != self.crs:
+                problems.append(f'CRS {t.crs} != {self.crs}')
+            if t.count != self.count or t.dtype != self.dtype:
+                problems.append(f'{t.count} bands of {t.dtype} != '
+                                f'{self.count} of {self.dtype}')
+            if not (np.isclose(tr.a, resx) and np.isclose(tr.e, resy)
+                    and tr.b == 0 and tr.d == 0):
+                problems.append(f'pixel size {(tr.a, tr.e)} != '
+                                f'{(resx, resy)}')
+            ox = (tr.c - t0.c) / resx
+            oy = (tr.f - t0.f) / resy
+            if abs(ox - round(ox)) > 1e-3 or abs(oy - round(oy)) > 1e-3:
+                problems.append('origin off the first tile\'s pixel grid')
+            if problems:
+                raise ValueError(
+                    f'Tile {t.path!r} does not fit the mosaic of '
+                    f'{first.path!r}: {"; ".join(problems)}. Reproject / '
+                    'resample the tiles onto one grid first (e.g. gdalwarp '
+                    '-tap -tr).')
+            offsets.append((int(round(oy)), int(round(ox))))
+        y_min = min(o[0] for o in offsets)
+        x_min = min(o[1] for o in offsets)
+        self.offsets = [(oy - y_min, ox - x_min) for oy, ox in offsets]
+        self.height = max(o[0] + t.height
+                          for o, t in zip(self.offsets, self.tiles))
+        self.width = max(o[1] + t.width
+                         for o, t in zip(self.offsets, self.tiles))
+        from rasterio.transform import Affine
+        self.transform = Affine(resx, 0, t0.c + x_min * resx, 0, resy,
+                                t0.f + y_min * resy)
+
+    def read(self, bands: Sequence[int],
+             window: Tuple[int, int, int, int]
+             ) -> Tuple[np.ndarray, np.ndarray]:
+        y0, y1, x0, x1 = window
+        arr = np.zeros((len(bands), y1 - y0, x1 - x0), self.dtype)
+        valid = np.zeros((y1 - y0, x1 - x0), bool)
+        filled = np.zeros_like(valid)
+        for (oy, ox), t in zip(self.offsets, self.tiles):
+            ty0, ty1 = max(y0, oy), min(y1, oy + t.height)
+            tx0, tx1 = max(x0, ox), min(x1, ox + t.width)
+            if ty0 >= ty1 or tx0 >= tx1:
+                continue
+            a, v = t.read(bands, (ty0 - oy, ty1 - oy, tx0 - ox, tx1 - ox))
+            sl = (slice(ty0 - y0, ty1 - y0), slice(tx0 - x0, tx1 - x0))
+            take = v & ~filled[sl]  # first tile wins where tiles overlap
+            arr[(slice(None), ) + sl][:, take] = a[:, take]
+            valid[sl] |= take
+            filled[sl] |= take
+        return arr, valid
+
+    def read_overview(self, bands: Sequence[int],
+                      max_side: int) -> Tuple[np.ndarray, np.ndarray]:
+        """Concatenated decimated reads of every tile (statistics only)."""
+        per = max(16, max_side // max(1, int(np.sqrt(len(self.tiles)))))
+        arrs, masks = zip(*(t.read_overview(bands, per) for t in self.tiles))
+        return (np.concatenate([a.reshape(len(bands), -1) for a in arrs],
+                               axis=1)[:, None],
+                np.concatenate([m.reshape(-1) for m in masks])[None])
+
+    def close(self) -> None:
+        for t in self.tiles:
+            t.close()
+
+
+def open_source(src):
+    """A :class:`RasterSource` for a file, a :class:`MosaicSource` for a
+    folder or a list of files."""
+    if isinstance(src, (list, tuple)):
+        return MosaicSource(list(src))
+    if isinstance(src, str) and osp.isdir(src):
+        return MosaicSource(src)
+    return RasterSource(src)
