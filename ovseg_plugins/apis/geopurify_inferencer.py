@@ -278,10 +278,14 @@ class GeoPurifyInferencer(BaseInferencer):
             embeddings in the 2D features' space for ``feature_maps``.
         templates (str | list): Prompt templates. Defaults to
             ``'a {} in a scene'``.
-        views (int): Rendered views when no frames are given.
+        views (int): Rendered yaw angles per camera position when no
+            frames are given.
         render_size (tuple): ``(W, H)`` of rendered views.
         fov, pitch, splat, eye_height: Rendering (see
             ``ovseg_plugins.seg3d.rendering``).
+        render_layout (str): Camera layout of rendered views: ``'auto'``
+            (inside a room, outside an object), ``'centre'``,
+            ``'corners'`` or ``'outside'`` (``rendering.orbit_cameras``).
         frame_step (int): Use frames whose id is a multiple of this.
         depth_scale (float): Depth PNG units per metre.
         vis_threshold (float): Relative depth tolerance of visibility.
@@ -313,6 +317,7 @@ class GeoPurifyInferencer(BaseInferencer):
                  pitch: float = -15.,
                  splat: int = 2,
                  eye_height: float = 1.4,
+                 render_layout: str = 'auto',
                  frame_step: int = 20,
                  depth_scale: float = 1000.,
                  vis_threshold: float = 0.05,
@@ -352,7 +357,7 @@ class GeoPurifyInferencer(BaseInferencer):
         self.text = self.source.text(self.vocabulary.queries, self.templates)
         self.render_cfg = dict(views=views, size=tuple(render_size), fov=fov,
                                pitch=pitch, splat=splat,
-                               eye_height=eye_height)
+                               eye_height=eye_height, layout=render_layout)
         self.lift_cfg = dict(frame_step=frame_step, depth_scale=depth_scale,
                              vis_threshold=vis_threshold,
                              cut_boundary=cut_boundary, k=fusion_k)
@@ -516,7 +521,7 @@ class GeoPurifyInferencer(BaseInferencer):
         rc = self.render_cfg
         cams = orbit_cameras(cloud.xyz.astype(np.float64), rc['views'],
                              rc['size'], rc['fov'], rc['pitch'],
-                             rc['eye_height'])
+                             rc['eye_height'], rc['layout'])
         out = []
         with stages.stage('render', len(cams)) as step:
             for i, cam in enumerate(cams):

@@ -48,29 +48,63 @@ def pinhole_intrinsic(size: Tuple[int, int], fov: float = 70.) -> np.ndarray:
 
 def orbit_cameras(xyz: np.ndarray, views: int = 8,
                   size: Tuple[int, int] = (320, 240), fov: float = 70.,
-                  pitch: float = -15., eye_height: float = 1.4
-                  ) -> List[Tuple[np.ndarray, np.ndarray]]:
-    """``views`` cameras at the scene centre looking outwards.
+                  pitch: float = -15., eye_height: float = 1.4,
+                  layout: str = 'auto') -> List[Tuple[np.ndarray, np.ndarray]]:
+    """Cameras for a cloud without recorded frames.
+
+    Layouts: ``'centre'``: ``views`` yaw angles at the scene centre,
+    ``eye_height`` above the lowest point, looking outwards (a room scanned
+    from inside); ``'corners'``: the same at the centre and at the four
+    points a quarter of the way in from the corners of the floor plan
+    (``5 × views`` cameras, fewer occluded surfaces); ``'outside'``:
+    ``views`` cameras on a ring around the scene looking at its centre (an
+    object or a small scan); ``'auto'``: ``'outside'`` when the floor plan
+    is under 2.5 m on its longer side, else ``'centre'``.
 
     Args:
         xyz (ndarray): ``(N, 3)`` points (z up, metres).
-        views (int): Number of yaw angles.
+        views (int): Yaw angles per eye position.
         size (tuple): ``(W, H)``.
         fov (float): Horizontal field of view, degrees.
         pitch (float): Degrees, negative looks down.
-        eye_height (float): Metres above the lowest point.
+        eye_height (float): Metres above the lowest point (inside layouts).
+        layout (str): See above.
 
     Returns:
         list[tuple]: ``(c2w (4, 4), K (3, 3))`` per view.
     """
     if views < 1:
         raise ValueError(f'views must be >= 1, got {views}')
+    if layout not in ('auto', 'centre', 'corners', 'outside'):
+        raise ValueError(f"layout must be 'auto', 'centre', 'corners' or "
+                         f"'outside', got {layout!r}")
     lo, hi = xyz.min(0), xyz.max(0)
-    eye = np.array([(lo[0] + hi[0]) / 2, (lo[1] + hi[1]) / 2,
-                    lo[2] + eye_height])
+    ext = hi - lo
+    if layout == 'auto':
+        layout = 'outside' if max(ext[0], ext[1]) < 2.5 else 'centre'
     K = pinhole_intrinsic(size, fov)
+    centre = (lo + hi) / 2
+    if layout == 'outside':
+        # far enough for the whole bounding sphere to fit the view
+        radius = 0.5 * float(np.linalg.norm(ext)) or 1.
+        dist = radius / math.sin(math.radians(min(fov, 60.)) / 2)
+        p = math.radians(-25.)
+        cams = []
+        for i in range(views):
+            yaw = 2 * math.pi * i / views
+            fwd = np.array([math.cos(yaw) * math.cos(p),
+                            math.sin(yaw) * math.cos(p), math.sin(p)])
+            cams.append((look_pose(centre - fwd * dist, yaw, p), K))
+        return cams
+    z = lo[2] + eye_height
+    eyes = [np.array([centre[0], centre[1], z])]
+    if layout == 'corners':
+        for fx in (0.25, 0.75):
+            for fy in (0.25, 0.75):
+                eyes.append(np.array([lo[0] + fx * ext[0],
+                                      lo[1] + fy * ext[1], z]))
     return [(look_pose(eye, 2 * math.pi * i / views, math.radians(pitch)), K)
-            for i in range(views)]
+            for eye in eyes for i in range(views)]
 
 
 def _candidates(xyz: torch.Tensor, w2c: torch.Tensor, K: torch.Tensor,
@@ -134,13 +168,14 @@ def render_views(points: np.ndarray, views: int = 8,
                  size: Tuple[int, int] = (320, 240), fov: float = 70.,
                  pitch: float = -15., splat: int = 2,
                  eye_height: float = 1.4,
-                 cameras: Optional[List[Tuple[np.ndarray, np.ndarray]]] = None
-                 ) -> List[Dict[str, np.ndarray]]:
+                 cameras: Optional[List[Tuple[np.ndarray, np.ndarray]]] = None,
+                 layout: str = 'auto') -> List[Dict[str, np.ndarray]]:
     """Render ``views`` frames of a coloured cloud.
 
     Args:
         points (ndarray): ``(N, 6)`` xyz + rgb (0..255).
-        views, size, fov, pitch, eye_height: See :func:`orbit_cameras`.
+        views, size, fov, pitch, eye_height, layout: See
+            :func:`orbit_cameras`.
         splat (int): See :func:`render_points`.
         cameras (list, optional): ``(c2w, K)`` pairs instead of the orbit.
 
@@ -158,7 +193,7 @@ def render_views(points: np.ndarray, views: int = 8,
     rgb = np.clip(points[:, 3:6], 0, 255).astype(np.uint8)
     W, H = size
     cams = cameras if cameras is not None else orbit_cameras(
-        xyz, views, size, fov, pitch, eye_height)
+        xyz, views, size, fov, pitch, eye_height, layout)
     out = []
     for c2w, K in cams:
         index, depth = render_points(xyz, c2w, K, (H, W), splat)

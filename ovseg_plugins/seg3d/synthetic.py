@@ -218,11 +218,12 @@ def oracle_feature_maps(index_maps: List[np.ndarray], labels: np.ndarray,
 
 
 def write_oracle_scene(out_dir: str, seed: int = 0, spacing: float = 0.05,
-                       views: int = 8, size: Tuple[int, int] = (320, 240),
-                       dim: int = 32, noise: float = 0.3) -> Dict[str, str]:
+                       views: int = 6, size: Tuple[int, int] = (240, 180),
+                       dim: int = 16, noise: float = 0.5) -> Dict[str, str]:
     """A procedural room as a user would bring it: ``room.ply`` (coloured
     points, true labels in a ``label`` property), posed RGB-D frames
-    rendered from it (``frames/``, ScanNet layout), oracle-like 2D feature
+    rendered from it (``frames/``, ScanNet layout: ``views`` yaw angles at
+    the room centre and at four inner corners), oracle-like 2D feature
     maps of those frames (``frames/features/<id>.npy``, see
     :func:`oracle_feature_maps`) and the matching text embeddings
     (``text_embeds.pt``: the class prototypes under each class name and
@@ -243,7 +244,10 @@ def write_oracle_scene(out_dir: str, seed: int = 0, spacing: float = 0.05,
     ply = osp.join(out_dir, 'room.ply')
     write_ply(ply, room['points'][:, :3], room['points'][:, 3:6],
               dict(label=room['labels'].astype(np.int32)))
-    frames = render_views(room['points'], views, size)
+    # a recorded trajectory: the centre and four inner corners, looking
+    # down 35 degrees with a 90-degree lens (5 x views frames)
+    frames = render_views(room['points'], views, size, fov=90., pitch=-35.,
+                          layout='corners')
     fdir = osp.join(out_dir, 'frames')
     ids = write_scannet_frames(frames, fdir)
     maps = oracle_feature_maps([f['index'] for f in frames], room['labels'],

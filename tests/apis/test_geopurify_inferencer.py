@@ -14,8 +14,8 @@ CLASSES = 'wall;floor;bed;table;cabinet;chair;sofa,couch;lamp'
 def oracle_scene(tmp_path_factory):
     from ovseg_plugins.seg3d.synthetic import write_oracle_scene
     d = str(tmp_path_factory.mktemp('oracle_room'))
-    return write_oracle_scene(d, seed=0, spacing=0.06, views=8,
-                              size=(240, 180), dim=16, noise=0.6)
+    return write_oracle_scene(d, seed=0, spacing=0.06, views=6,
+                              size=(240, 180), dim=16, noise=0.5)
 
 
 def _oracle_inferencer(scene, classes=CLASSES, **kw):
@@ -40,9 +40,16 @@ def test_oracle_room_labels_are_recovered(oracle_scene, tmp_path):
     score = miou(lab, gt, 8)
     print(f'\noracle room: mIoU {100 * score:.1f}, '
           f'{int(pred["pts_seen"].sum())}/{len(gt)} points seen')
-    # measured 0.9+ (noise 0.6 around 16-d prototypes, 8 views); margin
-    # for thread / platform differences in the kNN ties
+    # measured 0.883 (noise 0.5 per dim around 16-d prototypes, 30
+    # frames, 84 % of the points seen); 0.08 margin for platform
+    # differences in kNN ties
     assert score > 0.80
+    # the pooling is what recovers them: without it (0 steps) 0.608
+    inf.model.decode_head.iterations = 0
+    inf._scene_cache = None
+    raw = inf(dict(points=oracle_scene['ply'], frames=oracle_scene['frames'])
+              )['predictions'][0]['pts_semantic_mask']
+    assert score > miou(raw, gt, 8) + 0.15
     # files: labels, scores, coloured ply in input order, picture
     files = pred['files']
     np.testing.assert_array_equal(np.load(files['labels']), lab)
@@ -103,9 +110,11 @@ def test_frames_and_rendered_paths_both_run(oracle_scene):
     with_frames = inf(dict(points=oracle_scene['ply'],
                            frames=oracle_scene['frames']))['predictions'][0]
     rendered = inf(oracle_scene['ply'])['predictions'][0]
-    for r in (with_frames, rendered):
+    # 30 recorded frames see most of the room; 4 rendered views from its
+    # centre see the walls around (about a fifth of the points)
+    for r, share in ((with_frames, 0.6), (rendered, 0.1)):
         assert r['pts_semantic_mask'].shape == r['pts_scores'].shape
-        assert r['pts_seen'].sum() > 0.3 * len(r['pts_seen'])
+        assert r['pts_seen'].sum() > share * len(r['pts_seen'])
         assert set(np.unique(r['pts_semantic_mask'])) <= {0, 1, 2}
     assert len(with_frames['pts_seen']) == len(rendered['pts_seen'])
 

@@ -32,11 +32,11 @@ __all__ = ['look_pose', 'render_scene', 'main']
 
 
 def render_scene(points, out_dir, views=8, size=(320, 240), fov=70.,
-                 pitch=-15., splat=2, eye_height=1.4):
+                 pitch=-15., splat=2, eye_height=1.4, layout='centre'):
     """Render ``views`` frames of ``points (N, 6)`` into ``out_dir``;
     returns each frame's pixel coverage."""
     frames = render_views(np.asarray(points), views, tuple(size), fov, pitch,
-                          splat, eye_height)
+                          splat, eye_height, layout=layout)
     write_scannet_frames(frames, out_dir)
     return [float((f['depth'] > 0).mean()) for f in frames]
 
@@ -51,12 +51,15 @@ def main(argv=None):
     p.add_argument('--fov', type=float, default=70.)
     p.add_argument('--pitch', type=float, default=-15.)
     p.add_argument('--splat', type=int, default=2)
+    p.add_argument('--layout', default='centre',
+                   choices=['auto', 'centre', 'corners', 'outside'])
     args = p.parse_args(argv)
     from ovseg_plugins.seg3d.pointcloud_io import read_point_cloud
     cloud = read_point_cloud(args.points)
     t = time.perf_counter()
     cov = render_scene(cloud.points, args.out_dir, args.views,
-                       tuple(args.size), args.fov, args.pitch, args.splat)
+                       tuple(args.size), args.fov, args.pitch, args.splat,
+                       layout=args.layout)
     print(f'{args.views} views -> {args.out_dir} (pixel coverage '
           f'{100 * np.mean(cov):.0f} %), {time.perf_counter() - t:.2f} s')
 
