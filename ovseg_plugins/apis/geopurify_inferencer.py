@@ -571,10 +571,13 @@ class GeoPurifyInferencer(BaseInferencer):
             fused = fill_unseen(xyz, fused, seen)
         return fused, seen
 
-    def _purify(self, pts: torch.Tensor, stages: _Stages) -> torch.Tensor:
+    def _purify(self, pts: torch.Tensor, stages: _Stages
+                ) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
+        """Purified features: ``(N, C)`` and None, or ``(V, C)`` voxel
+        features and the point -> voxel index."""
         with stages.stage('purify'):
             if self.has_student:
-                return self.model.purified(pts)
+                return self.model.purified(pts), None
             if self._teacher is None:
                 from mmdet3d.registry import MODELS
                 self._teacher = MODELS.build(dict(self.teacher_cfg))
@@ -582,7 +585,8 @@ class GeoPurifyInferencer(BaseInferencer):
                           'uses affinities of the online '
                           f'{type(self._teacher).__name__} (training-free)',
                           logger='current')
-            return self.model.purify_with_teacher(pts, self._teacher)
+            return self.model.purify_with_teacher(pts, self._teacher,
+                                                  per_voxel=True)
 
     @torch.no_grad()
     def forward(self, data: dict, **kwargs) -> List[dict]:
@@ -594,7 +598,7 @@ class GeoPurifyInferencer(BaseInferencer):
             dev = next(iter(self.model.buffers())).device
             if data['key'] is not None and cache is not None and \
                     cache[0] == (data['key'], self.has_student):
-                pooled, seen = cache[1], cache[2]
+                (pooled, inv), seen = cache[1], cache[2]
                 print_log('same scene: re-classifying its cached purified '
                           'features', logger='current')
             else:
@@ -603,17 +607,19 @@ class GeoPurifyInferencer(BaseInferencer):
                 pts = torch.cat([torch.from_numpy(cloud.points),
                                  fused.float()], 1).to(dev)
                 del fused, views  # only the points tensor is needed now
-                pooled = self._purify(pts, stages)
+                pooled, inv = self._purify(pts, stages)
                 del pts
-                self._scene_cache = ((data['key'], self.has_student), pooled,
-                                     seen) if data['key'] is not None else \
-                    None
+                self._scene_cache = ((data['key'], self.has_student),
+                                     (pooled, inv), seen) \
+                    if data['key'] is not None else None
             with stages.stage('classify'):
                 cos = self.model.decode_head.classify(
                     pooled, self.model.text_embeds,
                     self.model.query_to_class, self.vocabulary.num_classes)
                 prob = torch.softmax(self.logit_scale * cos, dim=0)
                 scores, labels = prob.max(0)
+                if inv is not None:  # voxel -> points
+                    scores, labels = scores[inv], labels[inv]
         self.stage_times = dict(stages.times)
         self.stage_spans = list(stages.spans)
         return [dict(name=data['name'], cloud=cloud,

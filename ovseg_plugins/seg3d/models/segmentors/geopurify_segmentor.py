@@ -380,17 +380,27 @@ class GeoPurifySegmentor(Base3DSegmentor):
 
     @torch.no_grad()
     def purify_with_teacher(self, pts: torch.Tensor,
-                            teacher: OptConfigType = None) -> torch.Tensor:
+                            teacher: OptConfigType = None,
+                            per_voxel: bool = False):
         """Geometry-guided pooling with affinities from an online teacher
         instead of a trained student (no checkpoint needed).
+
+        The teacher runs on the voxel centroids (mean xyz and colour of
+        each voxel's points): its neighbourhoods then have the same scale
+        for clouds of any density, and it costs ``V`` instead of ``N``
+        points.
 
         Args:
             pts (Tensor): ``(N, 6 + C)`` points (see the class docstring).
             teacher (dict | nn.Module, optional): Defaults to the model's
                 ``teacher`` or a :class:`GeometricTeacher`.
+            per_voxel (bool): Return the ``(V, C)`` voxel features and the
+                point -> voxel index ``(N,)`` instead of ``(N, C)`` (all
+                points of a voxel share its features).
 
         Returns:
-            Tensor: ``(N, C)`` pooled fused features.
+            Tensor | tuple: ``(N, C)`` pooled fused features, or
+            ``((V, C), (N,))`` with ``per_voxel``.
         """
         if teacher is None:
             teacher = self.teacher if self.teacher is not None else dict(
@@ -398,7 +408,9 @@ class GeoPurifySegmentor(Base3DSegmentor):
         if isinstance(teacher, dict):
             teacher = MODELS.build(teacher)
         x, coords, inv, _ = self._voxel_inputs(pts)
-        t = teacher(pts[:, :6]).float()
-        emb = F.normalize(scatter_mean(t, inv, len(coords)), dim=-1)
+        centroids = scatter_mean(pts[:, :6].float(), inv, len(coords))
+        emb = F.normalize(teacher(centroids).float(), dim=-1)
         pooled = self.decode_head(x, emb, coords[:, 1:])
-        return pooled[:, :self.fused_channels][inv]
+        del x, emb
+        pooled = pooled[:, :self.fused_channels]
+        return (pooled, inv) if per_voxel else pooled[inv]
