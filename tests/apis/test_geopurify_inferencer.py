@@ -140,6 +140,17 @@ def test_student_checkpoint_is_loaded_and_used(oracle_scene, tmp_path):
     assert inf.has_student
     for k, v in model.backbone.state_dict().items():
         torch.testing.assert_close(inf.model.backbone.state_dict()[k], v)
+    # a Runner checkpoint: the config comes from its meta
+    from mmengine.config import Config
+    runner_ckpt = str(tmp_path / 'epoch_1.pth')
+    torch.save(dict(state_dict=model.state_dict(), meta=dict(
+        cfg=Config(dict(model=dict(cfg, class_names=['a']))).pretty_text)),
+        runner_ckpt)
+    inf2 = GeoPurifyInferencer(CLASSES, weights=runner_ckpt,
+                               feature_maps=oracle_scene['features'],
+                               text_embeddings=oracle_scene['text'],
+                               show_progress=False)
+    assert inf2.model.backbone.head.out_features == 4
     res = inf(dict(points=oracle_scene['ply'],
                    frames=oracle_scene['frames']))['predictions'][0]
     assert len(res['pts_semantic_mask']) == len(res['pts_seen'])
@@ -182,3 +193,11 @@ def test_real_scannet_demo_scene_runs(tmp_path):
     assert len(pred['pts_semantic_mask']) == 40684
     assert pred['pts_seen'].sum() > 0.2 * 40684
     assert osp.isfile(pred['files']['ply'])
+
+
+def test_apis_package_imports_no_framework():
+    from conftest import run_py
+    r = run_py(['-c', "import ovseg_plugins.apis, sys; bad = [m for m in "
+                "sys.modules if m.startswith(('mmdet3d', 'mmseg'))]; "
+                "assert not bad, bad"])
+    assert r.returncode == 0, r.stderr

@@ -43,3 +43,29 @@ def test_both_keys_most_specific_wins_and_dotted_keys_merge_plainly():
                             'model.knn': 8})
     assert _roots(cfg, 'train_dataloader') == ['/f', '/d/teacher_feats']
     assert cfg.model.knn == 8
+
+
+def _strings(node, out):
+    if isinstance(node, str):
+        out.append(node)
+    elif isinstance(node, dict):
+        for v in node.values():
+            _strings(v, out)
+    elif isinstance(node, (list, tuple)):
+        for v in node:
+            _strings(v, out)
+    return out
+
+
+def test_every_geopurify_config_follows_data_root():
+    import glob
+    for path in sorted(glob.glob(osp.join(REPO_ROOT, 'configs', 'geopurify',
+                                          '*.py'))):
+        cfg = Config.fromfile(path)
+        old = cfg.data_root
+        merge_cfg_options(cfg, {'data_root': '/elsewhere/'})
+        left = [s for s in _strings(cfg._cfg_dict.to_dict(), [])
+                if s.startswith(old)]
+        # matterport_{40,80,160} test on their own K-class roots
+        left = [s for s in left if not s.startswith('data/matterport_3d_')]
+        assert not left, (path, left)
