@@ -671,7 +671,8 @@ class GeoPurifyInferencer(BaseInferencer):
             return None
         out = []
         for i, pred in enumerate(preds):
-            img = render_label_picture(pred['cloud'], pred['pts_semantic_mask'],
+            img = render_label_picture(pred['cloud'],
+                                       pred['pts_semantic_mask'],
                                        pred['classes'])
             if img_out_dir:
                 from PIL import Image

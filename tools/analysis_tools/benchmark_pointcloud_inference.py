@@ -64,7 +64,6 @@ class RssSampler(threading.Thread):
 
 
 def child(n_points, views, size, clip, threads):
-    import numpy as np
     import torch
     torch.set_num_threads(threads)
     from ovseg_plugins.apis.geopurify_inferencer import GeoPurifyInferencer
