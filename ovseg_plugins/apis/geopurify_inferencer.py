@@ -253,6 +253,15 @@ class _Stages:
 
 
 # ---------------------------------------------------------------- inferencer
+def _register(cls):
+    """Register in mmdet3d's INFERENCERS as ``seg3d-geopurify``."""
+    from mmdet3d.registry import INFERENCERS
+    INFERENCERS.register_module(name='seg3d-geopurify', module=cls,
+                                force=True)
+    return cls
+
+
+@_register
 class GeoPurifyInferencer(BaseInferencer):
     """GeoPurify on user point clouds with free-text classes.
 

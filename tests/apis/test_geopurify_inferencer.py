@@ -167,7 +167,10 @@ def test_student_checkpoint_is_loaded_and_used(oracle_scene, tmp_path):
 
 
 def test_missing_2d_model_is_a_clear_error():
+    from mmdet3d.registry import INFERENCERS
+
     from ovseg_plugins.apis import GeoPurifyInferencer
+    assert INFERENCERS.module_dict['seg3d-geopurify'] is GeoPurifyInferencer
     with pytest.raises(ValueError, match='feature_model'):
         GeoPurifyInferencer('chair;table')
 
