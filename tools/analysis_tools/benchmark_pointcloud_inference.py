@@ -63,7 +63,44 @@ class RssSampler(threading.Thread):
         return max(vals) if vals else rss_mb()
 
 
-def child(n_points, views, size, clip, threads):
+def purify_breakdown(inf, cloud):
+    """Seconds of the purify stage's steps, re-run one by one on the
+    same points (random fused features of the right width)."""
+    import torch
+    import torch.nn.functional as F
+
+    from ovseg_plugins.seg3d.models.decode_heads.geometry_guided_pooling \
+        import affinity_weights, geometry_guided_pooling
+    from ovseg_plugins.seg3d.models.utils import scatter_mean
+    from ovseg_plugins.seg3d.ops.knn import knn_indices, spatial_order
+    m, head = inf.model, inf.model.decode_head
+    pts = torch.cat([torch.from_numpy(cloud.points),
+                     torch.randn(len(cloud), m.fused_channels)], 1)
+    out = {}
+    t = time.perf_counter()
+    x, coords, inv, _ = m._voxel_inputs(pts)
+    out['voxel inputs (normals: kNN 16 + PCA, means)'] = \
+        time.perf_counter() - t
+    t = time.perf_counter()
+    cen = scatter_mean(pts[:, :6], inv, len(coords))
+    emb = F.normalize(inf._teacher(cen).float(), dim=-1)
+    out['geometric teacher on voxel centroids'] = time.perf_counter() - t
+    t = time.perf_counter()
+    perm = spatial_order(coords[:, 1:])
+    nbr = knn_indices(coords[:, 1:][perm].float(), head.knn, head.chunk)
+    out[f'kNN {head.knn} of the voxels'] = time.perf_counter() - t
+    t = time.perf_counter()
+    w = affinity_weights(emb[perm], nbr, head.sharpen)
+    out['affinity weights'] = time.perf_counter() - t
+    t = time.perf_counter()
+    geometry_guided_pooling(x[perm], nbr, w, head.iterations)
+    out[f'{head.iterations} pooling steps ({x.shape[1]} ch)'] = \
+        time.perf_counter() - t
+    out['voxels'] = len(coords)
+    return out
+
+
+def child(n_points, views, size, clip, threads, breakdown_at=200000):
     import torch
     torch.set_num_threads(threads)
     from ovseg_plugins.apis.geopurify_inferencer import GeoPurifyInferencer
@@ -91,6 +128,8 @@ def child(n_points, views, size, clip, threads):
     inf(cloud, out_dir=osp.join(work, 'out'))
     t_end = time.perf_counter()
     sampler.stop()
+    breakdown = purify_breakdown(inf, cloud) if n_points == breakdown_at \
+        else None
     spans = [('read', t0, t_read)] + list(inf.stage_spans)
     last = max(t1 for _, _, t1 in spans)
     spans.append(('save', last, t_end))
@@ -101,6 +140,7 @@ def child(n_points, views, size, clip, threads):
         r['peak'] = max(r['peak'], sampler.peak(a, b) - base)
     return dict(points=len(cloud), views=views, size=list(size), clip=clip,
                 threads=threads, base_mb=base, total_s=t_end - t0,
+                breakdown=breakdown,
                 peak_mb=sampler.peak(t0, t_end) - base,
                 stages={k: rows[k] for k in STAGES if k in rows})
 
@@ -114,18 +154,22 @@ def main(argv=None):
     p.add_argument('--clip', default='ViT-B-16')
     p.add_argument('--threads', type=int, default=1)
     p.add_argument('--json', action='store_true')
+    p.add_argument('--breakdown', type=int, default=200000,
+                   help='time the purify steps one by one at this size')
     p.add_argument('--child', type=int, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.child:
         print('RESULT ' + json.dumps(child(args.child, args.views, args.size,
-                                             args.clip, args.threads)))
+                                             args.clip, args.threads,
+                                             args.breakdown)))
         return
     res = []
     for n in args.points:
         r = subprocess.run(
             [sys.executable, osp.abspath(__file__), '--child', str(n),
              '--views', str(args.views), '--size', *map(str, args.size),
-             '--clip', args.clip, '--threads', str(args.threads)],
+             '--clip', args.clip, '--threads', str(args.threads),
+             '--breakdown', str(args.breakdown)],
             capture_output=True, text=True,
             env=dict(os.environ, OMP_NUM_THREADS=str(args.threads)))
         line = [ln for ln in r.stdout.splitlines() if ln.startswith('RESULT')]
@@ -154,6 +198,14 @@ def main(argv=None):
           f'{res[0]["base_mb"]:.0f} MB; threads {args.threads}; '
           f'{args.views} rendered views {args.size[0]}x{args.size[1]}; '
           f'random {args.clip}')
+    for r in res:
+        if r.get('breakdown'):
+            bd = dict(r['breakdown'])
+            print(f'\npurify stage at {r["points"]:,} points '
+                  f'({bd.pop("voxels"):,} voxels of 2 cm), steps re-run '
+                  'one by one:\n\n| step | seconds |\n|---|---|')
+            for k, v in bd.items():
+                print(f'| {k} | {v:.2f} |')
     by_n = {r['points']: r for r in res}
     if len(res) >= 2:
         a, b = res[-2], res[-1]
