@@ -19,8 +19,9 @@ per input: ``<stem>_labels.npy``, ``<stem>_scores.npy``, a coloured
 ``<stem>_labels.ply`` (with ``label`` / ``score`` properties) and a
 ``<stem>_labels.png`` picture with a legend, all written atomically.
 
-Papers: GeoPurify (Mao et al., ICLR 2026, github.com/tj12323/GeoPurify);
-OpenScene (Peng et al., CVPR 2023) for the 2D-to-3D lifting set-up.
+Papers: GeoPurify (arXiv 2510.02186, ICLR 2026, github.com/tj12323/GeoPurify);
+OpenScene (CVPR 2023, github.com/pengsongyou/openscene) for the 2D-to-3D
+lifting set-up.
 """
 import os.path as osp
 import time
