@@ -731,7 +731,7 @@ class GeoPurifyInferencer(BaseInferencer):
 def render_label_picture(cloud: PointCloud, labels: np.ndarray,
                          classes: Sequence[str],
                          size: Tuple[int, int] = (800, 600),
-                         splat: int = 1) -> np.ndarray:
+                         splat: Optional[int] = None) -> np.ndarray:
     """An oblique bird's-eye picture of the labelled cloud with a legend
     (the classes present, with their point share).
 
@@ -743,6 +743,8 @@ def render_label_picture(cloud: PointCloud, labels: np.ndarray,
     from ovseg_plugins.seg3d.rendering import look_pose, pinhole_intrinsic
     from ovseg_plugins.seg3d.rendering import render_points
     W, H = size
+    if splat is None:  # sparse clouds get larger dots
+        splat = 2 if len(cloud) < 200_000 else 1
     xyz = cloud.xyz.astype(np.float64)
     lo, hi = xyz.min(0), xyz.max(0)
     centre = (lo + hi) / 2
