@@ -118,6 +118,8 @@ def lift(args):
                         load_clip_cfg(args.clip_cfg)) if args.clip else None
     if args.text:
         text = torch.load(args.text, map_location='cpu', weights_only=True)
+        if isinstance(text, dict):  # tools/geopurify/text_embeddings.py
+            text = text['text_embeds']
     elif clip is not None and clip.text is not None:
         text = clip.text
     else:
