@@ -44,6 +44,14 @@ demo: setup
 	  --classes "road,parking lot;building,roof;low vegetation,grass;tree;car;water" \
 	  --tile-size 512 --overlap 64 --polygons geojson --no-progress --out-dir $(DEMO_OUT)
 
+# GeoPurify on a generated room (posed frames + oracle-like 2D feature maps,
+# no weights needed): labels, coloured .ply and a picture in outputs/demo_3d.
+.PHONY: demo-3d
+DEMO3D_OUT ?= outputs/demo_3d
+demo-3d: setup
+	$(PY) tools/demo/pointcloud_demo.py --procedural $(DEMO3D_OUT)/scene \
+	  --out-dir $(DEMO3D_OUT)
+
 test: setup
 	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(PY) -m pytest $(PYTEST_ARGS)
 

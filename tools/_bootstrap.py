@@ -46,7 +46,9 @@ def load_config(args):
     cfg = Config.fromfile(args.config)
     cfg.launcher = args.launcher
     if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
+        # path variables (data_root, fused_root, ...) follow their override
+        from ovseg_plugins.utils.config_paths import merge_cfg_options
+        merge_cfg_options(cfg, args.cfg_options)
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir', None) is None:

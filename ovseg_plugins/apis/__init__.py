@@ -10,6 +10,7 @@ import importlib
 _LAZY = {
     'OVSegInferencer': '.ov_seg_inferencer',
     'resolve_config': '.ov_seg_inferencer',
+    'GeoPurifyInferencer': '.geopurify_inferencer',
 }
 
 __all__ = list(_LAZY)

@@ -177,3 +177,93 @@ def miou(pred: np.ndarray, gt: np.ndarray, num_classes: int) -> float:
         if u:
             ious.append(i / u)
     return float(np.mean(ious))
+
+
+# synonyms the oracle text embeddings also know (same prototype)
+ROOM_SYNONYMS = {'sofa': ('couch', ), 'table': ('desk', ),
+                 'lamp': ('floor lamp', ), 'cabinet': ('cupboard', )}
+
+
+def oracle_feature_maps(index_maps: List[np.ndarray], labels: np.ndarray,
+                        prototypes: np.ndarray, stride: int = 4,
+                        noise: float = 0.3, seed: int = 0
+                        ) -> List[np.ndarray]:
+    """Oracle-like 2D feature maps of rendered views: each cell of a
+    ``stride``-coarser grid holds the prototype of the class of the point
+    seen at the cell centre, plus ``noise · n`` (``n`` standard normal);
+    empty cells hold noise only.
+
+    Args:
+        index_maps (list[ndarray]): ``(H, W)`` visible point per pixel
+            (-1 = empty), from ``rendering.render_views``.
+        labels (ndarray): ``(N,)`` classes.
+        prototypes (ndarray): ``(C, D)``.
+
+    Returns:
+        list[ndarray]: ``(D, H // stride, W // stride)`` float32 maps.
+    """
+    rng = np.random.default_rng(seed)
+    D = prototypes.shape[1]
+    out = []
+    for idx in index_maps:
+        H, W = idx.shape
+        cells = idx[stride // 2::stride, stride // 2::stride][:H // stride,
+                                                             :W // stride]
+        f = noise * rng.normal(size=cells.shape + (D, ))
+        hit = cells >= 0
+        f[hit] += prototypes[labels[cells[hit]]]
+        out.append(np.ascontiguousarray(f.transpose(2, 0, 1),
+                                        dtype=np.float32))
+    return out
+
+
+def write_oracle_scene(out_dir: str, seed: int = 0, spacing: float = 0.05,
+                       views: int = 6, size: Tuple[int, int] = (240, 180),
+                       dim: int = 16, noise: float = 0.5) -> Dict[str, str]:
+    """A procedural room as a user would bring it: ``room.ply`` (coloured
+    points, true labels in a ``label`` property), posed RGB-D frames
+    rendered from it (``frames/``, ScanNet layout: ``views`` yaw angles at
+    the room centre and at four inner corners), oracle-like 2D feature
+    maps of those frames (``frames/features/<id>.npy``, see
+    :func:`oracle_feature_maps`) and the matching text embeddings
+    (``text_embeds.pt``: the class prototypes under each class name and
+    its :data:`ROOM_SYNONYMS`). Every file is written atomically.
+
+    Returns:
+        dict: paths ``ply``, ``frames``, ``features``, ``text``.
+    """
+    import os.path as osp
+
+    import torch
+
+    from ovseg_plugins.utils.io import atomic_write
+    from .pointcloud_io import write_ply
+    from .rendering import render_views, write_scannet_frames
+    room = procedural_room(seed, spacing=spacing)
+    protos = class_prototypes(len(ROOM_CLASSES), dim, seed)
+    ply = osp.join(out_dir, 'room.ply')
+    write_ply(ply, room['points'][:, :3], room['points'][:, 3:6],
+              dict(label=room['labels'].astype(np.int32)))
+    # a recorded trajectory: the centre and four inner corners, looking
+    # down 35 degrees with a 90-degree lens (5 x views frames)
+    frames = render_views(room['points'], views, size, fov=90., pitch=-35.,
+                          layout='corners')
+    fdir = osp.join(out_dir, 'frames')
+    ids = write_scannet_frames(frames, fdir)
+    maps = oracle_feature_maps([f['index'] for f in frames], room['labels'],
+                               protos, noise=noise, seed=seed)
+    for i, m in zip(ids, maps):
+        atomic_write(osp.join(fdir, 'features', f'{i}.npy'),
+                     lambda t, m=m: np.save(t, m), suffix='.npy')
+    queries, rows = [], []
+    for c, name in enumerate(ROOM_CLASSES):
+        for q in (name, ) + ROOM_SYNONYMS.get(name, ()):
+            queries.append(q)
+            rows.append(protos[c])
+    text = osp.join(out_dir, 'text_embeds.pt')
+    payload = dict(text_embeds=torch.from_numpy(np.stack(rows)),
+                   queries=queries, model='oracle class prototypes',
+                   templates=['{}'])
+    atomic_write(text, lambda t: torch.save(payload, t), suffix='.pt')
+    return dict(ply=ply, frames=fdir, features=osp.join(fdir, 'features'),
+                text=text)

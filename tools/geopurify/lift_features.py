@@ -139,6 +139,8 @@ def lift(args):
         with file_errors(args.text, 'text embeddings (--text)'):
             text = torch.load(args.text, map_location='cpu',
                               weights_only=True)
+        if isinstance(text, dict):  # tools/geopurify/text_embeddings.py
+            text = text['text_embeds']
         check_array('text embeddings', text, args.text, shape=(None, None),
                     nonzero_rows=True)
     elif clip is not None and clip.text is not None:

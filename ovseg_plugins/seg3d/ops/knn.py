@@ -222,7 +222,14 @@ def knn_indices(coords: torch.Tensor, k: int = 96,
 def nearest_source(query: torch.Tensor, source: torch.Tensor,
                    chunk: int = 4096) -> torch.Tensor:
     """Index of the nearest ``source (M, 3)`` point of every ``query (N, 3)``
-    point (chunked: memory ``chunk × M``)."""
+    point (chunked: memory ``chunk × M``). Large problems (``N · M >
+    5e7``) use scipy's exact k-d tree (``O((N + M) log M)`` instead of
+    ``O(N · M)``; among equidistant sources any may be returned)."""
+    if len(query) * len(source) > 5e7 and len(source):
+        from scipy.spatial import cKDTree
+        tree = cKDTree(source.detach().cpu().double().numpy())
+        _, idx = tree.query(query.detach().cpu().double().numpy(), k=1)
+        return torch.from_numpy(idx).long().to(query.device)
     out = []
     for s in range(0, len(query), chunk):
         out.append(torch.cdist(query[s:s + chunk].float(),

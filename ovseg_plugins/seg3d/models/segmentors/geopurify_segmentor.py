@@ -18,6 +18,33 @@ from ...ops.knn import knn_indices
 from ..utils import estimate_normals, scatter_mean, voxelize
 
 
+def select_queries(payload: dict, queries: Sequence[str],
+                   source: str = 'text embeddings') -> torch.Tensor:
+    """Rows of a text-embeddings file for ``queries``.
+
+    A file from ``tools/geopurify/text_embeddings.py`` is a dict with
+    ``text_embeds (Q, C)`` and the ``queries`` they embed: rows are picked
+    by name (any subset, any order). A dict without ``queries`` is used
+    as is (row ``i`` = query ``i``).
+    """
+    emb = payload.get('text_embeds')
+    if emb is None:
+        raise ValueError(f'{source}: a dict without "text_embeds" '
+                         f'(keys {sorted(payload)[:6]}).')
+    emb = torch.as_tensor(emb)
+    names = payload.get('queries')
+    if names is None:
+        return emb
+    names = list(names)
+    missing = [q for q in queries if q not in names]
+    if missing:
+        raise ValueError(
+            f'{source}: no embedding for {missing[:5]} (the file embeds '
+            f'{len(names)} queries, e.g. {names[:5]}); write a file for '
+            'these classes with tools/geopurify/text_embeddings.py.')
+    return emb[[names.index(q) for q in queries]]
+
+
 @MODELS.register_module()
 class GeoPurifySegmentor(Base3DSegmentor):
     """Open-vocabulary 3D segmentation with GeoPurify.
@@ -50,8 +77,10 @@ class GeoPurifySegmentor(Base3DSegmentor):
             ``dict(type='GeometricTeacher')`` or
             ``dict(type='PointBackboneTeacher', backbone=<any mmdet3d
             backbone config>, checkpoint=..., color_scale=...)``.
-        text_embeddings (str, optional): ``(num_classes, C)`` .pt/.npy file
-            of class embeddings in the fused features' space.
+        text_embeddings (str | Tensor, optional): ``(num_queries, C)``
+            .pt/.npy file (or array) of class embeddings in the fused
+            features' space (``tools/geopurify/text_embeddings.py`` writes
+            one).
         text_encoder (dict, optional): open_clip tower to embed
             ``templates`` × class names instead: ``dict(model_name=...,
             pretrained=..., model_cfg=None)``.
@@ -123,10 +152,13 @@ class GeoPurifySegmentor(Base3DSegmentor):
         self.normals = normals
         self.chunk = check_int('chunk', chunk, 'GeoPurifySegmentor', lo=1)
         self.vocabulary = Vocabulary.build(class_names)
+        self._text_encoder_cfg = text_encoder
+        self._templates = get_templates(list(templates) if not isinstance(
+            templates, str) else templates)
+        self._meta_override: dict = {}
+        self._purified = None  # (key, pooled point features): see purified
         text = self._text_embeddings(text_embeddings, text_encoder,
-                                     get_templates(list(templates) if not
-                                                   isinstance(templates, str)
-                                                   else templates))
+                                     self._templates)
         self.register_buffer('text_embeds', F.normalize(text.float(), dim=-1),
                              persistent=False)
         self.register_buffer(
@@ -135,7 +167,9 @@ class GeoPurifySegmentor(Base3DSegmentor):
 
     def _text_embeddings(self, path, encoder_cfg, templates) -> torch.Tensor:
         n_q = len(self.vocabulary.queries)
-        if path is not None:
+        if isinstance(path, (torch.Tensor, np.ndarray)):
+            emb = torch.as_tensor(path).detach().float().cpu()
+        elif path is not None:
             if path.endswith('.npy'):
                 import os.path as osp
                 if not osp.isfile(path):
@@ -145,8 +179,8 @@ class GeoPurifySegmentor(Base3DSegmentor):
                     emb = torch.from_numpy(np.load(path))
             else:
                 emb = load_torch_file(path, 'text embeddings')
-                emb = emb.get('text_embeds', emb) if isinstance(emb,
-                                                                dict) else emb
+                if isinstance(emb, dict):
+                    emb = select_queries(emb, self.vocabulary.queries, path)
             check_array('text embeddings', emb, path, nonzero_rows=True)
         elif encoder_cfg is not None:
             from ovseg_plugins.utils.open_clip_loader import build_open_clip
@@ -266,7 +300,7 @@ class GeoPurifySegmentor(Base3DSegmentor):
             xyz = pts[:, :3] if getattr(self.decode_head, 'zero_fill',
                                         False) else None
             seg_logits.append(self.decode_head.classify(
-                self.purify(pts), self.text_embeds, self.query_to_class,
+                self.purified(pts), self.text_embeds, self.query_to_class,
                 self.vocabulary.num_classes, xyz=xyz))
             check_finite_output('point logits', seg_logits[-1],
                                 'GeoPurifySegmentor.predict')
@@ -274,3 +308,132 @@ class GeoPurifySegmentor(Base3DSegmentor):
 
     def _forward(self, batch_inputs_dict: dict, batch_data_samples=None):
         return [self.purify(p) for p in batch_inputs_dict['points']]
+
+    # ------------------------------------------------------------ vocabulary
+    def set_vocabulary(self, class_names: Union[str, Sequence, Vocabulary],
+                       text_embeddings=None) -> None:
+        """Switch to new classes without rebuilding the model.
+
+        Geometry-guided pooling is class-free, so the purified features of
+        a scene stay valid: the next :meth:`predict` on the same points
+        re-classifies the cached features (see :meth:`purified`) instead of
+        purifying again.
+
+        Args:
+            class_names (str | list | Vocabulary): Classes with synonyms (a
+                class-name file, ``"a,b;c"`` or a list).
+            text_embeddings (str | Tensor, optional): ``(num_queries, C)``
+                embeddings of the new queries. Required when the model was
+                built from an embeddings file; by default the text encoder
+                the model was built with embeds the new queries.
+        """
+        vocab = Vocabulary.build(class_names)
+        old = self.vocabulary
+        self.vocabulary = vocab
+        try:
+            if text_embeddings is None and self._text_encoder_cfg is None:
+                raise ValueError(
+                    'set_vocabulary: this model was built from a text-'
+                    'embeddings file; pass text_embeddings for the new '
+                    f'{len(vocab.queries)} queries (tools/geopurify/'
+                    'text_embeddings.py writes them).')
+            text = self._text_embeddings(text_embeddings,
+                                         self._text_encoder_cfg,
+                                         self._templates)
+        except Exception:
+            self.vocabulary = old
+            raise
+        dev = self.text_embeds.device
+        self.text_embeds = F.normalize(text.float(), dim=-1).to(dev)
+        self.query_to_class = torch.as_tensor(vocab.query_to_class,
+                                              device=dev)
+
+    @property
+    def dataset_meta(self) -> dict:
+        """``classes`` (first synonym of each vocabulary class) and a
+        ``palette`` of the current vocabulary, plus any other metainfo set
+        on the model (e.g. by ``mmdet3d.apis.init_model``)."""
+        from ovseg_plugins.seg3d.pointcloud_io import class_palette
+        meta = dict(self._meta_override)
+        classes = tuple(self.vocabulary.class_names)
+        palette = meta.get('palette')
+        if palette is None or len(palette) != len(classes) or \
+                tuple(meta.get('classes') or ()) != classes:
+            palette = class_palette(len(classes)).tolist()
+        meta.update(classes=classes, palette=palette)
+        return meta
+
+    @dataset_meta.setter
+    def dataset_meta(self, meta: Optional[dict]) -> None:
+        # classes always follow the vocabulary; keep the rest (palette when
+        # it matches the classes, dataset-specific keys)
+        self._meta_override = dict(meta or {})
+
+    # ------------------------------------------------------------ caching
+    def _purify_key(self, pts: torch.Tensor):
+        """Identity of (points, student weights) for the purified cache:
+        storage, shape, in-place version and column sums of the points and
+        the in-place versions of the student's parameters and buffers."""
+        p = pts.detach()
+        return (p.data_ptr(), tuple(p.shape), p._version, str(p.device),
+                tuple(p.double().sum(0).tolist()),
+                tuple(t._version for t in self.backbone.state_dict(
+                    keep_vars=True).values()),
+                tuple(t._version for t in self.decode_head.state_dict(
+                    keep_vars=True).values()))
+
+    @torch.no_grad()
+    def purified(self, pts: torch.Tensor) -> torch.Tensor:
+        """:meth:`purify` with a one-scene cache (eval mode only): calling
+        it again on the same, unchanged points with unchanged weights
+        returns the cached ``(N, C)`` features."""
+        if self.training:
+            self._purified = None
+            return self.purify(pts)
+        key = self._purify_key(pts)
+        if self._purified is not None and self._purified[0] == key:
+            return self._purified[1]
+        out = self.purify(pts)
+        self._purified = (key, out)
+        return out
+
+    def clear_purified_cache(self) -> None:
+        """Drop the cached purified features."""
+        self._purified = None
+
+    @torch.no_grad()
+    def purify_with_teacher(self, pts: torch.Tensor,
+                            teacher: OptConfigType = None,
+                            per_voxel: bool = False):
+        """Geometry-guided pooling with affinities from an online teacher
+        instead of a trained student (no checkpoint needed).
+
+        The teacher runs on the voxel centroids (mean xyz and colour of
+        each voxel's points): its neighbourhoods then have the same scale
+        for clouds of any density, and it costs ``V`` instead of ``N``
+        points.
+
+        Args:
+            pts (Tensor): ``(N, 6 + C)`` points (see the class docstring).
+            teacher (dict | nn.Module, optional): Defaults to the model's
+                ``teacher`` or a :class:`GeometricTeacher`.
+            per_voxel (bool): Return the ``(V, C)`` voxel features and the
+                point -> voxel index ``(N,)`` instead of ``(N, C)`` (all
+                points of a voxel share its features).
+
+        Returns:
+            Tensor | tuple: ``(N, C)`` pooled fused features, or
+            ``((V, C), (N,))`` with ``per_voxel``.
+        """
+        if teacher is None:
+            teacher = self.teacher if self.teacher is not None else dict(
+                type='GeometricTeacher')
+        if isinstance(teacher, dict):
+            teacher = MODELS.build(teacher)
+        x, coords, inv, _ = self._voxel_inputs(pts)
+        centroids = scatter_mean(pts[:, :6].float(), inv, len(coords))
+        emb = F.normalize(teacher(centroids).float(), dim=-1)
+        pooled = self.decode_head(x, emb, coords[:, 1:])
+        del x, emb
+        pooled = pooled[:, :self.fused_channels]
+        return (pooled, inv) if per_voxel else pooled[inv]

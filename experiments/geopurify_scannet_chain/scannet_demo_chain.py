@@ -1,6 +1,6 @@
 """GeoPurify's full chain on the real ScanNet demo scene, timed per stage.
 
-    python tools/analysis_tools/geopurify_scannet_demo_chain.py \
+    python experiments/geopurify_scannet_chain/scannet_demo_chain.py \
         [--data ../shared/data] [--views 8] [--size 320 240] [--steps 5]
         [--clip ViT-B-16 --clip-weights W] [--json]
 
@@ -13,9 +13,12 @@ pooling and open-vocabulary labels (ScanNet-20, "a {} in a scene"); (5)
 scoring at the labelled points of ``scannet/`` (nearest demo point after
 the scene's axis alignment; mmdet3d's ScanNet-20 valid ids).
 
-Without ``--clip-weights`` the CLIP is a tiny randomly initialised
-open_clip ViT (no weights can be downloaded here): the numbers then only
-prove that the chain runs; with real weights they measure the method.
+A controlled run of the chain with a student trained on the scene itself;
+the product path for users is ``GeoPurifyInferencer`` /
+``tools/demo/pointcloud_demo.py``. Without ``--clip-weights`` the CLIP is
+a tiny randomly initialised open_clip ViT (no weights can be downloaded
+here): the numbers then only prove that the chain runs; with real weights
+they measure the method.
 """
 import argparse
 import json
@@ -26,18 +29,17 @@ import sys
 import tempfile
 import time
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+sys.path.insert(0, osp.join(REPO, 'tools'))
 from _bootstrap import bootstrap  # noqa: E402
 
 bootstrap()
-sys.path.insert(0, osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))),
-                            'geopurify'))
-sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+sys.path.insert(0, osp.join(REPO, 'tools', 'geopurify'))
+sys.path.insert(0, osp.join(REPO, 'tools', 'analysis_tools'))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 SCANNET20_IDS = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 14, 16, 24, 28, 33,
                  34, 36, 39)
 TINY_CLIP = ('ovseg-tiny-ViT-16', dict(

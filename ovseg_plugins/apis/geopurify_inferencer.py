@@ -1,0 +1,784 @@
+"""Free-text 3D segmentation of your own point cloud with GeoPurify.
+
+One call runs the whole chain on a point cloud (.ply / .pcd / .bin / .npy
+/ ScanNet .pth)::
+
+    read -> views (posed RGB-D frames, or rendered from the coloured cloud)
+         -> 2D features per view (dense CLIP, or precomputed maps of any
+            model) -> lifted to the points (consensus top-k fusion)
+         -> purified (geometry-guided pooling with a trained student, or
+            with the online geometric teacher when no checkpoint is given)
+         -> cosine with the text embeddings of free-text classes (synonyms:
+            the best-matching synonym wins) -> per-point labels and scores.
+
+It follows mmdet3d's ``LidarSeg3DInferencer`` conventions (an mmengine
+``BaseInferencer``: ``inferencer(inputs, out_dir=...)`` returns
+``{'predictions': [...], 'visualization': [...]}``; predictions hold
+``pts_semantic_mask``) and adds ``pts_scores``, the class names, and files
+per input: ``<stem>_labels.npy``, ``<stem>_scores.npy``, a coloured
+``<stem>_labels.ply`` (with ``label`` / ``score`` properties) and a
+``<stem>_labels.png`` picture with a legend, all written atomically.
+
+Papers: GeoPurify (arXiv 2510.02186, ICLR 2026, github.com/tj12323/GeoPurify);
+OpenScene (CVPR 2023, github.com/pengsongyou/openscene) for the 2D-to-3D
+lifting set-up.
+"""
+import os.path as osp
+import time
+from contextlib import contextmanager
+from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from mmengine.config import Config, ConfigDict
+from mmengine.infer.infer import BaseInferencer
+from mmengine.logging import print_log
+
+from ovseg_plugins.seg3d.pointcloud_io import (PointCloud, class_palette,
+                                               read_point_cloud, write_ply)
+from ovseg_plugins.text import Vocabulary, encode_queries, get_templates
+from ovseg_plugins.utils.io import atomic_write
+
+InputType = Union[str, np.ndarray, PointCloud, dict]
+
+__all__ = ['GeoPurifyInferencer', 'ClipFeatureSource', 'FeatureMapSource',
+           'CallableFeatureSource', 'default_model_cfg']
+
+
+# ---------------------------------------------------------------- 2D sources
+class ClipFeatureSource:
+    """Dense CLIP features of a frame (our SegEarth-OV ``DenseCLIPViT``) and
+    the matching text tower.
+
+    Args:
+        model_name (str): open_clip architecture, e.g. ``'ViT-B-16'``.
+        pretrained (str, optional): open_clip tag or local weights file
+            (None: random weights, plumbing only).
+        model_cfg (dict, optional): Architecture dict for custom towers.
+        device (str): Defaults to 'cpu'.
+    """
+
+    def __init__(self, model_name: str = 'ViT-B-16',
+                 pretrained: Optional[str] = None,
+                 model_cfg: Optional[dict] = None, device: str = 'cpu'):
+        from mmengine.registry import DefaultScope
+
+        import ovseg_plugins.seg2d  # noqa: F401  (registers DenseCLIPViT)
+        from mmseg.registry import MODELS as SEG_MODELS
+        with DefaultScope.overwrite_default_scope('mmseg'):
+            self.backbone = SEG_MODELS.build(dict(
+                type='DenseCLIPViT', model_name=model_name,
+                pretrained=pretrained, model_cfg=model_cfg)).eval()
+        self.backbone.to(device)
+        self.device = device
+        self.dim = int(self.backbone.embed_dim)
+        self.mean = torch.tensor([0.48145466, 0.4578275, 0.40821073])
+        self.std = torch.tensor([0.26862954, 0.26130258, 0.27577711])
+
+    def text(self, queries: Sequence[str],
+             templates: Sequence[str]) -> torch.Tensor:
+        """``(Q, D)`` unit text embeddings averaged over ``templates``."""
+        return encode_queries(self.backbone.encode_text, list(queries),
+                              list(templates)).cpu()
+
+    @torch.no_grad()
+    def __call__(self, frame: dict) -> Tuple[torch.Tensor, Tuple[int, int]]:
+        """``(D, h, w)`` map of ``frame['color']`` and the image size the
+        map covers (the patch-padded image)."""
+        rgb = frame['color']
+        x = torch.from_numpy(np.ascontiguousarray(rgb)).float().div(255)
+        x = x.permute(2, 0, 1)
+        x = ((x - self.mean[:, None, None]) / self.std[:, None, None])[None]
+        p = self.backbone.patch_size
+        H, W = x.shape[-2:]
+        x = F.pad(x, (0, (-W) % p, 0, (-H) % p))
+        fmap = self.backbone(x.to(self.device))[0][0].float().cpu()
+        return fmap, (H + (-H) % p, W + (-W) % p)
+
+
+class FeatureMapSource:
+    """Precomputed 2D feature maps of any model: ``<feature_dir>/<frame
+    id>.npy`` of shape ``(D, h, w)`` covering the whole frame, with a
+    text-embeddings file in the same space (``.pt`` dict from
+    ``tools/geopurify/text_embeddings.py``, or a ``(Q, D)`` tensor / array
+    in vocabulary query order)."""
+
+    def __init__(self, feature_dir: str,
+                 text_embeddings: Union[str, dict, torch.Tensor,
+                                        np.ndarray, Callable]):
+        if not osp.isdir(feature_dir):
+            raise FileNotFoundError(f'feature-map folder not found: '
+                                    f'{feature_dir!r}')
+        self.feature_dir = feature_dir
+        self._text = text_embeddings
+        self.dim = None
+
+    def text(self, queries: Sequence[str],
+             templates: Sequence[str]) -> torch.Tensor:
+        return _text_from(self._text, queries)
+
+    def __call__(self, frame: dict) -> Tuple[torch.Tensor, Tuple[int, int]]:
+        path = osp.join(self.feature_dir, f"{frame['id']}.npy")
+        if not osp.isfile(path):
+            raise FileNotFoundError(
+                f'feature map not found: {path} (one (D, h, w) .npy per '
+                'frame id is needed)')
+        fmap = torch.from_numpy(np.load(path)).float()
+        if fmap.ndim != 3:
+            raise ValueError(f'{path}: shape {tuple(fmap.shape)}, expected '
+                             '(D, h, w)')
+        return fmap, tuple(frame['color'].shape[:2])
+
+
+class CallableFeatureSource:
+    """Any 2D model as two callables: ``image_fn(rgb (H, W, 3) uint8) ->
+    (D, h, w)`` and ``text_fn(list of queries) -> (Q, D)``."""
+
+    def __init__(self, image_fn: Callable, text_fn: Callable):
+        self.image_fn = image_fn
+        self.text_fn = text_fn
+        self.dim = None
+
+    def text(self, queries, templates) -> torch.Tensor:
+        return torch.as_tensor(self.text_fn(list(queries))).float()
+
+    def __call__(self, frame):
+        fmap = torch.as_tensor(self.image_fn(frame['color'])).float()
+        return fmap, tuple(frame['color'].shape[:2])
+
+
+def _text_from(spec, queries: Sequence[str]) -> torch.Tensor:
+    """``(Q, D)`` embeddings of ``queries`` from a file / dict / tensor /
+    callable."""
+    from ovseg_plugins.seg3d.models.segmentors.geopurify_segmentor import \
+        select_queries
+    if callable(spec) and not isinstance(spec, (torch.Tensor, np.ndarray)):
+        return torch.as_tensor(spec(list(queries))).float()
+    where = 'text embeddings'
+    if isinstance(spec, str):
+        from ovseg_plugins.utils.checkpoint import load_torch_file
+        where = spec
+        spec = np.load(spec) if spec.endswith('.npy') else load_torch_file(
+            spec, 'text embeddings')
+    if isinstance(spec, dict):
+        return select_queries(spec, queries, where).float()
+    emb = torch.as_tensor(spec).float()
+    if emb.ndim != 2 or len(emb) != len(queries):
+        raise ValueError(
+            f'{where}: shape {tuple(emb.shape)} does not give one row per '
+            f'query ({len(queries)}: {list(queries)[:5]}); use a file from '
+            'tools/geopurify/text_embeddings.py (rows picked by name).')
+    return emb
+
+
+def default_model_cfg(fused_channels: int, hidden_channels: int = 512,
+                      embed_dim: int = 128, num_blocks: int = 4) -> dict:
+    """GeoPurify's model (``configs/_base_/models/geopurify_student.py``
+    sizes) for ``fused_channels``-d 2D features, as a config dict."""
+    return dict(
+        type='GeoPurifySegmentor',
+        backbone=dict(type='StudentAffinityNet',
+                      in_channels=fused_channels + 6,
+                      hidden_channels=hidden_channels, embed_dim=embed_dim,
+                      num_blocks=num_blocks),
+        fused_channels=fused_channels, teacher_channels=0,
+        voxel_size=0.02, knn=96,
+        decode_head=dict(type='AffinityPurifyHead', knn=96, sharpen=20.,
+                         iterations=18))
+
+
+def _student_cfg_from_state(sd: dict, fused_channels: int) -> dict:
+    """Model config from a bare student state dict's shapes."""
+    stem = sd.get('backbone.stem.weight')
+    head = sd.get('backbone.head.weight')
+    if stem is None or head is None:
+        raise KeyError('the checkpoint holds no GeoPurify student '
+                       '(backbone.stem.weight / backbone.head.weight); give '
+                       'the training config as `model`.')
+    blocks = {k.split('.')[2] for k in sd if k.startswith('backbone.blocks.')}
+    if stem.shape[1] != fused_channels + 6:
+        raise ValueError(
+            f'the student takes {stem.shape[1] - 6}-d 2D features, the 2D '
+            f'source gives {fused_channels}-d: use the 2D model the student '
+            'was trained with.')
+    return default_model_cfg(fused_channels, int(stem.shape[2]),
+                             int(head.shape[0]), len(blocks))
+
+
+# ---------------------------------------------------------------- progress
+class _Stages:
+    """One progress bar per stage (rich), or silent."""
+
+    def __init__(self, enabled: bool):
+        self.enabled = enabled
+        self._progress = None
+        self.times: Dict[str, float] = {}
+        self.spans: List[Tuple[str, float, float]] = []  # perf_counter
+
+    def __enter__(self):
+        if self.enabled:
+            from rich.progress import (BarColumn, MofNCompleteColumn,
+                                       Progress, TextColumn,
+                                       TimeElapsedColumn)
+            self._progress = Progress(
+                TextColumn('{task.description:<10}'), BarColumn(),
+                MofNCompleteColumn(), TimeElapsedColumn(), transient=False)
+            self._progress.start()
+        return self
+
+    def __exit__(self, *exc):
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
+
+    @contextmanager
+    def stage(self, name: str, total: int = 1):
+        """``with stages.stage('lift', n) as step: ... step()``."""
+        task = self._progress.add_task(name, total=total) \
+            if self._progress is not None else None
+        t0 = time.perf_counter()
+
+        def step(n: int = 1):
+            if task is not None:
+                self._progress.advance(task, n)
+
+        try:
+            yield step
+        finally:
+            t1 = time.perf_counter()
+            self.times[name] = self.times.get(name, 0.) + t1 - t0
+            self.spans.append((name, t0, t1))
+            if task is not None:
+                self._progress.update(task, completed=total)
+
+
+# ---------------------------------------------------------------- inferencer
+def _register(cls):
+    """Register in mmdet3d's INFERENCERS as ``seg3d-geopurify``."""
+    from mmdet3d.registry import INFERENCERS
+    INFERENCERS.register_module(name='seg3d-geopurify', module=cls,
+                                force=True)
+    return cls
+
+
+@_register
+class GeoPurifyInferencer(BaseInferencer):
+    """GeoPurify on user point clouds with free-text classes.
+
+    Args:
+        classes (str | list | Vocabulary): Classes with synonyms:
+            ``"chair,stool;table;floor"`` (``;`` between classes, ``,``
+            between synonyms), a class-name file or a list.
+        model (str | dict | Config, optional): A GeoPurify config (file or
+            dict with ``model``) or None: GeoPurify's model sized for the 2D
+            features (taken from the checkpoint's shapes when one is given).
+        weights (str, optional): Trained student checkpoint (mmengine
+            checkpoint of ``GeoPurifySegmentor`` or its ``state_dict``).
+            None: pooling affinities come from the online geometric
+            teacher (training-free), said in the log.
+        feature_model (dict | callable, optional): The 2D model: ``dict(
+            model_name='ViT-B-16', pretrained=<weights>, model_cfg=None)``
+            for our dense CLIP, or a :class:`CallableFeatureSource`-like
+            object.
+        feature_maps (str, optional): Folder of precomputed ``<frame
+            id>.npy`` ``(D, h, w)`` maps (needs posed frames and
+            ``text_embeddings``).
+        text_embeddings (str | dict | Tensor | callable, optional): Text
+            embeddings in the 2D features' space for ``feature_maps``.
+        templates (str | list): Prompt templates. Defaults to
+            ``'a {} in a scene'``.
+        views (int): Rendered yaw angles per camera position when no
+            frames are given.
+        render_size (tuple): ``(W, H)`` of rendered views.
+        fov, pitch, splat, eye_height: Rendering (see
+            ``ovseg_plugins.seg3d.rendering``).
+        render_layout (str): Camera layout of rendered views: ``'auto'``
+            (inside a room, outside an object), ``'centre'``,
+            ``'corners'`` or ``'outside'`` (``rendering.orbit_cameras``).
+        frame_step (int): Use frames whose id is a multiple of this.
+        depth_scale (float): Depth PNG units per metre.
+        vis_threshold (float): Relative depth tolerance of visibility.
+        cut_boundary (int): Border pixels not used.
+        fusion_k (int): Views fused per point.
+        logit_scale (float): Scale of cosines in fusion and scores.
+        teacher (dict, optional): Online teacher config for the
+            checkpoint-free path. Defaults to ``GeometricTeacher``.
+        device (str, optional): Defaults to 'cpu'.
+        show_progress (bool): A progress bar per stage.
+    """
+
+    preprocess_kwargs: set = {'frames', 'load_dim'}
+    forward_kwargs: set = set()
+    visualize_kwargs: set = {'return_vis', 'img_out_dir', 'no_save_vis'}
+    postprocess_kwargs: set = {'pred_out_dir', 'no_save_pred'}
+
+    def __init__(self,
+                 classes,
+                 model: Union[str, dict, Config, None] = None,
+                 weights: Optional[str] = None,
+                 feature_model: Union[dict, Callable, None] = None,
+                 feature_maps: Optional[str] = None,
+                 text_embeddings=None,
+                 templates: Union[str, Sequence[str]] = ('a {} in a scene', ),
+                 views: int = 8,
+                 render_size: Tuple[int, int] = (320, 240),
+                 fov: float = 70.,
+                 pitch: float = -15.,
+                 splat: int = 2,
+                 eye_height: float = 1.4,
+                 render_layout: str = 'auto',
+                 frame_step: int = 20,
+                 depth_scale: float = 1000.,
+                 vis_threshold: float = 0.05,
+                 cut_boundary: int = 10,
+                 fusion_k: int = 3,
+                 logit_scale: float = 100.,
+                 teacher: Optional[dict] = None,
+                 device: Optional[str] = None,
+                 show_progress: bool = True) -> None:
+        device = device or 'cpu'
+        if feature_maps is not None:
+            if text_embeddings is None:
+                raise ValueError('feature_maps needs text_embeddings in the '
+                                 'same space (tools/geopurify/'
+                                 'text_embeddings.py or your model\'s).')
+            self.source = FeatureMapSource(feature_maps, text_embeddings)
+        elif isinstance(feature_model, dict):
+            self.source = ClipFeatureSource(device=device, **feature_model)
+        elif feature_model is not None and hasattr(feature_model, 'text'):
+            self.source = feature_model
+        elif callable(feature_model):
+            if text_embeddings is None:
+                raise ValueError('a callable feature_model needs '
+                                 'text_embeddings (a file or a callable).')
+            self.source = CallableFeatureSource(
+                feature_model, lambda q: _text_from(text_embeddings, q))
+        else:
+            raise ValueError(
+                'give the 2D model: feature_model=dict(model_name=..., '
+                'pretrained=<weights>) for dense CLIP, or feature_maps=<dir> '
+                'with text_embeddings=<file>.')
+        if isinstance(templates, str) and '{}' in templates:
+            templates = [templates]
+        self.templates = get_templates(templates if isinstance(
+            templates, str) else list(templates))
+        self.vocabulary = Vocabulary.build(classes)
+        self.text = self.source.text(self.vocabulary.queries, self.templates)
+        self.render_cfg = dict(views=views, size=tuple(render_size), fov=fov,
+                               pitch=pitch, splat=splat,
+                               eye_height=eye_height, layout=render_layout)
+        self.lift_cfg = dict(frame_step=frame_step, depth_scale=depth_scale,
+                             vis_threshold=vis_threshold,
+                             cut_boundary=cut_boundary, k=fusion_k)
+        self.logit_scale = logit_scale
+        self.teacher_cfg = teacher or dict(type='GeometricTeacher')
+        self._teacher = None
+        self._scene_cache: Optional[tuple] = None
+        self.stage_times: Dict[str, float] = {}
+        self.stage_spans: List[Tuple[str, float, float]] = []
+        if model is None and weights is None:
+            model = ConfigDict(model=default_model_cfg(self.text.shape[1]))
+        elif model is None:
+            model = ConfigDict()  # from the checkpoint (meta cfg or shapes)
+        super().__init__(model=model, weights=weights, device=device,
+                         scope='mmdet3d', show_progress=show_progress)
+
+    # ------------------------------------------------------------ set-up
+    def _init_model(self, cfg, weights: Optional[str], device: str = 'cpu'):
+        from mmengine.registry import init_default_scope
+        init_default_scope('mmdet3d')
+        import ovseg_plugins.seg3d  # noqa: F401  (registers)
+        from mmdet3d.registry import MODELS
+
+        from ovseg_plugins.utils.checkpoint import (load_state_dict_strict,
+                                                    load_torch_file)
+        D = int(self.text.shape[1])
+        sd = None
+        if weights is not None:
+            ckpt = load_torch_file(weights, 'student checkpoint')
+            sd = ckpt.get('state_dict', ckpt) if isinstance(ckpt,
+                                                            dict) else None
+            if not isinstance(sd, dict):
+                raise ValueError(f'{weights}: not a state dict / mmengine '
+                                 'checkpoint.')
+            if 'model' not in cfg:
+                meta_cfg = (ckpt.get('meta') or {}).get('cfg')
+                if isinstance(meta_cfg, str) and 'GeoPurifySegmentor' in \
+                        meta_cfg:
+                    cfg = Config.fromstring(meta_cfg, '.py')
+                else:
+                    cfg = ConfigDict(model=_student_cfg_from_state(sd, D))
+        mcfg = dict(cfg.model) if 'model' in cfg else default_model_cfg(D)
+        if mcfg.get('type') != 'GeoPurifySegmentor':
+            raise ValueError(f'GeoPurifyInferencer needs a GeoPurifySegmentor'
+                             f' config, got model type {mcfg.get("type")!r}')
+        if int(mcfg.get('fused_channels', 512)) != D:
+            raise ValueError(
+                f'the model takes {mcfg.get("fused_channels", 512)}-d fused '
+                f'features but the 2D source gives {D}-d ones: use the 2D '
+                'model the student was trained with.')
+        mcfg.update(class_names=self.vocabulary, text_embeddings=self.text,
+                    text_encoder=None)
+        for k in ('train_cfg', 'pretrained'):
+            mcfg.pop(k, None)
+        mcfg['teacher'] = None  # training-only; never needed here
+        mcfg['teacher_channels'] = 0
+        model = MODELS.build(mcfg)
+        if sd is not None:
+            sd = {k: v for k, v in sd.items()
+                  if not k.startswith(('teacher.', 'loss_fn.'))}
+            load_state_dict_strict(model, sd, f'student checkpoint '
+                                   f'{weights!r}')
+        self.has_student = sd is not None
+        model.cfg = cfg
+        return model.to(device).eval()
+
+    def _init_pipeline(self, cfg) -> Callable:
+        return lambda x: x  # reading happens in preprocess()
+
+    def _init_collate(self, cfg) -> Callable:
+        return lambda x: x
+
+    def _init_visualizer(self, cfg):
+        return None  # pictures are drawn by :meth:`visualize`
+
+    # ------------------------------------------------------------ vocabulary
+    def set_vocabulary(self, classes) -> None:
+        """New classes for the next calls. A scene already processed (the
+        same input) is re-classified from its cached purified features: no
+        re-lifting or re-purifying (its lifting kept the consensus weights
+        of the vocabulary it was first run with)."""
+        vocab = Vocabulary.build(classes)
+        text = self.source.text(vocab.queries, self.templates)
+        self.model.set_vocabulary(vocab, text)
+        self.vocabulary, self.text = vocab, text
+
+    @property
+    def classes(self) -> List[str]:
+        return list(self.vocabulary.class_names)
+
+    # ------------------------------------------------------------ inputs
+    def _inputs_to_list(self, inputs) -> list:
+        if isinstance(inputs, str) and osp.isdir(inputs):
+            from ovseg_plugins.seg3d.pointcloud_io import SUPPORTED_FORMATS
+            import os
+            files = sorted(f for f in os.listdir(inputs)
+                           if osp.splitext(f)[1].lower() in
+                           SUPPORTED_FORMATS)
+            if not files:
+                raise FileNotFoundError(f'no point clouds '
+                                        f'({", ".join(SUPPORTED_FORMATS)}) '
+                                        f'in {inputs!r}')
+            return [osp.join(inputs, f) for f in files]
+        if isinstance(inputs, (list, tuple)):
+            return list(inputs)
+        return [inputs]
+
+    def _read(self, item, frames: Optional[str], load_dim: Optional[int]
+              ) -> dict:
+        """``{'cloud', 'frames', 'name', 'key'}`` of one input."""
+        if isinstance(item, dict):
+            frames = item.get('frames', frames)
+            item = item['points']
+        if isinstance(item, PointCloud):
+            cloud, name, key = item, osp.splitext(osp.basename(
+                item.path))[0] or 'points', None
+        elif isinstance(item, np.ndarray):
+            if item.ndim != 2 or item.shape[1] < 3:
+                raise ValueError(f'point array of shape {item.shape}: expected'
+                                 ' (N, 3) xyz or (N, 6) xyz rgb (0..255)')
+            from ovseg_plugins.seg3d.pointcloud_io import _finish
+            cloud = _finish(item[:, :3], item[:, 3:6] if item.shape[1] >= 6
+                            else None, '<array>')
+            name, key = None, None
+        else:
+            cloud = read_point_cloud(str(item), load_dim)
+            name = osp.splitext(osp.basename(str(item)))[0]
+            st = osp.getmtime(str(item))
+            key = (osp.abspath(str(item)), st, frames)
+        if not cloud.has_color:
+            print_log(f'{cloud.path or "input"}: no colours; rendered views '
+                      'and the teacher see grey points', logger='current')
+        return dict(cloud=cloud, frames=frames, name=name, key=key)
+
+    def preprocess(self, inputs: list, batch_size: int = 1,
+                   frames: Optional[str] = None,
+                   load_dim: Optional[int] = None, **kwargs):
+        for item in inputs:
+            yield self._read(item, frames, load_dim)
+
+    # ------------------------------------------------------------ the chain
+    def _views(self, data: dict, stages: _Stages) -> list:
+        from ovseg_plugins.seg3d.rendering import orbit_cameras, render_views
+        cloud = data['cloud']
+        if data['frames'] is not None:
+            from ovseg_plugins.seg3d.rgbd_frames import (list_frames,
+                                                         load_frame)
+            ids = list_frames(data['frames'], self.lift_cfg['frame_step'])
+            out = []
+            with stages.stage('frames', len(ids)) as step:
+                for i in ids:
+                    fr = load_frame(data['frames'], i,
+                                    self.lift_cfg['depth_scale'])
+                    if np.isfinite(fr['pose']).all():  # inf = lost tracking
+                        out.append(fr)
+                    step()
+            if not out:
+                raise ValueError(f'{data["frames"]}: every frame has an '
+                                 'invalid (non-finite) pose')
+            return out
+        rc = self.render_cfg
+        cams = orbit_cameras(cloud.xyz.astype(np.float64), rc['views'],
+                             rc['size'], rc['fov'], rc['pitch'],
+                             rc['eye_height'], rc['layout'])
+        out = []
+        with stages.stage('render', len(cams)) as step:
+            for i, cam in enumerate(cams):
+                fr = render_views(cloud.points, splat=rc['splat'],
+                                  size=rc['size'], cameras=[cam])[0]
+                fr['id'] = str(20 * i)
+                out.append(fr)
+                step()
+        return out
+
+    def _lift(self, cloud: PointCloud, views: list, stages: _Stages
+              ) -> Tuple[torch.Tensor, torch.Tensor]:
+        from ovseg_plugins.seg3d.lifting import (ViewFusionAccumulator,
+                                                 fill_unseen, project_points)
+        xyz = torch.from_numpy(cloud.xyz)
+        acc = ViewFusionAccumulator(len(xyz), self.text, self.logit_scale,
+                                    k=self.lift_cfg['k'],
+                                    store_dtype=torch.float16)
+        with stages.stage('lift', len(views)) as step:
+            for fr in views:
+                H, W = fr['color'].shape[:2]
+                depth = None if fr.get('depth') is None else \
+                    torch.from_numpy(np.asarray(fr['depth'], np.float32))
+                pix, vis = project_points(
+                    xyz, torch.from_numpy(fr['pose']).float(),
+                    torch.from_numpy(fr['intrinsic']).float(), (H, W), depth,
+                    self.lift_cfg['cut_boundary'],
+                    self.lift_cfg['vis_threshold'])
+                fmap, map_hw = self.source(fr)
+                if fmap.shape[0] != self.text.shape[1]:
+                    raise ValueError(
+                        f'frame {fr.get("id")}: {fmap.shape[0]}-d feature '
+                        f'map but {self.text.shape[1]}-d text embeddings: '
+                        'they must come from the same 2D model.')
+                if map_hw != (H, W):  # map covers a padded image
+                    acc.add(pix, vis, fmap, map_hw)
+                else:
+                    acc.add(pix, vis, fmap, (H, W))
+                step()
+            fused, seen = acc.fuse(compact=True)
+        if not seen.any():
+            raise ValueError(
+                f'{cloud.path or "input"}: no point is visible in any of the '
+                f'{len(views)} views: check the poses (camera-to-world), '
+                'intrinsics and depth scale of the frames.')
+        with stages.stage('fill'):
+            fused = fill_unseen(xyz, fused, seen)
+        return fused, seen
+
+    def _purify(self, pts: torch.Tensor, stages: _Stages
+                ) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
+        """Purified features: ``(N, C)`` and None, or ``(V, C)`` voxel
+        features and the point -> voxel index."""
+        with stages.stage('purify'):
+            if self.has_student:
+                return self.model.purified(pts), None
+            if self._teacher is None:
+                from mmdet3d.registry import MODELS
+                self._teacher = MODELS.build(dict(self.teacher_cfg))
+                print_log('no student checkpoint: geometry-guided pooling '
+                          'uses affinities of the online '
+                          f'{type(self._teacher).__name__} (training-free)',
+                          logger='current')
+            return self.model.purify_with_teacher(pts, self._teacher,
+                                                  per_voxel=True)
+
+    @torch.no_grad()
+    def forward(self, data: dict, **kwargs) -> List[dict]:
+        """Run the chain on one preprocessed input."""
+        cloud = data['cloud']
+        stages = _Stages(self.show_progress)
+        cache = self._scene_cache
+        with stages:
+            dev = next(iter(self.model.buffers())).device
+            if data['key'] is not None and cache is not None and \
+                    cache[0] == (data['key'], self.has_student):
+                (pooled, inv), seen = cache[1], cache[2]
+                print_log('same scene: re-classifying its cached purified '
+                          'features', logger='current')
+            else:
+                views = self._views(data, stages)
+                fused, seen = self._lift(cloud, views, stages)
+                pts = torch.cat([torch.from_numpy(cloud.points),
+                                 fused.float()], 1).to(dev)
+                del fused, views  # only the points tensor is needed now
+                pooled, inv = self._purify(pts, stages)
+                del pts
+                self._scene_cache = ((data['key'], self.has_student),
+                                     (pooled, inv), seen) \
+                    if data['key'] is not None else None
+            with stages.stage('classify'):
+                cos = self.model.decode_head.classify(
+                    pooled, self.model.text_embeds,
+                    self.model.query_to_class, self.vocabulary.num_classes)
+                prob = torch.softmax(self.logit_scale * cos, dim=0)
+                scores, labels = prob.max(0)
+                if inv is not None:  # voxel -> points
+                    scores, labels = scores[inv], labels[inv]
+        self.stage_times = dict(stages.times)
+        self.stage_spans = list(stages.spans)
+        return [dict(name=data['name'], cloud=cloud,
+                     pts_semantic_mask=labels.cpu().numpy().astype(np.int64),
+                     pts_scores=scores.cpu().numpy().astype(np.float32),
+                     pts_seen=seen.cpu().numpy(),
+                     classes=list(self.vocabulary.class_names))]
+
+    def __call__(self, inputs, return_datasamples: bool = False,
+                 batch_size: int = 1, out_dir: str = '', **kwargs) -> dict:
+        """Segment ``inputs``.
+
+        Args:
+            inputs: A point-cloud file, a folder of them, an ``(N, 6)``
+                array, a :class:`PointCloud`, ``{'points': ..., 'frames':
+                scene_dir}`` or a list of those.
+            out_dir (str): Save ``<stem>_labels.npy``, ``_scores.npy``,
+                ``_labels.ply`` and ``_labels.png`` there ('' = nothing).
+            frames (str): ScanNet-layout folder of posed RGB-D frames for
+                every input (else views are rendered from the cloud).
+            load_dim (int): Columns of ``.bin`` files (default 6).
+            return_vis (bool): Return the pictures.
+
+        Returns:
+            dict: ``predictions`` (per input: ``pts_semantic_mask (N,)``,
+            ``pts_scores (N,)``, ``pts_seen (N,)`` (seen by some view),
+            ``classes``, ``files``) and ``visualization``.
+        """
+        kwargs.update(img_out_dir=out_dir, pred_out_dir=out_dir)
+        pre, fwd, vis_kw, post = self._dispatch_kwargs(**kwargs)
+        ori = self._inputs_to_list(inputs)
+        preds = []
+        for data in self.preprocess(ori, batch_size, **pre):
+            preds.extend(self.forward(data, **fwd))
+        visualization = self.visualize(ori, preds, **vis_kw)
+        return self.postprocess(preds, visualization, return_datasamples,
+                                **post)
+
+    # ------------------------------------------------------------ outputs
+    def _stem(self, pred: dict, i: int) -> str:
+        return pred['name'] or f'{i:08d}'
+
+    def visualize(self, inputs: list, preds: List[dict],
+                  return_vis: bool = False, img_out_dir: str = '',
+                  no_save_vis: bool = False, **kwargs):
+        if no_save_vis:
+            img_out_dir = ''
+        if not img_out_dir and not return_vis:
+            return None
+        out = []
+        for i, pred in enumerate(preds):
+            img = render_label_picture(pred['cloud'],
+                                       pred['pts_semantic_mask'],
+                                       pred['classes'])
+            if img_out_dir:
+                from PIL import Image
+                path = osp.join(img_out_dir, self._stem(pred, i) +
+                                '_labels.png')
+                atomic_write(path, lambda t: Image.fromarray(img).save(
+                    t, format='PNG'), suffix='.png')
+                pred.setdefault('files', {})['png'] = path
+            out.append(img)
+        return out if return_vis else None
+
+    def postprocess(self, preds: List[dict], visualization=None,
+                    return_datasample: bool = False, pred_out_dir: str = '',
+                    no_save_pred: bool = False, **kwargs) -> dict:
+        if no_save_pred:
+            pred_out_dir = ''
+        results = []
+        for i, pred in enumerate(preds):
+            cloud = pred.pop('cloud')
+            if pred_out_dir:
+                stem = osp.join(pred_out_dir, self._stem(pred, i))
+                lab, sc = pred['pts_semantic_mask'], pred['pts_scores']
+                atomic_write(stem + '_labels.npy',
+                             lambda t: np.save(t, lab), suffix='.npy')
+                atomic_write(stem + '_scores.npy',
+                             lambda t: np.save(t, sc), suffix='.npy')
+                pal = class_palette(len(pred['classes']))
+                write_ply(stem + '_labels.ply', cloud.xyz, pal[lab],
+                          dict(label=lab.astype(np.int32), score=sc))
+                pred.setdefault('files', {}).update(
+                    labels=stem + '_labels.npy', scores=stem + '_scores.npy',
+                    ply=stem + '_labels.ply')
+            if return_datasample:
+                from mmdet3d.structures import Det3DDataSample, PointData
+                ds = Det3DDataSample()
+                ds.pred_pts_seg = PointData(
+                    pts_semantic_mask=torch.from_numpy(
+                        pred['pts_semantic_mask']))
+                ds.set_metainfo(dict(classes=pred['classes']))
+                results.append(ds)
+            else:
+                results.append(pred)
+        return dict(predictions=results, visualization=visualization)
+
+
+def render_label_picture(cloud: PointCloud, labels: np.ndarray,
+                         classes: Sequence[str],
+                         size: Tuple[int, int] = (800, 600),
+                         splat: Optional[int] = None) -> np.ndarray:
+    """An oblique bird's-eye picture of the labelled cloud with a legend
+    (the classes present, with their point share).
+
+    Returns:
+        ndarray: ``(H, W', 3)`` uint8 (picture + legend panel).
+    """
+    from PIL import Image, ImageDraw, ImageFont
+
+    from ovseg_plugins.seg3d.rendering import look_pose, pinhole_intrinsic
+    from ovseg_plugins.seg3d.rendering import render_points
+    W, H = size
+    if splat is None:  # sparse clouds get larger dots
+        splat = 2 if len(cloud) < 200_000 else 1
+    xyz = cloud.xyz.astype(np.float64)
+    lo, hi = xyz.min(0), xyz.max(0)
+    centre = (lo + hi) / 2
+    extent = float(np.linalg.norm(hi - lo)) or 1.
+    pitch = np.radians(-50)
+    yaw = np.radians(45)
+    fwd = np.array([np.cos(yaw) * np.cos(pitch), np.sin(yaw) * np.cos(pitch),
+                    np.sin(pitch)])
+    fov = 50.
+    dist = 0.55 * extent / np.tan(np.radians(fov) / 2)
+    c2w = look_pose(centre - fwd * dist, yaw, pitch)
+    index, _ = render_points(xyz, c2w, pinhole_intrinsic((W, H), fov),
+                             (H, W), splat)
+    pal = class_palette(len(classes))
+    img = np.full((H, W, 3), 255, np.uint8)
+    hit = index >= 0
+    img[hit] = pal[labels[index[hit]]]
+    # legend panel
+    counts = np.bincount(labels, minlength=len(classes))
+    present = [c for c in np.argsort(-counts) if counts[c] > 0]
+    font = ImageFont.load_default()
+    row = 18
+    panel_w = 220
+    canvas = Image.new('RGB', (W + panel_w, H), (255, 255, 255))
+    canvas.paste(Image.fromarray(img), (0, 0))
+    draw = ImageDraw.Draw(canvas)
+    draw.text((W + 10, 8), 'class (share of points)', fill=(0, 0, 0),
+              font=font)
+    for r, c in enumerate(present[:(H - 40) // row]):
+        y = 30 + r * row
+        draw.rectangle([W + 10, y, W + 24, y + 12],
+                       fill=tuple(int(v) for v in pal[c]),
+                       outline=(0, 0, 0))
+        draw.text((W + 30, y), f'{classes[c]} '
+                  f'({100 * counts[c] / len(labels):.1f} %)', fill=(0, 0, 0),
+                  font=font)
+    return np.asarray(canvas)

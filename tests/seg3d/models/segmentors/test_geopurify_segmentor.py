@@ -1,0 +1,105 @@
+"""GeoPurifySegmentor.set_vocabulary / dataset_meta: new classes without
+rebuilding or re-purifying equal a fresh model's prediction."""
+import numpy as np
+import pytest
+import torch
+
+
+def _build(classes, text, seed=0):
+    from mmengine.registry import init_default_scope
+    init_default_scope('mmdet3d')
+    import ovseg_plugins.seg3d  # noqa: F401
+    from mmdet3d.registry import MODELS
+    torch.manual_seed(seed)
+    return MODELS.build(dict(
+        type='GeoPurifySegmentor',
+        backbone=dict(type='StudentAffinityNet', in_channels=16 + 6,
+                      hidden_channels=16, embed_dim=8, num_blocks=1),
+        class_names=classes, fused_channels=16, text_embeddings=text,
+        voxel_size=0.05, knn=16,
+        decode_head=dict(type='AffinityPurifyHead', knn=16, sharpen=20.,
+                         iterations=4))).eval()
+
+
+@pytest.fixture
+def scene():
+    from ovseg_plugins.seg3d.synthetic import (ROOM_CLASSES,
+                                               class_prototypes,
+                                               procedural_room,
+                                               view_fragmented_features)
+    room = procedural_room(0, spacing=0.1)
+    protos = class_prototypes(len(ROOM_CLASSES), 16)
+    feats = view_fragmented_features(room['points'][:, :3], room['labels'],
+                                     protos, num_fragments=30)
+    pts = torch.from_numpy(np.concatenate([room['points'], feats], 1))
+    payload = dict(text_embeds=torch.from_numpy(protos),
+                   queries=list(ROOM_CLASSES))
+    return pts, payload
+
+
+def _predict(model, pts):
+    from mmdet3d.structures import Det3DDataSample
+    out = model.predict(dict(points=[pts]), [Det3DDataSample()])[0]
+    return out.pred_pts_seg.pts_semantic_mask.numpy(), \
+        out.pts_seg_logits.pts_seg_logits
+
+
+def test_vocabulary_change_without_repurifying_equals_fresh_run(scene,
+                                                                 monkeypatch):
+    from ovseg_plugins.seg3d.models.segmentors.geopurify_segmentor import \
+        select_queries
+    pts, payload = scene
+    model = _build(['wall', 'floor', 'bed'],
+                   select_queries(payload, ['wall', 'floor', 'bed']))
+    calls = []
+    real = model.purify
+    monkeypatch.setattr(model, 'purify',
+                        lambda p: calls.append(1) or real(p))
+    _predict(model, pts)
+    new = ['chair', 'table,cabinet', 'sofa', 'lamp', 'floor']
+    queries = ['chair', 'table', 'cabinet', 'sofa', 'lamp', 'floor']
+    model.set_vocabulary(new, select_queries(payload, queries))
+    labels, logits = _predict(model, pts)
+    assert len(calls) == 1  # purified once, re-classified after the change
+    fresh = _build(new, select_queries(payload, queries), seed=1)
+    fresh.load_state_dict(model.state_dict())
+    f_labels, f_logits = _predict(fresh, pts)
+    np.testing.assert_array_equal(labels, f_labels)
+    torch.testing.assert_close(logits, f_logits)
+    assert model.dataset_meta['classes'] == ('chair', 'table', 'sofa',
+                                             'lamp', 'floor')
+    assert len(model.dataset_meta['palette']) == 5
+    # changed points (in place) are purified again, not served stale
+    pts[:, 6:] += 0.1
+    _predict(model, pts)
+    assert len(calls) == 2
+
+
+def test_set_vocabulary_needs_embeddings_for_file_built_models(scene):
+    pts, payload = scene
+    model = _build(['wall', 'floor'], payload['text_embeds'][:2])
+    with pytest.raises(ValueError, match='text_embeddings'):
+        model.set_vocabulary('chair;table')
+    assert model.vocabulary.class_names == ['wall', 'floor']  # unchanged
+
+
+def test_text_file_rows_are_picked_by_query_name(tmp_path, scene):
+    _, payload = scene
+    f = str(tmp_path / 'text.pt')
+    torch.save(payload, f)
+    model = _build('lamp;wall', f)
+    torch.testing.assert_close(
+        model.text_embeds,
+        torch.nn.functional.normalize(payload['text_embeds'][[7, 0]], dim=-1))
+    with pytest.raises(ValueError, match='text.pt.*piano'):
+        _build('piano;wall', f)
+
+
+def test_dataset_meta_follows_the_vocabulary(scene):
+    _, payload = scene
+    model = _build(['wall', 'floor'], payload['text_embeds'][:2])
+    model.dataset_meta = dict(classes=('a', 'b', 'c'), palette=[[0, 0, 0]] * 3,
+                              dataset='x')
+    meta = model.dataset_meta
+    assert meta['classes'] == ('wall', 'floor') and meta['dataset'] == 'x'
+    assert len(meta['palette']) == 2

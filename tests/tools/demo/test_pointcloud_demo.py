@@ -1,0 +1,34 @@
+"""tools/demo/pointcloud_demo.py end to end on the generated room."""
+import os.path as osp
+import re
+
+import numpy as np
+import pytest
+
+from conftest import run_py
+
+
+@pytest.mark.slow
+def test_procedural_demo_writes_outputs_and_recovers_labels(tmp_path):
+    out = tmp_path / 'out'
+    r = run_py(['tools/demo/pointcloud_demo.py', '--procedural',
+                str(tmp_path / 'scene'), '--out-dir', str(out),
+                '--no-progress'], env=dict(OMP_NUM_THREADS='1'))
+    log = r.stdout + r.stderr
+    assert r.returncode == 0, log[-3000:]
+    assert 'online GeometricTeacher' in log  # no student: said in the log
+    m = re.search(r'mIoU against the stored labels: ([0-9.]+)', log)
+    assert m and float(m.group(1)) > 80, log[-2000:]  # measured 88.0
+    lab = np.load(out / 'room_labels.npy')
+    assert len(lab) == len(np.load(out / 'room_scores.npy'))
+    for f in ('room_labels.ply', 'room_labels.png'):
+        assert osp.isfile(out / f)
+
+
+def test_demo_without_a_2d_model_says_what_to_give(tmp_path):
+    p = tmp_path / 'c.npy'
+    np.save(p, np.zeros((10, 6), np.float32))
+    r = run_py(['tools/demo/pointcloud_demo.py', str(p), '--classes',
+                'chair;table'])
+    assert r.returncode != 0
+    assert '--clip' in r.stderr and '--feature-maps' in r.stderr

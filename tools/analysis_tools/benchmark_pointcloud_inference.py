@@ -1,0 +1,219 @@
+"""Per-stage time and peak memory of GeoPurifyInferencer vs cloud size.
+
+    python tools/analysis_tools/benchmark_pointcloud_inference.py \
+        [--points 50000 200000 800000] [--views 8] [--size 320 240]
+        [--clip ViT-B-16] [--threads 1] [--json]
+
+Each size runs in a fresh process (so peaks do not carry over): a
+procedural room (``ovseg_plugins.seg3d.synthetic.procedural_room``, point
+spacing chosen for the size) written as .ply, a randomly initialised dense
+CLIP of the given architecture (no weights can be had here: timings and
+memory are those of the real architecture, labels are meaningless), views
+rendered from the cloud, no student checkpoint (geometry-guided pooling
+with the online geometric teacher). Stages: read, render, lift, fill
+(unseen points), purify (teacher features, voxel inputs, kNN, 18 pooling
+steps), classify, save (labels, scores, coloured .ply, picture). Memory is
+the process's resident set size sampled every 5 ms: the peak during each
+stage, minus the resident size once the models are built ("above base").
+Prints one table and the ratio peak(800k) / peak(200k) above base.
+"""
+import argparse
+import json
+import os
+import os.path as osp
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+from _bootstrap import bootstrap  # noqa: E402
+
+REPO = bootstrap()
+
+STAGES = ('read', 'render', 'lift', 'fill', 'purify', 'classify', 'save')
+
+
+def rss_mb() -> float:
+    with open('/proc/self/statm') as f:
+        return int(f.read().split()[1]) * os.sysconf('SC_PAGE_SIZE') / 2**20
+
+
+class RssSampler(threading.Thread):
+    """Samples the resident set size every ``interval`` seconds."""
+
+    def __init__(self, interval=0.005):
+        super().__init__(daemon=True)
+        self.interval = interval
+        self.samples = []
+        self._stop_event = threading.Event()
+
+    def run(self):
+        while not self._stop_event.is_set():
+            self.samples.append((time.perf_counter(), rss_mb()))
+            time.sleep(self.interval)
+
+    def stop(self):
+        self._stop_event.set()
+        self.join()
+
+    def peak(self, t0, t1):
+        vals = [m for t, m in self.samples if t0 <= t <= t1]
+        return max(vals) if vals else rss_mb()
+
+
+def purify_breakdown(inf, cloud):
+    """Seconds of the purify stage's steps, re-run one by one on the
+    same points (random fused features of the right width)."""
+    import torch
+    import torch.nn.functional as F
+
+    from ovseg_plugins.seg3d.models.decode_heads.geometry_guided_pooling \
+        import affinity_weights, geometry_guided_pooling
+    from ovseg_plugins.seg3d.models.utils import scatter_mean
+    from ovseg_plugins.seg3d.ops.knn import knn_indices, spatial_order
+    m, head = inf.model, inf.model.decode_head
+    pts = torch.cat([torch.from_numpy(cloud.points),
+                     torch.randn(len(cloud), m.fused_channels)], 1)
+    out = {}
+    t = time.perf_counter()
+    x, coords, inv, _ = m._voxel_inputs(pts)
+    out['voxel inputs (normals: kNN 16 + PCA, means)'] = \
+        time.perf_counter() - t
+    t = time.perf_counter()
+    cen = scatter_mean(pts[:, :6], inv, len(coords))
+    emb = F.normalize(inf._teacher(cen).float(), dim=-1)
+    out['geometric teacher on voxel centroids'] = time.perf_counter() - t
+    t = time.perf_counter()
+    perm = spatial_order(coords[:, 1:])
+    nbr = knn_indices(coords[:, 1:][perm].float(), head.knn, head.chunk)
+    out[f'kNN {head.knn} of the voxels'] = time.perf_counter() - t
+    t = time.perf_counter()
+    w = affinity_weights(emb[perm], nbr, head.sharpen)
+    out['affinity weights'] = time.perf_counter() - t
+    t = time.perf_counter()
+    geometry_guided_pooling(x[perm], nbr, w, head.iterations)
+    out[f'{head.iterations} pooling steps ({x.shape[1]} ch)'] = \
+        time.perf_counter() - t
+    out['voxels'] = len(coords)
+    return out
+
+
+def child(n_points, views, size, clip, threads, breakdown_at=200000):
+    import torch
+    torch.set_num_threads(threads)
+    from ovseg_plugins.apis.geopurify_inferencer import GeoPurifyInferencer
+    from ovseg_plugins.seg3d.pointcloud_io import read_point_cloud, write_ply
+    from ovseg_plugins.seg3d.synthetic import ROOM_CLASSES, procedural_room
+    spacing = 0.05 * (19825 / n_points)**0.5
+    room = procedural_room(0, spacing=spacing)
+    work = tempfile.mkdtemp(prefix='bench3d_')
+    ply = osp.join(work, 'room.ply')
+    write_ply(ply, room['points'][:, :3], room['points'][:, 3:6])
+    del room
+    torch.manual_seed(0)
+    inf = GeoPurifyInferencer(';'.join(ROOM_CLASSES),
+                              feature_model=dict(model_name=clip),
+                              views=views, render_size=tuple(size),
+                              show_progress=False)
+    import gc
+    gc.collect()
+    base = rss_mb()
+    sampler = RssSampler()
+    sampler.start()
+    t0 = time.perf_counter()
+    cloud = read_point_cloud(ply)
+    t_read = time.perf_counter()
+    inf(cloud, out_dir=osp.join(work, 'out'))
+    t_end = time.perf_counter()
+    sampler.stop()
+    breakdown = purify_breakdown(inf, cloud) if n_points == breakdown_at \
+        else None
+    spans = [('read', t0, t_read)] + list(inf.stage_spans)
+    last = max(t1 for _, _, t1 in spans)
+    spans.append(('save', last, t_end))
+    rows = {}
+    for name, a, b in spans:
+        r = rows.setdefault(name, dict(s=0., peak=0.))
+        r['s'] += b - a
+        r['peak'] = max(r['peak'], sampler.peak(a, b) - base)
+    return dict(points=len(cloud), views=views, size=list(size), clip=clip,
+                threads=threads, base_mb=base, total_s=t_end - t0,
+                breakdown=breakdown,
+                peak_mb=sampler.peak(t0, t_end) - base,
+                stages={k: rows[k] for k in STAGES if k in rows})
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    p.add_argument('--points', type=int, nargs='+',
+                   default=[50000, 200000, 800000])
+    p.add_argument('--views', type=int, default=8)
+    p.add_argument('--size', type=int, nargs=2, default=[320, 240])
+    p.add_argument('--clip', default='ViT-B-16')
+    p.add_argument('--threads', type=int, default=1)
+    p.add_argument('--json', action='store_true')
+    p.add_argument('--breakdown', type=int, default=200000,
+                   help='time the purify steps one by one at this size')
+    p.add_argument('--child', type=int, help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.child:
+        print('RESULT ' + json.dumps(child(args.child, args.views, args.size,
+                                             args.clip, args.threads,
+                                             args.breakdown)))
+        return
+    res = []
+    for n in args.points:
+        r = subprocess.run(
+            [sys.executable, osp.abspath(__file__), '--child', str(n),
+             '--views', str(args.views), '--size', *map(str, args.size),
+             '--clip', args.clip, '--threads', str(args.threads),
+             '--breakdown', str(args.breakdown)],
+            capture_output=True, text=True,
+            env=dict(os.environ, OMP_NUM_THREADS=str(args.threads)))
+        line = [ln for ln in r.stdout.splitlines() if ln.startswith('RESULT')]
+        if r.returncode or not line:
+            raise RuntimeError(f'{n} points failed:\n{r.stderr[-3000:]}')
+        res.append(json.loads(line[0][7:]))
+        print(f'{res[-1]["points"]} points: {res[-1]["total_s"]:.1f} s, '
+              f'peak {res[-1]["peak_mb"]:.0f} MB above base', flush=True)
+    if args.json:
+        print(json.dumps(res, indent=2))
+        return res
+    head = '| stage | ' + ' | '.join(
+        f'{r["points"]:,} pts: s / peak MB' for r in res) + ' |'
+    print(head)
+    print('|---' * (len(res) + 1) + '|')
+    for st in STAGES:
+        cells = []
+        for r in res:
+            v = r['stages'].get(st)
+            cells.append('-' if v is None else
+                         f'{v["s"]:.2f} / {v["peak"]:.0f}')
+        print(f'| {st} | ' + ' | '.join(cells) + ' |')
+    print('| **total** | ' + ' | '.join(
+        f'**{r["total_s"]:.1f} / {r["peak_mb"]:.0f}**' for r in res) + ' |')
+    print(f'\nbase resident size (models built): '
+          f'{res[0]["base_mb"]:.0f} MB; threads {args.threads}; '
+          f'{args.views} rendered views {args.size[0]}x{args.size[1]}; '
+          f'random {args.clip}')
+    for r in res:
+        if r.get('breakdown'):
+            bd = dict(r['breakdown'])
+            print(f'\npurify stage at {r["points"]:,} points '
+                  f'({bd.pop("voxels"):,} voxels of 2 cm), steps re-run '
+                  'one by one:\n\n| step | seconds |\n|---|---|')
+            for k, v in bd.items():
+                print(f'| {k} | {v:.2f} |')
+    by_n = {r['points']: r for r in res}
+    if len(res) >= 2:
+        a, b = res[-2], res[-1]
+        print(f'peak({b["points"]:,}) / peak({a["points"]:,}) above base = '
+              f'{b["peak_mb"] / max(a["peak_mb"], 1e-9):.2f} (points ratio '
+              f'{b["points"] / a["points"]:.2f})')
+    return by_n
+
+
+if __name__ == '__main__':
+    main()
