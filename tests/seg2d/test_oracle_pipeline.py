@@ -89,9 +89,11 @@ def independent_miou(name, img_files, gt_files, P, reduce_zero_label):
         gt_small = F.interpolate(torch.from_numpy(gt)[None, None].float(),
                                  size=(nh, nw), mode='nearest')[0, 0].long()
         feats = oracle_features(gt_small, P)[None]
-        up = F.interpolate(feats, size=(nh, nw), mode='bilinear',
-                           align_corners=False)
-        cos = torch.einsum('bdhw,cd->bchw', F.normalize(up, dim=1), P)
+        # the authors' order for a parameter-free upsampler: cosine logits
+        # at patch resolution, then the Q logit channels resized
+        cos = torch.einsum('bdhw,cd->bchw', F.normalize(feats, dim=1), P)
+        cos = F.interpolate(cos, size=(nh, nw), mode='bilinear',
+                            align_corners=False)
         cos = F.interpolate(cos, size=(h, w), mode='bilinear',
                             align_corners=False)[0]
         pred = cos.argmax(0).numpy()

@@ -138,6 +138,8 @@ def build_inferencer(args):
 
     from ovseg_plugins.apis import OVSegInferencer
     check_range('--alpha', args.alpha, 0, 1, 'image_demo')
+    if args.long_side is not None:
+        check_int('--long-side', args.long_side, 'image_demo', lo=16)
     torch.manual_seed(0)  # reproducible random-weights fallback
     allow = not args.no_download and os.environ.get('HF_HUB_OFFLINE') != '1'
     cfg_options = None

@@ -29,8 +29,9 @@ def select_queries(payload: dict, queries: Sequence[str],
     """
     emb = payload.get('text_embeds')
     if emb is None:
-        raise ValueError(f'{source}: a dict without "text_embeds" '
-                         f'(keys {sorted(payload)[:6]}).')
+        raise TypeError(f'{source} must be an array/tensor, got dict '
+                        f'without "text_embeds" (keys {sorted(payload)[:6]}); '
+                        'write the file with tools/geopurify/text_embeddings.py.')
     emb = torch.as_tensor(emb)
     names = payload.get('queries')
     if names is None:

@@ -55,6 +55,10 @@ def _pair(tmp_path, **head):
         type='OVCLIPSegmentor', backbone=dict(TINY_BACKBONE, pretrained=clip),
         class_names=NAMES, templates='simple_imagenet', mode='whole',
         **head)).eval()
+    # the stock EncoderDecoder runs neck then head (upsample, then cosine);
+    # our segmentor computes a parameter-free neck's logits at patch
+    # resolution (the authors' order): compare in the stock order
+    ours.neck.parameter_free = False
     stock = MODELS.build(ConfigDict(tiny_stock_segearth(clip, NAMES,
                                                         **head))).eval()
     return ours, stock
