@@ -182,3 +182,19 @@ def build_open_clip(model_name: str,
             logging.WARNING)
     model.eval()
     return model, weights_id
+
+
+def load_clip_cfg(spec):
+    """open_clip model config for an architecture open_clip does not know:
+    a JSON file or an inline JSON object (None: a registered name)."""
+    if not spec:
+        return None
+    import json
+    try:
+        if osp.isfile(spec):
+            with open(spec) as f:
+                return json.load(f)
+        return json.loads(spec)
+    except json.JSONDecodeError as e:
+        raise ValueError(f'--clip-cfg {spec!r} is neither a JSON file nor '
+                         f'inline JSON: {e}') from e

@@ -26,20 +26,7 @@ from _bootstrap import bootstrap  # noqa: E402
 bootstrap()
 
 
-def load_clip_cfg(spec):
-    """open_clip architecture dict: a JSON file or inline JSON (None: a
-    name open_clip knows)."""
-    if not spec:
-        return None
-    import json
-    try:
-        if osp.isfile(spec):
-            with open(spec) as f:
-                return json.load(f)
-        return json.loads(spec)
-    except json.JSONDecodeError as e:
-        raise ValueError(f'--clip-cfg {spec!r} is neither a JSON file nor '
-                         f'inline JSON: {e}') from e
+from ovseg_plugins.utils.open_clip_loader import load_clip_cfg  # noqa: E402,F401
 
 
 def write_text_embeddings(classes, out, clip, clip_weights=None,
