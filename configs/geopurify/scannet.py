@@ -1,7 +1,8 @@
 # GeoPurify on ScanNet v2 (20 classes), mmdet3d info format
 # (data/scannet/scannet_infos_{train,val}.pkl). Fused features: run
-# tools/geopurify/lift_features.py first; teacher features: export Sonata (or
-# any 3D SSL model) per-point features to data/scannet/teacher_feats; class
+# tools/geopurify/lift_features.py first; teacher features (Sonata, 1088-d, or
+# any teacher): tools/geopurify/export_teacher_features.py writes them to
+# data/scannet/teacher_feats and prints the overrides for another width; class
 # text embeddings in the fused features' space: text_embeds_scannet20.pt
 # (or set model.text_encoder to the open_clip tower that made the features).
 # Trains on the authors' 20 scenes (splits/scannet_train_20.txt); evaluates

@@ -7,6 +7,12 @@ import tempfile
 from typing import Callable, Optional, Sequence, Tuple
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write(path: str, write: Callable[[str], None],
                  suffix: str = '.tmp') -> None:
     """Write ``path`` through a temp file in the same folder + ``os.replace``.
@@ -26,6 +32,8 @@ def atomic_write(path: str, write: Callable[[str], None],
     os.close(fd)
     try:
         write(tmp)
+        # mkstemp creates 0600; give the file the mode open() would
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         if osp.exists(tmp):

@@ -293,6 +293,58 @@ def test_scene_with_fewer_points_than_k():
                for i, r in enumerate(nbr.tolist()))
 
 
+# ------------------------------------------------- the teacher export
+def _export_tool():
+    import os.path as osp
+    import sys
+
+    from conftest import REPO_ROOT
+    sys.path.insert(0, osp.join(REPO_ROOT, 'tools', 'geopurify'))
+    try:
+        import export_teacher_features as tool
+    finally:
+        sys.path.pop(0)
+    return tool
+
+
+def _export_tiny(tmp_path, *args):
+    from conftest import shared_data_path
+    from fixtures.tiny_configs import (tiny_geopurify_config,
+                                       write_oracle_features)
+    root = shared_data_path('scannet')
+    write_oracle_features(root, tmp_path)
+    cfg = tiny_geopurify_config(tmp_path, root)
+    return _export_tool().main([cfg, '--no-progress', *args])
+
+
+def test_teacher_export_into_the_fused_features(tmp_path):
+    """Teacher export aimed at the fused-feature folder (would overwrite
+    the 2D features training reads)."""
+    with pytest.raises(ValueError, match='a folder the config reads other '
+                       'inputs from; give another output folder'):
+        _export_tiny(tmp_path, '--out-dir', str(tmp_path / 'fused'))
+    assert sorted(p.name for p in (tmp_path / 'fused').iterdir()) == [
+        'scene0000_00.npz']
+
+
+def test_teacher_export_teacher_file_missing(tmp_path):
+    """Teacher export with a --teacher config file that does not exist."""
+    with pytest.raises(FileNotFoundError, match="--teacher 'nope.py': no "
+                       'such file; give a teacher config file or a '
+                       'registered type name'):
+        _export_tiny(tmp_path, '--teacher', 'nope.py')
+
+
+def test_teacher_export_for_an_online_teacher_config():
+    """Teacher export for a config whose pipeline reads no teacher
+    features (online teacher): nothing to export without --out-dir."""
+    from conftest import REPO_ROOT
+    cfg = f'{REPO_ROOT}/configs/geopurify/scannet_online_teacher.py'
+    with pytest.raises(ValueError, match='its train pipeline reads no '
+                       'teacher features .* give --out-dir to export'):
+        _export_tool().main([cfg, '--no-progress'])
+
+
 # The rows of docs/bad_inputs.md (written by tools/misc/bad_inputs_doc.py):
 # test (with its parametrize id) -> (section, input, behaviour).
 BAD_INPUTS_DOC = {

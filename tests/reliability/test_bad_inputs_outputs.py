@@ -85,6 +85,19 @@ def test_atomic_write_failure_keeps_old_file(tmp_path):
     assert os.listdir(tmp_path) == ['out.json']  # no temp file left
 
 
+def test_atomic_write_gives_the_mode_open_would(tmp_path):
+    """Outputs came out 0600 (mkstemp's mode): unreadable to the group."""
+    old = os.umask(0o022)
+    try:
+        atomic_write(str(tmp_path / 'a.txt'),
+                     lambda t: open(t, 'w').write('x'))
+        open(tmp_path / 'b.txt', 'w').write('x')
+    finally:
+        os.umask(old)
+    assert os.stat(tmp_path / 'a.txt').st_mode & 0o777 == \
+        os.stat(tmp_path / 'b.txt').st_mode & 0o777 == 0o644
+
+
 def test_binarize_converter_refuses_in_place(tmp_path):
     """``binarize_labels.py DIR DIR`` overwrote the masks it was reading."""
     sys.path.insert(0, osp.join(REPO_ROOT, 'tools', 'dataset_converters'))
@@ -145,6 +158,11 @@ def test_test_out_dir_is_an_input_folder(tmp_path, sub):
 # The rows of docs/bad_inputs.md (written by tools/misc/bad_inputs_doc.py):
 # test (with its parametrize id) -> (section, input, behaviour).
 BAD_INPUTS_DOC = {
+    'test_atomic_write_gives_the_mode_open_would': (
+        'outputs', 'Umask-dependent file mode of the outputs - was 0600 '
+        '(the temp file\'s) for every atomically written file',
+        'handled: `atomic_write` gives the mode `open()` would (0644 under '
+        'umask 022)'),
     'test_failed_run_leaves_no_old_summary': (
         'outputs', 'A run that fails after writing its picture, in a folder '
         'holding a previous run - was an old summary beside a new picture',

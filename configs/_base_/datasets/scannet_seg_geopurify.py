@@ -1,7 +1,8 @@
 # ScanNet v2 (mmdet3d info format: data/scannet/scannet_infos_{train,val}.pkl,
 # points/*.bin xyz+rgb, semantic_mask/*.bin) plus the per-scene fused 2D
 # features written by tools/geopurify/lift_features.py and, for training,
-# teacher features exported elsewhere (e.g. Sonata), both as <scene>.npz/.npy.
+# teacher features (tools/geopurify/export_teacher_features.py, or Sonata's
+# own export), both as <scene>.npz/.npy.
 # Evaluation is deterministic: no rotation/scale/sampling at test time.
 class_names = ('wall', 'floor', 'cabinet', 'bed', 'chair', 'sofa', 'table',
                'door', 'window', 'bookshelf', 'picture', 'counter', 'desk',

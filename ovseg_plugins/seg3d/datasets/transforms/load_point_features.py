@@ -18,7 +18,8 @@ class LoadPointFeatures(BaseTransform):
     ``<scene>_vh_clean_2.pth`` files), and
     appends the C columns (as float32) to ``results['points']``: fused 2D
     features from ``tools/geopurify/lift_features.py``, or teacher features
-    exported elsewhere (e.g. Sonata). Points without 2D coverage
+    from ``tools/geopurify/export_teacher_features.py`` (or a teacher's own
+    export, e.g. Sonata). Points without 2D coverage
     (``mask == 0``) get zero features.
 
     Args:
@@ -64,8 +65,9 @@ class LoadPointFeatures(BaseTransform):
         else:
             raise FileNotFoundError(
                 f'point features not found: {base}.npz/.npy; run '
-                'tools/geopurify/lift_features.py (or export the teacher '
-                'features) for this scene, or fix feature_root.')
+                'tools/geopurify/lift_features.py (teacher features: '
+                'tools/geopurify/export_teacher_features.py) for this '
+                'scene, or fix feature_root.')
         pts = results['points']
         lidar_path = results['lidar_points']['lidar_path']
         if len(pts) == 0:
