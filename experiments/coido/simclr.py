@@ -18,27 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-
-def pool_embedding(out) -> Tensor:
-    """Pool a backbone / ``extract_feat`` output to ``(B, C)``.
-
-    A *list* of 2-D tensors is per-sample features (3D scenes, ``(N_i, C)``
-    each): each is averaged. Otherwise the last element of a list/tuple is
-    used: ``(B, C)`` as is (e.g. a CLS token), ``(B, C, ...)`` averaged over
-    the spatial dimensions.
-    """
-    if isinstance(out, list) and out and all(
-            torch.is_tensor(o) and o.ndim == 2 for o in out):
-        return torch.stack([o.float().mean(0) for o in out])
-    if isinstance(out, (list, tuple)):
-        if not out:
-            raise ValueError('cannot pool an empty model output.')
-        return pool_embedding(out[-1])
-    if out.ndim == 2:
-        return out.float()
-    if out.ndim >= 3:
-        return out.float().flatten(2).mean(-1)
-    raise ValueError(f'cannot pool an output of shape {tuple(out.shape)}.')
+from ovseg_plugins.coido.apis import pool_embedding
 
 
 def nt_xent(z: Tensor, tau: float = 0.2) -> Tensor:

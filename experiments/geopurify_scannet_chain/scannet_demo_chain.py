@@ -36,18 +36,14 @@ from _bootstrap import bootstrap  # noqa: E402
 bootstrap()
 sys.path.insert(0, osp.join(REPO, 'tools', 'geopurify'))
 sys.path.insert(0, osp.join(REPO, 'tools', 'analysis_tools'))
+sys.path.insert(0, osp.join(REPO, 'tools', 'demo'))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from pointcloud_demo import TINY_CLIP  # noqa: E402  (the demo's random CLIP)
 
 SCANNET20_IDS = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 14, 16, 24, 28, 33,
                  34, 36, 39)
-TINY_CLIP = ('ovseg-tiny-ViT-16', dict(
-    embed_dim=64,
-    vision_cfg=dict(image_size=224, layers=2, width=64, patch_size=16,
-                    head_width=32),
-    text_cfg=dict(context_length=77, vocab_size=49408, width=64, heads=2,
-                  layers=2)))
 
 
 def load_labelled(data_root):

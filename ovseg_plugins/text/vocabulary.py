@@ -8,7 +8,7 @@ or are lists (``['road', ['building', 'roof'], 'tree']``).
 import os.path as osp
 import re
 import unicodedata
-from typing import List, Sequence, Union
+from typing import List, Optional, Sequence, Union
 
 import numpy as np
 
@@ -212,6 +212,31 @@ class Vocabulary:
 
     def __len__(self) -> int:
         return len(self.classes)
+
+    def check_bg_idx(self, bg_idx: Optional[int],
+                     current: Optional[int]) -> Optional[int]:
+        """The background index after switching a model to this vocabulary.
+
+        Args:
+            bg_idx (int, optional): The requested index (None: keep
+                ``current``).
+            current (int, optional): The model's index; None while the model
+                is being built (its own argument check applies).
+
+        Returns:
+            int | None: The index (None when ``current`` is None).
+
+        Raises:
+            ValueError: The index is not one of this vocabulary's classes.
+        """
+        if current is None:
+            return None
+        bg = current if bg_idx is None else bg_idx
+        if not 0 <= bg < self.num_classes:
+            raise ValueError(
+                f'bg_idx={bg} is outside the {self.num_classes} classes '
+                f'of {self.source}; pass set_vocabulary(..., bg_idx=i).')
+        return int(bg)
 
     def __repr__(self) -> str:
         return (f'Vocabulary({self.num_classes} classes, {len(self.queries)} '

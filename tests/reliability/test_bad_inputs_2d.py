@@ -9,7 +9,7 @@ import pytest
 import torch
 import torch.nn as nn
 
-from fixtures.tiny_models import TINY_BACKBONE
+from fixtures.tiny_models import TINY_BACKBONE, tiny_ovclip_segmentor
 from ovseg_plugins.utils import WeightsNotFoundError, load_state_dict_strict
 from ovseg_plugins.utils.run_checks import (build_dataloader_checked,
                                             check_checkpoint_matches,
@@ -18,13 +18,7 @@ from ovseg_plugins.utils.run_checks import (build_dataloader_checked,
 
 
 def _segmentor(**kw):
-    from mmseg.registry import MODELS
-    cfg = dict(type='OVCLIPSegmentor', backbone=copy.deepcopy(TINY_BACKBONE),
-               class_names='road;building;tree', templates='simple_imagenet',
-               slide_crop=32, slide_stride=16)
-    cfg.update(kw)
-    torch.manual_seed(0)
-    return MODELS.build(cfg).eval()
+    return tiny_ovclip_segmentor(**kw)
 
 
 def _load(path):

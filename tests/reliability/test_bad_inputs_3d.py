@@ -245,16 +245,11 @@ def test_scene_list_missing(tmp_path):
 # -------------------------------------------------------- the segmentor
 def _geopurify(tmp_path, emb_shape=(3, 8), **kw):
     from mmdet3d.registry import MODELS
+
+    from fixtures.tiny_models import tiny_geopurify_cfg
     torch.save(torch.randn(*emb_shape), tmp_path / 'text.pt')
-    cfg = dict(type='GeoPurifySegmentor',
-               backbone=dict(type='StudentAffinityNet', in_channels=14,
-                             hidden_channels=8, embed_dim=8, num_blocks=1),
-               class_names='wall;floor;chair', fused_channels=8,
-               text_embeddings=str(tmp_path / 'text.pt'), knn=4,
-               decode_head=dict(type='AffinityPurifyHead', knn=4,
-                                iterations=1))
-    cfg.update(kw)
-    return MODELS.build(cfg)
+    return MODELS.build(tiny_geopurify_cfg(
+        tmp_path / 'text.pt', head=dict(knn=4, iterations=1), **kw))
 
 
 def test_segmentor_points_without_feature_columns(tmp_path):

@@ -12,6 +12,8 @@ import torch.nn as nn
 from mmengine.model import BaseModel
 from mmengine.registry import MODELS
 
+from coido._helpers import ListDataset
+
 N = 6
 
 
@@ -27,21 +29,6 @@ class _BadInputsToyModel(BaseModel):
         return self.lin(inputs)
 
 
-class _ListDataset:
-    def __init__(self, n, prefix='img'):
-        self.data_list = [dict(img_path=f'/d/{prefix}_{i}.png')
-                          for i in range(n)]
-
-    def full_init(self):
-        pass
-
-    def __len__(self):
-        return len(self.data_list)
-
-    def get_data_info(self, i):
-        return dict(self.data_list[i], sample_idx=i)
-
-
 def _bank_obj(n=N, **edit):
     from ovseg_plugins.coido.utils import bank_stamp, data_list_hash
     g = torch.Generator().manual_seed(0)
@@ -50,7 +37,7 @@ def _bank_obj(n=N, **edit):
                class_hist=torch.full((n, 3), 1 / 3),
                valid=torch.ones(n, dtype=torch.bool),
                valid_frac=torch.ones(n),
-               data_list_hash=data_list_hash(_ListDataset(n)))
+               data_list_hash=data_list_hash(ListDataset(n)))
     obj['bank_stamp'] = bank_stamp(obj['embeddings'], obj['stats'],
                                    obj['data_list_hash'])
     for k, v in edit.items():
@@ -117,7 +104,7 @@ def _bank_rows_vs_dataset(tmp_path):
         def score_bank(self):
             raise AssertionError('must not score')
 
-    return lambda: CoIDOSelectionHook().select(Model(), _ListDataset(N),
+    return lambda: CoIDOSelectionHook().select(Model(), ListDataset(N),
                                                str(tmp_path))
 
 
@@ -274,7 +261,7 @@ def _sampler(tmp_path, content):
     p = tmp_path / 'selected.json'
     p.write_text(content if isinstance(content, str) else
                  json.dumps(content))
-    return lambda: IndexSubsetSampler(_ListDataset(N), indices_file=str(p),
+    return lambda: IndexSubsetSampler(ListDataset(N), indices_file=str(p),
                                       seed=0)
 
 
@@ -412,7 +399,7 @@ def test_failed_selection_leaves_no_selected_json(tmp_path):
     hook = CoIDOSelectionHook(out_dir=str(tmp_path))
     hook.before_train(Runner())
     assert not old.exists() and not (tmp_path / 'coido_scores.json').exists()
-    ds = _ListDataset(N)
+    ds = ListDataset(N)
 
     class Model:  # a scorer that diverged
         bank_valid = torch.ones(N, dtype=torch.bool)

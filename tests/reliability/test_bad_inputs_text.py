@@ -27,19 +27,23 @@ FILE_CASES = {
 }
 
 
-@pytest.mark.parametrize('case', list(FILE_CASES))
-def test_class_name_file(tmp_path, case):
-    data, exc, frags = FILE_CASES[case]
-    path = tmp_path / f'{case}.txt'
+def _file_refused(path, data, exc, frags):
+    """A class-name file with ``data`` (None: absent) raises exactly
+    ``exc``, naming the file and every fragment (what is wrong, the fix)."""
     if data is not None:
         path.write_bytes(data)
     with pytest.raises(exc) as e:
         Vocabulary.build(str(path))
     assert type(e.value) is exc
     msg = str(e.value)
-    assert str(path) in msg  # names the input
-    for f in frags:          # and what is wrong / the fix
+    assert str(path) in msg
+    for f in frags:
         assert f in msg, msg
+
+
+@pytest.mark.parametrize('case', list(FILE_CASES))
+def test_class_name_file(tmp_path, case):
+    _file_refused(tmp_path / f'{case}.txt', *FILE_CASES[case])
 
 
 def test_class_name_file_trailing_blank_lines_are_fine(tmp_path):
@@ -112,16 +116,7 @@ NORMALISED_CASES = {
 
 @pytest.mark.parametrize('case', list(NORMALISED_CASES))
 def test_class_name_file_normalised(tmp_path, case):
-    data, exc, frags = NORMALISED_CASES[case]
-    path = tmp_path / f'{case}.txt'
-    path.write_bytes(data)
-    with pytest.raises(exc) as e:
-        Vocabulary.build(str(path))
-    assert type(e.value) is exc
-    msg = str(e.value)
-    assert str(path) in msg
-    for f in frags:
-        assert f in msg, msg
+    _file_refused(tmp_path / f'{case}.txt', *NORMALISED_CASES[case])
 
 
 def test_class_name_file_utf8_bom_is_stripped(tmp_path):

@@ -3,15 +3,13 @@ import math
 from typing import Iterator, Optional
 
 import torch
-from mmengine.dist import get_dist_info, sync_random_seed
 from mmengine.registry import DATA_SAMPLERS
-from torch.utils.data import Sampler
 
-from ..utils.subset import resolve_subset
+from .subset_sampler_base import SubsetSamplerBase
 
 
 @DATA_SAMPLERS.register_module()
-class IndexSubsetEpochSampler(Sampler):
+class IndexSubsetEpochSampler(SubsetSamplerBase):
     """Like mmengine's ``DefaultSampler``, restricted to a subset.
 
     Each epoch the subset is permuted with ``seed + epoch`` (same order on
@@ -36,22 +34,16 @@ class IndexSubsetEpochSampler(Sampler):
                  shuffle: bool = True, seed: Optional[int] = None,
                  round_up: bool = True,
                  check_data_hash: bool = True) -> None:
-        rank, world_size = get_dist_info()
-        self.rank, self.world_size = rank, world_size
-        self.dataset = dataset
-        self.indices = resolve_subset(dataset, indices_file, ratio,
-                                      subset_seed, check_data_hash,
-                                      type(self).__name__).tolist()
-        self.shuffle = shuffle
-        self.seed = sync_random_seed() if seed is None else int(seed)
+        super().__init__(dataset, indices_file, ratio, subset_seed, shuffle,
+                         seed, check_data_hash)
         self.round_up = round_up
         self.epoch = 0
-        n = len(self.indices)
+        n, world_size = len(self.indices), self.world_size
         if round_up:
             self.num_samples = math.ceil(n / world_size)
             self.total_size = self.num_samples * world_size
         else:
-            self.num_samples = math.ceil((n - rank) / world_size)
+            self.num_samples = math.ceil((n - self.rank) / world_size)
             self.total_size = n
 
     def __iter__(self) -> Iterator[int]:

@@ -3,15 +3,13 @@ import itertools
 from typing import Iterator, Optional
 
 import torch
-from mmengine.dist import get_dist_info, sync_random_seed
 from mmengine.registry import DATA_SAMPLERS
-from torch.utils.data import Sampler
 
-from ..utils.subset import resolve_subset
+from .subset_sampler_base import SubsetSamplerBase
 
 
 @DATA_SAMPLERS.register_module()
-class IndexSubsetSampler(Sampler):
+class IndexSubsetSampler(SubsetSamplerBase):
     """Like mmengine's ``InfiniteSampler``, restricted to a subset.
 
     The subset (global indices into the *full* dataset, so ``sample_idx``
@@ -41,16 +39,9 @@ class IndexSubsetSampler(Sampler):
                  ratio: Optional[float] = None, subset_seed: int = 0,
                  shuffle: bool = True, seed: Optional[int] = None,
                  check_data_hash: bool = True) -> None:
-        rank, world_size = get_dist_info()
-        self.rank, self.world_size = rank, world_size
-        self.dataset = dataset
-        self.indices = resolve_subset(dataset, indices_file, ratio,
-                                      subset_seed, check_data_hash,
-                                      type(self).__name__).tolist()
+        super().__init__(dataset, indices_file, ratio, subset_seed, shuffle,
+                         seed, check_data_hash)
         self.size = len(self.indices)
-        self.shuffle = shuffle
-        self.seed = sync_random_seed() if seed is None else int(seed)
-        self.indices_file = indices_file
         self._stream = self._indices_of_rank()
 
     def _infinite(self) -> Iterator[int]:

@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from conftest import REPO_ROOT, shared_data_path
+from fixtures.tiny_configs import geopurify_data_text
 
 VALID = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 14, 16, 24, 28, 33, 34, 36, 39]
 SCENES = [f'scene000{k}_00' for k in range(4)]
@@ -70,26 +71,7 @@ model = dict(backbone=dict(in_channels=14, hidden_channels=16, embed_dim=8,
                            num_blocks=1),
              fused_channels=8, teacher_channels=8,
              text_embeddings={str(tmp_path / 'text.pt')!r}, knn=16)
-load_pts = dict(type='LoadPointsFromFile', coord_type='DEPTH',
-                shift_height=False, use_color=True, load_dim=6,
-                use_dim=[0, 1, 2, 3, 4, 5])
-feats = dict(type='LoadPointFeatures', feature_root={fused!r},
-             expected_dim=8)
-train_dataloader = dict(num_workers=0, dataset=dict(
-    data_root={root!r}, ann_file='infos.pkl', pipeline=[
-        load_pts, feats,
-        dict(type='LoadPointFeatures',
-             feature_root={str(tmp_path / 'teacher')!r}, expected_dim=8),
-        dict(type='Pack3DDetInputs', keys=['points'])]))
-test_dataloader = dict(num_workers=0, dataset=dict(
-    data_root={root!r}, ann_file='infos.pkl', pipeline=[
-        load_pts,
-        dict(type='LoadAnnotations3D', with_bbox_3d=False, with_label_3d=False,
-             with_mask_3d=False, with_seg_3d=True),
-        dict(type='PointSegClassMapping'), feats,
-        dict(type='Pack3DDetInputs', keys=['points', 'pts_semantic_mask'])]))
-val_dataloader = test_dataloader
-train_cfg = dict(max_epochs=1, val_interval=100)
+{geopurify_data_text(root, 'infos.pkl', fused, str(tmp_path / 'teacher'))}train_cfg = dict(max_epochs=1, val_interval=100)
 param_scheduler = []
 default_hooks = dict(logger=dict(type='LoggerHook', interval=1))
 randomness = dict(seed=0)

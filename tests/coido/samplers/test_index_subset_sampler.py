@@ -8,8 +8,7 @@ import pytest
 from coido._helpers import ListDataset
 from ovseg_plugins.coido.samplers import (IndexSubsetEpochSampler,
                                            IndexSubsetSampler)
-from ovseg_plugins.coido.samplers import index_subset_epoch_sampler as ems
-from ovseg_plugins.coido.samplers import index_subset_sampler as ism
+from ovseg_plugins.coido.samplers import subset_sampler_base
 from ovseg_plugins.coido.utils import data_list_hash, draw_subset
 
 
@@ -17,8 +16,9 @@ def _take(sampler, k):
     return list(itertools.islice(iter(sampler), k))
 
 
-def _ranked(monkeypatch, mod, cls, rank, ws, **kw):
-    monkeypatch.setattr(mod, 'get_dist_info', lambda: (rank, ws))
+def _ranked(monkeypatch, cls, rank, ws, **kw):
+    monkeypatch.setattr(subset_sampler_base, 'get_dist_info',
+                        lambda: (rank, ws))
     return cls(**kw)
 
 
@@ -41,10 +41,10 @@ def test_ratio_mode_is_deterministic_and_seeded():
 def test_infinite_rank_slices_are_disjoint_and_cover(monkeypatch):
     ds = ListDataset(50)
     kw = dict(dataset=ds, ratio=0.4, subset_seed=0, seed=1)
-    full = _take(_ranked(monkeypatch, ism, IndexSubsetSampler, 0, 1, **kw),
+    full = _take(_ranked(monkeypatch, IndexSubsetSampler, 0, 1, **kw),
                  40)
-    r0 = _take(_ranked(monkeypatch, ism, IndexSubsetSampler, 0, 2, **kw), 10)
-    r1 = _take(_ranked(monkeypatch, ism, IndexSubsetSampler, 1, 2, **kw), 10)
+    r0 = _take(_ranked(monkeypatch, IndexSubsetSampler, 0, 2, **kw), 10)
+    r1 = _take(_ranked(monkeypatch, IndexSubsetSampler, 1, 2, **kw), 10)
     assert r0 == full[0:20:2] and r1 == full[1:20:2]
     assert not set(r0) & set(r1)
     assert sorted(r0 + r1) == sorted(full[:20])
@@ -53,7 +53,7 @@ def test_infinite_rank_slices_are_disjoint_and_cover(monkeypatch):
 def test_epoch_sampler_slices_length_and_set_epoch(monkeypatch):
     ds = ListDataset(40)
     kw = dict(dataset=ds, ratio=0.5, subset_seed=2, seed=0)
-    parts = [_ranked(monkeypatch, ems, IndexSubsetEpochSampler, r, 3, **kw)
+    parts = [_ranked(monkeypatch, IndexSubsetEpochSampler, r, 3, **kw)
              for r in range(3)]
     assert [len(p) for p in parts] == [7, 7, 7]  # ceil(20 / 3), round_up
     got = [list(p) for p in parts]
@@ -61,7 +61,7 @@ def test_epoch_sampler_slices_length_and_set_epoch(monkeypatch):
     flat = sum(got, [])
     assert set(flat) == set(parts[0].indices)  # covers the subset
     assert len(flat) - len(set(flat)) == 1  # only the round-up padding
-    one = _ranked(monkeypatch, ems, IndexSubsetEpochSampler, 0, 1, **kw)
+    one = _ranked(monkeypatch, IndexSubsetEpochSampler, 0, 1, **kw)
     e0 = list(one)
     assert list(one) == e0  # same epoch -> same order
     one.set_epoch(1)

@@ -5,6 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from conftest import shared_data_path
+from fixtures.tiny_models import tiny_geopurify_cfg
 from ovseg_plugins.seg3d.models.decode_heads import (affinity_weights,
                                                      geometry_guided_pooling,
                                                      knn_indices)
@@ -140,12 +141,9 @@ def test_geopurify_evaluation_is_deterministic(tmp_path):
     from mmdet3d.registry import MODELS
     torch.save(torch.randn(3, 4), tmp_path / 'text.pt')
     torch.manual_seed(0)
-    seg = MODELS.build(dict(
-        type='GeoPurifySegmentor',
-        backbone=dict(type='StudentAffinityNet', in_channels=10,
-                      hidden_channels=8, embed_dim=4, num_blocks=1),
-        class_names=['a', 'b', 'c'], fused_channels=4,
-        text_embeddings=str(tmp_path / 'text.pt'), knn=8)).eval()
+    seg = MODELS.build(tiny_geopurify_cfg(
+        tmp_path / 'text.pt', fused_channels=4, embed_dim=4, knn=8,
+        class_names=['a', 'b', 'c'])).eval()
     g = torch.Generator().manual_seed(1)
     pts = torch.cat([torch.rand(300, 3, generator=g),
                      torch.rand(300, 3, generator=g) * 255,

@@ -241,11 +241,7 @@ class OVCLIPSegmentor(VocabularyMetaMixin, BaseSegmentor):
                 ``dataset_meta``; default: a fixed palette.
         """
         vocabulary = Vocabulary.build(class_names)
-        bg = getattr(self, 'bg_idx', 0) if bg_idx is None else bg_idx
-        if hasattr(self, 'bg_idx') and not 0 <= bg < vocabulary.num_classes:
-            raise ValueError(
-                f'bg_idx={bg} is outside the {vocabulary.num_classes} classes '
-                f'of {vocabulary.source}; pass set_vocabulary(..., bg_idx=i).')
+        bg = vocabulary.check_bg_idx(bg_idx, getattr(self, 'bg_idx', None))
         queries = vocabulary.queries
         memo = self.__dict__.setdefault('_text_memo', {})
         memo_key = (tuple(queries), tuple(self.templates))
@@ -267,8 +263,8 @@ class OVCLIPSegmentor(VocabularyMetaMixin, BaseSegmentor):
             text = text.detach().float().cpu()
             memo[memo_key] = text
         self.vocabulary = vocabulary
-        if hasattr(self, 'bg_idx'):
-            self.bg_idx = int(bg)
+        if bg is not None:
+            self.bg_idx = bg
         device = next(self.backbone.parameters()).device
         self.register_buffer('text_embeds', text.to(device),
                              persistent=False)

@@ -135,14 +135,10 @@ class SAM3Segmentor(VocabularyMetaMixin, BaseSegmentor):
             palette (list, optional): One RGB triple per class.
         """
         vocabulary = Vocabulary.build(class_names)
-        bg = getattr(self, 'bg_idx', 0) if bg_idx is None else bg_idx
-        if hasattr(self, 'bg_idx') and not 0 <= bg < vocabulary.num_classes:
-            raise ValueError(
-                f'bg_idx={bg} is outside the {vocabulary.num_classes} classes '
-                f'of {vocabulary.source}; pass set_vocabulary(..., bg_idx=i).')
+        bg = vocabulary.check_bg_idx(bg_idx, getattr(self, 'bg_idx', None))
         self.vocabulary = vocabulary
-        if hasattr(self, 'bg_idx'):
-            self.bg_idx = int(bg)
+        if bg is not None:
+            self.bg_idx = bg
         old = getattr(self, 'query_to_class', None)
         self.register_buffer(
             'query_to_class',

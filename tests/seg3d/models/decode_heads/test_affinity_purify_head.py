@@ -4,7 +4,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 import copy
-from fixtures.tiny_models import TINY_DGCNN_HEAD, register_tiny_point_backbone
+from fixtures.tiny_models import (TINY_DGCNN_HEAD, register_tiny_point_backbone,
+                                  tiny_geopurify_cfg)
 
 
 def _head(**kw):
@@ -115,14 +116,10 @@ def test_segmentor_labels_zero_feature_points_by_the_option(tmp_path,
     _head()  # scope + registration
     torch.save(torch.eye(3, 4), tmp_path / 'text.pt')
     torch.manual_seed(0)
-    seg = MODELS.build(dict(
-        type='GeoPurifySegmentor',
-        backbone=dict(type='StudentAffinityNet', in_channels=10,
-                      hidden_channels=8, embed_dim=4, num_blocks=1),
-        class_names=['a', 'b', 'c'], fused_channels=4,
-        text_embeddings=str(tmp_path / 'text.pt'), knn=8,
-        decode_head=dict(type='AffinityPurifyHead', knn=8,
-                         zero_fill=zero_fill))).eval()
+    seg = MODELS.build(tiny_geopurify_cfg(
+        tmp_path / 'text.pt', fused_channels=4, embed_dim=4, knn=8,
+        head=dict(knn=8, zero_fill=zero_fill),
+        class_names=['a', 'b', 'c'])).eval()
     # two far-apart clusters; the right one has no fused feature at all
     g = torch.Generator().manual_seed(1)
     xyz = torch.rand(200, 3, generator=g) * 0.1
