@@ -35,21 +35,28 @@ def _isolated_cache(tmp_path_factory):
 def _restore_global_state():
     """Whatever a test changes in process-wide state is put back after it:
     torch's thread count, deterministic-algorithms flag and default dtype,
-    the global RNGs (torch, numpy, random), the environment and the working
-    directory. A test may then call ``torch.set_num_threads(1)`` or
-    ``torch.manual_seed(0)`` without a try/finally, and no test sees the
-    state an earlier one left (the suite passes in any order)."""
+    the global RNGs (torch, numpy, random), the environment, the working
+    directory and mmengine's default registry scope. A test may then call
+    ``torch.set_num_threads(1)``, ``torch.manual_seed(0)`` or
+    ``init_default_scope('mmseg')`` without a try/finally, and no test sees
+    the state an earlier one left (the suite passes in any order)."""
     import random
+    from collections import OrderedDict
 
     import numpy as np
     import torch
+    from mmengine.registry import DefaultScope
     threads = torch.get_num_threads()
     deterministic = torch.are_deterministic_algorithms_enabled()
     warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
     dtype = torch.get_default_dtype()
     rng = (torch.get_rng_state(), np.random.get_state(), random.getstate())
     env, cwd = dict(os.environ), os.getcwd()
+    scopes = OrderedDict(DefaultScope._instance_dict)
     yield
+    if list(DefaultScope._instance_dict.items()) != list(scopes.items()):
+        DefaultScope._instance_dict.clear()
+        DefaultScope._instance_dict.update(scopes)
     torch.set_num_threads(threads)
     torch.use_deterministic_algorithms(deterministic, warn_only=warn_only)
     torch.set_default_dtype(dtype)

@@ -589,8 +589,10 @@ class GeoPurifyInferencer(BaseInferencer):
             if self.has_student:
                 return self.model.purified(pts), None
             if self._teacher is None:
+                from mmengine.registry import DefaultScope
                 from mmdet3d.registry import MODELS
-                self._teacher = MODELS.build(dict(self.teacher_cfg))
+                with DefaultScope.overwrite_default_scope('mmdet3d'):
+                    self._teacher = MODELS.build(dict(self.teacher_cfg))
                 print_log('no student checkpoint: geometry-guided pooling '
                           'uses affinities of the online '
                           f'{type(self._teacher).__name__} (training-free)',

@@ -56,8 +56,7 @@ def build_points_dataset(cfg, split: str = 'train'):
     """The ``split`` dataloader's dataset with only its point loading
     (``LoadPointsFromFile`` / ``LoadOpenScenePoints``) in the pipeline,
     fully initialised."""
-    from mmengine.registry import DATASETS, init_default_scope
-    init_default_scope(cfg.get('default_scope', 'mmdet3d'))
+    from mmengine.registry import DATASETS, DefaultScope
     key = f'{split}_dataloader'
     if key not in cfg:
         raise KeyError(f'the config has no {key}; choose --split among '
@@ -69,8 +68,11 @@ def build_points_dataset(cfg, split: str = 'train'):
             f'{key}.dataset.pipeline has none of {_LOADERS}: the teacher '
             'export reads the points as training does; add it.')
     dcfg['pipeline'] = pipe[:1]
-    ds = DATASETS.build(dcfg)
-    ds.full_init()
+    # the config's scope for the build only: the caller's scope stays
+    with DefaultScope.overwrite_default_scope(
+            cfg.get('default_scope', 'mmdet3d')):
+        ds = DATASETS.build(dcfg)
+        ds.full_init()
     return ds
 
 

@@ -88,7 +88,12 @@ def main(argv=None):
             'features (an online teacher, e.g. scannet_online_teacher.py, '
             'needs no export); give --out-dir to export anyway.')
     tcfg = resolve_teacher(args.teacher, cfg)
-    teacher = MODELS.build(tcfg)
+    # Build in the config's scope whatever scope the caller left current
+    # (an mmseg one would not find the mmdet3d-registered teachers).
+    from mmengine.registry import DefaultScope
+    with DefaultScope.overwrite_default_scope(
+            cfg.get('default_scope', 'mmdet3d')):
+        teacher = MODELS.build(tcfg)
     ds = build_points_dataset(cfg, args.split)
     dcfg = cfg[f'{args.split}_dataloader']['dataset']
     protected = [osp.join(dcfg.get('data_root') or '',

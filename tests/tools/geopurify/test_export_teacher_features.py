@@ -51,6 +51,16 @@ def test_export_is_the_teacher_on_the_training_points(tmp_path):
         'model.teacher_channels=18']
 
 
+def test_export_whatever_scope_the_caller_left_current(tmp_path):
+    """An mmseg default scope (left by a 2D tool in the same process) does
+    not hide the mmdet3d-registered teachers."""
+    from mmengine.registry import DefaultScope
+    with DefaultScope.overwrite_default_scope('mmseg'):
+        _, _, res = _export(tmp_path)
+        assert DefaultScope.get_current_instance().scope_name == 'mmseg'
+    assert res['channels'] == 18
+
+
 def test_training_on_the_export_equals_the_online_teacher(tmp_path):
     from mmengine.config import Config
     from mmengine.registry import DATASETS, MODELS, init_default_scope
@@ -94,7 +104,7 @@ def test_openscene_config_export_is_read_back(tmp_path):
     [-1, 1]): the export is the teacher on the loaded points (rgb 0..255)
     and LoadPointFeatures finds it for the scene."""
     from mmengine.config import Config
-    from mmengine.registry import DATASETS
+    from mmengine.registry import DATASETS, init_default_scope
 
     from ovseg_plugins.seg3d.models.teachers import GeometricTeacher
     import export_teacher_features as tool
@@ -121,6 +131,7 @@ def test_openscene_config_export_is_read_back(tmp_path):
     dcfg = cfg.train_dataloader.dataset
     dcfg.pipeline = [t for t in dcfg.pipeline if not (
         t.type == 'LoadPointFeatures' and 'fused' in t.feature_root)]
+    init_default_scope(cfg.default_scope)
     ds = DATASETS.build(dcfg)
     got = ds[0]['inputs']['points']  # xyz rgb normal teacher
     torch.testing.assert_close(got[:, -18:], torch.from_numpy(np.load(out)))
