@@ -3,14 +3,17 @@
 # (pass "none" as CHECKPOINT for training-free models)
 # Env: PORT (or MASTER_PORT, default 29500; 0 = one machine, torchrun
 # --standalone binds a free port itself, no clash between jobs), NNODES, NODE_RANK, MASTER_ADDR,
-# PYTHON (interpreter that has torch; default: python). Without CUDA the
+# PYTHON (interpreter that has torch; default: the repository's .venv/bin/python
+# when `make setup` made it, else python). Without CUDA the
 # processes use gloo on CPU (tools/_bootstrap.py).
 CONFIG=$1
 CHECKPOINT=$2
 NPROC=$3
 PORT=${PORT:-${MASTER_PORT:-29500}}
-PYTHON=${PYTHON:-python}
 cd "$(dirname "$0")/.."
+DEFAULT_PYTHON=python
+[ -x .venv/bin/python ] && DEFAULT_PYTHON=$PWD/.venv/bin/python
+PYTHON=${PYTHON:-$DEFAULT_PYTHON}
 CKPT_ARG=()
 [ "$CHECKPOINT" != "none" ] && CKPT_ARG=("$CHECKPOINT")
 RDZV=(--nnodes=${NNODES:-1} --node_rank=${NODE_RANK:-0}

@@ -300,6 +300,10 @@ class GeoPurifyInferencer(BaseInferencer):
         depth_scale (float): Depth PNG units per metre.
         vis_threshold (float): Relative depth tolerance of visibility.
         cut_boundary (int): Border pixels not used.
+        zbuffer (bool): Recorded frames without depth maps (mmdet3d's
+            ``extract_posed_images.py`` layout) get a depth map z-buffered
+            from the cloud, so hidden points are not lifted; False keeps
+            every point in the frustum.
         fusion_k (int): Views fused per point.
         logit_scale (float): Scale of cosines in fusion and scores.
         teacher (dict, optional): Online teacher config for the
@@ -332,6 +336,7 @@ class GeoPurifyInferencer(BaseInferencer):
                  depth_scale: float = 1000.,
                  vis_threshold: float = 0.05,
                  cut_boundary: int = 10,
+                 zbuffer: bool = True,
                  fusion_k: int = 3,
                  logit_scale: float = 100.,
                  teacher: Optional[dict] = None,
@@ -370,7 +375,8 @@ class GeoPurifyInferencer(BaseInferencer):
                                eye_height=eye_height, layout=render_layout)
         self.lift_cfg = dict(frame_step=frame_step, depth_scale=depth_scale,
                              vis_threshold=vis_threshold,
-                             cut_boundary=cut_boundary, k=fusion_k)
+                             cut_boundary=cut_boundary, k=fusion_k,
+                             zbuffer=zbuffer)
         self.logit_scale = logit_scale
         self.teacher_cfg = teacher or dict(type='GeometricTeacher')
         self._teacher = None
@@ -545,7 +551,8 @@ class GeoPurifyInferencer(BaseInferencer):
     def _lift(self, cloud: PointCloud, views: list, stages: _Stages
               ) -> Tuple[torch.Tensor, torch.Tensor]:
         from ovseg_plugins.seg3d.lifting import (ViewFusionAccumulator,
-                                                 fill_unseen, project_points)
+                                                 fill_unseen, points_depth_map,
+                                                 project_points)
         xyz = torch.from_numpy(cloud.xyz)
         acc = ViewFusionAccumulator(len(xyz), self.text, self.logit_scale,
                                     k=self.lift_cfg['k'],
@@ -553,11 +560,14 @@ class GeoPurifyInferencer(BaseInferencer):
         with stages.stage('lift', len(views)) as step:
             for fr in views:
                 H, W = fr['color'].shape[:2]
+                pose = torch.from_numpy(fr['pose']).float()
+                K = torch.from_numpy(fr['intrinsic']).float()
                 depth = None if fr.get('depth') is None else \
                     torch.from_numpy(np.asarray(fr['depth'], np.float32))
+                if depth is None and self.lift_cfg['zbuffer']:
+                    depth = points_depth_map(xyz, pose, K, (H, W))
                 pix, vis = project_points(
-                    xyz, torch.from_numpy(fr['pose']).float(),
-                    torch.from_numpy(fr['intrinsic']).float(), (H, W), depth,
+                    xyz, pose, K, (H, W), depth,
                     self.lift_cfg['cut_boundary'],
                     self.lift_cfg['vis_threshold'])
                 fmap, map_hw = self.source(fr)

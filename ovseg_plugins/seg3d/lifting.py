@@ -110,7 +110,8 @@ def project_points(xyz: torch.Tensor, cam2world: torch.Tensor,
         image_hw (tuple): ``(H, W)``.
         depth (Tensor, optional): ``(H, W)`` depth in metres; a point is
             occluded when ``|depth(u, v) - z| > vis_threshold · depth(u, v)``.
-            Without depth only the frustum test applies.
+            Without depth only the frustum test applies (see
+            :func:`points_depth_map` for frames recorded without depth).
         cut_boundary (int): Pixels this close to the border are not used.
         vis_threshold (float): Relative depth tolerance (0.05 ScanNet,
             0.02 Matterport).
@@ -149,6 +150,32 @@ def project_points(xyz: torch.Tensor, cam2world: torch.Tensor,
         d[vis] = depth[v[vis], u[vis]].float()
         vis = vis & (d > 0) & ((d - z).abs() <= vis_threshold * d)
     return torch.stack([u, v], 1), vis
+
+
+def points_depth_map(xyz: torch.Tensor, cam2world: torch.Tensor,
+                     intrinsic: torch.Tensor, image_hw: Tuple[int, int],
+                     splat: int = 2) -> torch.Tensor:
+    """Depth map of a view z-buffered from the points themselves, for frames
+    recorded without depth (mmdet3d's ``extract_posed_images.py`` exports
+    none): with it, :func:`project_points` drops the points hidden behind
+    nearer ones instead of keeping everything in the frustum.
+
+    Args:
+        xyz (Tensor): ``(N, 3)`` world coordinates.
+        cam2world (Tensor): ``(4, 4)`` camera-to-world pose.
+        intrinsic (Tensor): ``(3, 3)`` intrinsics for ``image_hw``.
+        image_hw (tuple): ``(H, W)``.
+        splat (int): Footprint half-width in pixels of each point, so that
+            a surface's points cover the pixels between them.
+
+    Returns:
+        Tensor: ``(H, W)`` float32 metres (0 where no point projects).
+    """
+    from .rendering import render_points
+    _, depth = render_points(xyz.double().numpy(),
+                             cam2world.double().numpy(),
+                             intrinsic.double().numpy(), image_hw, splat)
+    return torch.from_numpy(depth)
 
 
 def sample_feature_map(feat_map: torch.Tensor, pixels: torch.Tensor,

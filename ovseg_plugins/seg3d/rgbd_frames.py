@@ -1,18 +1,27 @@
-"""Posed RGB-D frames in the ScanNet export layout.
+"""Posed RGB-D frames of a scene, in the two layouts users have.
 
-``SCENE/color/<id>.jpg|png``, ``SCENE/depth/<id>.png`` (uint16, millimetres
-by default; optional), ``SCENE/pose/<id>.txt`` (4×4 camera-to-world) and
-``SCENE/intrinsic/intrinsic_color.txt`` (3×3 or 4×4). Frame ids are
-integers; every ``every``-th id is used (ScanNet exports are usually
-lifted at every 20th frame).
+* ScanNet's export (``SensReader``, also GeoPurify's and OpenScene's):
+  ``SCENE/color/<id>.jpg|png``, ``SCENE/depth/<id>.png`` (uint16, millimetres
+  by default; optional), ``SCENE/pose/<id>.txt`` (4×4 camera-to-world) and
+  ``SCENE/intrinsic/intrinsic_color.txt`` (3×3 or 4×4).
+* mmdetection3d's ``data/scannet/extract_posed_images.py``:
+  ``posed_images/<scene>/<id>.jpg``, ``<id>.txt`` (pose) and
+  ``intrinsic.txt`` side by side, no depth (its ids are renumbered
+  ``00000..`` over the frames it sampled, so use every frame: ``every=1``).
+
+Frame ids are integers; every ``every``-th id is used (ScanNet exports are
+usually lifted at every 20th frame).
 """
 import os
 import os.path as osp
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import numpy as np
 
-__all__ = ['list_frames', 'load_matrix', 'load_frame']
+__all__ = [
+    'frame_layout', 'list_frames', 'load_matrix', 'load_frame', 'color_path',
+    'depth_path', 'pose_path'
+]
 
 
 def load_matrix(path: str, shape) -> np.ndarray:
@@ -29,15 +38,37 @@ def load_matrix(path: str, shape) -> np.ndarray:
     return m
 
 
+def frame_layout(scene_dir: str) -> Dict[str, Optional[str]]:
+    """Where the frames of ``scene_dir`` are (see the module docstring).
+
+    Returns:
+        dict: ``color``, ``pose`` and ``depth`` folders (``depth`` None when
+        the layout has none), the ``intrinsic`` file and the layout ``name``.
+
+    Raises:
+        FileNotFoundError: Neither layout, naming both and the renderer.
+    """
+    j = lambda *p: osp.join(scene_dir, *p)  # noqa: E731
+    if osp.isdir(j('color')):
+        return dict(name='ScanNet export', color=j('color'), pose=j('pose'),
+                    depth=j('depth'),
+                    intrinsic=j('intrinsic', 'intrinsic_color.txt'))
+    if osp.isfile(j('intrinsic.txt')):
+        return dict(name='mmdet3d extract_posed_images', color=scene_dir,
+                    pose=scene_dir, depth=None, intrinsic=j('intrinsic.txt'))
+    raise FileNotFoundError(
+        f'no posed frames in {scene_dir!r}: expected the ScanNet export '
+        'layout (color/<id>.jpg, pose/<id>.txt, intrinsic/'
+        'intrinsic_color.txt, optional depth/<id>.png) or mmdet3d\'s '
+        'extract_posed_images.py layout (<id>.jpg, <id>.txt, intrinsic.txt). '
+        'A cloud without frames: render views from it with '
+        'tools/geopurify/render_views.py.')
+
+
 def list_frames(scene_dir: str, every: int = 20) -> List[str]:
-    """Frame ids (strings) of ``scene_dir/color`` whose integer id is a
-    multiple of ``every``, in numeric order."""
-    cdir = osp.join(scene_dir, 'color')
-    if not osp.isdir(cdir):
-        raise FileNotFoundError(
-            f'no color/ folder in {scene_dir!r}: posed frames need the '
-            'ScanNet layout color/<id>.jpg, depth/<id>.png, pose/<id>.txt, '
-            'intrinsic/intrinsic_color.txt')
+    """Frame ids (strings) of ``scene_dir`` whose integer id is a multiple
+    of ``every``, in numeric order."""
+    cdir = frame_layout(scene_dir)['color']
     stems = []
     for f in os.listdir(cdir):
         stem, ext = osp.splitext(f)
@@ -48,6 +79,28 @@ def list_frames(scene_dir: str, every: int = 20) -> List[str]:
         raise FileNotFoundError(f'no frames with an integer id divisible by '
                                 f'{every} in {cdir} (set every=1 to use all)')
     return sorted(stems, key=int)
+
+
+def color_path(scene_dir: str, stem: str) -> str:
+    """The colour image of frame ``stem`` (``.jpg``, ``.png`` or ``.jpeg``)."""
+    cdir = frame_layout(scene_dir)['color']
+    cpath = next((osp.join(cdir, stem + e) for e in ('.jpg', '.png', '.jpeg')
+                  if osp.isfile(osp.join(cdir, stem + e))), None)
+    if cpath is None:
+        raise FileNotFoundError(f'no colour image {stem}.jpg/.png in {cdir}')
+    return cpath
+
+
+def depth_path(scene_dir: str, stem: str) -> Optional[str]:
+    """The depth map of frame ``stem``, or None when there is none."""
+    ddir = frame_layout(scene_dir)['depth']
+    p = ddir and osp.join(ddir, stem + '.png')
+    return p if p and osp.isfile(p) else None
+
+
+def pose_path(scene_dir: str, stem: str) -> str:
+    """The camera-to-world pose file of frame ``stem``."""
+    return osp.join(frame_layout(scene_dir)['pose'], stem + '.txt')
 
 
 def load_frame(scene_dir: str, stem: str, depth_scale: float = 1000.
@@ -66,25 +119,20 @@ def load_frame(scene_dir: str, stem: str, depth_scale: float = 1000.
         None, ``pose (4, 4)``, ``intrinsic (3, 3)``, ``id``.
     """
     from PIL import Image
-    cdir = osp.join(scene_dir, 'color')
-    cpath = next((osp.join(cdir, stem + e) for e in ('.jpg', '.png', '.jpeg')
-                  if osp.isfile(osp.join(cdir, stem + e))), None)
-    if cpath is None:
-        raise FileNotFoundError(f'no colour image {stem}.jpg/.png in {cdir}')
-    color = np.array(Image.open(cpath).convert('RGB'))
+    layout = frame_layout(scene_dir)
+    color = np.array(Image.open(color_path(scene_dir, stem)).convert('RGB'))
     H, W = color.shape[:2]
-    K = load_matrix(osp.join(scene_dir, 'intrinsic', 'intrinsic_color.txt'),
-                    (3, 3)).copy()
+    K = load_matrix(layout['intrinsic'], (3, 3)).copy()
     if abs(2 * K[0, 2] - W) > 0.1 * W or abs(2 * K[1, 2] - H) > 0.1 * H:
         sx, sy = W / (2 * K[0, 2]), H / (2 * K[1, 2])
         K[0, 0] *= sx
         K[0, 2] *= sx
         K[1, 1] *= sy
         K[1, 2] *= sy
-    pose = load_matrix(osp.join(scene_dir, 'pose', stem + '.txt'), (4, 4))
+    pose = load_matrix(pose_path(scene_dir, stem), (4, 4))
     depth = None
-    dpath = osp.join(scene_dir, 'depth', stem + '.png')
-    if osp.isfile(dpath):
+    dpath = depth_path(scene_dir, stem)
+    if dpath is not None:
         d = Image.open(dpath)
         if d.size != (W, H):
             d = d.resize((W, H), Image.NEAREST)

@@ -380,3 +380,36 @@ def test_exact_scale_rule_and_inconsistent_intrinsics_refused():
         rescale_intrinsics(torch.eye(3) * 0, (48, 64), name='cam_k.txt')
     with pytest.raises(ValueError, match='rule'):
         rescale_intrinsics(K_COLOR, (48, 64), rule='crop')
+
+
+def test_points_depth_map_hides_points_behind_a_nearer_surface():
+    """A frame without depth: the z-buffer of the points hides the back
+    wall behind a front panel (covering u < W/2) and keeps the rest; the
+    frustum test alone keeps both."""
+    import numpy as np
+
+    from ovseg_plugins.seg3d.lifting import points_depth_map, project_points
+    g = np.linspace(-1, 1, 81)
+    x, y = np.meshgrid(g, g)
+    back = np.stack([x.ravel(), y.ravel(), np.full(x.size, 2.)], 1)
+    xf, yf = np.meshgrid(np.linspace(-0.6, -0.01, 40), np.linspace(-.6, .6, 60))
+    front = np.stack([xf.ravel(), yf.ravel(), np.full(xf.size, 1.)], 1)
+    xyz = torch.from_numpy(np.concatenate([back, front])).float()
+    K = torch.tensor([[50., 0, 50], [0, 50., 50], [0, 0, 1]])
+    pose = torch.eye(4)
+    depth = points_depth_map(xyz, pose, K, (100, 100))
+    _, vis = project_points(xyz, pose, K, (100, 100), depth, cut_boundary=2)
+    _, frustum = project_points(xyz, pose, K, (100, 100), None,
+                                cut_boundary=2)
+    nb = len(back)
+    # back point (x, y, 2) -> u = 50 + 25 x; the panel covers u in
+    # [20, 49.5], v in [20, 80]: back points with x < -0.1 (u < 47.5, 2 px
+    # inside its edge) are behind it
+    b = xyz[:nb]
+    hidden = (b[:, 0] < -0.1) & frustum[:nb]
+    assert hidden.sum() > 1000
+    assert not vis[:nb][hidden].any()
+    # the back wall beside the panel and the panel itself: visible
+    beside = (b[:, 0] > 0.1) & frustum[:nb]
+    assert vis[:nb][beside].all() and beside.sum() > 1000
+    assert vis[nb:][frustum[nb:]].all()

@@ -45,3 +45,24 @@ def test_matching_intrinsic_is_kept_and_missing_folders_are_named(tmp_path):
     _scene(odd, K, ids=(7, 13))
     with pytest.raises(FileNotFoundError, match='divisible by 20'):
         list_frames(str(odd), 20)
+
+
+def test_mmdet3d_layout_reads_the_same_frame_without_depth(tmp_path):
+    import shutil
+    K = np.eye(4)
+    K[0, 0], K[1, 1], K[0, 2], K[1, 2] = 100., 100., 64., 48.
+    (tmp_path / 'scannet').mkdir()
+    root = _scene(tmp_path / 'scannet', K)
+    flat = tmp_path / 'flat'
+    flat.mkdir()
+    for i in (0, 20, 40, 7):
+        shutil.copy(f'{root}/color/{i}.jpg', flat / f'{i:05d}.jpg')
+        shutil.copy(f'{root}/pose/{i}.txt', flat / f'{i:05d}.txt')
+    shutil.copy(f'{root}/intrinsic/intrinsic_color.txt',
+                flat / 'intrinsic.txt')
+    assert list_frames(str(flat), 20) == ['00000', '00020', '00040']
+    a, b = load_frame(root, '20'), load_frame(str(flat), '00020')
+    np.testing.assert_array_equal(a['color'], b['color'])
+    np.testing.assert_array_equal(a['intrinsic'], b['intrinsic'])
+    np.testing.assert_array_equal(a['pose'], b['pose'])
+    assert a['depth'] is not None and b['depth'] is None

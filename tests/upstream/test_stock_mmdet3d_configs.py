@@ -188,3 +188,29 @@ def test_geopurify_show_dir_writes_labelled_pictures(tmp_path):
     arr = np.asarray(img.convert('RGB'))
     # input colours | prediction (the hook's draw_gt defaults to False)
     assert arr.shape[1] == 2 * 500 and arr.shape[0] < 600
+
+
+@pytest.mark.slow
+def test_geopurify_test_out_saves_the_scored_labels(tmp_path):
+    """tools/test.py --out DIR on a GeoPurify config saves one (N,) int64
+    label file per scene, and those labels give exactly the logged mIoU."""
+    from ovseg_plugins.seg3d.datasets.label_constants import \
+        SCANNET20_CLASSES
+    from ovseg_plugins.seg3d.evaluation import (confusion_matrix,
+                                                metrics_from_confusion)
+    root = shared_data_path('scannet')
+    leaf = tiny_geopurify_leaf(tmp_path, root)
+    out_dir = tmp_path / 'preds'
+    r = run_py(['tools/test.py', str(leaf), '--work-dir', str(tmp_path / 'w'),
+                '--out', str(out_dir)])
+    log = r.stdout + r.stderr
+    assert r.returncode == 0, log[-4000:]
+    assert os.listdir(out_dir) == ['scene0000_00.npy'], log[-2000:]
+    assert f'saved to {out_dir}/<scene>.npy' in log
+    labels = np.load(out_dir / 'scene0000_00.npy')
+    assert labels.dtype == np.int64 and labels.shape == (100, )
+    cm = confusion_matrix(scannet_labels(root), labels, 20)
+    ref = metrics_from_confusion(cm, SCANNET20_CLASSES, absent_classes='zero')
+    m = re.search(r'mIoU: ([0-9.]+)', log)
+    assert m, log[-3000:]
+    assert float(m.group(1)) == pytest.approx(ref['mIoU'], abs=1e-4)

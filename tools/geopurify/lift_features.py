@@ -4,12 +4,16 @@
         --text TEXT.pt [--feature-dir DIR | --clip ViT-B-16 --clip-weights W]
         [--classes FILE] [--every 20] [--vis-threshold 0.05] [--cut 10]
         [--intrinsics FILE] [--intrinsic-rule center|scale]
-        [--intrinsic-size W H] [--min-visible 400] [--no-fill]
+        [--intrinsic-size W H] [--min-visible 400] [--no-fill] [--no-zbuffer]
 
 SCENE_DIR holds ``color/<f>.jpg|png``, ``pose/<f>.txt`` (4x4 camera-to-
 world), ``intrinsic/intrinsic_color.txt`` (3x3 or 4x4) and optionally
-``depth/<f>.png`` (uint16, millimetres; ``--depth-scale``); every N-th frame
-(by integer id) is used. POINTS is a float32 ``.bin`` (N x 6: xyz rgb).
+``depth/<f>.png`` (uint16, millimetres; ``--depth-scale``) (ScanNet's export),
+or ``<f>.jpg``, ``<f>.txt`` and ``intrinsic.txt`` side by side (mmdet3d's
+``extract_posed_images.py``: no depth, renumbered ids, use ``--every 1``);
+every N-th frame (by integer id) is used. Frames without depth maps get one
+z-buffered from the points themselves, so hidden points are not lifted
+(``--no-zbuffer``: frustum only). POINTS is a float32 ``.bin`` (N x 6).
 Points are projected into the frames actually read: the depth map when there
 is one, else the colour image. The intrinsics (``--intrinsics``, default
 ``intrinsic/intrinsic_color.txt``) are rescaled to that frame size by the
@@ -46,31 +50,10 @@ import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
 
-def load_matrix(path, shape):
-    m = np.loadtxt(path, dtype=np.float64)
-    if m.shape == (4, 4) and shape == (3, 3):
-        m = m[:3, :3]
-    if m.shape != shape:
-        raise ValueError(f'{path}: expected a {shape} matrix, got {m.shape}')
-    return torch.from_numpy(m).float()
-
-
+from ovseg_plugins.seg3d.rgbd_frames import (color_path, depth_path,  # noqa: E402,E501
+                                             frame_layout, list_frames,
+                                             load_matrix, pose_path)
 from ovseg_plugins.utils.open_clip_loader import load_clip_cfg  # noqa: E402,F401
-
-
-def frames(scene_dir, every):
-    cdir = osp.join(scene_dir, 'color')
-    if not osp.isdir(cdir):
-        raise FileNotFoundError(f'no color/ folder in {scene_dir!r}')
-    out = []
-    for f in sorted(os.listdir(cdir)):
-        stem, ext = osp.splitext(f)
-        if ext.lower() in ('.jpg', '.png') and stem.isdigit() and \
-                int(stem) % every == 0:
-            out.append((stem, osp.join(cdir, f)))
-    if not out:
-        raise FileNotFoundError(f'no frames with id % {every} == 0 in {cdir}')
-    return out
 
 
 class ClipFeatures:
@@ -106,7 +89,8 @@ class ClipFeatures:
 
 def lift(args):
     from ovseg_plugins.seg3d.lifting import (ViewFusionAccumulator,
-                                             fill_unseen, project_points,
+                                             fill_unseen, points_depth_map,
+                                             project_points,
                                              rescale_intrinsics)
     from ovseg_plugins.utils.validation import check_array, file_errors
     t0 = time.perf_counter()
@@ -115,11 +99,13 @@ def lift(args):
         raise ValueError(f'{args.points}: expected a non-empty float32 N x 6 '
                          'point file')
     xyz = torch.from_numpy(pts.reshape(-1, 6)[:, :3].copy())
-    intr_path = args.intrinsics or osp.join(args.scene_dir, 'intrinsic',
-                                            'intrinsic_color.txt')
-    intr = load_matrix(intr_path, (3, 3))
+    layout = frame_layout(args.scene_dir)
+    intr_path = args.intrinsics or layout['intrinsic']
+    intr = torch.from_numpy(load_matrix(intr_path, (3, 3))).float()
+    print(f'frames: {layout["name"]} layout in {args.scene_dir}')
     src_hw = tuple(args.intrinsic_size[::-1]) if args.intrinsic_size else None
     scaled = {}  # frame (H, W) -> rescaled intrinsics
+    zbuffered = 0  # frames whose depth comes from the points
     clip = ClipFeatures(args.clip, args.clip_weights, args.classes,
                         load_clip_cfg(args.clip_cfg)) if args.clip else None
     if args.text:
@@ -139,17 +125,18 @@ def lift(args):
                                 fill_uncovered=not args.no_fill,
                                 min_visible_points=args.min_visible,
                                 max_visible_points=args.max_visible)
-    for stem, cpath in frames(args.scene_dir, args.every):
+    for stem in list_frames(args.scene_dir, args.every):
+        cpath = color_path(args.scene_dir, stem)
         rgb = np.array(Image.open(cpath).convert('RGB'))
         H, W = rgb.shape[:2]
-        pose = load_matrix(osp.join(args.scene_dir, 'pose', stem + '.txt'),
-                           (4, 4))
+        pose = torch.from_numpy(
+            load_matrix(pose_path(args.scene_dir, stem), (4, 4))).float()
         if not torch.isfinite(pose).all():
             continue  # ScanNet marks lost tracking with inf poses
-        dpath = osp.join(args.scene_dir, 'depth', stem + '.png')
+        dpath = depth_path(args.scene_dir, stem)
         depth = None
         hw = (H, W)  # the frame projected into: depth map, else colour
-        if osp.isfile(dpath):
+        if dpath is not None:
             d = np.array(Image.open(dpath)).astype(np.float32)
             depth = torch.from_numpy(d / args.depth_scale)
             hw = tuple(depth.shape)
@@ -162,6 +149,12 @@ def lift(args):
                                                  src_hw, name=intr_path)
             print(f'intrinsics ({"depth" if depth is not None else "colour"}'
                   f' frames): {msg}')
+        if depth is None and not args.no_zbuffer:
+            if not zbuffered:
+                print('frames without depth maps: occlusion from a z-buffer '
+                      'of the points (--no-zbuffer: frustum only)')
+            zbuffered += 1
+            depth = points_depth_map(xyz, pose, scaled[hw], hw)
         pix, v = project_points(xyz, pose, scaled[hw], hw, depth, args.cut,
                                 args.vis_threshold)
         if clip is not None:
@@ -220,7 +213,8 @@ def main(argv=None):
     p.add_argument('--cut', type=int, default=10)
     p.add_argument('--logit-scale', type=float, default=100.)
     p.add_argument('--intrinsics', help='3x3/4x4 intrinsics file (default '
-                   'SCENE_DIR/intrinsic/intrinsic_color.txt)')
+                   'SCENE_DIR/intrinsic/intrinsic_color.txt, or '
+                   'SCENE_DIR/intrinsic.txt in mmdet3d\'s layout)')
     p.add_argument('--intrinsic-rule', choices=('center', 'scale'),
                    default='center', help="rescale rule: 'center' (GeoPurify "
                    "authors': principal point at the image centre) or "
@@ -237,6 +231,9 @@ def main(argv=None):
     p.add_argument('--no-fill', action='store_true',
                    help='do not give featureless visible pixels the feature '
                    'of the nearest covered point of the same view')
+    p.add_argument('--no-zbuffer', action='store_true',
+                   help='frames without depth maps: keep every point in the '
+                   'frustum instead of z-buffering the points for occlusion')
     args = p.parse_args(argv)
     if not (args.feature_dir or args.clip):
         p.error('give --feature-dir or --clip')

@@ -141,3 +141,38 @@ def test_custom_groups_per_class_and_errors():
         run_metric(PointSegMetric(), ABC, [(GT, np.full(10, 5))])
     with pytest.raises(ValueError, match='predicted labels for'):
         run_metric(PointSegMetric(), ABC, [(GT, PRED[:4])])
+
+
+def test_output_dir_saves_labels_per_scene_named_after_the_point_file(
+        tmp_path):
+    metric = PointSegMetric(output_dir=str(tmp_path / 'out'))
+    metric.dataset_meta = dict(classes=ABC, ignore_index=3)
+    for name, (gt, pred) in [('scene0000_00_vh_clean_2.pth', (GT, PRED)),
+                             ('scene0001_00.bin', (GT[:4], PRED[:4]))]:
+        metric.process({}, [dict(
+            lidar_path=f'/data/points/{name}',
+            pred_pts_seg=dict(pts_semantic_mask=torch.as_tensor(pred)),
+            eval_ann_info=dict(pts_semantic_mask=gt))])
+    m = metric.evaluate(2)
+    assert m['allAcc'] == pytest.approx((6 + 3) / (9 + 4))  # as unsaved
+    assert sorted(p.name for p in (tmp_path / 'out').iterdir()) == [
+        'scene0000_00.npy', 'scene0001_00.npy']
+    saved = np.load(tmp_path / 'out' / 'scene0000_00.npy')
+    assert saved.dtype == np.int64
+    np.testing.assert_array_equal(saved, PRED)
+
+
+def test_format_only_saves_without_ground_truth(tmp_path):
+    metric = PointSegMetric(output_dir=str(tmp_path), format_only=True)
+    metric.dataset_meta = dict(classes=ABC, ignore_index=3)
+    metric.process({}, [dict(
+        sample_idx=7, pred_pts_seg=dict(pts_semantic_mask=PRED))])
+    assert metric.evaluate(1) == {}
+    np.testing.assert_array_equal(np.load(tmp_path / '000007.npy'), PRED)
+
+
+def test_format_only_without_output_dir_and_unknown_options_are_refused():
+    with pytest.raises(ValueError, match='give output_dir too'):
+        PointSegMetric(format_only=True)
+    with pytest.raises(TypeError, match='absent_class'):
+        PointSegMetric(absent_class='skip')  # a typo is not swallowed

@@ -88,3 +88,46 @@ def test_small_views_skipped_by_default(tmp_path, capsys):
         _run(tmp_path, scene, 'a', '--min-visible', '1000')
     _run(tmp_path, scene, 'b')
     assert '2 views (0 skipped with < 400' in capsys.readouterr().out
+
+
+def test_mmdet3d_posed_images_layout_equals_the_scannet_layout(
+        tmp_path, capsys):
+    """mmdet3d's extract_posed_images.py writes <id>.jpg, <id>.txt and
+    intrinsic.txt side by side (no depth): the lift equals the ScanNet
+    layout's without depth maps."""
+    import shutil
+    K = np.array([[100., 0, 50], [0, 100., 40], [0, 0, 1]])
+    scene, _ = _scene(tmp_path, K)
+    shutil.rmtree(scene / 'depth')
+    flat = tmp_path / 'posed_images' / 'scene0'
+    flat.mkdir(parents=True)
+    for f in ('0', '20'):
+        shutil.copy(scene / 'color' / f'{f}.jpg', flat / f'{int(f):05d}.jpg')
+        shutil.copy(scene / 'pose' / f'{f}.txt', flat / f'{int(f):05d}.txt')
+        shutil.copy(tmp_path / 'feats' / f'{f}.npy',  # maps by frame id
+                    tmp_path / 'feats' / f'{int(f):05d}.npy')
+    shutil.copy(scene / 'intrinsic' / 'intrinsic_color.txt',
+                flat / 'intrinsic.txt')
+    ref = _run(tmp_path, scene, 'a')
+    assert 'ScanNet export layout' in capsys.readouterr().out
+    got = _run(tmp_path, flat, 'b')
+    log = capsys.readouterr().out
+    assert 'mmdet3d extract_posed_images layout' in log
+    assert 'occlusion from a z-buffer of the points' in log
+    assert '2 views (0 skipped' in log
+    np.testing.assert_array_equal(got['feat'], ref['feat'])
+    np.testing.assert_array_equal(got['mask'], ref['mask'])
+
+
+def test_folder_without_frames_names_both_layouts_and_the_renderer(
+        tmp_path):
+    K = np.array([[100., 0, 50], [0, 100., 40], [0, 0, 1]])
+    _scene(tmp_path, K)
+    (tmp_path / 'empty').mkdir()
+    with pytest.raises(FileNotFoundError) as e:
+        _run(tmp_path, tmp_path / 'empty', 'a')
+    msg = str(e.value)
+    assert 'intrinsic/intrinsic_color.txt' in msg
+    assert "extract_posed_images.py layout (<id>.jpg, <id>.txt, " \
+        "intrinsic.txt)" in msg
+    assert 'tools/geopurify/render_views.py' in msg

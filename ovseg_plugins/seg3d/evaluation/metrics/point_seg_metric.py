@@ -19,6 +19,7 @@ Protocols (as the GeoPurify authors evaluate, tj12323/GeoPurify
   head / common / tail and foreground f-mIoU / f-mAcc (all but wall, floor,
   ceiling) with the preset ``'scannet200'``.
 """
+import os.path as osp
 from typing import Dict, Optional, Sequence, Union
 
 import numpy as np
@@ -26,9 +27,11 @@ from mmdet3d.registry import METRICS
 from mmengine.evaluator import BaseMetric
 from mmengine.logging import print_log
 
+from ovseg_plugins.utils.io import atomic_write
 from ...datasets.label_constants import (SCANNET200_BACKGROUND,
                                          SCANNET200_COMMON, SCANNET200_HEAD,
                                          SCANNET200_TAIL)
+from ...datasets.scene_list import scene_name_of
 
 CLASS_GROUP_PRESETS = {
     'scannet200':
@@ -193,6 +196,17 @@ class PointSegMetric(BaseMetric):
             adds ``<name>_mIoU`` / ``<name>_mAcc``.
         per_class (bool): Also return ``IoU.<class>`` / ``Acc.<class>``.
             The per-class table is always logged. Defaults to False.
+        output_dir (str, optional): Also save each scene's predicted labels
+            as ``<output_dir>/<scene>.npy`` (``(N,)`` int64 class indices of
+            the dataset, aligned with the scene's loaded points; ``<scene>``
+            is the point file's stem without ``_vh_clean_2``), written
+            atomically. ``tools/test.py --out DIR`` sets it.
+        format_only (bool): Only save the predictions (needs
+            ``output_dir``); no ground truth is read and no metric is
+            computed, for test splits without labels. Defaults to False.
+        keep_results (bool): Accepted for the ``tools/test.py --out``
+            contract of mmseg (whose ``IoUMetric`` takes it); the saved
+            files are always kept.
         collect_device (str): ``'cpu'`` or ``'gpu'``.
         prefix (str, optional): Metric name prefix.
     """
@@ -204,13 +218,22 @@ class PointSegMetric(BaseMetric):
                  absent_classes: str = 'zero',
                  class_groups=None,
                  per_class: bool = False,
+                 output_dir: Optional[str] = None,
+                 format_only: bool = False,
+                 keep_results: bool = True,
                  collect_device: str = 'cpu',
-                 prefix: Optional[str] = None,
-                 **kwargs):
+                 prefix: Optional[str] = None):
         super().__init__(collect_device=collect_device, prefix=prefix)
         if absent_classes not in ABSENT_MODES:
             raise ValueError(f'absent_classes must be one of {ABSENT_MODES}, '
                              f'got {absent_classes!r}.')
+        if format_only and not output_dir:
+            raise ValueError('PointSegMetric(format_only=True) saves the '
+                             'predictions only: give output_dir too '
+                             '(tools/test.py --out DIR).')
+        self.output_dir = output_dir
+        self.format_only = format_only
+        self._saved = 0
         self.ignore_classes = list(ignore_classes)
         self.absent_classes = absent_classes
         self.class_groups = class_groups
@@ -228,14 +251,43 @@ class PointSegMetric(BaseMetric):
         K = len(self.class_names)
         for ds in data_samples:
             pred = ds['pred_pts_seg']['pts_semantic_mask']
-            gt = ds['eval_ann_info']['pts_semantic_mask']
             if hasattr(pred, 'cpu'):
                 pred = pred.cpu().numpy()
+            if self.output_dir:
+                self._save(ds, np.asarray(pred))
+            if self.format_only:
+                self.results.append(np.zeros((K, K), np.int64))
+                continue
+            gt = ds['eval_ann_info']['pts_semantic_mask']
             if hasattr(gt, 'cpu'):
                 gt = gt.cpu().numpy()
             self.results.append(confusion_matrix(gt, pred, K))
 
+    def _save(self, data_sample: dict, pred: np.ndarray) -> None:
+        """``<output_dir>/<scene>.npy``, the scene named after its point
+        file (``lidar_path``), else its ``sample_idx``."""
+        path = data_sample.get('lidar_path')
+        if path:
+            name = scene_name_of(path)
+        elif data_sample.get('sample_idx') is not None:
+            name = f'{int(data_sample["sample_idx"]):06d}'
+        else:
+            raise KeyError(
+                'PointSegMetric(output_dir=...) names each saved scene by '
+                'its lidar_path or sample_idx, but the data sample has '
+                "neither: keep them in Pack3DDetInputs' meta_keys.")
+        out = osp.join(self.output_dir, f'{name}.npy')
+        labels = pred.reshape(-1).astype(np.int64)
+        atomic_write(out, lambda tmp: np.save(tmp, labels), suffix='.npy')
+        self._saved += 1
+
     def compute_metrics(self, results: list) -> Dict[str, float]:
+        if self.output_dir:
+            print_log(f'PointSegMetric: predicted labels of {self._saved} '
+                      f'scene(s) saved to {self.output_dir}/<scene>.npy',
+                      logger='current')
+        if self.format_only:
+            return {}
         names = self.class_names
         cm = np.sum(results, axis=0)
         m = metrics_from_confusion(cm, names, self.ignore_classes,
