@@ -1,18 +1,17 @@
 # A small FCN on LoveDA-format data: an ordinary training config
 # (tools/train.py trains it on all samples) plus the settings of CoIDO data
-# selection:
+# selection. Data: 64 px crops made once with
+#   python tools/dataset_converters/loveda_crops.py data/loveDA data/loveda_coido
+# then
 #   python tools/coido/run.py configs/coido/fcn-tiny_loveda.py
 # builds phase 1 (this model wrapped by CoIDOSegmentor, trained 5 passes over
 # a 20 % random subset), selects 20 % of the samples (selected.json) and
 # trains this config on them (phase 2); docs/user_guides/coido.md.
 #
 # Defaults = CoIDO's published rule (keep the lowest scores), no flagged
-# deviation switched on. What the measurements support (the controlled
-# LoveDA set of experiments/coido/, held-out mIoU over 5 seeds): CoIDO's rule
-# 7.87 vs random 20 % 19.20 (0/5 seeds); cluster quotas 13.67 (0/5); quotas
-# with RANDOM scores 22.62 (2/5): on that set the learned ranking did not beat
-# random scores, and no safeguard tried (k-NN label-noise guards, a SimCLR
-# bank) did either once its leak was removed, so none is shipped on.
+# deviation switched on: on the controlled LoveDA set of experiments/coido/
+# no variant with learned scores beat random selection, so none is shipped
+# on (the measurements are on that page).
 _base_ = [
     '../_base_/models/coido_tiny_fcn.py', '../_base_/datasets/coido_loveda.py',
     '../_base_/default_runtime.py'

@@ -72,6 +72,7 @@ class ClipFeatureSource:
                 pretrained=pretrained, model_cfg=model_cfg)).eval()
         self.backbone.to(device)
         self.device = device
+        self.random_weights = pretrained is None
         self.dim = int(self.backbone.embed_dim)
         self.mean = torch.tensor([0.48145466, 0.4578275, 0.40821073])
         self.std = torch.tensor([0.26862954, 0.26130258, 0.27577711])
@@ -364,6 +365,9 @@ class GeoPurifyInferencer(BaseInferencer):
                 'give the 2D model: feature_model=dict(model_name=..., '
                 'pretrained=<weights>) for dense CLIP, or feature_maps=<dir> '
                 'with text_embeddings=<file>.')
+        # a dense CLIP without weights: labels mean nothing (stamped)
+        self.random_weights = bool(getattr(self.source, 'random_weights',
+                                           False))
         if isinstance(templates, str) and '{}' in templates:
             templates = [templates]
         self.templates = get_templates(templates if isinstance(
@@ -436,6 +440,7 @@ class GeoPurifyInferencer(BaseInferencer):
                   if not k.startswith(('teacher.', 'loss_fn.'))}
             load_state_dict_strict(model, sd, f'student checkpoint '
                                    f'{weights!r}')
+            print_log(f'student loaded from {weights}', 'current')
         self.has_student = sd is not None
         model.cfg = cfg
         return model.to(device).eval()
@@ -693,9 +698,9 @@ class GeoPurifyInferencer(BaseInferencer):
             return None
         out = []
         for i, pred in enumerate(preds):
-            img = render_label_picture(pred['cloud'],
-                                       pred['pts_semantic_mask'],
-                                       pred['classes'])
+            img = render_label_picture(
+                pred['cloud'], pred['pts_semantic_mask'], pred['classes'],
+                stamp=RANDOM_STAMP if self.random_weights else None)
             if img_out_dir:
                 from PIL import Image
                 path = osp.join(img_out_dir, self._stem(pred, i) +
@@ -740,12 +745,17 @@ class GeoPurifyInferencer(BaseInferencer):
         return dict(predictions=results, visualization=visualization)
 
 
+RANDOM_STAMP = 'random weights: plumbing check only'
+
+
 def render_label_picture(cloud: PointCloud, labels: np.ndarray,
                          classes: Sequence[str],
                          size: Tuple[int, int] = (800, 600),
-                         splat: Optional[int] = None) -> np.ndarray:
+                         splat: Optional[int] = None,
+                         stamp: Optional[str] = None) -> np.ndarray:
     """An oblique bird's-eye picture of the labelled cloud with a legend
-    (the classes present, with their point share).
+    (the classes present, with their point share); ``stamp`` is written in
+    red at the bottom (e.g. that the 2D model had random weights).
 
     Returns:
         ndarray: ``(H, W', 3)`` uint8 (picture + legend panel).
@@ -793,4 +803,8 @@ def render_label_picture(cloud: PointCloud, labels: np.ndarray,
         draw.text((W + 30, y), f'{classes[c]} '
                   f'({100 * counts[c] / len(labels):.1f} %)', fill=(0, 0, 0),
                   font=font)
+    if stamp:  # white on a red band, bottom left
+        tw = draw.textbbox((0, 0), stamp, font=font)[2]
+        draw.rectangle([0, H - 24, tw + 16, H - 1], fill=(255, 0, 0))
+        draw.text((8, H - 20), stamp, fill=(255, 255, 255), font=font)
     return np.asarray(canvas)

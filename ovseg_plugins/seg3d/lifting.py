@@ -509,7 +509,8 @@ class ViewFusionAccumulator:
                 f'than {self.min_visible_points} visible points, '
                 f'{self.skipped["many"]} with more than '
                 f'{self.max_visible_points}, {self.skipped["empty"]} without '
-                'features (lower min_visible_points to keep small views)')
+                'features (lower min_visible_points, --min-visible in '
+                'tools/geopurify/lift_features.py, to keep small views)')
         obs_logits = torch.cat([lg.index_select(0, r)
                                 for lg, r in zip(self._logits, self._row)])
         w, seen = topk_consensus_weights(torch.cat(self._idx), obs_logits,

@@ -222,6 +222,13 @@ def read_pcd(path: str) -> PointCloud:
     return _finish(xyz, rgb, path, normals, labels)
 
 
+def _integer_rgb(rows: np.ndarray) -> bool:
+    """Columns 3..5 hold integer colours 0..255 (mmdet3d's .bin files)."""
+    c = rows[:, 3:6]
+    return bool(np.isfinite(c).all() and (c >= 0).all() and (c <= 255).all()
+                and (c == np.round(c)).all())
+
+
 def read_point_cloud(path: str, load_dim: Optional[int] = None) -> PointCloud:
     """Read a point cloud by extension.
 
@@ -251,7 +258,25 @@ def read_point_cloud(path: str, load_dim: Optional[int] = None) -> PointCloud:
                 f'{path}: {a.size} float32 values are not a whole number of '
                 f'{dim}-column rows; give load_dim (6: xyz rgb, 4: xyz '
                 'intensity, ...).')
+        if dim != 6 and a.size % 6 == 0 and _integer_rgb(a.reshape(-1, 6)) \
+                and not (dim > 6 and _integer_rgb(a.reshape(-1, dim))):
+            raise ValueError(
+                f'{path}: read as {dim}-column rows, but it is a 6-column '
+                'xyz rgb file (every 4th-6th value an integer colour 0..255, '
+                f'as mmdet3d writes them); {dim} columns would mix '
+                'coordinates and colours. Give load_dim=6 (--load-dim 6, the '
+                'default).')
         a = a.reshape(-1, dim)
+        if dim >= 6:
+            c = a[:, 3:6]
+            lo, hi = float(np.nanmin(c)), float(np.nanmax(c))
+            if not (np.isfinite(c).all() and lo >= 0 and hi <= 255):
+                raise ValueError(
+                    f'{path}: columns 4-6 of its {dim}-column rows hold '
+                    f'[{lo:g}, {hi:g}], not rgb 0..255: the file probably has '
+                    f'another number of columns than {dim}; give load_dim '
+                    '(--load-dim) with its real width (6: xyz rgb, 4: xyz '
+                    'intensity, ...).')
         return _finish(a[:, :3], a[:, 3:6] if dim >= 6 else None, path)
     if ext == '.npy':
         a = np.load(path, allow_pickle=False)

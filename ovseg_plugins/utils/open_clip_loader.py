@@ -1,4 +1,5 @@
 """Build open_clip models and resolve their weights without surprise downloads."""
+import contextlib
 import logging
 import os
 import os.path as osp
@@ -140,6 +141,29 @@ def _cached_tag_file(cfg: dict) -> Optional[str]:
     return None
 
 
+class _DropNoWeightsWarning(logging.Filter):
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return 'No pretrained weights loaded' not in record.getMessage()
+
+
+@contextlib.contextmanager
+def _quiet_open_clip_no_weights_warning():
+    """open_clip warns 'No pretrained weights loaded ... initialized
+    randomly' whenever it creates an architecture without a tag, also when
+    the weights are loaded right after: the caller says what was loaded."""
+    flt = _DropNoWeightsWarning()
+    loggers = [logging.getLogger(), logging.getLogger('open_clip')]
+    handlers = [h for lg in loggers for h in lg.handlers]
+    for obj in loggers + handlers:
+        obj.addFilter(flt)
+    try:
+        yield
+    finally:
+        for obj in loggers + handlers:
+            obj.removeFilter(flt)
+
+
 def build_open_clip(model_name: str,
                     pretrained: Optional[str] = None,
                     model_cfg: Optional[dict] = None,
@@ -165,8 +189,9 @@ def build_open_clip(model_name: str,
         quick_gelu = bool(
             open_clip.get_pretrained_cfg(model_name, pretrained).get(
                 'quick_gelu', False))
-    model = open_clip.create_model(
-        model_name, pretrained=None, force_quick_gelu=bool(quick_gelu))
+    with _quiet_open_clip_no_weights_warning():
+        model = open_clip.create_model(
+            model_name, pretrained=None, force_quick_gelu=bool(quick_gelu))
     if path is not None:
         try:
             open_clip.load_checkpoint(model, path, weights_only=False)
@@ -175,6 +200,8 @@ def build_open_clip(model_name: str,
                 f'Could not load CLIP weights {path!r} into {model_name}: '
                 f'{type(e).__name__}: {str(e)[:600]}. Check that the file is '
                 f'a {model_name} checkpoint (architecture and size).') from e
+        print_log(f'open_clip {model_name}: weights loaded from {path}',
+                  'current')
     else:
         print_log(
             f'open_clip {model_name}: no pretrained weights given; using '
@@ -198,3 +225,42 @@ def load_clip_cfg(spec):
     except json.JSONDecodeError as e:
         raise ValueError(f'--clip-cfg {spec!r} is neither a JSON file nor '
                          f'inline JSON: {e}') from e
+
+
+def require_clip_weights(clip: Optional[str], weights: Optional[str],
+                         random_flag: Optional[str] = None) -> None:
+    """Command-line check: ``--clip NAME`` needs ``--clip-weights``.
+
+    A CLIP without weights gives meaningless features and text embeddings
+    that nothing downstream can tell from real ones, so the tools refuse it
+    unless the user asked for a plumbing run (``random_flag``).
+
+    Raises:
+        SystemExit: One line naming the flags.
+    """
+    if clip and not weights:
+        alt = f', or {random_flag} for a plumbing check with random ' \
+            'weights' if random_flag else ''
+        raise SystemExit(
+            f'--clip {clip} needs --clip-weights: a local {clip} checkpoint '
+            "file (e.g. the .pt of open_clip's or the authors' release) or an "
+            f'open_clip tag already in the local cache{alt}.')
+
+
+def cli_weights_message(err: Exception) -> str:
+    """A :class:`WeightsNotFoundError` message in command-line terms
+    (``--clip-weights`` instead of the API's ``pretrained``)."""
+    msg = str(err).splitlines()[0]
+    for api, cli in (
+            ('Set `allow_download=True` on a connected machine, or give '
+             '`pretrained=<local checkpoint file>`.',
+             'Download the checkpoint on a connected machine and give '
+             '--clip-weights <local checkpoint file>.'),
+            ('Give `pretrained=<local checkpoint file>`.',
+             'Give --clip-weights <local checkpoint file>.'),
+            ('give `pretrained=<local checkpoint file>` instead.',
+             'give --clip-weights <local checkpoint file> instead.'),
+            ('set `pretrained` to an existing file or an open_clip tag.',
+             'give --clip-weights an existing file or an open_clip tag.')):
+        msg = msg.replace(api, cli)
+    return f'--clip-weights: {msg}'

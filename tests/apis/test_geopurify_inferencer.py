@@ -196,6 +196,28 @@ def test_real_scannet_demo_scene_runs(tmp_path):
     assert len(pred['pts_semantic_mask']) == 40684
     assert pred['pts_seen'].sum() > 0.2 * 40684
     assert osp.isfile(pred['files']['ply'])
+    # a CLIP without weights: the picture says so
+    assert inf.random_weights
+    from PIL import Image
+    img = np.asarray(Image.open(pred['files']['png']).convert('RGB'))
+    band = img[-24:, :40]  # the stamp's red band, bottom left
+    assert ((band == (255, 0, 0)).all(-1)).mean() > 0.5
+
+
+def test_label_picture_stamp_changes_only_its_corner(oracle_scene):
+    from ovseg_plugins.apis.geopurify_inferencer import render_label_picture
+    from ovseg_plugins.seg3d.pointcloud_io import read_point_cloud
+    cloud = read_point_cloud(oracle_scene['ply'])
+    lab = np.arange(len(cloud)) % 3
+    plain = render_label_picture(cloud, lab, ['a', 'b', 'c'])
+    stamped = render_label_picture(cloud, lab, ['a', 'b', 'c'],
+                                   stamp='random weights: plumbing check only')
+    diff = (plain != stamped).any(-1)
+    ys, xs = np.nonzero(diff)
+    assert diff.sum() > 50 and ys.min() >= plain.shape[0] - 24 and \
+        xs.max() < 260
+    assert ((stamped[diff] == (255, 0, 0)).all(-1)).mean() > 0.5
+    assert not _oracle_inferencer(oracle_scene).random_weights
 
 
 def test_apis_package_imports_no_framework():

@@ -330,6 +330,24 @@ def _sampler_type(tmp_path):
     return lambda: set_subset_sampler(cfg, 'x.json', 'phase 2')
 
 
+def _missing_data(tmp_path):
+    from mmengine.config import Config
+
+    from ovseg_plugins.coido.apis.feature_extraction import \
+        build_extract_dataset
+    import ovseg_plugins.seg2d  # noqa: F401  (mmseg registries)
+    cfg = Config(dict(train_dataloader=dict(dataset=dict(
+        type='LoveDADataset', data_root='data/loveDA_absent',
+        data_prefix=dict(img_path='img_dir/train',
+                         seg_map_path='ann_dir/train')))))
+
+    def call():
+        from mmengine.registry import DefaultScope
+        with DefaultScope.overwrite_default_scope('mmseg'):
+            build_extract_dataset(cfg, [])
+    return call
+
+
 SETTINGS_CASES = [
     pytest.param('unknown key in the coido section',
                  lambda t: _settings(dict(budget=0.2)), KeyError,
@@ -366,6 +384,11 @@ SETTINGS_CASES = [
                  _sampler_type, ValueError,
                  ('phase 2', 'train_dataloader.sampler', 'WeightedRandom'),
                  id='settings_sampler_type'),
+    pytest.param('a config whose training data is not where data_root says '
+                 '(stock config, no data yet)', _missing_data,
+                 FileNotFoundError,
+                 ("data_root is 'data/loveDA_absent'", '--cfg-options '
+                  'data_root=/path/to/data'), id='extract_data_missing'),
 ]
 
 

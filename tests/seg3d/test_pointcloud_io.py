@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import shared_data_path
 from ovseg_plugins.seg3d.pointcloud_io import (read_point_cloud, write_ply)
 
 
@@ -106,3 +107,32 @@ def test_bad_inputs_name_the_file(tmp_path):
     with pytest.raises(ValueError, match='unsupported'):
         open(tmp_path / 'x.las', 'w').close()
         read_point_cloud(str(tmp_path / 'x.las'))
+
+
+def test_bin_read_with_the_wrong_width_is_refused(tmp_path):
+    """The real 6-column (xyz rgb) ScanNet .bin read as 4 or 7 columns: the
+    value count divides, but coordinates and colours would mix -> refused;
+    a colour column outside 0..255 is refused too."""
+    pts = np.fromfile(shared_data_path('scannet_demo', 'scene0000_00.bin'),
+                      np.float32).reshape(-1, 6)[:700]
+    p = str(tmp_path / 's.bin')
+    pts.tofile(p)
+    assert read_point_cloud(p).points.shape == (700, 6)
+    for dim in (4, 7):
+        with pytest.raises(ValueError) as e:
+            read_point_cloud(p, load_dim=dim)
+        msg = str(e.value)
+        assert f's.bin: read as {dim}-column rows, but it is a 6-column ' \
+            'xyz rgb file' in msg and '--load-dim 6' in msg
+    # a real 4-column file (xyz + float intensity) still reads
+    q = str(tmp_path / 'lidar.bin')
+    lidar = np.concatenate([pts[:600, :3], np.random.default_rng(0).random(
+        (600, 1), np.float32)], 1)
+    lidar.tofile(q)
+    assert len(read_point_cloud(q, load_dim=4)) == 600
+    bad = pts.copy()
+    bad[5, 4] = 300.5
+    bad.tofile(p)
+    with pytest.raises(ValueError, match=r'columns 4-6 .* hold \[.*300\.5\]'
+                       r', not rgb 0\.\.255'):
+        read_point_cloud(p)

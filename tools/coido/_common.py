@@ -15,7 +15,8 @@ bootstrap()
 def load_cfg(path: str, cfg_options=None, work_dir=None):
     """``Config.fromfile`` of a file or of ``<package>::<config>`` (an
     installed OpenMMLab package's ``.mim/configs``), ``--cfg-options``
-    merged, ``work_dir`` set (CLI, config, ``work_dirs/<config stem>``)."""
+    merged (a top-level path variable such as ``data_root`` moves every
+    path derived from it), ``work_dir`` set (CLI, config, ``work_dirs/<config stem>``)."""
     from mmengine.config import Config
     if '::' in path:
         from mmengine.config.utils import _get_package_and_cfg_path
@@ -34,7 +35,9 @@ def load_cfg(path: str, cfg_options=None, work_dir=None):
             'mmseg::pspnet/pspnet_r18-d8_4xb4-80k_loveda-512x512.py.')
     cfg = Config.fromfile(file)
     if cfg_options:
-        cfg.merge_from_dict(cfg_options)
+        # data_root=... moves every path derived from it, as in tools/train.py
+        from ovseg_plugins.utils.config_paths import merge_cfg_options
+        merge_cfg_options(cfg, cfg_options)
     if work_dir:
         cfg.work_dir = work_dir
     elif not cfg.get('work_dir'):

@@ -70,7 +70,8 @@ def parse_args(argv=None):
     p.add_argument('--every', type=int, default=20,
                    help='use frames whose id is a multiple of this')
     p.add_argument('--depth-scale', type=float, default=1000.)
-    p.add_argument('--load-dim', type=int, help='columns of a .bin file')
+    p.add_argument('--load-dim', type=int, help='float32 columns per point '
+                   'of a .bin file (default 6: x y z r g b)')
     p.add_argument('--device', default='cpu')
     p.add_argument('--no-progress', action='store_true')
     return p.parse_args(argv)
@@ -98,12 +99,17 @@ def main(argv=None):
         kw.update(feature_maps=args.feature_maps,
                   text_embeddings=args.text_embeddings)
     elif args.random_clip:
+        import torch
+        torch.manual_seed(0)  # the same random model on every run
         name, cfg = TINY_CLIP
         kw['feature_model'] = dict(model_name=name, model_cfg=cfg)
         print('random tiny CLIP: plumbing check only (labels are '
               'meaningless)')
     elif args.clip:
         import json
+
+        from ovseg_plugins.utils.open_clip_loader import require_clip_weights
+        require_clip_weights(args.clip, args.clip_weights, '--random-clip')
         cfg = None
         if args.clip_cfg:
             cfg = json.load(open(args.clip_cfg)) if osp.isfile(
@@ -115,11 +121,16 @@ def main(argv=None):
         raise SystemExit('give the 2D model: --clip NAME --clip-weights W, '
                          '--feature-maps DIR --text-embeddings F, or '
                          '--random-clip')
-    inferencer = GeoPurifyInferencer(
-        args.classes, model=args.config, weights=args.student,
-        views=args.views, render_size=tuple(args.size),
-        frame_step=args.every, depth_scale=args.depth_scale,
-        device=args.device, show_progress=not args.no_progress, **kw)
+    from ovseg_plugins.utils import WeightsNotFoundError
+    from ovseg_plugins.utils.open_clip_loader import cli_weights_message
+    try:
+        inferencer = GeoPurifyInferencer(
+            args.classes, model=args.config, weights=args.student,
+            views=args.views, render_size=tuple(args.size),
+            frame_step=args.every, depth_scale=args.depth_scale,
+            device=args.device, show_progress=not args.no_progress, **kw)
+    except WeightsNotFoundError as e:
+        raise SystemExit(cli_weights_message(e)) from None
     extra = {} if args.load_dim is None else dict(load_dim=args.load_dim)
     res = inferencer(dict(points=args.scene, frames=args.frames)
                      if args.frames else args.scene, out_dir=args.out_dir,

@@ -237,7 +237,14 @@ def main(argv=None):
     args = p.parse_args(argv)
     if not (args.feature_dir or args.clip):
         p.error('give --feature-dir or --clip')
-    return lift(args)
+    from ovseg_plugins.utils import WeightsNotFoundError
+    from ovseg_plugins.utils.open_clip_loader import (cli_weights_message,
+                                                      require_clip_weights)
+    require_clip_weights(args.clip, args.clip_weights)
+    try:
+        return lift(args)
+    except WeightsNotFoundError as e:
+        raise SystemExit(cli_weights_message(e)) from None
 
 
 if __name__ == '__main__':

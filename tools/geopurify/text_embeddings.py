@@ -62,7 +62,8 @@ def main(argv=None):
     p.add_argument('--clip', required=True,
                    help='open_clip architecture, e.g. ViT-B-16')
     p.add_argument('--clip-weights', help='local CLIP weights (or an '
-                   'open_clip tag already in the cache)')
+                   'open_clip tag already in the cache); required: random '
+                   'weights would give meaningless embeddings')
     p.add_argument('--clip-cfg', help='architecture JSON (file or inline) '
                    'for custom towers')
     p.add_argument('--templates', nargs='+', default=['a {} in a scene'],
@@ -71,9 +72,16 @@ def main(argv=None):
     args = p.parse_args(argv)
     tmpl = args.templates[0] if len(args.templates) == 1 and \
         '{}' not in args.templates[0] else args.templates
-    payload = write_text_embeddings(args.classes, args.out, args.clip,
-                                    args.clip_weights,
-                                    load_clip_cfg(args.clip_cfg), tmpl)
+    from ovseg_plugins.utils import WeightsNotFoundError
+    from ovseg_plugins.utils.open_clip_loader import (cli_weights_message,
+                                                      require_clip_weights)
+    require_clip_weights(args.clip, args.clip_weights)
+    try:
+        payload = write_text_embeddings(args.classes, args.out, args.clip,
+                                        args.clip_weights,
+                                        load_clip_cfg(args.clip_cfg), tmpl)
+    except WeightsNotFoundError as e:
+        raise SystemExit(cli_weights_message(e)) from None
     q, d = payload['text_embeds'].shape
     print(f'{len(payload["classes"])} classes, {q} queries x {d} dims -> '
           f'{args.out}')

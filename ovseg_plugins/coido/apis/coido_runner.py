@@ -384,7 +384,7 @@ def cost_summary(cost: dict, cfg, P: dict, log=print) -> dict:
             how = 'estimated: phase 2 x N/|selected| (epoch-based)'
     overhead = sum(cost.get(k, 0.) for k in ('phase1', 'scoring'))
     prep = sum(cost.get(k, 0.) for k in ('extract', 'cluster'))
-    lines = ['[coido] cost summary', f'{"phase":<10}{"seconds":>10}'
+    lines = ['cost summary', f'{"phase":<10}{"seconds":>10}'
              f'{"/ full":>10}']
     for k in ('extract', 'cluster', 'phase1', 'scoring', 'phase2', 'full'):
         if k in cost:

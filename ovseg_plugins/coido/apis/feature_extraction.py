@@ -74,8 +74,17 @@ def build_extract_dataset(cfg, pipeline):
     from mmengine.registry import DATASETS
     dcfg = copy.deepcopy(cfg.train_dataloader.dataset)
     dcfg['pipeline'] = pipeline
-    ds = DATASETS.build(dcfg)
-    ds.full_init()
+    try:
+        ds = DATASETS.build(dcfg)
+        ds.full_init()
+    except FileNotFoundError as e:
+        root = dcfg.get('data_root')
+        raise FileNotFoundError(
+            f'the training set of the config could not be read ({e}); '
+            f'train_dataloader.dataset.data_root is {root!r}: point it at '
+            'your data with --cfg-options data_root=/path/to/data (moves '
+            'every dataloader) or train_dataloader.dataset.data_root=...'
+        ) from e
     return ds
 
 
@@ -174,6 +183,13 @@ def _extract(cfg, out: str, checkpoint=None, log=print) -> dict:
     ckpt = checkpoint or emb_cfg.get('checkpoint')
     if ckpt:
         load_checkpoint(model, ckpt, map_location='cpu', strict=False)
+    if source == 'backbone':
+        log(f'feature bank: the model\'s backbone with '
+            + (f'the weights of {ckpt}' if ckpt else
+               f'its initial weights (seed {int(emb_cfg.get("seed", 0))}); '
+               'the config\'s pretrained / init_cfg weights are not loaded '
+               '(give coido.extract.embedder.checkpoint=FILE for trained '
+               'weights, or source=\'module\' with a CLIP backbone)'))
     module = None
     if source == 'module':
         module = MODELS.build(emb_cfg['module'])

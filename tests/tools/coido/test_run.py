@@ -17,11 +17,10 @@ def test_run_all_phases_and_cost_summary(tmp_path):
     data = str(tmp_path / 'data')
     write_loveda_crops(shared_data_path('rs', 'loveda'), data, n=50)
     wd = str(tmp_path / 'wd')
-    roots = [f'{k}.dataset.data_root={data}' for k in
-             ('train_dataloader', 'val_dataloader', 'test_dataloader')]
+    # the documented one key moves every dataloader's data_root
     r = run_py(['tools/coido/run.py', CFG, '--work-dir', wd,
                 '--full-baseline', '--budget', '0.2', '--n-clusters', '4',
-                '--phase1-passes', '1', '--cfg-options', *roots,
+                '--phase1-passes', '1', '--cfg-options', f'data_root={data}',
                 'train_cfg.max_iters=3', 'coido.cluster.knn=5'],
                env=dict(OMP_NUM_THREADS='1'))
     out = r.stdout + r.stderr
@@ -30,6 +29,9 @@ def test_run_all_phases_and_cost_summary(tmp_path):
     bank = torch.load(osp.join(d, 'feature_bank.pt'), weights_only=False)
     assert bank['embeddings'].shape[0] == 50
     assert bank['encoder']['source'] == 'backbone'  # the config's embedder
+    assert "feature bank: the model's backbone with its initial weights " \
+        "(seed 0); the config's pretrained / init_cfg weights are not " \
+        'loaded' in out
     assert bank['stat_names'] == ['ignore_frac', 'classes_present',
                                   'label_entropy', 'rare_class_mass']
     assert bank['stats'].min() >= -1 and bank['stats'].max() <= 1
@@ -64,7 +66,7 @@ def test_run_all_phases_and_cost_summary(tmp_path):
     # a new bank (other embedder seed) makes the old selection stale:
     # phase 2 alone is refused, naming the file and the field
     r = run_py(['tools/coido/run.py', CFG, '--work-dir', wd, '--phases',
-                'extract,phase2', '--cfg-options', *roots,
+                'extract,phase2', '--cfg-options', f'data_root={data}',
                 'coido.extract.embedder.seed=1'],
                env=dict(OMP_NUM_THREADS='1'))
     assert r.returncode != 0
@@ -97,3 +99,14 @@ def test_geopurify_coido_pool_is_all_training_scenes(tmp_path):
     assert p1.train_dataloader.batch_size == 8
     assert p1.model.scorer_warmup_iters == 3
     assert p1.train_cfg.max_epochs == 3
+
+
+@pytest.mark.parametrize('config', [
+    CFG, 'mmseg::pspnet/pspnet_r18-d8_4xb4-80k_loveda-512x512.py'])
+def test_data_root_moves_every_dataloader(config, tmp_path):
+    import sys
+    sys.path.insert(0, osp.join(REPO_ROOT, 'tools', 'coido'))
+    from _common import load_cfg
+    cfg = load_cfg(config, {'data_root': str(tmp_path)})
+    for k in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        assert cfg[k]['dataset']['data_root'] == str(tmp_path), k

@@ -74,3 +74,50 @@ def test_inria_patches_and_binary_labels(tmp_path):
     first = np.array(Image.open(tmp_path / 'out' / 'ann_dir' / 'split_test' /
                                 'austin1_0.png'))
     np.testing.assert_array_equal(first, (gt[:20, :20] > 0).astype(np.uint8))
+
+
+def test_loveda_crops_are_windows_of_the_subsampled_tiles(tmp_path):
+    """Each crop and its label are the same window of a 2x-subsampled real
+    LoveDA tile (found by search), in the layout the CoIDO example reads."""
+    from conftest import shared_data_path
+    import loveda_crops
+    src = shared_data_path('rs', 'loveda')
+    names = loveda_crops.main([src, str(tmp_path / 'out'), '--train', '5',
+                               '--val', '2', '--size', '32'])
+    assert names == [f'{i:04d}.png' for i in range(5)]
+    assert sorted(p.name for p in (tmp_path / 'out' / 'img_dir' /
+                                   'train').iterdir()) == names
+    assert len(list((tmp_path / 'out' / 'ann_dir' / 'val').iterdir())) == 2
+    srcs = sorted(osp.join(src, 'img_dir', 'val', f)
+                  for f in ['0.png', '1.png', '2.png'])
+    for i, name in enumerate(names):
+        img = np.array(Image.open(tmp_path / 'out' / 'img_dir' / 'train' /
+                                  name))
+        lab = np.array(Image.open(tmp_path / 'out' / 'ann_dir' / 'train' /
+                                  name))
+        tile = np.array(Image.open(srcs[i % 3]).convert('RGB'))[::2, ::2]
+        tlab = np.array(Image.open(srcs[i % 3].replace(
+            'img_dir', 'ann_dir')))[::2, ::2]
+        hits = [(y, x) for y in range(tile.shape[0] - 31)
+                for x in range(tile.shape[1] - 31)
+                if (tile[y, x] == img[0, 0]).all()
+                and np.array_equal(tile[y:y + 32, x:x + 32], img)]
+        assert hits, name
+        y, x = hits[0]
+        np.testing.assert_array_equal(tlab[y:y + 32, x:x + 32], lab)
+
+
+def test_loveda_crops_refuse_their_source_and_missing_labels(tmp_path):
+    import loveda_crops
+    (tmp_path / 'img_dir' / 'val').mkdir(parents=True)
+    (tmp_path / 'ann_dir' / 'val').mkdir(parents=True)
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(
+        tmp_path / 'img_dir' / 'val' / 'a.png')
+    with pytest.raises(ValueError, match='is SRC: give another folder'):
+        loveda_crops.main([str(tmp_path), str(tmp_path)])
+    with pytest.raises(FileNotFoundError, match=r'a\.png has no label map'):
+        loveda_crops.main([str(tmp_path), str(tmp_path / 'o')])
+    with pytest.raises(FileNotFoundError, match='img_dir/train and '
+                       'ann_dir/train'):
+        loveda_crops.main([str(tmp_path), str(tmp_path / 'o'),
+                           '--src-split', 'train'])

@@ -32,3 +32,22 @@ def test_demo_without_a_2d_model_says_what_to_give(tmp_path):
                 'chair;table'])
     assert r.returncode != 0
     assert '--clip' in r.stderr and '--feature-maps' in r.stderr
+
+
+def test_clip_without_weights_is_refused_naming_the_flags(tmp_path):
+    p = tmp_path / 'c.npy'
+    np.save(p, np.zeros((10, 6), np.float32))
+    r = run_py(['tools/demo/pointcloud_demo.py', str(p), '--classes',
+                'chair;table', '--clip', 'ViT-B-16'])
+    assert r.returncode != 0
+    err = r.stderr.strip().splitlines()
+    assert err[-1].startswith('--clip ViT-B-16 needs --clip-weights')
+    assert '--random-clip' in err[-1] and len(err) == 1
+    r = run_py(['tools/demo/pointcloud_demo.py', str(p), '--classes',
+                'chair;table', '--clip', 'ViT-B-16', '--clip-weights',
+                str(tmp_path / 'absent.pt')])
+    assert r.returncode != 0
+    last = r.stderr.strip().splitlines()[-1]
+    assert last.startswith('--clip-weights: ') and 'absent.pt' in last
+    assert 'give --clip-weights an existing file' in last
+    assert 'Traceback' not in r.stderr

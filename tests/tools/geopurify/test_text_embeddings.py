@@ -50,3 +50,17 @@ def test_file_matches_the_text_tower_and_serves_subsets(tmp_path):
                       hidden_channels=8, embed_dim=4, num_blocks=1),
         class_names='floor;table', fused_channels=32, text_embeddings=out))
     torch.testing.assert_close(m.text_embeds, ref[[3, 2]])
+
+
+def test_clip_without_weights_writes_nothing(tmp_path):
+    import pytest
+    import text_embeddings as tool
+    out = tmp_path / 'text.pt'
+    with pytest.raises(SystemExit, match='--clip ViT-B-16 needs '
+                       '--clip-weights'):
+        tool.main(['chair;table', str(out), '--clip', 'ViT-B-16'])
+    with pytest.raises(SystemExit, match=r'--clip-weights: CLIP weights not '
+                       r'found: .*give --clip-weights an existing file'):
+        tool.main(['chair;table', str(out), '--clip', 'ViT-B-16',
+                   '--clip-weights', str(tmp_path / 'absent.pt')])
+    assert not out.exists()
