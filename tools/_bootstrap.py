@@ -124,8 +124,14 @@ def run_runner(cfg, method: str):
         setup_cpu_distributed(cfg)
     from mmengine.registry import RUNNERS
     from mmengine.runner import Runner
-    runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else \
-        RUNNERS.build(cfg)
+
+    from ovseg_plugins.utils import WeightsNotFoundError
+    from ovseg_plugins.utils.run_checks import weights_error_in_config_terms
+    try:
+        runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else \
+            RUNNERS.build(cfg)
+    except WeightsNotFoundError as e:  # say it in config keys
+        raise SystemExit(weights_error_in_config_terms(e, cfg)) from None
     # empty datasets, class-count mismatches, checkpoints of another
     # architecture or truncated: clear errors before the run starts
     from ovseg_plugins.utils.run_checks import (RunInputChecksHook,

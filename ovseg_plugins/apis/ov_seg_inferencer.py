@@ -3,7 +3,7 @@
 An :class:`mmseg.apis.MMSegInferencer` whose classes are free text::
 
     from ovseg_plugins.apis import OVSegInferencer
-    inferencer = OVSegInferencer('segearth/potsdam',
+    inferencer = OVSegInferencer('segearth', weights='ViT-B-16.pt',
                                  classes='road,parking lot;building;tree')
     out = inferencer('demo/aerial_demo.png', out_dir='outputs')
     out['predictions']            # (H, W) label map
@@ -13,6 +13,7 @@ An :class:`mmseg.apis.MMSegInferencer` whose classes are free text::
                               polygons='outputs/scene.geojson')
 """
 import glob
+import logging
 import os.path as osp
 import warnings
 from typing import Dict, List, Optional, Sequence, Union
@@ -21,6 +22,7 @@ import numpy as np
 import torch
 from PIL import Image
 from mmengine.config import Config, ConfigDict
+from mmengine.logging import print_log
 from mmengine.runner.checkpoint import _load_checkpoint_to_model
 from mmseg.apis import MMSegInferencer
 from mmseg.registry import MODELS
@@ -93,6 +95,15 @@ def _is_segmentor_checkpoint(path: str) -> bool:
         k.startswith('backbone.') for k in sd)
 
 
+def _drop_background_rule(prob_thd: float, bg_idx: int) -> None:
+    print_log(
+        f'new classes: the background rule of the previous ones (pixels whose'
+        f' best probability is below prob_thd={prob_thd:g} -> their class '
+        f'{bg_idx}) is off; give bg_idx= and prob_thd= (image_demo.py: '
+        '--bg-idx, --prob-thd) to apply one to your classes.', 'current',
+        logging.WARNING)
+
+
 class OVSegInferencer(MMSegInferencer):
     """Open-vocabulary segmentation inferencer.
 
@@ -122,9 +133,10 @@ class OVSegInferencer(MMSegInferencer):
             (e.g. ``{'model.slide_crop': 448}``).
         allow_download (bool): Let the backbone download its weights.
             Defaults to False.
-        random_weights_ok (bool): If the weights cannot be found, warn and
-            continue with random weights (``self.random_weights`` is True)
-            instead of raising. Defaults to False.
+        random_weights_ok (bool): If the config's default weights cannot be
+            found, warn and continue with random weights
+            (``self.random_weights`` is True) instead of raising; weights
+            given as ``weights`` must exist in any case. Defaults to False.
         scope (str): Defaults to 'mmseg'.
     """
 
@@ -153,6 +165,13 @@ class OVSegInferencer(MMSegInferencer):
             cfg.merge_from_dict(cfg_options)
         if classes is not None:
             cfg.model.class_names = classes
+            # the config's background rule names one of ITS classes
+            if bg_idx is None:
+                bg_idx = 0
+                if prob_thd is None and cfg.model.get('prob_thd', 0) > 0:
+                    _drop_background_rule(cfg.model.prob_thd,
+                                          cfg.model.get('bg_idx', 0))
+                    prob_thd = 0.
         if cfg.model.get('class_names') is None:
             raise ValueError(
                 'No vocabulary: pass classes= (e.g. "road,parking lot;'
@@ -192,7 +211,9 @@ class OVSegInferencer(MMSegInferencer):
         try:
             model = MODELS.build(cfg.model)
         except WeightsNotFoundError as e:
-            if not self._random_weights_ok:
+            # only the config's default weights may fall back to random
+            # ones: weights the caller named must exist
+            if not self._random_weights_ok or weights is not None:
                 raise
             warnings.warn(f'{str(e).splitlines()[0]} -> running with RANDOM '
                           'weights (plumbing check only).')
@@ -230,9 +251,24 @@ class OVSegInferencer(MMSegInferencer):
     # ------------------------------------------------------------ vocabulary
     def set_vocabulary(self, classes: Union[str, Sequence],
                        bg_idx: Optional[int] = None,
-                       palette: Optional[Sequence] = None) -> None:
-        """Switch the vocabulary (no rebuild); see ``classes`` above."""
+                       palette: Optional[Sequence] = None,
+                       prob_thd: Optional[float] = None) -> None:
+        """Switch the vocabulary (no rebuild); see ``classes`` above.
+
+        Without ``bg_idx`` the background index becomes 0 and a background
+        rule of the previous classes (``prob_thd > 0``) is switched off,
+        with a log line: it named one of those classes.
+        """
+        if bg_idx is None:
+            bg_idx = 0
+            if prob_thd is None and self.model.prob_thd > 0:
+                _drop_background_rule(self.model.prob_thd, self.model.bg_idx)
+                prob_thd = 0.
         self.model.set_vocabulary(classes, bg_idx=bg_idx, palette=palette)
+        if prob_thd is not None:
+            from ovseg_plugins.utils.validation import check_range
+            self.model.prob_thd = check_range('prob_thd', prob_thd, 0, 1,
+                                              'set_vocabulary')
 
     @property
     def classes(self) -> List[str]:
@@ -369,6 +405,10 @@ class OVSegInferencer(MMSegInferencer):
         kwargs.setdefault('prob_thd', float(getattr(self.model, 'prob_thd',
                                                     0.)))
         kwargs.setdefault('bg_idx', int(getattr(self.model, 'bg_idx', 0)))
+        if self.random_weights:  # said in the file and on the picture
+            kwargs['tags'] = dict(kwargs.get('tags') or {},
+                                  ovseg_random_weights='true')
+            kwargs.setdefault('stamp', 'random weights: plumbing check only')
         return segment_raster(
             lambda rgb: self.predict_probs(rgb, scale), src, out_path,
             num_classes=len(meta['classes']), class_names=meta['classes'],

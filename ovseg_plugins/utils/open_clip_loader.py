@@ -247,20 +247,22 @@ def require_clip_weights(clip: Optional[str], weights: Optional[str],
             f'open_clip tag already in the local cache{alt}.')
 
 
-def cli_weights_message(err: Exception) -> str:
+def cli_weights_message(err: Exception, flag: str = '--clip-weights') -> str:
     """A :class:`WeightsNotFoundError` message in command-line terms
-    (``--clip-weights`` instead of the API's ``pretrained``)."""
+    (``flag`` instead of the API's ``pretrained``)."""
     msg = str(err).splitlines()[0]
     for api, cli in (
             ('Set `allow_download=True` on a connected machine, or give '
              '`pretrained=<local checkpoint file>`.',
              'Download the checkpoint on a connected machine and give '
-             '--clip-weights <local checkpoint file>.'),
+             f'{flag} <local checkpoint file>.'),
             ('Give `pretrained=<local checkpoint file>`.',
-             'Give --clip-weights <local checkpoint file>.'),
+             f'Give {flag} <local checkpoint file>.'),
             ('give `pretrained=<local checkpoint file>` instead.',
-             'give --clip-weights <local checkpoint file> instead.'),
+             f'give {flag} <local checkpoint file> instead.'),
             ('set `pretrained` to an existing file or an open_clip tag.',
-             'give --clip-weights an existing file or an open_clip tag.')):
+             f'give {flag} an existing file or an open_clip tag.'),
+            ('or set allow_download=True on a connected machine',
+             'or run where the hub is reachable')):
         msg = msg.replace(api, cli)
-    return f'--clip-weights: {msg}'
+    return f'{flag}: {msg}'

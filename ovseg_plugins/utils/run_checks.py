@@ -373,3 +373,43 @@ class RunInputChecksHook(Hook):
                                   BaseLoop)
             check_checkpoint_matches(runner.model, load_from,
                                      allow_shape_mismatch=training)
+
+
+WEIGHT_KEYS = ('pretrained', 'checkpoint', 'text_embeddings')
+
+
+def weight_entries(model_cfg, keys=WEIGHT_KEYS, prefix: str = 'model'
+                   ) -> list:
+    """``(dotted key, value)`` of every weights-like string entry of a model
+    config (``model.backbone.pretrained``, ``model.decode_head.text_encoder.
+    pretrained``, ...), in config order."""
+    out = []
+
+    def walk(o, path):
+        if isinstance(o, dict):
+            for k, v in o.items():
+                p = f'{path}.{k}'
+                if k in keys and isinstance(v, str):
+                    out.append((p, v))
+                walk(v, p)
+        elif isinstance(o, (list, tuple)):
+            for i, v in enumerate(o):
+                walk(v, f'{path}[{i}]')
+
+    walk(model_cfg.to_dict() if hasattr(model_cfg, 'to_dict') else
+         model_cfg, prefix)
+    return out
+
+
+def weights_error_in_config_terms(err: Exception, cfg) -> str:
+    """A missing-weights error of a config run, with the config keys that
+    name weights (the component's message speaks of its own arguments)."""
+    import os.path as osp
+    first = str(err).splitlines()[0]
+    missing = [(k, v) for k, v in weight_entries(cfg.get('model') or {})
+               if not osp.exists(osp.expanduser(v))]
+    keys = ', '.join(f'{k}={v!r}' for k, v in missing) or 'model.*.pretrained'
+    example = missing[0][0] if missing else 'model.backbone.pretrained'
+    return (f'{first}\nWeights this config names that are not local files: '
+            f'{keys}. Give each one a local file (or a cached open_clip '
+            f'tag): --cfg-options {example}=/path/to/weights')

@@ -173,3 +173,35 @@ def test_no_vocabulary_is_a_clear_error():
     cfg['model']['class_names'] = None
     with pytest.raises(ValueError, match='classes='):
         OVSegInferencer(cfg, device='cpu')
+
+
+def test_own_classes_switch_the_configs_background_rule_off(monkeypatch):
+    """A config's background rule (prob_thd > 0 -> its class bg_idx, e.g.
+    Potsdam's clutter = 5) names one of ITS classes: with other classes it
+    is switched off, in the log, unless bg_idx / prob_thd are given."""
+    import ovseg_plugins.apis.ov_seg_inferencer as mod
+    from ovseg_plugins.apis import OVSegInferencer
+    logged = []
+    monkeypatch.setattr(mod, 'print_log', lambda msg, *a, **k:
+                        logged.append(msg))
+    cfg = tiny_cfg('a;b;c;d;e;clutter')
+    cfg['model'].update(prob_thd=0.1, bg_idx=5)
+    torch.manual_seed(0)
+    inf = OVSegInferencer(copy.deepcopy(cfg), classes='road;tree',
+                          device='cpu')
+    assert (inf.model.prob_thd, inf.model.bg_idx) == (0., 0)
+    log = '\n'.join(logged)
+    assert 'prob_thd=0.1 -> their class 5) is off' in log
+    assert '--bg-idx, --prob-thd' in log
+    own = OVSegInferencer(copy.deepcopy(cfg), classes='road;tree;other',
+                          bg_idx=2, prob_thd=0.2, device='cpu')
+    assert (own.model.prob_thd, own.model.bg_idx) == (0.2, 2)
+    # the config's own classes keep the rule; a call with new classes
+    # switches it off the same way (was: bg_idx=5 is outside 2 classes)
+    same = OVSegInferencer(copy.deepcopy(cfg), device='cpu')
+    assert (same.model.prob_thd, same.model.bg_idx) == (0.1, 5)
+    img = np.zeros((40, 50, 3), np.uint8)
+    out = same(img, classes='water;boat,ship')
+    assert out['predictions'].shape == (40, 50)
+    assert (same.model.prob_thd, same.model.bg_idx) == (0., 0)
+    assert same.classes == ['water', 'boat']

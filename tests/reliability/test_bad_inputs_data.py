@@ -103,11 +103,11 @@ def test_label_0_255_mask_in_a_6_class_dataset(mmseg_scope, tmp_path):
 
 def test_label_map_of_another_size(mmseg_scope, tmp_path):
     _, lpath = _potsdam_dir(tmp_path, label=np.zeros((12, 16), np.uint8))
-    with pytest.raises(ValueError) as e:
+    with pytest.raises(ValueError,
+                       match='pair each image with its own label map') as e:
         _first_sample(tmp_path)
-    msg = str(e.value)
-    assert f'{lpath}: label map (12, 16) is not the size of its image' in msg
-    assert 'pair each image with its own label map' in msg
+    assert f'{lpath}: label map (12, 16) is not the size of its image' in \
+        str(e.value)
 
 
 def _exif_jpeg(orientation):

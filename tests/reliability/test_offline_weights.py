@@ -77,20 +77,8 @@ ARTIFACT_KEYS = ('feature_bank', 'clusters')
 
 def _weight_specs(cfg):
     """(path, value) of every weights-like entry of a model config."""
-    out = []
-
-    def walk(o, path):
-        if isinstance(o, dict):
-            for k, v in o.items():
-                p = f'{path}.{k}'
-                if k in WEIGHT_KEYS + ARTIFACT_KEYS and isinstance(v, str):
-                    out.append((p, v))
-                walk(v, p)
-        elif isinstance(o, (list, tuple)):
-            for i, v in enumerate(o):
-                walk(v, f'{path}[{i}]')
-    walk(cfg, 'model')
-    return out
+    from ovseg_plugins.utils.run_checks import weight_entries
+    return weight_entries(cfg, WEIGHT_KEYS + ARTIFACT_KEYS)
 
 
 @pytest.mark.parametrize('cfg_path', CONFIGS)
@@ -179,6 +167,22 @@ def test_sam3_weights_dir_missing(mmseg_scope, tmp_path, no_network):
     assert no_network == []
 
 
+def test_sam3_allow_download_but_offline(mmseg_scope, tmp_path, no_network,
+                                        monkeypatch):
+    """A missing directory with downloading on is not tried as a hub id
+    while the hub cannot be reached: one clear error, no connection (was:
+    half a minute of retries, then a transformers OSError)."""
+    from mmseg.registry import MODELS
+    monkeypatch.setenv('HF_HUB_OFFLINE', '1')
+    with pytest.raises(WeightsNotFoundError) as e:
+        MODELS.build(dict(type='HFSam3', pretrained='weights/sam3',
+                          allow_download=True))
+    msg = str(e.value)
+    assert "'weights/sam3' is not a local directory and the Hugging Face " \
+        'hub cannot be reached (offline)' in msg
+    assert no_network == []
+
+
 def test_geopurify_text_embeddings_missing(tmp_path):
     from mmdet3d.registry import MODELS
     from mmengine.registry import DefaultScope
@@ -242,6 +246,12 @@ BAD_INPUTS_DOC = {
         '`WeightsNotFoundError`: "\'<dir>\' is not a local from_pretrained '
         'directory and downloading is off. Give the directory ... or set '
         'allow_download=True"'),
+    'test_sam3_allow_download_but_offline': (
+        'ckpt',
+        'SAM 3 directory missing, downloading on, hub unreachable',
+        '`WeightsNotFoundError`: "\'weights/sam3\' is not a local directory '
+        'and the Hugging Face hub cannot be reached (offline)" — no '
+        'connection attempted'),
     'test_geopurify_text_embeddings_missing': (
         'ckpt',
         'GeoPurify text-embeddings file missing',
@@ -253,3 +263,22 @@ BAD_INPUTS_DOC = {
         'runs with `HF_HUB_OFFLINE=1`, `TRANSFORMERS_OFFLINE=1` (Makefile '
         'and `tests/conftest.py`)'),
 }
+
+
+def test_tools_test_names_the_config_keys_of_missing_weights(tmp_path):
+    """tools/test.py on a training-free config whose CLIP weights are not
+    here: one message (no traceback) naming the config keys to set."""
+    from conftest import run_py, shared_data_path
+    root = shared_data_path('rs', 'potsdam')
+    r = run_py(['tools/test.py', 'configs/segearth/potsdam.py', '--work-dir',
+                str(tmp_path), '--cfg-options',
+                f'test_dataloader.dataset.data_root={root}'],
+               env=dict(HF_HUB_OFFLINE='1', HOME=str(tmp_path / 'home'),
+                        XDG_CACHE_HOME=str(tmp_path / 'cache')))
+    assert r.returncode != 0
+    err = r.stderr.strip().splitlines()
+    assert 'Traceback' not in r.stderr, r.stderr[-2000:]
+    assert 'CLIP weights not found' in err[-2]
+    assert err[-1].startswith('Weights this config names that are not '
+                              "local files: model.backbone.pretrained='openai'")
+    assert '--cfg-options model.backbone.pretrained=/path/to/weights' in err[-1]

@@ -72,3 +72,26 @@ def test_demo_geotiff_path(tmp_path):
     assert ql.shape == labels.shape + (4, ) and (ql[nodata][:, 3] == 0).all()
     gj = json.loads((out / 'scene_polygons.geojson').read_text())
     assert len(gj['features']) == summary['num_polygons'] > 0
+
+
+def test_demo_named_weights_missing_is_an_error_not_random(tmp_path):
+    """Weights the user named must exist: no silent random fallback (that
+    is kept for the config's default weights only)."""
+    out = tmp_path / 'demo'
+    r = run_py(['tools/demo/image_demo.py', 'demo/aerial_demo.png',
+                '--classes', 'road;tree', '--weights',
+                str(tmp_path / 'typo.pt'), '--out-dir', str(out)],
+               env={'HF_HUB_OFFLINE': '1'})
+    assert r.returncode != 0
+    last = r.stderr.strip().splitlines()[-1]
+    assert last.startswith('--weights: ') and 'typo.pt' in last
+    assert 'give --weights an existing file' in last
+    assert 'Traceback' not in r.stderr and not out.exists()
+
+
+def test_demo_without_classes_names_the_flag(tmp_path):
+    r = run_py(['tools/demo/image_demo.py', 'demo/aerial_demo.png',
+                '--out-dir', str(tmp_path)], env={'HF_HUB_OFFLINE': '1'})
+    assert r.returncode != 0 and 'Traceback' not in r.stderr
+    assert r.stderr.strip().splitlines()[-1].startswith(
+        "--classes is needed: the model 'segearth' names no classes")

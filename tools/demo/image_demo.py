@@ -6,8 +6,9 @@
         [--out-dir outputs/demo] [--device cpu]
 
 INPUT is an image, a GeoTIFF (any size; also any GDAL raster), or a folder
-(each file in turn; ``--mosaic`` segments a folder of GeoTIFF tiles into one
-mosaic). Classes are separated by ``;`` and synonyms by ``,`` (or give a
+(each file in turn; ``--mosaic`` segments a folder of georeferenced tiles
+into one mosaic); several inputs share one model (the class text is encoded
+once). Classes are separated by ``;`` and synonyms by ``,`` (or give a
 class-name file).
 
 Images (png/jpg...) write ``<stem>_overlay.png`` (prediction blended on the
@@ -48,10 +49,12 @@ IMAGE_EXTS = ('.png', '.jpg', '.jpeg', '.bmp', '.webp') + RASTER_EXTS
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    p.add_argument('input', help='image, GeoTIFF / raster, or folder')
+    p.add_argument('input', nargs='+', help='images, GeoTIFFs / rasters or '
+                   'folders (one model for all: the text is encoded once)')
     p.add_argument('--classes', default=None,
                    help='"a,b;c;d" (";" between classes, "," between '
-                   'synonyms) or a class-name file; default: the config\'s')
+                   'synonyms) or a class-name file; needed unless --model '
+                   'is a dataset config (segearth/potsdam...)')
     p.add_argument('--model', '--config', dest='model', default='segearth',
                    help='config file or name under configs/ (segearth, '
                    'segearth/potsdam, segearth/baselines/sclip_potsdam, '
@@ -149,11 +152,23 @@ def build_inferencer(args):
             dict(type='Resize', scale=(args.long_side, args.long_side),
                  keep_ratio=True),
             dict(type='PackSegInputs')]}
-    inf = OVSegInferencer(args.model, weights=args.weights,
-                          classes=args.classes, device=args.device,
-                          bg_idx=args.bg_idx, prob_thd=args.prob_thd,
-                          cfg_options=cfg_options, allow_download=allow,
-                          random_weights_ok=True)
+    from ovseg_plugins.utils import WeightsNotFoundError
+    from ovseg_plugins.utils.open_clip_loader import cli_weights_message
+    try:
+        inf = OVSegInferencer(args.model, weights=args.weights,
+                              classes=args.classes, device=args.device,
+                              bg_idx=args.bg_idx, prob_thd=args.prob_thd,
+                              cfg_options=cfg_options, allow_download=allow,
+                              random_weights_ok=True)
+    except WeightsNotFoundError as e:  # --weights named but not found
+        raise SystemExit(cli_weights_message(e, '--weights')) from None
+    except ValueError as e:
+        if not str(e).startswith('No vocabulary'):
+            raise
+        raise SystemExit(
+            f'--classes is needed: the model {args.model!r} names no classes;'
+            ' give --classes "road,parking lot;building;tree" (";" between '
+            'classes, "," between synonyms) or a class-name file.') from None
     if inf.random_weights:
         print(f'[image_demo] weights unavailable -> running with RANDOM '
               f'weights: {RANDOM_STAMP}.')
@@ -227,16 +242,26 @@ def _is_raster(path: str, args) -> bool:
     return args.raster or path.lower().endswith(RASTER_EXTS)
 
 
+def _input_files(inputs, mosaic: bool) -> list:
+    """The files to segment: folders expanded unless ``mosaic`` (a folder
+    of tiles is then one raster)."""
+    files = []
+    for item in [inputs] if isinstance(inputs, str) else inputs:
+        if not osp.exists(item):
+            raise FileNotFoundError(f'Input not found: {item!r}.')
+        if osp.isdir(item) and not mosaic:
+            found = sorted(f for f in glob.glob(osp.join(item, '*'))
+                           if f.lower().endswith(IMAGE_EXTS))
+            if not found:
+                raise ValueError(f'No images or rasters in {item!r}.')
+            files += found
+        else:
+            files.append(item)
+    return files
+
+
 def run(args) -> dict:
-    if not osp.exists(args.input):
-        raise FileNotFoundError(f'Input not found: {args.input!r}.')
-    if osp.isdir(args.input) and not args.mosaic:
-        files = sorted(f for f in glob.glob(osp.join(args.input, '*'))
-                       if f.lower().endswith(IMAGE_EXTS))
-        if not files:
-            raise ValueError(f'No images or rasters in {args.input!r}.')
-    else:
-        files = [args.input]
+    files = _input_files(args.input, args.mosaic)
     inf = build_inferencer(args)
     os.makedirs(args.out_dir, exist_ok=True)
     summaries = []

@@ -104,6 +104,17 @@ class MosaicSource:
                     f'No raster tiles ({", ".join(RASTER_EXTS)}) in '
                     f'{folder!r}.')
         self.tiles: List[RasterSource] = [RasterSource(p) for p in paths]
+        if len(self.tiles) > 1:
+            from rasterio.transform import Affine
+            for t in self.tiles:
+                if t.crs is None and t.transform == Affine.identity():
+                    raise ValueError(
+                        f'Tile {t.path!r} has no georeference (no CRS, no '
+                        'geotransform): a mosaic places tiles by their '
+                        'geotransforms, so all of them would land on the '
+                        'same pixels. Segment the folder without --mosaic '
+                        '(each image on its own), or georeference the tiles '
+                        '(world files, gdal_translate -a_ullr -a_srs).')
         first = self.tiles[0]
         self.path = osp.dirname(first.path)
         self.crs, self.count, self.dtype = first.crs, first.count, first.dtype

@@ -125,7 +125,9 @@ def segment_raster(predict_fn: PredictFn,
                    polygon_window: int = 4096,
                    gdal_cache_mb: int = 64,
                    compress: str = 'deflate',
-                   progress: bool = True) -> Dict:
+                   progress: bool = True,
+                   tags: Optional[Dict[str, str]] = None,
+                   stamp: Optional[str] = None) -> Dict:
     """Segment ``src`` into a single-band label GeoTIFF at ``out_path``.
 
     Args:
@@ -158,6 +160,10 @@ def segment_raster(predict_fn: PredictFn,
         gdal_cache_mb (int): GDAL block-cache cap (MB) for the whole run.
         compress (str): GeoTIFF compression. Defaults to 'deflate'.
         progress (bool): Progress bar (windows/s, ETA) on stderr.
+        tags (dict, optional): Extra GeoTIFF metadata tags (e.g. that the
+            model ran with random weights).
+        stamp (str, optional): Text written on the quick-look (red band,
+            bottom left).
 
     Returns:
         dict: paths, size, windows, seconds, windows_per_s, class pixel
@@ -173,14 +179,14 @@ def segment_raster(predict_fn: PredictFn,
                                stretch_percentiles, tile_size, overlap,
                                prob_thd, bg_idx, nodata_value, quicklook,
                                quicklook_size, polygons, polygon_window,
-                               compress, progress)
+                               compress, progress, tags, stamp)
 
 
 def _segment_raster(predict_fn, src, out_path, num_classes, class_names,
                     palette, bands, stretch, stretch_percentiles, tile_size,
                     overlap, prob_thd, bg_idx, nodata_value, quicklook,
                     quicklook_size, polygons, polygon_window, compress,
-                    progress):
+                    progress, tags=None, stamp=None):
     import rasterio
     from rasterio.windows import Window
     src_obj = open_source(src) if not hasattr(src, 'read') else src
@@ -234,7 +240,8 @@ def _segment_raster(predict_fn, src, out_path, num_classes, class_names,
                     dst.write_colormap(1, cmap)
                 dst.update_tags(
                     classes=','.join(class_names or []),
-                    num_classes=str(C), ovseg_nodata=str(nodata_value))
+                    num_classes=str(C), ovseg_nodata=str(nodata_value),
+                    **{k: str(v) for k, v in (tags or {}).items()})
                 if class_names:
                     dst.set_band_description(1, 'class index: ' + '; '.join(
                         f'{i}={n}' for i, n in enumerate(class_names)))
@@ -313,7 +320,7 @@ def _segment_raster(predict_fn, src, out_path, num_classes, class_names,
             nodata_fraction=float(counts[C] / max(1, counts.sum())))
         if quicklook:
             write_quicklook(out_path, quicklook, palette or [], nodata_value,
-                            quicklook_size)
+                            quicklook_size, stamp)
             result['quicklook'] = quicklook
         if polygons:
             result['polygons'] = polygons
@@ -350,18 +357,28 @@ def colorize(labels: np.ndarray, palette: Sequence[Sequence[int]],
 
 def write_quicklook(label_path: str, png_path: str,
                     palette: Sequence[Sequence[int]], nodata_value: int,
-                    max_side: int = 2048) -> None:
-    """Colour PNG of a label raster, decimated to ``max_side`` (nearest)."""
+                    max_side: int = 2048, stamp: Optional[str] = None) -> None:
+    """Colour PNG of a label raster, decimated to ``max_side`` (nearest);
+    ``stamp`` in white on a red band at the bottom left."""
     import rasterio
     from rasterio.enums import Resampling
-    from PIL import Image
+    from PIL import Image, ImageDraw, ImageFont
     with rasterio.open(label_path) as ds:
         s = min(1.0, max_side / max(ds.width, ds.height))
         shape = (max(1, round(ds.height * s)), max(1, round(ds.width * s)))
         labels = ds.read(1, out_shape=shape, resampling=Resampling.nearest)
-    rgba = colorize(labels, palette, nodata_value)
-    atomic_write(png_path, lambda p: Image.fromarray(rgba, 'RGBA').save(
-        p, format='PNG'), suffix='.png')
+    img = Image.fromarray(colorize(labels, palette, nodata_value), 'RGBA')
+    if stamp:
+        draw = ImageDraw.Draw(img)
+        font = ImageFont.load_default()
+        tw = draw.textbbox((0, 0), stamp, font=font)[2]
+        h = img.size[1]
+        draw.rectangle([0, max(0, h - 24), tw + 16, h - 1],
+                       fill=(255, 0, 0, 255))
+        draw.text((8, max(0, h - 20)), stamp, fill=(255, 255, 255, 255),
+                  font=font)
+    atomic_write(png_path, lambda p: img.save(p, format='PNG'),
+                 suffix='.png')
 
 
 __all__ = ['segment_raster', 'block_starts', 'ramp_weights', 'colorize',

@@ -40,6 +40,50 @@ def test_mosaic_rejects_tiles_off_grid(tmp_path):
         MosaicSource(str(tmp_path))
 
 
+def test_mosaic_refuses_tiles_without_georeference(tmp_path):
+    """Plain PNG tiles all sit at the identity transform: a mosaic would
+    keep only the first (was: one tile's output, silently)."""
+    import warnings
+
+    from PIL import Image
+
+    from ovseg_plugins.apis.raster import MosaicSource
+    for k in range(3):
+        Image.fromarray(np.full((16, 16, 3), k, np.uint8)).save(
+            tmp_path / f'{k}.png')
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')  # rasterio: NotGeoreferencedWarning
+        with pytest.raises(ValueError) as e:
+            MosaicSource(str(tmp_path))
+    msg = str(e.value)
+    assert '0.png' in msg and 'has no georeference' in msg
+    assert 'without --mosaic' in msg
+
+
+def test_quicklook_and_tags_say_random_weights(tmp_path):
+    import rasterio
+    from PIL import Image
+    data = np.zeros((3, 64, 96), np.uint8)
+    data[0, :, 48:] = 200
+    write_raster(tmp_path / 'in.tif', data)
+    run_pointwise(tmp_path / 'in.tif', tmp_path / 'out.tif',
+                  quicklook=str(tmp_path / 'q.png'),
+                  tags=dict(ovseg_random_weights='true'), stamp='random')
+    run_pointwise(tmp_path / 'in.tif', tmp_path / 'plain.tif',
+                  quicklook=str(tmp_path / 'p.png'))
+    with rasterio.open(tmp_path / 'out.tif') as a, \
+            rasterio.open(tmp_path / 'plain.tif') as b:
+        assert a.tags()['ovseg_random_weights'] == 'true'
+        assert 'ovseg_random_weights' not in b.tags()
+        assert np.array_equal(a.read(), b.read())
+    q = np.asarray(Image.open(tmp_path / 'q.png'))
+    p = np.asarray(Image.open(tmp_path / 'p.png'))
+    diff = (q != p).any(-1)
+    assert diff.any() and np.nonzero(diff)[0].min() >= 64 - 24
+    band = q[-24:, :30]  # the stamp's red band (white text on it)
+    assert ((band == (255, 0, 0, 255)).all(-1)).mean() > 0.5
+
+
 def test_missing_or_unreadable_raster_is_a_clear_error(tmp_path):
     from ovseg_plugins.apis.raster import RasterSource
     with pytest.raises(FileNotFoundError, match='nope.tif'):

@@ -24,6 +24,27 @@ def _set_dotted(cfg, key: str, value):
     setattr(obj, parts[-1], value)
 
 
+def _check_hub_id(model_id: str) -> None:
+    """Before a hub download: the hub answers and knows ``model_id`` (a
+    missing local directory would otherwise be tried as a hub id, with
+    retries that take half a minute offline)."""
+    from ovseg_plugins.utils.open_clip_loader import _hub_reachable
+    if not _hub_reachable():
+        raise WeightsNotFoundError(
+            f'SAM 3 weights not found: {model_id!r} is not a local directory '
+            'and the Hugging Face hub cannot be reached (offline). Give the '
+            'local from_pretrained directory of facebook/sam3.')
+    try:
+        from huggingface_hub import model_info
+        model_info(model_id)
+    except Exception as e:  # noqa: BLE001
+        raise WeightsNotFoundError(
+            f'SAM 3 weights not found: {model_id!r} is neither a local '
+            f'directory nor a hub model you can access ({type(e).__name__}); '
+            "give the local from_pretrained directory, or 'facebook/sam3' "
+            '(gated: accept its licence and log in first).') from e
+
+
 @MODELS.register_module()
 class HFSam3(BaseModule):
     """SAM 3 image model (``transformers.Sam3Model``) as a grounding backbone.
@@ -64,6 +85,8 @@ class HFSam3(BaseModule):
                     'files) or set allow_download=True on a connected '
                     'machine (facebook/sam3 is gated).')
             kw = dict(local_files_only=not allow_download)
+            if not osp.isdir(pretrained):
+                _check_hub_id(pretrained)
             self.model = Sam3Model.from_pretrained(pretrained, **kw)
             from transformers import AutoTokenizer
             self._hf_tokenizer = AutoTokenizer.from_pretrained(pretrained,

@@ -134,17 +134,17 @@ class AffinityPurifyHead(Base3DDecodeHead):
             Tensor: ``(N, C)`` pooled features, or ``(B, num_classes, N)``
             purified logits for the dict input.
         """
-        if not isinstance(feats, dict):
-            if emb is None or coords is None:
-                raise TypeError('AffinityPurifyHead(feats, emb, coords): give '
-                                'emb and coords, or the backbone feature dict'
-                                ' (stock segmentor, with base_head).')
-            return self.purify(feats, emb, coords)
-        if self.base_head is None:
-            raise RuntimeError(
-                'AffinityPurifyHead in a stock segmentor wraps its decode '
-                'head: set decode_head=dict(type=\'AffinityPurifyHead\', '
-                'base_head=<the stock head config>).')
+        if isinstance(feats, dict):
+            return self._purify_base_head(feats)
+        if emb is None or coords is None:
+            raise TypeError('AffinityPurifyHead(feats, emb, coords): give '
+                            'emb and coords, or the backbone feature dict'
+                            ' (stock segmentor, with base_head).')
+        return self.purify(feats, emb, coords)
+
+    def _purify_base_head(self, feats: dict) -> torch.Tensor:
+        """The stock slot: the wrapped head's ``(B, C, N)`` logits pooled
+        with the affinities of its own pre-logit features."""
         logits, pre = self._base_logits(feats)
         xyz = self._coords(feats)
         if xyz.shape[:2] != (logits.shape[0], logits.shape[2]):
@@ -167,6 +167,11 @@ class AffinityPurifyHead(Base3DDecodeHead):
         return torch.stack(out).to(logits.dtype)
 
     def _base_logits(self, feats_dict: dict):
+        if self.base_head is None:
+            raise RuntimeError(
+                'AffinityPurifyHead in a stock segmentor wraps its decode '
+                'head: set decode_head=dict(type=\'AffinityPurifyHead\', '
+                'base_head=<the stock head config>).')
         captured: List[torch.Tensor] = []
         handle = self.base_head.conv_seg.register_forward_pre_hook(
             lambda module, args: captured.append(args[0]))
