@@ -248,6 +248,15 @@ class OVSegInferencer(MMSegInferencer):
                 DEFAULT_PIPELINE)))
         return super()._init_pipeline(cfg)
 
+    def _init_collate(self, cfg):
+        """mmengine's ``pseudo_collate`` unless the config names another
+        (the base class would first look the name up in a 'function'
+        registry that mmseg does not have, with a warning each run)."""
+        from mmengine.dataset import pseudo_collate
+        if cfg.get('test_dataloader', {}).get('collate_fn') is None:
+            return pseudo_collate
+        return super()._init_collate(cfg)
+
     # ------------------------------------------------------------ vocabulary
     def set_vocabulary(self, classes: Union[str, Sequence],
                        bg_idx: Optional[int] = None,

@@ -154,12 +154,16 @@ def build_inferencer(args):
             dict(type='PackSegInputs')]}
     from ovseg_plugins.utils import WeightsNotFoundError
     from ovseg_plugins.utils.open_clip_loader import cli_weights_message
+    import warnings
     try:
-        inf = OVSegInferencer(args.model, weights=args.weights,
-                              classes=args.classes, device=args.device,
-                              bg_idx=args.bg_idx, prob_thd=args.prob_thd,
-                              cfg_options=cfg_options, allow_download=allow,
-                              random_weights_ok=True)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter('always')
+            inf = OVSegInferencer(args.model, weights=args.weights,
+                                  classes=args.classes, device=args.device,
+                                  bg_idx=args.bg_idx, prob_thd=args.prob_thd,
+                                  cfg_options=cfg_options,
+                                  allow_download=allow,
+                                  random_weights_ok=True)
     except WeightsNotFoundError as e:  # --weights named but not found
         raise SystemExit(cli_weights_message(e, '--weights')) from None
     except ValueError as e:
@@ -169,9 +173,18 @@ def build_inferencer(args):
             f'--classes is needed: the model {args.model!r} names no classes;'
             ' give --classes "road,parking lot;building;tree" (";" between '
             'classes, "," between synonyms) or a class-name file.') from None
+    why = ''
+    for w in caught:  # the fallback's reason goes into our one line
+        msg = str(w.message)
+        if 'running with RANDOM' in msg:
+            why = cli_weights_message(Exception(msg.split(' -> ')[0]),
+                                      '--weights') + ' -> '
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename,
+                                   w.lineno)
     if inf.random_weights:
-        print(f'[image_demo] weights unavailable -> running with RANDOM '
-              f'weights: {RANDOM_STAMP}.')
+        print(f'[image_demo] {why}running with RANDOM weights (plumbing '
+              'check only; the pictures say so).')
     return inf
 
 
