@@ -186,6 +186,9 @@ class OVSegInferencer(MMSegInferencer):
         if 'visualizer' not in cfg:
             cfg.visualizer = dict(type='SegLocalVisualizer',
                                   name='ov_seg_visualizer')
+        # pictures are written by visualize() itself (out_dir); a config's
+        # LocalVisBackend without a save_dir would only warn on every build
+        cfg.visualizer.pop('vis_backends', None)
         self._palette = palette
         self._random_weights_ok = random_weights_ok
         self.random_weights = False

@@ -242,6 +242,20 @@ def test_scene_list_missing(tmp_path):
         e.value)
 
 
+def test_scene_list_names_scenes_the_data_does_not_have():
+    """The authors' 20-scene list on your own data: the error says which
+    key gives another list."""
+    from ovseg_plugins.seg3d.datasets.scene_list import filter_by_scene_list
+    infos = [dict(scene_name='scene0000_00')]
+    with pytest.raises(FileNotFoundError) as e:
+        filter_by_scene_list(infos, ['scene0000_00', 'scene0191_00'],
+                             'scannet_infos_train.pkl')
+    msg = str(e.value)
+    assert "1 scene(s) of the scene list are not in scannet_infos_train.pkl:" \
+        " ['scene0191_00']" in msg
+    assert 'train_dataloader.dataset.scene_list=my_list.txt' in msg
+
+
 # -------------------------------------------------------- the segmentor
 def _geopurify(tmp_path, emb_shape=(3, 8), **kw):
     from mmdet3d.registry import MODELS

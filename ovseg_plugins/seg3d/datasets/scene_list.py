@@ -76,5 +76,7 @@ def filter_by_scene_list(data_list: List[dict], names: Sequence[str],
             f'{len(missing)} scene(s) of the scene list are not in {where}: '
             f'{missing[:10]}{" ..." if len(missing) > 10 else ""}. Fix the '
             'scene list or data_root / data_prefix (have '
-            f'{len(by_name)} scenes, e.g. {sorted(by_name)[:3]}).')
+            f'{len(by_name)} scenes, e.g. {sorted(by_name)[:3]}); other '
+            'scenes: --cfg-options train_dataloader.dataset.scene_list='
+            'my_list.txt (one name per line) or =None for all of them.')
     return [by_name[n] for n in names]
