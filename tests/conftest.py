@@ -36,7 +36,9 @@ def _restore_global_state():
     """Whatever a test changes in process-wide state is put back after it:
     torch's thread count, deterministic-algorithms flag and default dtype,
     the global RNGs (torch, numpy, random), the environment, the working
-    directory and mmengine's default registry scope. A test may then call
+    directory and mmengine's default registry scope; a log handler left
+    writing to a stream the test's output capture has closed is pointed back
+    at the process's stdout. A test may then call
     ``torch.set_num_threads(1)``, ``torch.manual_seed(0)`` or
     ``init_default_scope('mmseg')`` without a try/finally, and no test sees
     the state an earlier one left (the suite passes in any order)."""
@@ -68,6 +70,26 @@ def _restore_global_state():
         os.environ.update(env)
     if os.getcwd() != cwd:
         os.chdir(cwd)
+    _reopen_log_streams()
+
+
+def _reopen_log_streams():
+    """An mmengine logger created inside a test that captures output keeps
+    a handler on the capture's stream, closed after that test; later tests
+    that log would print 'Logging error' tracebacks (visible with ``-s``)."""
+    import logging
+    import sys
+
+    from mmengine.logging import MMLogger
+    loggers = list(MMLogger._instance_dict.values()) + [
+        lg for lg in logging.Logger.manager.loggerDict.values()
+        if isinstance(lg, logging.Logger)]
+    for lg in loggers:
+        for h in lg.handlers:
+            stream = getattr(h, 'stream', None)
+            if (type(h) is logging.StreamHandler and stream is not None
+                    and getattr(stream, 'closed', False)):
+                h.stream = sys.__stdout__  # setStream would flush the old
 
 
 def shared_data_path(*parts) -> str:
