@@ -39,6 +39,7 @@ from ovseg_plugins.seg3d.pointcloud_io import (PointCloud, class_palette,
                                                read_point_cloud, write_ply)
 from ovseg_plugins.text import Vocabulary, encode_queries, get_templates
 from ovseg_plugins.utils.io import atomic_write
+from ovseg_plugins.utils.picture_stamp import RANDOM_WEIGHTS_STAMP
 
 InputType = Union[str, np.ndarray, PointCloud, dict]
 
@@ -700,7 +701,7 @@ class GeoPurifyInferencer(BaseInferencer):
         for i, pred in enumerate(preds):
             img = render_label_picture(
                 pred['cloud'], pred['pts_semantic_mask'], pred['classes'],
-                stamp=RANDOM_STAMP if self.random_weights else None)
+                stamp=RANDOM_WEIGHTS_STAMP if self.random_weights else None)
             if img_out_dir:
                 from PIL import Image
                 path = osp.join(img_out_dir, self._stem(pred, i) +
@@ -745,9 +746,6 @@ class GeoPurifyInferencer(BaseInferencer):
         return dict(predictions=results, visualization=visualization)
 
 
-RANDOM_STAMP = 'random weights: plumbing check only'
-
-
 def render_label_picture(cloud: PointCloud, labels: np.ndarray,
                          classes: Sequence[str],
                          size: Tuple[int, int] = (800, 600),
@@ -764,6 +762,7 @@ def render_label_picture(cloud: PointCloud, labels: np.ndarray,
 
     from ovseg_plugins.seg3d.rendering import look_pose, pinhole_intrinsic
     from ovseg_plugins.seg3d.rendering import render_points
+    from ovseg_plugins.utils.picture_stamp import draw_stamp
     W, H = size
     if splat is None:  # sparse clouds get larger dots
         splat = 2 if len(cloud) < 200_000 else 1
@@ -803,8 +802,6 @@ def render_label_picture(cloud: PointCloud, labels: np.ndarray,
         draw.text((W + 30, y), f'{classes[c]} '
                   f'({100 * counts[c] / len(labels):.1f} %)', fill=(0, 0, 0),
                   font=font)
-    if stamp:  # white on a red band, bottom left
-        tw = draw.textbbox((0, 0), stamp, font=font)[2]
-        draw.rectangle([0, H - 24, tw + 16, H - 1], fill=(255, 0, 0))
-        draw.text((8, H - 20), stamp, fill=(255, 255, 255), font=font)
+    if stamp:
+        draw_stamp(canvas, stamp)
     return np.asarray(canvas)

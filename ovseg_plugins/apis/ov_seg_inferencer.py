@@ -30,6 +30,7 @@ from mmseg.structures import SegDataSample
 
 from ovseg_plugins.utils import WeightsNotFoundError
 from ovseg_plugins.utils.io import atomic_write
+from ovseg_plugins.utils.picture_stamp import RANDOM_WEIGHTS_STAMP
 
 IMAGE_EXTS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp')
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -95,13 +96,23 @@ def _is_segmentor_checkpoint(path: str) -> bool:
         k.startswith('backbone.') for k in sd)
 
 
-def _drop_background_rule(prob_thd: float, bg_idx: int) -> None:
-    print_log(
-        f'new classes: the background rule of the previous ones (pixels whose'
-        f' best probability is below prob_thd={prob_thd:g} -> their class '
-        f'{bg_idx}) is off; give bg_idx= and prob_thd= (image_demo.py: '
-        '--bg-idx, --prob-thd) to apply one to your classes.', 'current',
-        logging.WARNING)
+def _background_for_new_classes(bg_idx: Optional[int],
+                                prob_thd: Optional[float], old_prob_thd: float,
+                                old_bg_idx: int):
+    """``(bg_idx, prob_thd)`` for a new vocabulary: without ``bg_idx`` the
+    background index becomes 0 and a background rule of the previous classes
+    (``old_prob_thd > 0``: it named one of them) is switched off, logged."""
+    if bg_idx is not None:
+        return bg_idx, prob_thd
+    if prob_thd is None and old_prob_thd > 0:
+        print_log(
+            'new classes: the background rule of the previous ones (pixels '
+            f'whose best probability is below prob_thd={old_prob_thd:g} -> '
+            f'their class {old_bg_idx}) is off; give bg_idx= and prob_thd= '
+            '(image_demo.py: --bg-idx, --prob-thd) to apply one to your '
+            'classes.', 'current', logging.WARNING)
+        prob_thd = 0.
+    return 0, prob_thd
 
 
 class OVSegInferencer(MMSegInferencer):
@@ -135,7 +146,8 @@ class OVSegInferencer(MMSegInferencer):
             Defaults to False.
         random_weights_ok (bool): If the config's default weights cannot be
             found, warn and continue with random weights
-            (``self.random_weights`` is True) instead of raising; weights
+            (``self.random_weights`` is True, ``self.random_weights_reason``
+            the missing-weights message) instead of raising; weights
             given as ``weights`` must exist in any case. Defaults to False.
         scope (str): Defaults to 'mmseg'.
     """
@@ -166,12 +178,9 @@ class OVSegInferencer(MMSegInferencer):
         if classes is not None:
             cfg.model.class_names = classes
             # the config's background rule names one of ITS classes
-            if bg_idx is None:
-                bg_idx = 0
-                if prob_thd is None and cfg.model.get('prob_thd', 0) > 0:
-                    _drop_background_rule(cfg.model.prob_thd,
-                                          cfg.model.get('bg_idx', 0))
-                    prob_thd = 0.
+            bg_idx, prob_thd = _background_for_new_classes(
+                bg_idx, prob_thd, cfg.model.get('prob_thd', 0),
+                cfg.model.get('bg_idx', 0))
         if cfg.model.get('class_names') is None:
             raise ValueError(
                 'No vocabulary: pass classes= (e.g. "road,parking lot;'
@@ -192,6 +201,7 @@ class OVSegInferencer(MMSegInferencer):
         self._palette = palette
         self._random_weights_ok = random_weights_ok
         self.random_weights = False
+        self.random_weights_reason: Optional[str] = None  # why, if fallen back
         with warnings.catch_warnings():
             # MMSegInferencer warns about Cityscapes names it never uses here:
             # dataset_meta comes from the vocabulary.
@@ -218,8 +228,9 @@ class OVSegInferencer(MMSegInferencer):
             # ones: weights the caller named must exist
             if not self._random_weights_ok or weights is not None:
                 raise
-            warnings.warn(f'{str(e).splitlines()[0]} -> running with RANDOM '
-                          'weights (plumbing check only).')
+            self.random_weights_reason = str(e).splitlines()[0]
+            warnings.warn(f'{self.random_weights_reason} -> running with '
+                          'RANDOM weights (plumbing check only).')
             cfg.model.backbone.pretrained = None
             model = MODELS.build(cfg.model)
             self.random_weights = True
@@ -271,11 +282,8 @@ class OVSegInferencer(MMSegInferencer):
         rule of the previous classes (``prob_thd > 0``) is switched off,
         with a log line: it named one of those classes.
         """
-        if bg_idx is None:
-            bg_idx = 0
-            if prob_thd is None and self.model.prob_thd > 0:
-                _drop_background_rule(self.model.prob_thd, self.model.bg_idx)
-                prob_thd = 0.
+        bg_idx, prob_thd = _background_for_new_classes(
+            bg_idx, prob_thd, self.model.prob_thd, self.model.bg_idx)
         self.model.set_vocabulary(classes, bg_idx=bg_idx, palette=palette)
         if prob_thd is not None:
             from ovseg_plugins.utils.validation import check_range
@@ -420,7 +428,7 @@ class OVSegInferencer(MMSegInferencer):
         if self.random_weights:  # said in the file and on the picture
             kwargs['tags'] = dict(kwargs.get('tags') or {},
                                   ovseg_random_weights='true')
-            kwargs.setdefault('stamp', 'random weights: plumbing check only')
+            kwargs.setdefault('stamp', RANDOM_WEIGHTS_STAMP)
         return segment_raster(
             lambda rgb: self.predict_probs(rgb, scale), src, out_path,
             num_classes=len(meta['classes']), class_names=meta['classes'],

@@ -81,9 +81,10 @@ def list_frames(scene_dir: str, every: int = 20) -> List[str]:
     return sorted(stems, key=int)
 
 
-def color_path(scene_dir: str, stem: str) -> str:
-    """The colour image of frame ``stem`` (``.jpg``, ``.png`` or ``.jpeg``)."""
-    cdir = frame_layout(scene_dir)['color']
+def color_path(layout: Dict[str, Optional[str]], stem: str) -> str:
+    """The colour image of frame ``stem`` (``.jpg``, ``.png`` or ``.jpeg``)
+    in a :func:`frame_layout`."""
+    cdir = layout['color']
     cpath = next((osp.join(cdir, stem + e) for e in ('.jpg', '.png', '.jpeg')
                   if osp.isfile(osp.join(cdir, stem + e))), None)
     if cpath is None:
@@ -91,16 +92,18 @@ def color_path(scene_dir: str, stem: str) -> str:
     return cpath
 
 
-def depth_path(scene_dir: str, stem: str) -> Optional[str]:
-    """The depth map of frame ``stem``, or None when there is none."""
-    ddir = frame_layout(scene_dir)['depth']
+def depth_path(layout: Dict[str, Optional[str]], stem: str) -> Optional[str]:
+    """The depth map of frame ``stem`` in a :func:`frame_layout`, or None
+    when there is none."""
+    ddir = layout['depth']
     p = ddir and osp.join(ddir, stem + '.png')
     return p if p and osp.isfile(p) else None
 
 
-def pose_path(scene_dir: str, stem: str) -> str:
-    """The camera-to-world pose file of frame ``stem``."""
-    return osp.join(frame_layout(scene_dir)['pose'], stem + '.txt')
+def pose_path(layout: Dict[str, Optional[str]], stem: str) -> str:
+    """The camera-to-world pose file of frame ``stem`` in a
+    :func:`frame_layout`."""
+    return osp.join(layout['pose'], stem + '.txt')
 
 
 def load_frame(scene_dir: str, stem: str, depth_scale: float = 1000.
@@ -120,7 +123,7 @@ def load_frame(scene_dir: str, stem: str, depth_scale: float = 1000.
     """
     from PIL import Image
     layout = frame_layout(scene_dir)
-    color = np.array(Image.open(color_path(scene_dir, stem)).convert('RGB'))
+    color = np.array(Image.open(color_path(layout, stem)).convert('RGB'))
     H, W = color.shape[:2]
     K = load_matrix(layout['intrinsic'], (3, 3)).copy()
     if abs(2 * K[0, 2] - W) > 0.1 * W or abs(2 * K[1, 2] - H) > 0.1 * H:
@@ -129,9 +132,9 @@ def load_frame(scene_dir: str, stem: str, depth_scale: float = 1000.
         K[0, 2] *= sx
         K[1, 1] *= sy
         K[1, 2] *= sy
-    pose = load_matrix(pose_path(scene_dir, stem), (4, 4))
+    pose = load_matrix(pose_path(layout, stem), (4, 4))
     depth = None
-    dpath = depth_path(scene_dir, stem)
+    dpath = depth_path(layout, stem)
     if dpath is not None:
         d = Image.open(dpath)
         if d.size != (W, H):

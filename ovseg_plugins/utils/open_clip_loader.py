@@ -3,7 +3,7 @@ import contextlib
 import logging
 import os
 import os.path as osp
-from typing import Optional, Tuple
+from typing import Optional, Tuple, Union
 
 import torch
 from mmengine.logging import print_log
@@ -84,7 +84,7 @@ def resolve_open_clip_weights(model_name: str, pretrained: Optional[str],
                 'the local cache and downloading is off. Set '
                 '`allow_download=True` on a connected machine, or give '
                 '`pretrained=<local checkpoint file>`.')
-        if not _hub_reachable():
+        if not hub_reachable():
             raise WeightsNotFoundError(
                 f'CLIP weights not found: {model_name}/{pretrained} is not '
                 'cached and the model hub cannot be reached (offline). Give '
@@ -101,7 +101,7 @@ def resolve_open_clip_weights(model_name: str, pretrained: Optional[str],
     return local, f'open_clip:{model_name}/{pretrained}'
 
 
-def _hub_reachable(timeout: float = 3.0) -> bool:
+def hub_reachable(timeout: float = 3.0) -> bool:
     """Quick check that the Hugging Face hub answers (saves the ~45 s of
     retries huggingface_hub spends before failing on an offline machine)."""
     import socket
@@ -247,9 +247,10 @@ def require_clip_weights(clip: Optional[str], weights: Optional[str],
             f'open_clip tag already in the local cache{alt}.')
 
 
-def cli_weights_message(err: Exception, flag: str = '--clip-weights') -> str:
-    """A :class:`WeightsNotFoundError` message in command-line terms
-    (``flag`` instead of the API's ``pretrained``)."""
+def cli_weights_message(err: Union[Exception, str],
+                        flag: str = '--clip-weights') -> str:
+    """A :class:`WeightsNotFoundError` (or its message) in command-line
+    terms (``flag`` instead of the API's ``pretrained``)."""
     msg = str(err).splitlines()[0]
     for api, cli in (
             ('Set `allow_download=True` on a connected machine, or give '

@@ -29,6 +29,7 @@ import json
 import os
 import os.path as osp
 import sys
+import warnings
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 from _bootstrap import bootstrap  # noqa: E402
@@ -39,10 +40,10 @@ import numpy as np  # noqa: E402
 from PIL import Image, ImageDraw, ImageFont  # noqa: E402
 
 from ovseg_plugins.utils.io import output_stamp, write_output_set  # noqa: E402,E501
+from ovseg_plugins.utils.picture_stamp import RANDOM_WEIGHTS_STAMP  # noqa: E402,E501
 from ovseg_plugins.utils.validation import (check_int, check_range,  # noqa
                                             label_dtype)
 
-RANDOM_STAMP = 'random weights: plumbing check only'
 RASTER_EXTS = ('.tif', '.tiff', '.vrt', '.jp2', '.img')
 IMAGE_EXTS = ('.png', '.jpg', '.jpeg', '.bmp', '.webp') + RASTER_EXTS
 
@@ -154,10 +155,10 @@ def build_inferencer(args):
             dict(type='PackSegInputs')]}
     from ovseg_plugins.utils import WeightsNotFoundError
     from ovseg_plugins.utils.open_clip_loader import cli_weights_message
-    import warnings
     try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter('always')
+        with warnings.catch_warnings():
+            # the fallback is said below, in one line in CLI terms
+            warnings.filterwarnings('ignore', '.*running with RANDOM')
             inf = OVSegInferencer(args.model, weights=args.weights,
                                   classes=args.classes, device=args.device,
                                   bg_idx=args.bg_idx, prob_thd=args.prob_thd,
@@ -173,15 +174,8 @@ def build_inferencer(args):
             f'--classes is needed: the model {args.model!r} names no classes;'
             ' give --classes "road,parking lot;building;tree" (";" between '
             'classes, "," between synonyms) or a class-name file.') from None
-    why = ''
-    for w in caught:  # the fallback's reason goes into our one line
-        msg = str(w.message)
-        if 'running with RANDOM' in msg:
-            why = cli_weights_message(Exception(msg.split(' -> ')[0]),
-                                      '--weights') + ' -> '
-        else:
-            warnings.warn_explicit(w.message, w.category, w.filename,
-                                   w.lineno)
+    why = '' if inf.random_weights_reason is None else cli_weights_message(
+        inf.random_weights_reason, '--weights') + ' -> '
     if inf.random_weights:
         print(f'[image_demo] {why}running with RANDOM weights (plumbing '
               'check only; the pictures say so).')
@@ -200,7 +194,7 @@ def run_image(inf, path: str, args) -> dict:
         label_dtype(len(inf.model.vocabulary.classes), 'image_demo labels'))
     image = np.array(Image.open(path).convert('RGB'))
     names = [','.join(s) for s in inf.model.vocabulary.classes]
-    stamp = RANDOM_STAMP if inf.random_weights else None
+    stamp = RANDOM_WEIGHTS_STAMP if inf.random_weights else None
     overlay = render_overlay(image, labels, names, inf.palette, args.alpha,
                              stamp)
     stem = osp.splitext(osp.basename(path))[0]
@@ -288,7 +282,7 @@ def run(args) -> dict:
                      lambda p, s=s: _dump_json(s, p))
         summaries.append(s)
     if inf.random_weights:
-        print(f'[image_demo] {RANDOM_STAMP}')
+        print(f'[image_demo] {RANDOM_WEIGHTS_STAMP}')
     return summaries[0] if len(summaries) == 1 else dict(items=summaries)
 
 

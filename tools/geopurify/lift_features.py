@@ -126,14 +126,14 @@ def lift(args):
                                 min_visible_points=args.min_visible,
                                 max_visible_points=args.max_visible)
     for stem in list_frames(args.scene_dir, args.every):
-        cpath = color_path(args.scene_dir, stem)
+        cpath = color_path(layout, stem)
         rgb = np.array(Image.open(cpath).convert('RGB'))
         H, W = rgb.shape[:2]
         pose = torch.from_numpy(
-            load_matrix(pose_path(args.scene_dir, stem), (4, 4))).float()
+            load_matrix(pose_path(layout, stem), (4, 4))).float()
         if not torch.isfinite(pose).all():
             continue  # ScanNet marks lost tracking with inf poses
-        dpath = depth_path(args.scene_dir, stem)
+        dpath = depth_path(layout, stem)
         depth = None
         hw = (H, W)  # the frame projected into: depth map, else colour
         if dpath is not None:

@@ -362,21 +362,16 @@ def write_quicklook(label_path: str, png_path: str,
     ``stamp`` in white on a red band at the bottom left."""
     import rasterio
     from rasterio.enums import Resampling
-    from PIL import Image, ImageDraw, ImageFont
+    from PIL import Image
+
+    from ovseg_plugins.utils.picture_stamp import draw_stamp
     with rasterio.open(label_path) as ds:
         s = min(1.0, max_side / max(ds.width, ds.height))
         shape = (max(1, round(ds.height * s)), max(1, round(ds.width * s)))
         labels = ds.read(1, out_shape=shape, resampling=Resampling.nearest)
     img = Image.fromarray(colorize(labels, palette, nodata_value), 'RGBA')
     if stamp:
-        draw = ImageDraw.Draw(img)
-        font = ImageFont.load_default()
-        tw = draw.textbbox((0, 0), stamp, font=font)[2]
-        h = img.size[1]
-        draw.rectangle([0, max(0, h - 24), tw + 16, h - 1],
-                       fill=(255, 0, 0, 255))
-        draw.text((8, max(0, h - 20)), stamp, fill=(255, 255, 255, 255),
-                  font=font)
+        draw_stamp(img, stamp)
     atomic_write(png_path, lambda p: img.save(p, format='PNG'),
                  suffix='.png')
 

@@ -28,8 +28,8 @@ def _check_hub_id(model_id: str) -> None:
     """Before a hub download: the hub answers and knows ``model_id`` (a
     missing local directory would otherwise be tried as a hub id, with
     retries that take half a minute offline)."""
-    from ovseg_plugins.utils.open_clip_loader import _hub_reachable
-    if not _hub_reachable():
+    from ovseg_plugins.utils.open_clip_loader import hub_reachable
+    if not hub_reachable():
         raise WeightsNotFoundError(
             f'SAM 3 weights not found: {model_id!r} is not a local directory '
             'and the Hugging Face hub cannot be reached (offline). Give the '
