@@ -35,8 +35,9 @@ from mmengine.config import Config, ConfigDict
 from mmengine.infer.infer import BaseInferencer
 from mmengine.logging import print_log
 
+from ovseg_plugins.seg3d.io.results import write_cloud_results
 from ovseg_plugins.seg3d.pointcloud_io import (PointCloud, class_palette,
-                                               read_point_cloud, write_ply)
+                                               read_point_cloud)
 from ovseg_plugins.text import Vocabulary, encode_queries, get_templates
 from ovseg_plugins.utils.io import atomic_write
 from ovseg_plugins.utils.picture_stamp import RANDOM_WEIGHTS_STAMP
@@ -728,11 +729,11 @@ class GeoPurifyInferencer(BaseInferencer):
                 atomic_write(stem + '_scores.npy',
                              lambda t: np.save(t, sc), suffix='.npy')
                 pal = class_palette(len(pred['classes']))
-                write_ply(stem + '_labels.ply', cloud.xyz, pal[lab],
-                          dict(label=lab.astype(np.int32), score=sc))
+                files = write_cloud_results(stem, cloud, lab, sc,
+                                            pred['classes'], pal[lab])
                 pred.setdefault('files', {}).update(
                     labels=stem + '_labels.npy', scores=stem + '_scores.npy',
-                    ply=stem + '_labels.ply')
+                    **files)
             if return_datasample:
                 from mmdet3d.structures import Det3DDataSample, PointData
                 ds = Det3DDataSample()
