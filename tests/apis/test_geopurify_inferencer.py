@@ -85,6 +85,35 @@ def test_vocabulary_change_reuses_the_purified_scene(oracle_scene,
     assert inf.model.dataset_meta['classes'] == ('floor', 'couch', 'wall')
 
 
+def test_inferencer_and_lifting_tool_lift_identically(oracle_scene,
+                                                       tmp_path):
+    """One lifting path: the inferencer's lifted features of the posed
+    frames equal tools/geopurify/lift_features.py's file (same frames,
+    feature maps and text embeddings)."""
+    import sys
+
+    from conftest import REPO_ROOT
+    from ovseg_plugins.seg3d.pointcloud_io import read_point_cloud
+    sys.path.insert(0, osp.join(REPO_ROOT, 'tools', 'geopurify'))
+    sys.path.insert(0, osp.join(REPO_ROOT, 'tools'))
+    import lift_features
+    inf = _oracle_inferencer(oracle_scene)
+    cloud = read_point_cloud(oracle_scene['ply'])
+    data = dict(cloud=cloud, frames=oracle_scene['frames'])
+    from ovseg_plugins.apis.geopurify_inferencer import _Stages
+    fused, seen = inf._lift(cloud, inf._views(data), _Stages(False))
+    cloud.points.astype(np.float32).tofile(tmp_path / 'room.bin')
+    torch.save(inf.text, tmp_path / 'text.pt')
+    out = np.load(lift_features.main([
+        oracle_scene['frames'], str(tmp_path / 'room.bin'),
+        str(tmp_path / 'out'), '--feature-dir', oracle_scene['features'],
+        '--text', str(tmp_path / 'text.pt')]))
+    np.testing.assert_array_equal(out['mask'], seen.numpy())
+    assert seen.float().mean() > 0.5
+    np.testing.assert_array_equal(out['feat'],
+                                  fused.numpy().astype(np.float16))
+
+
 def _colour_model(dim=8, seed=0):
     """A stand-in 2D model: a fixed random projection of the colour at a
     stride-4 grid, and random text vectors per query."""

@@ -28,16 +28,15 @@ frames without depth). Intrinsics belong to the camera's ``WIDTH x HEIGHT``
 (``PosedView.intrinsic_hw``), so the lifting's one intrinsics rule and its
 refusals apply to images of another size.
 """
-import os
 import os.path as osp
 import struct
 from dataclasses import dataclass
-from typing import Dict, Iterator, List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
 __all__ = ['ColmapCamera', 'ColmapImage', 'read_colmap_model',
-           'find_colmap_model', 'ColmapViews', 'qvec_to_rotation']
+           'find_colmap_model', 'qvec_to_rotation']
 
 # model id -> (name, number of parameters)
 CAMERA_MODELS = {0: ('SIMPLE_PINHOLE', 3), 1: ('PINHOLE', 4),

@@ -1,7 +1,5 @@
 """Checks of points loaded by a pipeline (mmdet3d's ``LoadPointsFromFile``
 or ours) before GeoPurify computes on them."""
-import numpy as np
-
 from ...io.arrays import unit_colours
 from ...io.cloud import check_float32_coordinates
 
