@@ -85,6 +85,35 @@ def test_vocabulary_change_reuses_the_purified_scene(oracle_scene,
     assert inf.model.dataset_meta['classes'] == ('floor', 'couch', 'wall')
 
 
+def test_inferencer_and_lifting_tool_lift_identically(oracle_scene,
+                                                       tmp_path):
+    """One lifting path: the inferencer's lifted features of the posed
+    frames equal tools/geopurify/lift_features.py's file (same frames,
+    feature maps and text embeddings)."""
+    import sys
+
+    from conftest import REPO_ROOT
+    from ovseg_plugins.seg3d.pointcloud_io import read_point_cloud
+    sys.path.insert(0, osp.join(REPO_ROOT, 'tools', 'geopurify'))
+    sys.path.insert(0, osp.join(REPO_ROOT, 'tools'))
+    import lift_features
+    inf = _oracle_inferencer(oracle_scene)
+    cloud = read_point_cloud(oracle_scene['ply'])
+    data = dict(cloud=cloud, frames=oracle_scene['frames'])
+    from ovseg_plugins.apis.geopurify_inferencer import _Stages
+    fused, seen = inf._lift(cloud, inf._views(data), _Stages(False))
+    cloud.points.astype(np.float32).tofile(tmp_path / 'room.bin')
+    torch.save(inf.text, tmp_path / 'text.pt')
+    out = np.load(lift_features.main([
+        oracle_scene['frames'], str(tmp_path / 'room.bin'),
+        str(tmp_path / 'out'), '--feature-dir', oracle_scene['features'],
+        '--text', str(tmp_path / 'text.pt')]))
+    np.testing.assert_array_equal(out['mask'], seen.numpy())
+    assert seen.float().mean() > 0.5
+    np.testing.assert_array_equal(out['feat'],
+                                  fused.numpy().astype(np.float16))
+
+
 def _colour_model(dim=8, seed=0):
     """A stand-in 2D model: a fixed random projection of the colour at a
     stride-4 grid, and random text vectors per query."""
@@ -226,3 +255,36 @@ def test_apis_package_imports_no_framework():
                 "sys.modules if m.startswith(('mmdet3d', 'mmseg'))]; "
                 "assert not bad, bad"])
     assert r.returncode == 0, r.stderr
+
+
+def test_las_input_gives_a_labelled_las(oracle_scene, tmp_path):
+    """The oracle room as a LAS file (1 mm records, 16-bit colours): the
+    same labels as the .ply route, and ``<stem>_labels.las`` is the input
+    file with pred_class / pred_score (records, scale / offset kept)."""
+    laspy = pytest.importorskip('laspy')
+    from fixtures.las_files import write_las
+
+    from ovseg_plugins.seg3d.pointcloud_io import read_point_cloud
+    room = read_point_cloud(oracle_scene['ply'])
+    ints = np.round(room.xyz.astype(np.float64) / 1e-3).astype(np.int64)
+    las = str(tmp_path / 'room.las')
+    write_las(las, ints, offset=(0., 0., 0.), point_format=3,
+              rgb=np.round(room.rgb * 257).astype(np.int64), wkt=None)
+    frames = oracle_scene['frames']
+    ref = _oracle_inferencer(oracle_scene)(
+        dict(points=oracle_scene['ply'], frames=frames))['predictions'][0]
+    res = _oracle_inferencer(oracle_scene)(
+        dict(points=las, frames=frames), out_dir=str(tmp_path / 'out'))
+    pred = res['predictions'][0]
+    same = (pred['pts_semantic_mask'] == ref['pts_semantic_mask']).mean()
+    assert same > 0.99, same  # coordinates differ by the 1 mm quantisation
+    out = pred['files']['las']
+    assert out == str(tmp_path / 'out' / 'room_labels.las')
+    with laspy.open(las) as f:
+        a = f.read()
+    with laspy.open(out) as f:
+        b = f.read()
+    np.testing.assert_array_equal(b.X, a.X)
+    np.testing.assert_array_equal(b.red, a.red)
+    np.testing.assert_array_equal(b.pred_class, pred['pts_semantic_mask'])
+    np.testing.assert_array_equal(b.pred_score, pred['pts_scores'])
