@@ -243,6 +243,110 @@ def test_scene_list_in_utf16(tmp_path):
     assert 'save it as UTF-8 text' in str(e.value)
 
 
+
+# ------------------------------------------------------------ COLMAP
+def _colmap(tmp_path, model='PINHOLE', params=(70., 70., 40., 30.),
+            names=('a.png', 'b.png'), files=('a.png', 'b.png'),
+            binary=False, size=(80, 60), pose_z=-3.):
+    """A two-image COLMAP project looking down +z from (0, 0, pose_z)."""
+    from PIL import Image
+
+    from fixtures.colmap_writer import write_colmap_model
+    (tmp_path / 'images').mkdir()
+    for f in files:
+        Image.fromarray(np.zeros((size[1], size[0], 3), np.uint8)).save(
+            tmp_path / 'images' / f)
+    pose = np.eye(4)
+    pose[2, 3] = pose_z
+    write_colmap_model(str(tmp_path / 'sparse' / '0'),
+                       [(1, model, 80, 60, list(params))],
+                       [(i + 1, pose, 1, n) for i, n in enumerate(names)],
+                       binary)
+    return str(tmp_path)
+
+
+def _colmap_views(*a, **k):
+    from ovseg_plugins.seg3d.io.colmap_views import ColmapViews
+    return ColmapViews(*a, **k)
+
+
+def test_colmap_image_names_not_in_the_image_folder(tmp_path):
+    proj = _colmap(tmp_path, files=('IMG_0001.JPG', ))
+    with pytest.raises(FileNotFoundError) as e:
+        _colmap_views(proj)
+    msg = str(e.value)
+    assert "none of the 2 image names of the model (e.g. ['a.png', " \
+        "'b.png']) is in" in msg and "(has e.g. ['IMG_0001.JPG'])" in msg
+    assert 'give the folder COLMAP was run on (--image_path)' in msg
+
+
+def test_colmap_some_images_missing(tmp_path):
+    """A COLMAP model with one of its two images missing from the folder:
+    lifted from the others, said in the log."""
+    proj = _colmap(tmp_path, files=('a.png', ))
+    v, log = _logged(lambda: _colmap_views(proj))
+    assert v.names == ['a.png']
+    assert '1 of 2 images are not in' in log and "(e.g. ['b.png']): " \
+        'lifting from the other 1' in log
+
+
+def test_colmap_cameras_that_see_no_point(tmp_path):
+    """Cameras looking away from the cloud (model and cloud in different
+    frames, e.g. a cloud georeferenced after the reconstruction)."""
+    proj = _colmap(tmp_path)
+    xyz = _grid(200) + [0., 0., -10.]  # behind both cameras
+    with pytest.raises(ValueError) as e:
+        _colmap_views(proj, xyz=xyz)
+    msg = str(e.value)
+    assert 'none of the 2 cameras has a point of the cloud in front of it ' \
+        'and inside its image' in msg
+    assert 'not in the same coordinate frame' in msg and 'colmap ' \
+        'model_aligner' in msg
+
+
+def test_colmap_distorted_camera(tmp_path):
+    proj = _colmap(tmp_path, model='SIMPLE_RADIAL', params=(70., 40., 30.,
+                                                            0.05))
+    with pytest.raises(ValueError) as e:
+        _colmap_views(proj)
+    msg = str(e.value)
+    assert 'camera 1 (SIMPLE_RADIAL) distorts the image by up to 1.3 px ' \
+        '(> 0.5 px)' in msg
+    assert 'Run colmap image_undistorter' in msg and 'undistort=True' in msg
+
+
+def test_colmap_fisheye_camera(tmp_path):
+    proj = _colmap(tmp_path, model='OPENCV_FISHEYE',
+                   params=(70., 70., 40., 30., 0.1, 0., 0., 0.))
+    with pytest.raises(ValueError) as e:
+        _colmap_views(proj)
+    assert 'camera 1 is OPENCV_FISHEYE; supported are SIMPLE_PINHOLE, ' \
+        'PINHOLE, SIMPLE_RADIAL, RADIAL, OPENCV' in str(e.value)
+
+
+def test_colmap_truncated_binary_model(tmp_path):
+    proj = _colmap(tmp_path, binary=True)
+    p = tmp_path / 'sparse' / '0' / 'images.bin'
+    p.write_bytes(p.read_bytes()[:40])
+    with pytest.raises(ValueError) as e:
+        _colmap_views(proj)
+    assert f'{p}: truncated' in str(e.value) and 'colmap model_converter' \
+        in str(e.value)
+
+
+def test_colmap_images_of_another_aspect_ratio(tmp_path):
+    """Images of another shape than the COLMAP camera (a resized export):
+    the lifting's one intrinsics rule refuses them."""
+    from ovseg_plugins.seg3d.lifting import view_intrinsics
+    proj = _colmap(tmp_path, size=(80, 80))
+    v = next(iter(_colmap_views(proj)))
+    with pytest.raises(ValueError) as e:
+        view_intrinsics(v)
+    msg = str(e.value)
+    assert 'cameras.txt camera 1: intrinsics for a 80x60 frame (given) do ' \
+        'not fit the 80x80 frames read' in msg
+
+
 # The rows of docs/bad_inputs.md (written by tools/misc/bad_inputs_doc.py):
 # test (with its parametrize id) -> (section, input, behaviour).
 BAD_INPUTS_DOC = {
@@ -342,4 +446,50 @@ BAD_INPUTS_DOC = {
         'Scene list saved as UTF-16',
         '`ValueError`: "<file>: the scene list is UTF-16 (byte-order mark '
         '...); save it as UTF-8 text"'),
+    'test_colmap_image_names_not_in_the_image_folder': (
+        '3d',
+        'COLMAP model whose image names do not match the image folder',
+        '`FileNotFoundError`: "<model>: none of the 2 image names of the '
+        'model (e.g. [...]) is in <folder> (has e.g. [...]): give the folder '
+        'COLMAP was run on (--image_path), or for an undistorted model its '
+        'images/ folder"'),
+    'test_colmap_some_images_missing': (
+        '3d',
+        'COLMAP model with some of its images missing from the folder',
+        'handled: lifted from the others; logged "<model>: 1 of 2 images '
+        'are not in <folder> (e.g. [...]): lifting from the other 1"'),
+    'test_colmap_cameras_that_see_no_point': (
+        '3d',
+        'COLMAP cameras that see no point of the cloud (model and cloud in '
+        'different frames)',
+        '`ValueError`: "<model>: none of the 2 cameras has a point of the '
+        'cloud in front of it and inside its image: the model and the cloud '
+        'are not in the same coordinate frame (...). Give the cloud this '
+        'model reconstructed (e.g. dense/fused.ply) or the model aligned to '
+        'the cloud (colmap model_aligner)"'),
+    'test_colmap_distorted_camera': (
+        '3d',
+        'COLMAP camera with lens distortion beyond 0.5 px',
+        '`ValueError`: "<cameras file>: camera 1 (SIMPLE_RADIAL) distorts '
+        'the image by up to 1.3 px (> 0.5 px): the lifting needs pinhole '
+        'images. Run colmap image_undistorter and give its output folder, '
+        'or undistort=True (--colmap-undistort) to undistort the images '
+        'with OpenCV"'),
+    'test_colmap_fisheye_camera': (
+        '3d',
+        'COLMAP fisheye camera model',
+        '`ValueError`: "<cameras file>: camera 1 is OPENCV_FISHEYE; '
+        'supported are SIMPLE_PINHOLE, PINHOLE, SIMPLE_RADIAL, RADIAL, '
+        'OPENCV. Undistort the images with colmap image_undistorter"'),
+    'test_colmap_truncated_binary_model': (
+        '3d',
+        'Truncated COLMAP `images.bin`',
+        '`ValueError`: "<file>: truncated (needs N more bytes at offset M); '
+        're-export the model (colmap model_converter)"'),
+    'test_colmap_images_of_another_aspect_ratio': (
+        '3d',
+        'COLMAP images of another aspect ratio than their camera',
+        '`ValueError` from the lifting\'s intrinsics rule: "<cameras file> '
+        'camera 1: intrinsics for a 80x60 frame (given) do not fit the 80x80 '
+        'frames read"'),
 }
