@@ -109,9 +109,8 @@ def lift(args):
     clip = ClipFeatures(args.clip, args.clip_weights, args.classes,
                         load_clip_cfg(args.clip_cfg)) if args.clip else None
     if args.text:
-        with file_errors(args.text, 'text embeddings (--text)'):
-            text = torch.load(args.text, map_location='cpu',
-                              weights_only=True)
+        from ovseg_plugins.utils.checkpoint import load_torch_file
+        text = load_torch_file(args.text, 'text embeddings (--text)')
         if isinstance(text, dict):  # tools/geopurify/text_embeddings.py
             text = text['text_embeds']
         check_array('text embeddings', text, args.text, shape=(None, None),
