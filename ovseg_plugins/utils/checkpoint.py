@@ -64,6 +64,7 @@ def _safe_globals() -> list:
     from mmengine.logging import HistoryBuffer
     core = getattr(np, '_core', None) or np.core
     out = [HistoryBuffer, np.ndarray, np.dtype,
+           bytes,  # empty numpy arrays pickle their data as bytes()
            (_history_buffer_getattr, 'builtins.getattr')]
     for mod in ('numpy._core.multiarray', 'numpy.core.multiarray'):
         out += [(core.multiarray._reconstruct, f'{mod}._reconstruct'),

@@ -93,6 +93,7 @@ def test_plain_script_loads_after_custom_imports(tmp_path):
 def test_numpy_data_loads(tmp_path):
     from ovseg_plugins.utils import load_torch_file
     obj = dict(a=np.arange(4, dtype=np.int16), s=np.float64(2.5),
+               e=np.zeros((0, 3), np.float32),
                o=np.array(['x', 'yz'], dtype=object), d=np.dtype('uint8'),
                t=torch.ones(3))
     p = tmp_path / 'np.pth'
@@ -101,6 +102,7 @@ def test_numpy_data_loads(tmp_path):
     np.testing.assert_array_equal(got['a'], obj['a'])
     assert got['s'] == 2.5 and list(got['o']) == ['x', 'yz']
     assert got['d'] == np.uint8 and torch.equal(got['t'], obj['t'])
+    assert got['e'].shape == (0, 3)
 
 
 def _checkpoint_with_pickle(tmp_path, name, pkl: bytes) -> str:
