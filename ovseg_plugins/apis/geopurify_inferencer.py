@@ -35,8 +35,11 @@ from mmengine.config import Config, ConfigDict
 from mmengine.infer.infer import BaseInferencer
 from mmengine.logging import print_log
 
+from ovseg_plugins.apis.geopurify.feature_sources import (
+    CallableFeatureSource, ClipFeatureSource, FeatureMapSource, text_from)
+from ovseg_plugins.seg3d.io.results import write_cloud_results
 from ovseg_plugins.seg3d.pointcloud_io import (PointCloud, class_palette,
-                                               read_point_cloud, write_ply)
+                                               read_point_cloud)
 from ovseg_plugins.text import Vocabulary, encode_queries, get_templates
 from ovseg_plugins.utils.io import atomic_write
 from ovseg_plugins.utils.picture_stamp import RANDOM_WEIGHTS_STAMP
@@ -45,133 +48,6 @@ InputType = Union[str, np.ndarray, PointCloud, dict]
 
 __all__ = ['GeoPurifyInferencer', 'ClipFeatureSource', 'FeatureMapSource',
            'CallableFeatureSource', 'default_model_cfg']
-
-
-# ---------------------------------------------------------------- 2D sources
-class ClipFeatureSource:
-    """Dense CLIP features of a frame (our SegEarth-OV ``DenseCLIPViT``) and
-    the matching text tower.
-
-    Args:
-        model_name (str): open_clip architecture, e.g. ``'ViT-B-16'``.
-        pretrained (str, optional): open_clip tag or local weights file
-            (None: random weights, plumbing only).
-        model_cfg (dict, optional): Architecture dict for custom towers.
-        device (str): Defaults to 'cpu'.
-    """
-
-    def __init__(self, model_name: str = 'ViT-B-16',
-                 pretrained: Optional[str] = None,
-                 model_cfg: Optional[dict] = None, device: str = 'cpu'):
-        from mmengine.registry import DefaultScope
-
-        import ovseg_plugins.seg2d  # noqa: F401  (registers DenseCLIPViT)
-        from mmseg.registry import MODELS as SEG_MODELS
-        with DefaultScope.overwrite_default_scope('mmseg'):
-            self.backbone = SEG_MODELS.build(dict(
-                type='DenseCLIPViT', model_name=model_name,
-                pretrained=pretrained, model_cfg=model_cfg)).eval()
-        self.backbone.to(device)
-        self.device = device
-        self.random_weights = pretrained is None
-        self.dim = int(self.backbone.embed_dim)
-        self.mean = torch.tensor([0.48145466, 0.4578275, 0.40821073])
-        self.std = torch.tensor([0.26862954, 0.26130258, 0.27577711])
-
-    def text(self, queries: Sequence[str],
-             templates: Sequence[str]) -> torch.Tensor:
-        """``(Q, D)`` unit text embeddings averaged over ``templates``."""
-        return encode_queries(self.backbone.encode_text, list(queries),
-                              list(templates)).cpu()
-
-    @torch.no_grad()
-    def __call__(self, frame: dict) -> Tuple[torch.Tensor, Tuple[int, int]]:
-        """``(D, h, w)`` map of ``frame['color']`` and the image size the
-        map covers (the patch-padded image)."""
-        rgb = frame['color']
-        x = torch.from_numpy(np.ascontiguousarray(rgb)).float().div(255)
-        x = x.permute(2, 0, 1)
-        x = ((x - self.mean[:, None, None]) / self.std[:, None, None])[None]
-        p = self.backbone.patch_size
-        H, W = x.shape[-2:]
-        x = F.pad(x, (0, (-W) % p, 0, (-H) % p))
-        fmap = self.backbone(x.to(self.device))[0][0].float().cpu()
-        return fmap, (H + (-H) % p, W + (-W) % p)
-
-
-class FeatureMapSource:
-    """Precomputed 2D feature maps of any model: ``<feature_dir>/<frame
-    id>.npy`` of shape ``(D, h, w)`` covering the whole frame, with a
-    text-embeddings file in the same space (``.pt`` dict from
-    ``tools/geopurify/text_embeddings.py``, or a ``(Q, D)`` tensor / array
-    in vocabulary query order)."""
-
-    def __init__(self, feature_dir: str,
-                 text_embeddings: Union[str, dict, torch.Tensor,
-                                        np.ndarray, Callable]):
-        if not osp.isdir(feature_dir):
-            raise FileNotFoundError(f'feature-map folder not found: '
-                                    f'{feature_dir!r}')
-        self.feature_dir = feature_dir
-        self._text = text_embeddings
-        self.dim = None
-
-    def text(self, queries: Sequence[str],
-             templates: Sequence[str]) -> torch.Tensor:
-        return _text_from(self._text, queries)
-
-    def __call__(self, frame: dict) -> Tuple[torch.Tensor, Tuple[int, int]]:
-        path = osp.join(self.feature_dir, f"{frame['id']}.npy")
-        if not osp.isfile(path):
-            raise FileNotFoundError(
-                f'feature map not found: {path} (one (D, h, w) .npy per '
-                'frame id is needed)')
-        fmap = torch.from_numpy(np.load(path)).float()
-        if fmap.ndim != 3:
-            raise ValueError(f'{path}: shape {tuple(fmap.shape)}, expected '
-                             '(D, h, w)')
-        return fmap, tuple(frame['color'].shape[:2])
-
-
-class CallableFeatureSource:
-    """Any 2D model as two callables: ``image_fn(rgb (H, W, 3) uint8) ->
-    (D, h, w)`` and ``text_fn(list of queries) -> (Q, D)``."""
-
-    def __init__(self, image_fn: Callable, text_fn: Callable):
-        self.image_fn = image_fn
-        self.text_fn = text_fn
-        self.dim = None
-
-    def text(self, queries, templates) -> torch.Tensor:
-        return torch.as_tensor(self.text_fn(list(queries))).float()
-
-    def __call__(self, frame):
-        fmap = torch.as_tensor(self.image_fn(frame['color'])).float()
-        return fmap, tuple(frame['color'].shape[:2])
-
-
-def _text_from(spec, queries: Sequence[str]) -> torch.Tensor:
-    """``(Q, D)`` embeddings of ``queries`` from a file / dict / tensor /
-    callable."""
-    from ovseg_plugins.seg3d.models.segmentors.geopurify_segmentor import \
-        select_queries
-    if callable(spec) and not isinstance(spec, (torch.Tensor, np.ndarray)):
-        return torch.as_tensor(spec(list(queries))).float()
-    where = 'text embeddings'
-    if isinstance(spec, str):
-        from ovseg_plugins.utils.checkpoint import load_torch_file
-        where = spec
-        spec = np.load(spec) if spec.endswith('.npy') else load_torch_file(
-            spec, 'text embeddings')
-    if isinstance(spec, dict):
-        return select_queries(spec, queries, where).float()
-    emb = torch.as_tensor(spec).float()
-    if emb.ndim != 2 or len(emb) != len(queries):
-        raise ValueError(
-            f'{where}: shape {tuple(emb.shape)} does not give one row per '
-            f'query ({len(queries)}: {list(queries)[:5]}); use a file from '
-            'tools/geopurify/text_embeddings.py (rows picked by name).')
-    return emb
 
 
 def default_model_cfg(fused_channels: int, hidden_channels: int = 512,
@@ -255,6 +131,19 @@ class _Stages:
                 self._progress.update(task, completed=total)
 
 
+class _Sized:
+    """An iterator with a known length (progress totals)."""
+
+    def __init__(self, it, n: int):
+        self._it, self._n = it, n
+
+    def __len__(self) -> int:
+        return self._n
+
+    def __iter__(self):
+        return iter(self._it)
+
+
 # ---------------------------------------------------------------- inferencer
 def _register(cls):
     """Register in mmdet3d's INFERENCERS as ``seg3d-geopurify``."""
@@ -308,13 +197,19 @@ class GeoPurifyInferencer(BaseInferencer):
             every point in the frustum.
         fusion_k (int): Views fused per point.
         logit_scale (float): Scale of cosines in fusion and scores.
+        lift_cfg (dict, optional): Further lifting settings
+            (:class:`~ovseg_plugins.seg3d.lifting.LiftConfig`, e.g.
+            ``min_visible``; the authors' defaults otherwise).
         teacher (dict, optional): Online teacher config for the
             checkpoint-free path. Defaults to ``GeometricTeacher``.
         device (str, optional): Defaults to 'cpu'.
         show_progress (bool): A progress bar per stage.
     """
 
-    preprocess_kwargs: set = {'frames', 'load_dim'}
+    preprocess_kwargs: set = {'frames', 'load_dim', 'images', 'undistort'}
+    #: how this door's users set ``min_visible`` (named when no view is
+    #: usable; tools set their own option, e.g. ``'--min-visible'``)
+    min_visible_hint: str = 'lift_cfg=dict(min_visible=...)'
     forward_kwargs: set = set()
     visualize_kwargs: set = {'return_vis', 'img_out_dir', 'no_save_vis'}
     postprocess_kwargs: set = {'pred_out_dir', 'no_save_pred'}
@@ -341,6 +236,7 @@ class GeoPurifyInferencer(BaseInferencer):
                  zbuffer: bool = True,
                  fusion_k: int = 3,
                  logit_scale: float = 100.,
+                 lift_cfg: Optional[dict] = None,
                  teacher: Optional[dict] = None,
                  device: Optional[str] = None,
                  show_progress: bool = True) -> None:
@@ -360,7 +256,7 @@ class GeoPurifyInferencer(BaseInferencer):
                 raise ValueError('a callable feature_model needs '
                                  'text_embeddings (a file or a callable).')
             self.source = CallableFeatureSource(
-                feature_model, lambda q: _text_from(text_embeddings, q))
+                feature_model, lambda q: text_from(text_embeddings, q))
         else:
             raise ValueError(
                 'give the 2D model: feature_model=dict(model_name=..., '
@@ -378,10 +274,12 @@ class GeoPurifyInferencer(BaseInferencer):
         self.render_cfg = dict(views=views, size=tuple(render_size), fov=fov,
                                pitch=pitch, splat=splat,
                                eye_height=eye_height, layout=render_layout)
-        self.lift_cfg = dict(frame_step=frame_step, depth_scale=depth_scale,
-                             vis_threshold=vis_threshold,
-                             cut_boundary=cut_boundary, k=fusion_k,
-                             zbuffer=zbuffer)
+        from ovseg_plugins.seg3d.lifting import LiftConfig
+        self.frame_step, self.depth_scale = frame_step, depth_scale
+        self.lift_cfg = LiftConfig.build(dict(
+            lift_cfg or {}, vis_threshold=vis_threshold,
+            cut_boundary=cut_boundary, k=fusion_k, zbuffer=zbuffer,
+            logit_scale=logit_scale))
         self.logit_scale = logit_scale
         self.teacher_cfg = teacher or dict(type='GeometricTeacher')
         self._teacher = None
@@ -498,11 +396,14 @@ class GeoPurifyInferencer(BaseInferencer):
             return list(inputs)
         return [inputs]
 
-    def _read(self, item, frames: Optional[str], load_dim: Optional[int]
+    def _read(self, item, frames: Optional[str], load_dim: Optional[int],
+              images: Optional[str] = None, undistort: bool = False
               ) -> dict:
-        """``{'cloud', 'frames', 'name', 'key'}`` of one input."""
+        """``{'cloud', 'frames', 'images', 'undistort', 'name', 'key'}`` of
+        one input."""
         if isinstance(item, dict):
             frames = item.get('frames', frames)
+            images = item.get('images', images)
             item = item['points']
         if isinstance(item, PointCloud):
             cloud, name, key = item, osp.splitext(osp.basename(
@@ -519,94 +420,68 @@ class GeoPurifyInferencer(BaseInferencer):
             cloud = read_point_cloud(str(item), load_dim)
             name = osp.splitext(osp.basename(str(item)))[0]
             st = osp.getmtime(str(item))
-            key = (osp.abspath(str(item)), st, frames)
+            key = (osp.abspath(str(item)), st, frames, images, undistort)
         if not cloud.has_color:
             print_log(f'{cloud.path or "input"}: no colours; rendered views '
                       'and the teacher see grey points', logger='current')
-        return dict(cloud=cloud, frames=frames, name=name, key=key)
+        return dict(cloud=cloud, frames=frames, images=images,
+                    undistort=undistort, name=name, key=key)
 
     def preprocess(self, inputs: list, batch_size: int = 1,
                    frames: Optional[str] = None,
-                   load_dim: Optional[int] = None, **kwargs):
+                   load_dim: Optional[int] = None,
+                   images: Optional[str] = None, undistort: bool = False,
+                   **kwargs):
         for item in inputs:
-            yield self._read(item, frames, load_dim)
+            yield self._read(item, frames, load_dim, images, undistort)
 
     # ------------------------------------------------------------ the chain
-    def _views(self, data: dict, stages: _Stages) -> list:
-        from ovseg_plugins.seg3d.rendering import orbit_cameras, render_views
+    def _views(self, data: dict):
+        """The view source of one input: its posed RGB-D frames or COLMAP
+        model (in the cloud's local frame), or views rendered from the
+        coloured cloud (read / rendered lazily)."""
+        from ovseg_plugins.seg3d.rendering import (orbit_cameras,
+                                                   render_posed_views)
         cloud = data['cloud']
         if data['frames'] is not None:
-            from ovseg_plugins.seg3d.rgbd_frames import (list_frames,
-                                                         load_frame)
-            ids = list_frames(data['frames'], self.lift_cfg['frame_step'])
-            out = []
-            with stages.stage('frames', len(ids)) as step:
-                for i in ids:
-                    fr = load_frame(data['frames'], i,
-                                    self.lift_cfg['depth_scale'])
-                    if np.isfinite(fr['pose']).all():  # inf = lost tracking
-                        out.append(fr)
-                    step()
-            if not out:
-                raise ValueError(f'{data["frames"]}: every frame has an '
-                                 'invalid (non-finite) pose')
-            return out
+            from ovseg_plugins.seg3d.io.view_sources import open_views
+            return open_views(data['frames'], cloud.origin, self.frame_step,
+                              self.depth_scale, data.get('images'),
+                              data.get('undistort', False), cloud.xyz)
         rc = self.render_cfg
         cams = orbit_cameras(cloud.xyz.astype(np.float64), rc['views'],
                              rc['size'], rc['fov'], rc['pitch'],
                              rc['eye_height'], rc['layout'])
-        out = []
-        with stages.stage('render', len(cams)) as step:
-            for i, cam in enumerate(cams):
-                fr = render_views(cloud.points, splat=rc['splat'],
-                                  size=rc['size'], cameras=[cam])[0]
-                fr['id'] = str(20 * i)
-                out.append(fr)
-                step()
-        return out
+        print_log(f'{cloud.path or "input"}: no images: rendering '
+                  f'{len(cams)} views from the coloured points '
+                  f'({len(cloud)} points)', logger='current')
+        return _Sized(render_posed_views(cloud.points, cams, rc['size'],
+                                         rc['splat']), len(cams))
 
-    def _lift(self, cloud: PointCloud, views: list, stages: _Stages
+    def _lift(self, cloud: PointCloud, views, stages: _Stages
               ) -> Tuple[torch.Tensor, torch.Tensor]:
-        from ovseg_plugins.seg3d.lifting import (ViewFusionAccumulator,
-                                                 fill_unseen, points_depth_map,
-                                                 project_points)
-        xyz = torch.from_numpy(cloud.xyz)
-        acc = ViewFusionAccumulator(len(xyz), self.text, self.logit_scale,
-                                    k=self.lift_cfg['k'],
-                                    store_dtype=torch.float16)
+        from ovseg_plugins.seg3d.lifting import lift_views
         with stages.stage('lift', len(views)) as step:
-            for fr in views:
-                H, W = fr['color'].shape[:2]
-                pose = torch.from_numpy(fr['pose']).float()
-                K = torch.from_numpy(fr['intrinsic']).float()
-                depth = None if fr.get('depth') is None else \
-                    torch.from_numpy(np.asarray(fr['depth'], np.float32))
-                if depth is None and self.lift_cfg['zbuffer']:
-                    depth = points_depth_map(xyz, pose, K, (H, W))
-                pix, vis = project_points(
-                    xyz, pose, K, (H, W), depth,
-                    self.lift_cfg['cut_boundary'],
-                    self.lift_cfg['vis_threshold'])
-                fmap, map_hw = self.source(fr)
-                if fmap.shape[0] != self.text.shape[1]:
-                    raise ValueError(
-                        f'frame {fr.get("id")}: {fmap.shape[0]}-d feature '
-                        f'map but {self.text.shape[1]}-d text embeddings: '
-                        'they must come from the same 2D model.')
-                if map_hw != (H, W):  # map covers a padded image
-                    acc.add(pix, vis, fmap, map_hw)
-                else:
-                    acc.add(pix, vis, fmap, (H, W))
-                step()
-            fused, seen = acc.fuse(compact=True)
-        if not seen.any():
-            raise ValueError(
-                f'{cloud.path or "input"}: no point is visible in any of the '
-                f'{len(views)} views: check the poses (camera-to-world), '
-                'intrinsics and depth scale of the frames.')
-        with stages.stage('fill'):
-            fused = fill_unseen(xyz, fused, seen)
-        return fused, seen
+            try:
+                res = lift_views(
+                    torch.from_numpy(cloud.xyz), views, self.text,
+                    self.source, self.lift_cfg, progress=step,
+                    name=cloud.path or 'input',
+                    option_hint=self.min_visible_hint)
+            except ValueError as e:
+                if not isinstance(views, _Sized) or 'none of the' not in \
+                        str(e):
+                    raise
+                # rendered views: the poses are ours, the cloud is too small
+                raise ValueError(
+                    f'{cloud.path or "input"}: the cloud is too small or too '
+                    f'sparse for the view rule: {len(cloud)} points, and no '
+                    f'rendered view sees {self.lift_cfg.min_visible} of them '
+                    '(a view is used only with at least min_visible visible '
+                    f'points). Lower {self.min_visible_hint} (e.g. to '
+                    f'{max(1, len(cloud) // 20)}), or give a denser cloud or '
+                    'posed images.') from e
+        return res.fused, res.seen
 
     def _purify(self, pts: torch.Tensor, stages: _Stages
                 ) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
@@ -641,11 +516,10 @@ class GeoPurifyInferencer(BaseInferencer):
                 print_log('same scene: re-classifying its cached purified '
                           'features', logger='current')
             else:
-                views = self._views(data, stages)
-                fused, seen = self._lift(cloud, views, stages)
+                fused, seen = self._lift(cloud, self._views(data), stages)
                 pts = torch.cat([torch.from_numpy(cloud.points),
                                  fused.float()], 1).to(dev)
-                del fused, views  # only the points tensor is needed now
+                del fused  # only the points tensor is needed now
                 pooled, inv = self._purify(pts, stages)
                 del pts
                 self._scene_cache = ((data['key'], self.has_student),
@@ -677,8 +551,14 @@ class GeoPurifyInferencer(BaseInferencer):
                 scene_dir}`` or a list of those.
             out_dir (str): Save ``<stem>_labels.npy``, ``_scores.npy``,
                 ``_labels.ply`` and ``_labels.png`` there ('' = nothing).
-            frames (str): ScanNet-layout folder of posed RGB-D frames for
-                every input (else views are rendered from the cloud).
+            frames (str): Posed views for every input: a folder of RGB-D
+                frames (ScanNet or mmdet3d layout) or a COLMAP model /
+                project folder (``sparse/0``, images in ``images/``); else
+                views are rendered from the cloud.
+            images (str): COLMAP: the image folder (default: the
+                project's ``images/``).
+            undistort (bool): COLMAP: undistort the images of distorted
+                cameras with OpenCV instead of refusing them.
             load_dim (int): Columns of ``.bin`` files (default 6).
             return_vis (bool): Return the pictures.
 
@@ -739,11 +619,11 @@ class GeoPurifyInferencer(BaseInferencer):
                 atomic_write(stem + '_scores.npy',
                              lambda t: np.save(t, sc), suffix='.npy')
                 pal = class_palette(len(pred['classes']))
-                write_ply(stem + '_labels.ply', cloud.xyz, pal[lab],
-                          dict(label=lab.astype(np.int32), score=sc))
+                files = write_cloud_results(stem, cloud, lab, sc,
+                                            pred['classes'], pal[lab])
                 pred.setdefault('files', {}).update(
                     labels=stem + '_labels.npy', scores=stem + '_scores.npy',
-                    ply=stem + '_labels.ply')
+                    **files)
             if return_datasample:
                 from mmdet3d.structures import Det3DDataSample, PointData
                 ds = Det3DDataSample()

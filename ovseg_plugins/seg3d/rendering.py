@@ -21,7 +21,8 @@ import torch
 from ovseg_plugins.utils.io import atomic_write
 
 __all__ = ['look_pose', 'pinhole_intrinsic', 'orbit_cameras',
-           'render_points', 'render_views', 'write_scannet_frames']
+           'render_points', 'render_views', 'render_posed_views',
+           'write_scannet_frames']
 
 
 def look_pose(eye: Sequence[float], yaw: float, pitch: float) -> np.ndarray:
@@ -204,6 +205,37 @@ def render_views(points: np.ndarray, views: int = 8,
                         pose=np.asarray(c2w, np.float64),
                         intrinsic=np.asarray(K, np.float64)))
     return out
+
+
+def render_posed_views(points: np.ndarray,
+                       cameras: List[Tuple[np.ndarray, np.ndarray]],
+                       size: Tuple[int, int] = (320, 240), splat: int = 2,
+                       every: int = 20):
+    """Views rendered from a coloured cloud, one at a time, as
+    :class:`~ovseg_plugins.seg3d.posed_view.PosedView` (the view source
+    :func:`ovseg_plugins.seg3d.lifting.lift_views` takes).
+
+    Args:
+        points (ndarray): ``(N, 6)`` xyz + rgb (0..255).
+        cameras (list): ``(c2w, K)`` pairs (:func:`orbit_cameras`).
+        size (tuple): ``(W, H)``.
+        splat (int): See :func:`render_points`.
+        every (int): View ``i`` gets the id ``str(every · i)`` (as the
+            frames :func:`write_scannet_frames` writes).
+
+    Yields:
+        PosedView: image, depth, index, pose and intrinsics of each view.
+    """
+    from .posed_view import PosedView
+    W, H = size
+    for i, cam in enumerate(cameras):
+        fr = render_views(points, splat=splat, size=size, cameras=[cam])[0]
+        yield PosedView(cam2world=fr['pose'], intrinsic=fr['intrinsic'],
+                        image_hw=(H, W), image=fr['color'],
+                        depth=fr['depth'], id=str(every * i),
+                        name=f'rendered view {i}',
+                        intrinsic_source='rendered camera',
+                        index=fr['index'])
 
 
 def write_scannet_frames(frames: List[Dict[str, np.ndarray]], out_dir: str,

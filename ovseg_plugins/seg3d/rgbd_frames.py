@@ -14,13 +14,15 @@ usually lifted at every 20th frame).
 """
 import os
 import os.path as osp
-from typing import Dict, List, Optional
+from typing import Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 
+from .posed_view import PosedView
+
 __all__ = [
-    'frame_layout', 'list_frames', 'load_matrix', 'load_frame', 'color_path',
-    'depth_path', 'pose_path'
+    'frame_layout', 'list_frames', 'load_matrix', 'load_frame', 'RGBDFrames',
+    'color_path', 'depth_path', 'pose_path'
 ]
 
 
@@ -106,38 +108,81 @@ def pose_path(layout: Dict[str, Optional[str]], stem: str) -> str:
     return osp.join(layout['pose'], stem + '.txt')
 
 
-def load_frame(scene_dir: str, stem: str, depth_scale: float = 1000.
-               ) -> Dict[str, np.ndarray]:
-    """One frame.
+def load_frame(scene_dir: str, stem: str, depth_scale: float = 1000.,
+               intrinsics: Optional[str] = None,
+               intrinsic_hw: Optional[Tuple[int, int]] = None,
+               layout: Optional[Dict[str, Optional[str]]] = None,
+               intrinsic: Optional[np.ndarray] = None) -> PosedView:
+    """One frame as a :class:`PosedView`, as read: the intrinsics are those
+    of the file (the lifting rescales them to the frame it projects into,
+    the depth map when there is one: one rule for every door, see
+    :func:`ovseg_plugins.seg3d.lifting.view_intrinsics`), the depth map
+    keeps its own size (it must have the colour image's aspect ratio).
 
-    The intrinsic is rescaled to the colour image when the file describes
-    another resolution (ScanNet's ``intrinsic_color.txt`` is for the
-    1296×968 sensor image while exports are often smaller): when the image
-    width differs from ``2·cx`` by more than 10 %, ``fx, cx`` are scaled by
-    ``W / (2·cx)`` and ``fy, cy`` by ``H / (2·cy)``. Depth maps of another
-    size are resized (nearest) to the colour image.
+    Args:
+        scene_dir (str): The scene's frame folder (either layout).
+        stem (str): Frame id.
+        depth_scale (float): Depth PNG units per metre.
+        intrinsics (str, optional): Intrinsics file instead of the
+            layout's.
+        intrinsic_hw (tuple, optional): ``(H0, W0)`` of the frame the
+            intrinsics belong to (default: implied by the principal point).
+        layout (dict, optional): :func:`frame_layout` of ``scene_dir``
+            (resolved once by the caller).
+        intrinsic (ndarray, optional): The intrinsics already read.
 
     Returns:
-        dict: ``color (H, W, 3)`` uint8, ``depth (H, W)`` float32 metres or
-        None, ``pose (4, 4)``, ``intrinsic (3, 3)``, ``id``.
+        PosedView: ``image``, ``depth`` (metres) or None, ``cam2world``,
+        ``intrinsic``, ``id``.
     """
     from PIL import Image
-    layout = frame_layout(scene_dir)
-    color = np.array(Image.open(color_path(layout, stem)).convert('RGB'))
-    H, W = color.shape[:2]
-    K = load_matrix(layout['intrinsic'], (3, 3)).copy()
-    if abs(2 * K[0, 2] - W) > 0.1 * W or abs(2 * K[1, 2] - H) > 0.1 * H:
-        sx, sy = W / (2 * K[0, 2]), H / (2 * K[1, 2])
-        K[0, 0] *= sx
-        K[0, 2] *= sx
-        K[1, 1] *= sy
-        K[1, 2] *= sy
+    layout = layout or frame_layout(scene_dir)
+    cpath = color_path(layout, stem)
+    color = np.array(Image.open(cpath).convert('RGB'))
+    ipath = intrinsics or layout['intrinsic']
+    K = intrinsic if intrinsic is not None else load_matrix(ipath, (3, 3))
     pose = load_matrix(pose_path(layout, stem), (4, 4))
     depth = None
     dpath = depth_path(layout, stem)
     if dpath is not None:
-        d = Image.open(dpath)
-        if d.size != (W, H):
-            d = d.resize((W, H), Image.NEAREST)
-        depth = np.asarray(d).astype(np.float32) / depth_scale
-    return dict(color=color, depth=depth, pose=pose, intrinsic=K, id=stem)
+        depth = np.asarray(Image.open(dpath)).astype(np.float32) / \
+            depth_scale
+    return PosedView(cam2world=pose, intrinsic=K, image_hw=color.shape[:2],
+                     image=color, depth=depth, intrinsic_hw=intrinsic_hw,
+                     id=stem, name=dpath or cpath, intrinsic_source=ipath)
+
+
+class RGBDFrames:
+    """The posed frames of a scene folder as a lazily read view source
+    (``len`` and iteration over :class:`PosedView`).
+
+    Args:
+        scene_dir (str): Either layout (see the module docstring).
+        every (int): Use frames whose integer id is a multiple of this.
+        depth_scale (float): Depth PNG units per metre.
+        intrinsics (str, optional): Intrinsics file instead of the
+            layout's.
+        intrinsic_hw (tuple, optional): ``(H0, W0)`` of the frame the
+            intrinsics belong to (default: implied by the principal point).
+    """
+
+    def __init__(self, scene_dir: str, every: int = 20,
+                 depth_scale: float = 1000.,
+                 intrinsics: Optional[str] = None,
+                 intrinsic_hw: Optional[Tuple[int, int]] = None):
+        self.scene_dir = scene_dir
+        self.layout = frame_layout(scene_dir)
+        self.ids = list_frames(scene_dir, every)
+        self.depth_scale = depth_scale
+        self.intrinsics = intrinsics or self.layout['intrinsic']
+        self.intrinsic = load_matrix(self.intrinsics, (3, 3))
+        self.intrinsic_hw = intrinsic_hw
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __iter__(self) -> Iterator[PosedView]:
+        for stem in self.ids:
+            yield load_frame(self.scene_dir, stem, self.depth_scale,
+                             self.intrinsics, self.intrinsic_hw, self.layout,
+                             self.intrinsic)

@@ -47,51 +47,17 @@ bootstrap()
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from PIL import Image  # noqa: E402
 
-
-from ovseg_plugins.seg3d.rgbd_frames import (color_path, depth_path,  # noqa: E402,E501
-                                             frame_layout, list_frames,
-                                             load_matrix, pose_path)
-from ovseg_plugins.utils.open_clip_loader import load_clip_cfg  # noqa: E402,F401
-
-
-class ClipFeatures:
-    """Dense CLIP features of a frame with our SegEarth-OV backbone."""
-
-    def __init__(self, model_name, weights, classes, model_cfg=None):
-        from mmengine.registry import init_default_scope
-        init_default_scope('mmseg')
-        import ovseg_plugins.seg2d  # noqa: F401
-        from mmseg.registry import MODELS
-
-        from ovseg_plugins.text import Vocabulary, encode_queries
-        self.bb = MODELS.build(dict(type='DenseCLIPViT', model_name=model_name,
-                                    pretrained=weights,
-                                    model_cfg=model_cfg)).eval()
-        self.text = None
-        if classes:
-            vocab = Vocabulary.build(classes)
-            self.text = encode_queries(self.bb.encode_text, vocab.queries,
-                                       ['a {} in a scene'])
-        self.mean = torch.tensor([0.48145466, 0.4578275, 0.40821073])
-        self.std = torch.tensor([0.26862954, 0.26130258, 0.27577711])
-
-    @torch.no_grad()
-    def __call__(self, rgb):
-        x = torch.from_numpy(rgb).float().div(255).permute(2, 0, 1)
-        x = ((x - self.mean[:, None, None]) / self.std[:, None, None])[None]
-        p = self.bb.patch_size
-        H, W = x.shape[-2:]
-        x = torch.nn.functional.pad(x, (0, (-W) % p, 0, (-H) % p))
-        return self.bb(x)[0][0]
+from ovseg_plugins.utils.open_clip_loader import load_clip_cfg  # noqa: E402
 
 
 def lift(args):
-    from ovseg_plugins.seg3d.lifting import (ViewFusionAccumulator,
-                                             fill_unseen, points_depth_map,
-                                             project_points,
-                                             rescale_intrinsics)
+    from ovseg_plugins.apis.geopurify.feature_sources import (
+        ClipFeatureSource, FeatureMapSource)
+    from ovseg_plugins.seg3d.lifting import lift_views
+    from ovseg_plugins.seg3d.rgbd_frames import RGBDFrames
+    from ovseg_plugins.text import Vocabulary
+    from ovseg_plugins.utils.io import atomic_write
     from ovseg_plugins.utils.validation import check_array, file_errors
     t0 = time.perf_counter()
     pts = np.fromfile(args.points, dtype=np.float32)
@@ -99,15 +65,15 @@ def lift(args):
         raise ValueError(f'{args.points}: expected a non-empty float32 N x 6 '
                          'point file')
     xyz = torch.from_numpy(pts.reshape(-1, 6)[:, :3].copy())
-    layout = frame_layout(args.scene_dir)
-    intr_path = args.intrinsics or layout['intrinsic']
-    intr = torch.from_numpy(load_matrix(intr_path, (3, 3))).float()
-    print(f'frames: {layout["name"]} layout in {args.scene_dir}')
-    src_hw = tuple(args.intrinsic_size[::-1]) if args.intrinsic_size else None
-    scaled = {}  # frame (H, W) -> rescaled intrinsics
-    zbuffered = 0  # frames whose depth comes from the points
-    clip = ClipFeatures(args.clip, args.clip_weights, args.classes,
-                        load_clip_cfg(args.clip_cfg)) if args.clip else None
+    frames = RGBDFrames(args.scene_dir, args.every, args.depth_scale,
+                        args.intrinsics, args.intrinsic_size and
+                        tuple(args.intrinsic_size[::-1]))
+    print(f'frames: {frames.layout["name"]} layout in {args.scene_dir}')
+    if args.clip:
+        source = ClipFeatureSource(args.clip, args.clip_weights,
+                                   load_clip_cfg(args.clip_cfg))
+    else:
+        source = FeatureMapSource(args.feature_dir)
     if args.text:
         from ovseg_plugins.utils.checkpoint import load_torch_file
         text = load_torch_file(args.text, 'text embeddings (--text)')
@@ -115,82 +81,31 @@ def lift(args):
             text = text['text_embeds']
         check_array('text embeddings', text, args.text, shape=(None, None),
                     nonzero_rows=True)
-    elif clip is not None and clip.text is not None:
-        text = clip.text
+    elif args.clip and args.classes:
+        text = source.text(Vocabulary.build(args.classes).queries,
+                           ['a {} in a scene'])
     else:
         raise ValueError('give --text (C, D) or --classes with --clip')
-    acc = ViewFusionAccumulator(len(xyz), text, args.logit_scale, k=3,
-                                store_dtype=torch.float16, xyz=xyz,
-                                fill_uncovered=not args.no_fill,
-                                min_visible_points=args.min_visible,
-                                max_visible_points=args.max_visible)
-    for stem in list_frames(args.scene_dir, args.every):
-        cpath = color_path(layout, stem)
-        rgb = np.array(Image.open(cpath).convert('RGB'))
-        H, W = rgb.shape[:2]
-        pose = torch.from_numpy(
-            load_matrix(pose_path(layout, stem), (4, 4))).float()
-        if not torch.isfinite(pose).all():
-            continue  # ScanNet marks lost tracking with inf poses
-        dpath = depth_path(layout, stem)
-        depth = None
-        hw = (H, W)  # the frame projected into: depth map, else colour
-        if dpath is not None:
-            d = np.array(Image.open(dpath)).astype(np.float32)
-            depth = torch.from_numpy(d / args.depth_scale)
-            hw = tuple(depth.shape)
-            if abs((hw[1] / hw[0]) / (W / H) - 1) > 0.05:
-                raise ValueError(
-                    f'{dpath}: depth map {hw[1]}x{hw[0]} does not have the '
-                    f'aspect ratio of its colour frame {W}x{H} ({cpath})')
-        if hw not in scaled:
-            scaled[hw], msg = rescale_intrinsics(intr, hw, args.intrinsic_rule,
-                                                 src_hw, name=intr_path)
-            print(f'intrinsics ({"depth" if depth is not None else "colour"}'
-                  f' frames): {msg}')
-        if depth is None and not args.no_zbuffer:
-            if not zbuffered:
-                print('frames without depth maps: occlusion from a z-buffer '
-                      'of the points (--no-zbuffer: frustum only)')
-            zbuffered += 1
-            depth = points_depth_map(xyz, pose, scaled[hw], hw)
-        pix, v = project_points(xyz, pose, scaled[hw], hw, depth, args.cut,
-                                args.vis_threshold)
-        if clip is not None:
-            fmap = clip(rgb)
-        else:
-            fpath = osp.join(args.feature_dir, stem + '.npy')
-            if not osp.isfile(fpath):
-                raise FileNotFoundError(f'feature map not found: {fpath}')
-            with file_errors(fpath, 'feature map'):
-                fmap = torch.from_numpy(np.load(fpath)).float()
-            check_array('feature map', fmap, fpath)
-        acc.add(pix, v, fmap, hw)
-    fused, seen = acc.fuse(compact=True)  # (S, D) seen rows
-    if not seen.any():
-        raise ValueError(
-            f'{args.points}: no point is visible in any of the {acc.num_views}'
-            f' frames of {args.scene_dir}: check the poses (camera-to-world),'
-            ' the intrinsics and --depth-scale')
-    fused = fill_unseen(xyz, fused, seen)  # (N, D)
+    res = lift_views(
+        xyz, frames, text, source,
+        dict(vis_threshold=args.vis_threshold, cut_boundary=args.cut,
+             logit_scale=args.logit_scale, min_visible=args.min_visible,
+             max_visible=args.max_visible, fill_uncovered=not args.no_fill,
+             zbuffer=not args.no_zbuffer,
+             intrinsic_rule=args.intrinsic_rule),
+        log=print, name=args.points, option_hint='--min-visible')
     os.makedirs(args.out_dir, exist_ok=True)
     out = osp.join(args.out_dir,
                    osp.splitext(osp.basename(args.points))[0] + '.npz')
-    feat16 = fused.numpy().astype(np.float16)
+    feat16 = res.fused.numpy().astype(np.float16)
     if not np.isfinite(feat16).all():
         raise ValueError(f'{args.points}: fused features overflow float16 '
-                         f'(max |value| {float(fused.abs().max()):.3g}); '
-                         'normalise the 2D feature maps.')
-    from ovseg_plugins.utils.io import atomic_write
+                         f'(max |value| {float(res.fused.abs().max()):.3g});'
+                         ' normalise the 2D feature maps.')
     atomic_write(out, lambda tmp: np.savez(tmp, feat=feat16,
-                                           mask=seen.numpy()), suffix='.npz')
-    sk = acc.skipped
-    print(f'{acc.num_views} views ({sk["few"]} skipped with < '
-          f'{args.min_visible} visible points, {sk["many"]} with more than '
-          f'{args.max_visible}, {sk["empty"]} without features; '
-          f'{acc.filled} observations filled in-view), '
-          f'{int(seen.sum())}/{len(seen)} points seen, '
-          f'{time.perf_counter() - t0:.2f} s -> {out}')
+                                           mask=res.seen.numpy()),
+                 suffix='.npz')
+    print(f'{res.summary()}, {time.perf_counter() - t0:.2f} s -> {out}')
     return out
 
 
