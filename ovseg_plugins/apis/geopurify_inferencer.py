@@ -36,8 +36,9 @@ from mmengine.logging import print_log
 
 from ovseg_plugins.apis.geopurify.feature_sources import (
     CallableFeatureSource, ClipFeatureSource, FeatureMapSource, text_from)
+from ovseg_plugins.seg3d.io.results import write_cloud_results
 from ovseg_plugins.seg3d.pointcloud_io import (PointCloud, class_palette,
-                                               read_point_cloud, write_ply)
+                                               read_point_cloud)
 from ovseg_plugins.text import Vocabulary, get_templates
 from ovseg_plugins.utils.io import atomic_write
 from ovseg_plugins.utils.picture_stamp import RANDOM_WEIGHTS_STAMP
@@ -205,7 +206,10 @@ class GeoPurifyInferencer(BaseInferencer):
         show_progress (bool): A progress bar per stage.
     """
 
-    preprocess_kwargs: set = {'frames', 'load_dim'}
+    preprocess_kwargs: set = {'frames', 'load_dim', 'images', 'undistort'}
+    #: how this door's users set ``min_visible`` (named when no view is
+    #: usable; tools set their own option, e.g. ``'--min-visible'``)
+    min_visible_hint: str = 'lift_cfg=dict(min_visible=...)'
     forward_kwargs: set = set()
     visualize_kwargs: set = {'return_vis', 'img_out_dir', 'no_save_vis'}
     postprocess_kwargs: set = {'pred_out_dir', 'no_save_pred'}
@@ -381,11 +385,14 @@ class GeoPurifyInferencer(BaseInferencer):
             return list(inputs)
         return [inputs]
 
-    def _read(self, item, frames: Optional[str], load_dim: Optional[int]
+    def _read(self, item, frames: Optional[str], load_dim: Optional[int],
+              images: Optional[str] = None, undistort: bool = False
               ) -> dict:
-        """``{'cloud', 'frames', 'name', 'key'}`` of one input."""
+        """``{'cloud', 'frames', 'images', 'undistort', 'name', 'key'}`` of
+        one input."""
         if isinstance(item, dict):
             frames = item.get('frames', frames)
+            images = item.get('images', images)
             item = item['points']
         if isinstance(item, PointCloud):
             cloud, name, key = item, osp.splitext(osp.basename(
@@ -402,33 +409,41 @@ class GeoPurifyInferencer(BaseInferencer):
             cloud = read_point_cloud(str(item), load_dim)
             name = osp.splitext(osp.basename(str(item)))[0]
             st = osp.getmtime(str(item))
-            key = (osp.abspath(str(item)), st, frames)
+            key = (osp.abspath(str(item)), st, frames, images, undistort)
         if not cloud.has_color:
             print_log(f'{cloud.path or "input"}: no colours; rendered views '
                       'and the teacher see grey points', logger='current')
-        return dict(cloud=cloud, frames=frames, name=name, key=key)
+        return dict(cloud=cloud, frames=frames, images=images,
+                    undistort=undistort, name=name, key=key)
 
     def preprocess(self, inputs: list, batch_size: int = 1,
                    frames: Optional[str] = None,
-                   load_dim: Optional[int] = None, **kwargs):
+                   load_dim: Optional[int] = None,
+                   images: Optional[str] = None, undistort: bool = False,
+                   **kwargs):
         for item in inputs:
-            yield self._read(item, frames, load_dim)
+            yield self._read(item, frames, load_dim, images, undistort)
 
     # ------------------------------------------------------------ the chain
     def _views(self, data: dict):
-        """The view source of one input: its posed frames, or views
-        rendered from the coloured cloud (read / rendered lazily)."""
+        """The view source of one input: its posed RGB-D frames or COLMAP
+        model (in the cloud's local frame), or views rendered from the
+        coloured cloud (read / rendered lazily)."""
         from ovseg_plugins.seg3d.rendering import (orbit_cameras,
                                                    render_posed_views)
-        if data['frames'] is not None:
-            from ovseg_plugins.seg3d.rgbd_frames import RGBDFrames
-            return RGBDFrames(data['frames'], self.frame_step,
-                              self.depth_scale)
-        rc = self.render_cfg
         cloud = data['cloud']
+        if data['frames'] is not None:
+            from ovseg_plugins.seg3d.io.view_sources import open_views
+            return open_views(data['frames'], cloud.origin, self.frame_step,
+                              self.depth_scale, data.get('images'),
+                              data.get('undistort', False), cloud.xyz)
+        rc = self.render_cfg
         cams = orbit_cameras(cloud.xyz.astype(np.float64), rc['views'],
                              rc['size'], rc['fov'], rc['pitch'],
                              rc['eye_height'], rc['layout'])
+        print_log(f'{cloud.path or "input"}: no images: rendering '
+                  f'{len(cams)} views from the coloured points '
+                  f'({len(cloud)} points)', logger='current')
         return _Sized(render_posed_views(cloud.points, cams, rc['size'],
                                          rc['splat']), len(cams))
 
@@ -436,10 +451,25 @@ class GeoPurifyInferencer(BaseInferencer):
               ) -> Tuple[torch.Tensor, torch.Tensor]:
         from ovseg_plugins.seg3d.lifting import lift_views
         with stages.stage('lift', len(views)) as step:
-            res = lift_views(
-                torch.from_numpy(cloud.xyz), views, self.text, self.source,
-                self.lift_cfg, progress=step, name=cloud.path or 'input',
-                option_hint='lift_cfg=dict(min_visible=...)')
+            try:
+                res = lift_views(
+                    torch.from_numpy(cloud.xyz), views, self.text,
+                    self.source, self.lift_cfg, progress=step,
+                    name=cloud.path or 'input',
+                    option_hint=self.min_visible_hint)
+            except ValueError as e:
+                if not isinstance(views, _Sized) or 'none of the' not in \
+                        str(e):
+                    raise
+                # rendered views: the poses are ours, the cloud is too small
+                raise ValueError(
+                    f'{cloud.path or "input"}: the cloud is too small or too '
+                    f'sparse for the view rule: {len(cloud)} points, and no '
+                    f'rendered view sees {self.lift_cfg.min_visible} of them '
+                    '(a view is used only with at least min_visible visible '
+                    f'points). Lower {self.min_visible_hint} (e.g. to '
+                    f'{max(1, len(cloud) // 20)}), or give a denser cloud or '
+                    'posed images.') from e
         return res.fused, res.seen
 
     def _purify(self, pts: torch.Tensor, stages: _Stages
@@ -508,8 +538,14 @@ class GeoPurifyInferencer(BaseInferencer):
                 scene_dir}`` or a list of those.
             out_dir (str): Save ``<stem>_labels.npy``, ``_scores.npy``,
                 ``_labels.ply`` and ``_labels.png`` there ('' = nothing).
-            frames (str): ScanNet-layout folder of posed RGB-D frames for
-                every input (else views are rendered from the cloud).
+            frames (str): Posed views for every input: a folder of RGB-D
+                frames (ScanNet or mmdet3d layout) or a COLMAP model /
+                project folder (``sparse/0``, images in ``images/``); else
+                views are rendered from the cloud.
+            images (str): COLMAP: the image folder (default: the
+                project's ``images/``).
+            undistort (bool): COLMAP: undistort the images of distorted
+                cameras with OpenCV instead of refusing them.
             load_dim (int): Columns of ``.bin`` files (default 6).
             return_vis (bool): Return the pictures.
 
@@ -570,11 +606,11 @@ class GeoPurifyInferencer(BaseInferencer):
                 atomic_write(stem + '_scores.npy',
                              lambda t: np.save(t, sc), suffix='.npy')
                 pal = class_palette(len(pred['classes']))
-                write_ply(stem + '_labels.ply', cloud.xyz, pal[lab],
-                          dict(label=lab.astype(np.int32), score=sc))
+                files = write_cloud_results(stem, cloud, lab, sc,
+                                            pred['classes'], pal[lab])
                 pred.setdefault('files', {}).update(
                     labels=stem + '_labels.npy', scores=stem + '_scores.npy',
-                    ply=stem + '_labels.ply')
+                    **files)
             if return_datasample:
                 from mmdet3d.structures import Det3DDataSample, PointData
                 ds = Det3DDataSample()

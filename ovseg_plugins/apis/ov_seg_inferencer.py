@@ -141,7 +141,7 @@ class OVSegInferencer(MMSegInferencer):
             probability is below ``prob_thd``). Default: the config's.
         prob_thd (float, optional): Default: the config's.
         cfg_options (dict, optional): Further overrides of the config
-            (e.g. ``{'model.slide_crop': 448}``).
+            (e.g. ``{'model.test_cfg.crop_size': (448, 448)}``).
         allow_download (bool): Let the backbone download its weights.
             Defaults to False.
         random_weights_ok (bool): If the config's default weights cannot be

@@ -15,8 +15,8 @@ B = 'water;boat,ship'
 def tiny_cfg(classes=A):
     return dict(model=dict(
         type='OVCLIPSegmentor', backbone=copy.deepcopy(TINY_BACKBONE),
-        class_names=classes, templates='simple_imagenet', slide_crop=64,
-        slide_stride=32), default_scope='mmseg')
+        class_names=classes, templates='simple_imagenet', 
+        test_cfg=dict(mode='slide', crop_size=64, stride=32)), default_scope='mmseg')
 
 
 def make(classes=A, **kw):

@@ -105,7 +105,10 @@ def test_bad_inputs_name_the_file(tmp_path):
     with pytest.raises(FileNotFoundError, match='missing.ply'):
         read_point_cloud(str(tmp_path / 'missing.ply'))
     with pytest.raises(ValueError, match='unsupported'):
-        open(tmp_path / 'x.las', 'w').close()
+        open(tmp_path / 'x.xyz', 'w').close()
+        read_point_cloud(str(tmp_path / 'x.xyz'))
+    open(tmp_path / 'x.las', 'w').close()  # LAS is supported: a clear error
+    with pytest.raises(ValueError, match='could not read LAS/LAZ file'):
         read_point_cloud(str(tmp_path / 'x.las'))
 
 

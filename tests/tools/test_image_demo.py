@@ -39,8 +39,8 @@ def _tiny_config(tmp_path):
     leaf = osp.join(REPO_ROOT, 'configs', 'segearth', 'openearthmap.py')
     p.write_text(f'_base_ = [{leaf!r}]\n'
                  f'model = dict(backbone={backbone!r}, '
-                 "templates='simple_imagenet', slide_crop=64, "
-                 'slide_stride=32)\n')
+                 "templates='simple_imagenet', test_cfg=dict(mode='slide', "
+                 'crop_size=64, stride=32))\n')
     return str(p)
 
 

@@ -12,15 +12,19 @@
     # a generated room with oracle-like 2D features (no weights needed):
     python tools/demo/pointcloud_demo.py --procedural outputs/demo_3d/scene
 
-SCENE: .ply / .pcd / .bin (float32 N x 6) / .npy / ScanNet .pth. With
-``--frames`` (ScanNet layout: color/, depth/, pose/, intrinsic/) the 2D
-features come from those posed views, otherwise from ``--views`` views
+SCENE: .ply / .pcd / .bin (float32 N x 6) / .npy / ScanNet .pth / .las /
+.laz (georeferenced coordinates are read with a float64 local origin). With
+``--frames`` (ScanNet layout: color/, depth/, pose/, intrinsic/; or a COLMAP
+model / project folder: sparse/0 with images/, ``--images`` elsewhere) the
+2D features come from those posed views, otherwise from ``--views`` views
 rendered from the coloured cloud. Without ``--student`` the pooling uses
 the online geometric teacher (training-free). Classes: ``;`` between
 classes, ``,`` between synonyms, or a class-name file. Writes
 ``<stem>_labels.npy``, ``<stem>_scores.npy``, ``<stem>_labels.ply``
-(coloured, with label/score properties) and ``<stem>_labels.png``
-(picture with a legend) to ``--out-dir``; a progress bar per stage.
+(coloured, with label/score properties), for LAS / LAZ input
+``<stem>_labels.las|laz`` (the input plus pred_class / pred_score) and
+``<stem>_labels.png`` (picture with a legend) to ``--out-dir``; a progress
+bar per stage.
 ``--random-clip`` runs a random tiny CLIP: a plumbing check only.
 """
 import argparse
@@ -47,8 +51,10 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('scene', nargs='?', help='point-cloud file (or folder)')
     p.add_argument('--classes', help='"a,b;c" or a class-name file')
-    p.add_argument('--frames', help='ScanNet-layout folder of posed RGB-D '
-                   'frames (default: render views from the cloud)')
+    p.add_argument('--frames', help='posed views: a folder of RGB-D frames '
+                   '(ScanNet or mmdet3d layout) or a COLMAP model / project '
+                   'folder (sparse/0 + images/); default: render views from '
+                   'the cloud')
     p.add_argument('--student', help='trained student checkpoint (default: '
                    'the online geometric teacher)')
     p.add_argument('--config', help='GeoPurify config of the student')
@@ -70,6 +76,16 @@ def parse_args(argv=None):
     p.add_argument('--every', type=int, default=20,
                    help='use frames whose id is a multiple of this')
     p.add_argument('--depth-scale', type=float, default=1000.)
+    p.add_argument('--images', help='COLMAP: the image folder the model\'s '
+                   'image names are relative to (default: images/ of the '
+                   'project)')
+    p.add_argument('--colmap-undistort', action='store_true',
+                   help='COLMAP: undistort the images of distorted cameras '
+                   'with OpenCV (default: refuse distortion > 0.5 px; '
+                   'colmap image_undistorter is the usual fix)')
+    p.add_argument('--min-visible', type=int, default=400,
+                   help='use a view only when at least this many points are '
+                   'visible in it (the authors\' rule: 400)')
     p.add_argument('--load-dim', type=int, help='float32 columns per point '
                    'of a .bin file (default 6: x y z r g b)')
     p.add_argument('--device', default='cpu')
@@ -128,10 +144,14 @@ def main(argv=None):
             args.classes, model=args.config, weights=args.student,
             views=args.views, render_size=tuple(args.size),
             frame_step=args.every, depth_scale=args.depth_scale,
+            lift_cfg=dict(min_visible=args.min_visible),
             device=args.device, show_progress=not args.no_progress, **kw)
     except WeightsNotFoundError as e:
         raise SystemExit(cli_weights_message(e)) from None
+    inferencer.min_visible_hint = '--min-visible'  # errors name our option
     extra = {} if args.load_dim is None else dict(load_dim=args.load_dim)
+    if args.images or args.colmap_undistort:
+        extra.update(images=args.images, undistort=args.colmap_undistort)
     res = inferencer(dict(points=args.scene, frames=args.frames)
                      if args.frames else args.scene, out_dir=args.out_dir,
                      **extra)

@@ -6,6 +6,33 @@ from typing import List, Optional, Sequence, Union
 SceneListSpec = Union[None, str, Sequence[str]]
 
 
+def _read_text(path: str) -> str:
+    """The text of a scene-list file: UTF-8, with or without a byte-order
+    mark (a BOM written by Windows editors is dropped, never part of the
+    first scene name).
+
+    Raises:
+        ValueError: Not UTF-8 (e.g. Latin-1 or UTF-16), naming the file,
+            the line and the fix.
+    """
+    with open(path, 'rb') as f:
+        raw = f.read()
+    if raw.startswith((b'\xff\xfe', b'\xfe\xff')):
+        raise ValueError(
+            f'{path}: the scene list is UTF-16 (byte-order mark '
+            f'{raw[:2]!r}); save it as UTF-8 text (one scene name per '
+            'line).')
+    try:
+        return raw.decode('utf-8-sig')
+    except UnicodeDecodeError as e:
+        line = raw[:e.start].count(b'\n') + 1
+        raise ValueError(
+            f'{path}: line {line} is not UTF-8 text (byte '
+            f'{raw[e.start:e.start + 1]!r}; a Latin-1 / Windows-1252 file?); '
+            'save the scene list as UTF-8, e.g. iconv -f latin1 -t utf-8 '
+            f'{path} > fixed.txt.') from None
+
+
 def read_scene_list(spec: SceneListSpec,
                     data_root: Optional[str] = None) -> Optional[List[str]]:
     """Scene names from a scene-list file or an inline list.
@@ -21,7 +48,8 @@ def read_scene_list(spec: SceneListSpec,
 
     Raises:
         FileNotFoundError: The file does not exist.
-        ValueError: The file is empty or names a scene twice.
+        ValueError: The file is empty, names a scene twice or is not UTF-8
+            text (a byte-order mark is dropped).
     """
     if spec is None:
         return None
@@ -36,8 +64,8 @@ def read_scene_list(spec: SceneListSpec,
                 'name per line, e.g. configs/geopurify/splits/'
                 'scannet_train_20.txt, or write one with '
                 'tools/geopurify/select_scenes.py.')
-        with open(path) as f:
-            names = [ln.split('#', 1)[0].strip() for ln in f]
+        names = [ln.split('#', 1)[0].strip()
+                 for ln in _read_text(path).splitlines()]
         names = [n for n in names if n]
         where = path
     else:

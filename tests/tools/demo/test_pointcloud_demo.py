@@ -51,3 +51,25 @@ def test_clip_without_weights_is_refused_naming_the_flags(tmp_path):
     assert last.startswith('--clip-weights: ') and 'absent.pt' in last
     assert 'give --clip-weights an existing file' in last
     assert 'Traceback' not in r.stderr
+
+
+def test_cloud_too_small_for_the_view_rule_names_min_visible(tmp_path):
+    """A 300-point cloud without images: the demo says it renders views,
+    and the error names this tool's own --min-visible (not another
+    tool's flag)."""
+    p = tmp_path / 'tiny.npy'
+    rng = np.random.default_rng(0)
+    np.save(p, np.concatenate([rng.uniform(0, 1, (300, 3)),
+                               rng.integers(0, 255, (300, 3))], 1))
+    r = run_py(['tools/demo/pointcloud_demo.py', str(p), '--classes',
+                'chair;table', '--random-clip', '--views', '2', '--size',
+                '64', '48', '--no-progress', '--out-dir',
+                str(tmp_path / 'out')], env=dict(OMP_NUM_THREADS='1'))
+    log = r.stdout + r.stderr
+    assert r.returncode != 0
+    assert 'no images: rendering 2 views from the coloured points (300 ' \
+        'points)' in log
+    assert 'the cloud is too small or too sparse for the view rule: 300 ' \
+        'points, and no rendered view sees 400 of them' in log
+    assert 'Lower --min-visible (e.g. to 15)' in log
+    assert 'lift_features.py' not in log

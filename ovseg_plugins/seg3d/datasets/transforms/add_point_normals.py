@@ -5,6 +5,8 @@ import numpy as np
 from mmcv.transforms import BaseTransform
 from mmdet3d.registry import TRANSFORMS
 
+from .point_checks import check_point_columns
+
 
 def read_mesh(path: str) -> Tuple[np.ndarray, np.ndarray]:
     """Vertices ``(V, 3)`` float64 and triangles ``(F, 3)`` int64 of a mesh.
@@ -152,6 +154,8 @@ class AddPointNormals(BaseTransform):
             raise ValueError(
                 f'AddPointNormals needs [x, y, z, r, g, b] points, got '
                 f'{t.shape[1]} columns; load colours first.')
+        check_point_columns(pts, results.get('lidar_points', {}).get(
+            'lidar_path', 'AddPointNormals input points'))
         xyz = t[:, :3].astype(np.float64)
         mesh = results.get('mesh_path')
         if self.source in ('auto', 'file') and 'normals' in results:
@@ -162,7 +166,10 @@ class AddPointNormals(BaseTransform):
             n = n / np.maximum(np.linalg.norm(n, axis=1, keepdims=True),
                                1e-12)
         elif self.source in ('auto', 'mesh') and mesh and osp.isfile(mesh):
-            n, src = self._mesh_normals(mesh, xyz), 'mesh'
+            # mesh vertices are in the file's frame: add the local origin
+            # LoadOpenScenePoints subtracted
+            n, src = self._mesh_normals(mesh, xyz + np.asarray(
+                results.get('coord_origin', np.zeros(3)))), 'mesh'
         elif self.source in ('auto', 'points'):
             n, src = pca_normals(xyz, self.knn), 'points'
         else:

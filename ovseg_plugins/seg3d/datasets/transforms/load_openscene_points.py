@@ -6,6 +6,8 @@ from mmcv.transforms import BaseTransform
 from mmdet3d.registry import TRANSFORMS
 from mmdet3d.structures import DepthPoints
 
+from ...io.cloud import choose_origin
+
 _COLOR_RANGES = {'[-1,1]': (-1., 1.), '[0,1]': (0., 1.), '[0,255]': (0., 255.)}
 
 
@@ -26,7 +28,8 @@ def load_openscene_tuple(path: str) -> dict:
     ``(coords, colors, labels)``, ``(coords, colors, normals, labels)``.
 
     Returns:
-        dict: ``coords`` (N, 3) float32, ``colors`` (N, 3) float32 as
+        dict: ``coords`` (N, 3) float64 (cast to float32 by the callers
+        after subtracting a local origin), ``colors`` (N, 3) float32 as
         stored, optional ``normals`` (N, 3) float32 and ``labels`` (N,)
         int64.
 
@@ -71,7 +74,8 @@ def load_openscene_tuple(path: str) -> dict:
                 not np.isfinite(a).all():
             raise ValueError(f'{path}: field {f!r} has non-finite or '
                              'non-numeric values.')
-        out[f] = a.astype(np.float32)
+        # coordinates stay float64 until a local origin is subtracted
+        out[f] = a.astype(np.float64 if f == 'coords' else np.float32)
     if n_pts == 0:
         raise ValueError(f'{path}: the scene has no points.')
     if 'labels' in out:
@@ -127,6 +131,9 @@ class LoadOpenScenePoints(BaseTransform):
 
     - ``points`` (:obj:`DepthPoints`): ``(N, 6)`` ``[x, y, z, r, g, b]``
       with rgb in 0..255 (same as mmdet3d ScanNet ``.bin`` points).
+    - ``coord_origin`` ``(3,)`` float64: the local origin subtracted from
+      the file's coordinates before the float32 cast (zeros unless some
+      coordinate is beyond ``io.cloud.LOCAL_LIMIT`` m, e.g. UTM).
     - ``normals`` ``(N, 3)`` float32 when the file has them (4-tuple).
     - ``pts_semantic_mask`` ``(N,)`` int64 raw file ids (map them with
       ``PointSegClassMapping``), also into ``eval_ann_info``.
@@ -161,7 +168,12 @@ class LoadOpenScenePoints(BaseTransform):
                 f'color_range={self.color_range!r}; the file is not in that '
                 f'format (try LoadOpenScenePoints(color_range={guess!r})).')
         rgb = np.clip((c - lo) / (hi - lo), 0., 1.) * 255.
-        pts = np.concatenate([d['coords'], rgb], 1).astype(np.float32)
+        # georeferenced coordinates: subtract a float64 local origin before
+        # the float32 cast (zeros for scenes near 0, e.g. ScanNet)
+        origin = choose_origin(d['coords'])
+        pts = np.concatenate([d['coords'] - origin, rgb], 1).astype(
+            np.float32)
+        results['coord_origin'] = origin
         results['points'] = DepthPoints(pts, points_dim=6,
                                         attribute_dims=dict(color=[3, 4, 5]))
         results['num_pts_feats'] = 6

@@ -7,6 +7,8 @@ from mmdet3d.registry import TRANSFORMS
 
 from ovseg_plugins.utils.validation import check_int, file_errors
 
+from .point_checks import check_point_columns
+
 
 @TRANSFORMS.register_module()
 class LoadPointFeatures(BaseTransform):
@@ -90,6 +92,8 @@ class LoadPointFeatures(BaseTransform):
                 f'{len(pts)} points; regenerate them for this point file '
                 '(or fix load_dim/use_dim of LoadPointsFromFile: a point file '
                 'without colours read with load_dim=6 gives half the points).')
+        # (after the row check: a misread file is diagnosed by its width)
+        check_point_columns(pts, lidar_path)
         if self.expected_dim is not None and feat.shape[1] != \
                 self.expected_dim:
             raise ValueError(f'{base}: {feat.shape[1]} channels, expected '
