@@ -412,7 +412,7 @@ def test_student_model_config_stored_as_data(tmp_path, scene):
     from ovseg_plugins.utils.model_config_hook import StoreModelConfigHook
     from ovseg_plugins.apis.geopurify_inferencer import default_model_cfg
     cfg = default_model_cfg(16, hidden_channels=8, embed_dim=4, num_blocks=1)
-    cfg['decode_head'] = dict(cfg.get('decode_head') or {}, knn=7)
+    cfg['decode_head']['pooling']['knn'] = 7
 
     class _Runner:
         pass
@@ -426,7 +426,7 @@ def test_student_model_config_stored_as_data(tmp_path, scene):
     p = tmp_path / 'epoch_1.pth'
     torch.save(ck, p)
     inf = _geopurify(scene, weights=str(p))
-    assert inf.model.cfg.model['decode_head']['knn'] == 7
+    assert inf.model.cfg.model['decode_head']['pooling']['knn'] == 7
     assert not _marker(tmp_path).exists()
 
 
