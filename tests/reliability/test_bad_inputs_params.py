@@ -9,7 +9,8 @@ import pytest
 import torch
 import torch.nn as nn
 
-from fixtures.tiny_models import tiny_geopurify_cfg, tiny_ovclip_segmentor
+from fixtures.tiny_models import (purify_head, tiny_geopurify_cfg,
+                                  tiny_ovclip_segmentor)
 from ovseg_plugins.utils.validation import (check_covered,
                                             check_finite_output, check_slide)
 
@@ -159,24 +160,25 @@ def _geopurify_cfg(tmp_path, **kw):
 
 
 GEOPURIFY_CASES = {
-    'knn_zero': (dict(knn=0), ValueError, 'GeoPurifySegmentor: knn=0'),
-    'knn_float': (dict(knn=4.0), TypeError,
-                  'GeoPurifySegmentor: knn must be an integer'),
+    'knn_zero': (dict(decode_head=purify_head(knn=0)), ValueError,
+                 'GeometryGuidedPooling: knn=0'),
+    'knn_float': (dict(decode_head=purify_head(knn=4.0)), TypeError,
+                  'GeometryGuidedPooling: knn must be an integer'),
     'voxel_size_zero': (dict(voxel_size=0), ValueError,
                         'GeoPurifySegmentor: voxel_size=0.0 is out of range'),
     'voxel_size_negative': (dict(voxel_size=-0.02), ValueError,
                             'GeoPurifySegmentor: voxel_size=-0.02'),
     'normal_knn_too_small': (dict(normal_knn=1), ValueError,
                              'GeoPurifySegmentor: normal_knn=1'),
-    'chunk_zero': (dict(chunk=0), ValueError, 'GeoPurifySegmentor: chunk=0'),
+    'chunk_zero': (dict(decode_head=purify_head(knn=4, chunk=0)), ValueError,
+                   'GeometryGuidedPooling: chunk=0'),
     'teacher_channels_negative': (dict(teacher_channels=-8), ValueError,
                                   'GeoPurifySegmentor: teacher_channels=-8'),
-    'head_sharpen_zero': (dict(decode_head=dict(type='AffinityPurifyHead',
-                                                knn=4, sharpen=0)),
-                          ValueError, 'AffinityPurifyHead: sharpen=0.0'),
-    'head_iterations_negative': (dict(decode_head=dict(
-        type='AffinityPurifyHead', knn=4, iterations=-1)), ValueError,
-        'AffinityPurifyHead: iterations=-1'),
+    'head_sharpen_zero': (dict(decode_head=purify_head(knn=4, sharpen=0)),
+                          ValueError, 'GeometryGuidedPooling: sharpen=0.0'),
+    'head_iterations_negative': (dict(decode_head=purify_head(
+        knn=4, iterations=-1)), ValueError,
+        'GeometryGuidedPooling: iterations=-1'),
 }
 
 
@@ -356,11 +358,11 @@ BAD_INPUTS_DOC = {
         '`ValueError`: "SAM3Segmentor: slide_crop=0 (whole image) '
         'contradicts test_cfg.mode=\'slide\'."'),
     'test_geopurify_parameter[knn_zero]': (
-        'params', '`GeoPurifySegmentor` `knn=0`',
-        '`ValueError`: "GeoPurifySegmentor: knn=0 is out of range"'),
+        'params', '`GeometryGuidedPooling` `knn=0`',
+        '`ValueError`: "GeometryGuidedPooling: knn=0 is out of range"'),
     'test_geopurify_parameter[knn_float]': (
-        'params', '`GeoPurifySegmentor` `knn=4.0`',
-        '`TypeError`: "GeoPurifySegmentor: knn must be an integer"'),
+        'params', '`GeometryGuidedPooling` `knn=4.0`',
+        '`TypeError`: "GeometryGuidedPooling: knn must be an integer"'),
     'test_geopurify_parameter[voxel_size_zero]': (
         'params', '`voxel_size=0`',
         '`ValueError`: "GeoPurifySegmentor: voxel_size=0.0 is out of range: '
@@ -371,18 +373,19 @@ BAD_INPUTS_DOC = {
         'params', '`normal_knn=1` (a normal needs 3 points)',
         '`ValueError`: "GeoPurifySegmentor: normal_knn=1 is out of range"'),
     'test_geopurify_parameter[chunk_zero]': (
-        'params', '`chunk=0`',
-        '`ValueError`: "GeoPurifySegmentor: chunk=0 is out of range"'),
+        'params', '`GeometryGuidedPooling` `chunk=0`',
+        '`ValueError`: "GeometryGuidedPooling: chunk=0 is out of range"'),
     'test_geopurify_parameter[teacher_channels_negative]': (
         'params', '`teacher_channels=-8`',
         '`ValueError`: "GeoPurifySegmentor: teacher_channels=-8 is out of '
         'range"'),
     'test_geopurify_parameter[head_sharpen_zero]': (
-        'params', '`AffinityPurifyHead` `sharpen=0` (uniform affinities)',
-        '`ValueError`: "AffinityPurifyHead: sharpen=0.0 is out of range"'),
+        'params', '`GeometryGuidedPooling` `sharpen=0` (uniform affinities)',
+        '`ValueError`: "GeometryGuidedPooling: sharpen=0.0 is out of range"'),
     'test_geopurify_parameter[head_iterations_negative]': (
-        'params', '`AffinityPurifyHead` `iterations=-1`',
-        '`ValueError`: "AffinityPurifyHead: iterations=-1 is out of range"'),
+        'params', '`GeometryGuidedPooling` `iterations=-1`',
+        '`ValueError`: "GeometryGuidedPooling: iterations=-1 is out of '
+        'range"'),
     'test_point_features_expected_dim_zero': (
         'params', '`LoadPointFeatures(expected_dim=0)`',
         '`ValueError`: "LoadPointFeatures: expected_dim=0 is out of range"'),

@@ -14,6 +14,7 @@ import torch
 
 from conftest import REPO_ROOT, shared_data_path
 from fixtures.tiny_configs import geopurify_data_text
+from ovseg_plugins.utils.checkpoint import load_torch_file
 
 VALID = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 14, 16, 24, 28, 33, 34, 36, 39]
 SCENES = [f'scene000{k}_00' for k in range(4)]
@@ -70,7 +71,8 @@ def test_geopurify_scenes_all_phases(tmp_path):
 model = dict(backbone=dict(in_channels=14, hidden_channels=16, embed_dim=8,
                            num_blocks=1),
              fused_channels=8, teacher_channels=8,
-             text_embeddings={str(tmp_path / 'text.pt')!r}, knn=16)
+             text_embeddings={str(tmp_path / 'text.pt')!r},
+             loss=dict(knn=16), decode_head=dict(pooling=dict(knn=16)))
 {geopurify_data_text(root, 'infos.pkl', fused, str(tmp_path / 'teacher'))}train_cfg = dict(max_epochs=1, val_interval=100)
 param_scheduler = []
 default_hooks = dict(logger=dict(type='LoggerHook', interval=1))
@@ -90,7 +92,7 @@ coido = dict(
     logs = []
     cost = run_coido(cfg, log=logs.append)
     P = coido_paths(osp.join(cfg.work_dir, 'coido'))
-    bank = torch.load(P['bank'], weights_only=False)
+    bank = load_torch_file(P['bank'])
     assert bank['embeddings'].shape == (4, 16)  # mean + std of 8 columns
     assert bank['stat_names'] == ['log_num_elements']  # no 3D labels used
     # independent: mean and std of each scene's lifted features, normalised
