@@ -12,12 +12,13 @@
 # (one GPU per process).
 NPROC=$1
 PORT=${PORT:-${MASTER_PORT:-29500}}
-cd "$(dirname "$0")/.."
+# paths in the arguments stay relative to the caller's folder
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 DEFAULT_PYTHON=python
-[ -x .venv/bin/python ] && DEFAULT_PYTHON=$PWD/.venv/bin/python
+[ -x "$ROOT/.venv/bin/python" ] && DEFAULT_PYTHON=$ROOT/.venv/bin/python
 PYTHON=${PYTHON:-$DEFAULT_PYTHON}
 RDZV=(--nnodes=${NNODES:-1} --node_rank=${NODE_RANK:-0}
       --master_addr=${MASTER_ADDR:-127.0.0.1} --master_port=$PORT)
 [ "$PORT" = "0" ] && RDZV=(--standalone)
 exec "$PYTHON" -m torch.distributed.run "${RDZV[@]}" --nproc_per_node=$NPROC \
-  tools/demo/image_demo.py "${@:2}" --launcher pytorch
+  "$ROOT/tools/demo/image_demo.py" "${@:2}" --launcher pytorch

@@ -145,11 +145,15 @@ def demo_pictures(tmp_path_factory):
     exif = Image.Exif()
     exif[0x0112] = 6  # rotate 90 deg clockwise to display
     Image.fromarray(stored).save(d / 'rotated.jpg', exif=exif, quality=95)
+    square = rng.integers(0, 255, (56, 56, 3), np.uint8)
+    square[:20] //= 4  # dark top rows: orientation visible
+    exif[0x0112] = 8  # rotate 90 deg counter-clockwise to display
+    Image.fromarray(square).save(d / 'square.jpg', exif=exif, quality=95)
     grad = np.tile(np.linspace(0, 65535, 96).astype(np.uint16), (64, 1))
     cv2.imwrite(str(d / 'grey16.png'), grad)
     out = d / 'out'
     r = run_py(['tools/demo/image_demo.py', str(d / 'rotated.jpg'),
-                str(d / 'grey16.png'), '--model', tiny_demo_config(d),
+                str(d / 'square.jpg'), str(d / 'grey16.png'), '--model', tiny_demo_config(d),
                 '--classes', 'road;tree;water', '--out-dir', str(out)],
                env={'HF_HUB_OFFLINE': '1', 'OMP_NUM_THREADS': '1'})
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
@@ -183,6 +187,20 @@ def test_exif_rotated_non_square_jpeg_drawn_as_segmented(demo_pictures):
     assert np.abs(part - _blend(seen, labels)).max() <= 1
 
 
+def test_exif_rotated_square_jpeg_drawn_as_segmented(demo_pictures):
+    """A square JPEG with an EXIF rotation: same size either way, so the
+    labels of the rotated pixels were painted over the unrotated photo
+    without any error."""
+    import cv2
+    out, d = demo_pictures
+    labels, part = _overlay_part(out, 'square')
+    seen = cv2.imread(str(d / 'square.jpg'))[..., ::-1]  # EXIF applied
+    stored = cv2.imread(str(d / 'square.jpg'), cv2.IMREAD_COLOR |
+                        cv2.IMREAD_IGNORE_ORIENTATION)[..., ::-1]
+    assert np.abs(seen.astype(int) - stored).mean() > 20  # really rotated
+    assert np.abs(part - _blend(seen, labels)).max() <= 1
+
+
 def test_16bit_grey_png_drawn_from_the_pixels_the_model_saw(demo_pictures):
     """A 16-bit greyscale PNG was drawn as a flat white picture while the
     model saw value/256."""
@@ -208,6 +226,13 @@ def _done_run(d, ident=IDENT, *suffixes):
             (d / f'a{suf}').write_text('x')
             outs.append(str(d / f'a{suf}'))
         f.done('a', outs)
+
+
+def _claim(d, ident=IDENT, **kw):
+    """Claim job ``a`` in the output folder ``d`` as image_demo does."""
+    from ovseg_plugins.apis.raster import RunFolder
+    with RunFolder(str(d), 'image_demo') as f:
+        return f.claim({'a': ident}, **kw)
 
 
 def test_same_file_name_in_two_input_folders(tmp_path):
@@ -271,12 +296,9 @@ def test_raster_without_georeference(tmp_path):
 def test_second_run_of_another_command_into_the_folder(tmp_path):
     """Another vocabulary into the same --out-dir left the first run's
     polygons beside new labels."""
-    from ovseg_plugins.apis.raster import RunFolder
     _done_run(tmp_path, IDENT, '_labels.tif', '_polygons.geojson')
-    other = dict(IDENT, classes=[['water']])
-    with RunFolder(str(tmp_path), 'image_demo') as f:
-        with pytest.raises(ValueError) as e:
-            f.claim({'a': other})
+    with pytest.raises(ValueError) as e:
+        _claim(tmp_path, dict(IDENT, classes=[['water']]))
     msg = str(e.value)
     assert 'a_* were written by another command (it differs in: classes' \
         in msg and '--overwrite to replace them' in msg
@@ -285,11 +307,9 @@ def test_second_run_of_another_command_into_the_folder(tmp_path):
 
 def test_outputs_that_no_manifest_lists(tmp_path):
     """Files named like this run's outputs, not written by a run."""
-    from ovseg_plugins.apis.raster import RunFolder
     (tmp_path / 'a_labels.tif').write_text('someone else')
-    with RunFolder(str(tmp_path), 'image_demo') as f:
-        with pytest.raises(ValueError) as e:
-            f.claim({'a': IDENT})
+    with pytest.raises(ValueError) as e:
+        _claim(tmp_path)
     assert 'a_labels.tif exist(s) but no run manifest (ovseg_run.json) ' \
         'lists them' in str(e.value)
 
@@ -299,20 +319,17 @@ def test_unfinished_run_restarted_without_resume(tmp_path):
     thrown away silently."""
     from ovseg_plugins.apis.raster import RunFolder
     with RunFolder(str(tmp_path)) as f:
-        f.claim({'a': IDENT})
-    with RunFolder(str(tmp_path), 'image_demo') as f:
-        with pytest.raises(ValueError) as e:
-            f.claim({'a': IDENT})
+        f.claim({'a': IDENT})  # killed before done()
+    with pytest.raises(ValueError) as e:
+        _claim(tmp_path)
     assert 'an unfinished run of this same command is here (killed?). Add ' \
         '--resume to finish it' in str(e.value)
 
 
 def test_resume_with_nothing_to_resume(tmp_path):
     """``--resume`` into a folder where no run of this command was."""
-    from ovseg_plugins.apis.raster import RunFolder
-    with RunFolder(str(tmp_path), 'image_demo') as f:
-        with pytest.raises(ValueError) as e:
-            f.claim({'a': IDENT}, resume=True)
+    with pytest.raises(ValueError) as e:
+        _claim(tmp_path, resume=True)
     assert 'nothing to resume in' in str(e.value)
 
 
@@ -408,6 +425,53 @@ def test_unreachable_url(tmp_path):
     assert 'Cannot read the remote raster' in msg and 'check the URL' in msg
 
 
+def test_url_that_answers_404(tmp_path):
+    """A reachable server without the file (a typo in the URL)."""
+    import os.path as osp
+    import sys
+
+    from conftest import REPO_ROOT
+    from ovseg_plugins.apis.raster import RasterSource
+    sys.path.insert(0, osp.join(REPO_ROOT, 'tools', 'analysis_tools'))
+    try:
+        from range_server import RangeServer
+    finally:
+        sys.path.pop(0)
+    with RangeServer(tmp_path) as srv:
+        url = srv.url('missing.tif')
+        with pytest.raises(OSError) as e:
+            RasterSource(url)
+    assert str(e.value).startswith(f'Cannot read the remote raster {url!r}')
+    assert 'check the URL (open it in a browser or with curl -I)' in \
+        str(e.value)
+
+
+def test_nodata_value_that_is_a_class_index(tmp_path):
+    """``nodata_value=1`` with 3 classes: class 1 would read as nodata."""
+    from ovseg_plugins.apis.raster import segment_raster
+    write_raster(tmp_path / 'in.tif', np.zeros((3, 16, 16), np.uint8))
+    with pytest.raises(ValueError) as e:
+        segment_raster(pointwise_probs, str(tmp_path / 'in.tif'),
+                       str(tmp_path / 'o.tif'), num_classes=3,
+                       nodata_value=1, progress=False)
+    assert 'nodata_value=1 is a class index (0..2); pick another.' in \
+        str(e.value)
+
+
+def test_scale_on_a_tile_folder(tmp_path):
+    """``--scale 0.5`` on a folder of tiles (resampled windows need one
+    raster)."""
+    from ovseg_plugins.apis.raster import segment_raster
+    tiles = tmp_path / 'tiles'
+    tiles.mkdir()
+    write_raster(tiles / 't0.tif', np.zeros((3, 16, 16), np.uint8))
+    with pytest.raises(ValueError) as e:
+        segment_raster(pointwise_probs, str(tiles), str(tmp_path / 'o.tif'),
+                       num_classes=3, scale=0.5, progress=False)
+    assert 'for a tile folder build a VRT first (gdalbuildvrt tiles.vrt ' \
+        'tiles/*.tif) and give the .vrt' in str(e.value)
+
+
 BAD_INPUTS_DOC = {
     'test_palette_raster_read_through_its_colour_table': (
         'raster', 'Palette (indexed-colour) GeoTIFF - was read as grey '
@@ -431,6 +495,12 @@ BAD_INPUTS_DOC = {
         'handled: the picture is drawn from the pixels the model saw (the '
         'pipeline\'s loader, `OVSegInferencer.load_image`), rotated as '
         'displayed'),
+    'test_exif_rotated_square_jpeg_drawn_as_segmented': (
+        'tools', '`image_demo.py` on a square JPEG with an EXIF rotation - '
+        'labels of the rotated pixels were painted over the unrotated '
+        'photo, no error',
+        'handled: the picture is drawn from the pixels the model saw, '
+        'rotated as displayed'),
     'test_16bit_grey_png_drawn_from_the_pixels_the_model_saw': (
         'tools', '`image_demo.py` on a 16-bit greyscale PNG - drawn as a '
         'flat white overlay while the model saw value/256',
