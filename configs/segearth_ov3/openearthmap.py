@@ -9,7 +9,6 @@ test_evaluator = dict(iou_metrics=['mIoU', 'mFscore'])
 model = dict(
     class_names='{{fileDirname}}/../segearth/class_names/openearthmap.txt',
     decode_head=dict(confidence_threshold=0.1),
-    slide_crop=512,
-    slide_stride=512,
+    test_cfg=dict(mode='slide', crop_size=(512, 512), stride=(512, 512)),
     prob_thd=0.1,
     bg_idx=0)

@@ -119,20 +119,22 @@ def geopurify(text=None, **kw):
                backbone=dict(type='StudentAffinityNet', in_channels=14,
                              hidden_channels=8, embed_dim=8, num_blocks=1),
                class_names='wall;floor;chair', fused_channels=8,
-               text_embeddings=text, knn=4,
-               decode_head=dict(type='AffinityPurifyHead', knn=4,
-                                iterations=1))
+               text_embeddings=text,
+               decode_head=dict(type='AffinityPurifyHead',
+                                pooling=dict(knn=4, iterations=1)))
     cfg.update(kw)
     return MODELS.build(cfg)
 
 
-for kw, tok in [(dict(knn=0), 'knn'), (dict(voxel_size=0), 'voxel_size'),
+def _pool(**kw):
+    return dict(decode_head=dict(type='AffinityPurifyHead', pooling=kw))
+
+
+for kw, tok in [(_pool(knn=0), 'knn'), (dict(voxel_size=0), 'voxel_size'),
                 (dict(voxel_size=-0.02), 'voxel_size'),
-                (dict(chunk=0), 'chunk'),
-                (dict(decode_head=dict(type='AffinityPurifyHead', knn=4,
-                                       sharpen=0)), 'sharpen'),
-                (dict(decode_head=dict(type='AffinityPurifyHead', knn=4,
-                                       iterations=-1)), 'iterations')]:
+                (_pool(knn=4, chunk=0), 'chunk'),
+                (_pool(knn=4, sharpen=0), 'sharpen'),
+                (_pool(knn=4, iterations=-1), 'iterations')]:
     attack('params', f'GeoPurifySegmentor {kw}', tok)(
         lambda kw=kw: geopurify(**kw))
 

@@ -128,13 +128,14 @@ def run(data_root, work_dir, views=8, size=(320, 240), steps=5, clip=None,
         type='GeoPurifySegmentor',
         backbone=dict(type='StudentAffinityNet', in_channels=D + 6,
                       hidden_channels=32, embed_dim=32, num_blocks=2),
-        loss=dict(type='AffinityInfoNCELoss', num_anchors=1024),
+        loss=dict(type='AffinityInfoNCELoss', num_anchors=1024, knn=96),
         teacher=dict(type='GeometricTeacher'),
         class_names=names, fused_channels=D,
         text_encoder=dict(model_name=clip, pretrained=clip_weights,
                           model_cfg=json.loads(cfg_json) if cfg_json
                           else None),
-        voxel_size=0.02, knn=96, iterations=18))
+        voxel_size=0.02, decode_head=dict(
+            type='AffinityPurifyHead', pooling=dict(knn=96, iterations=18))))
     cols = torch.from_numpy(np.concatenate([demo, fused], 1))
     sys.path.insert(0, osp.join(osp.dirname(osp.dirname(osp.dirname(
         osp.abspath(__file__)))), 'tests'))
@@ -148,11 +149,8 @@ def run(data_root, work_dir, views=8, size=(320, 240), steps=5, clip=None,
     t = time.perf_counter()
     with torch.no_grad():
         pooled = model.purify(cols)
-        logits = model.decode_head.classify(pooled, model.text_embeds,
-                                            model.query_to_class, len(names))
-        raw_logits = model.decode_head.classify(
-            torch.from_numpy(fused), model.text_embeds, model.query_to_class,
-            len(names))
+        logits = model.decode_head.classify(pooled)
+        raw_logits = model.decode_head.classify(torch.from_numpy(fused))
     pred, raw_pred = logits.argmax(0).numpy(), raw_logits.argmax(0).numpy()
     times['pool_and_label'] = time.perf_counter() - t
     # (5) score at the labelled points (nearest demo point after alignment)

@@ -30,7 +30,6 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from mmengine.config import Config, ConfigDict
 from mmengine.infer.infer import BaseInferencer
 from mmengine.logging import print_log
@@ -40,7 +39,7 @@ from ovseg_plugins.apis.geopurify.feature_sources import (
 from ovseg_plugins.seg3d.io.results import write_cloud_results
 from ovseg_plugins.seg3d.pointcloud_io import (PointCloud, class_palette,
                                                read_point_cloud)
-from ovseg_plugins.text import Vocabulary, encode_queries, get_templates
+from ovseg_plugins.text import Vocabulary, get_templates
 from ovseg_plugins.utils.io import atomic_write
 from ovseg_plugins.utils.picture_stamp import RANDOM_WEIGHTS_STAMP
 
@@ -61,9 +60,10 @@ def default_model_cfg(fused_channels: int, hidden_channels: int = 512,
                       hidden_channels=hidden_channels, embed_dim=embed_dim,
                       num_blocks=num_blocks),
         fused_channels=fused_channels, teacher_channels=0,
-        voxel_size=0.02, knn=96,
-        decode_head=dict(type='AffinityPurifyHead', knn=96, sharpen=20.,
-                         iterations=18))
+        voxel_size=0.02,
+        decode_head=dict(type='AffinityPurifyHead', pooling=dict(
+            type='GeometryGuidedPooling', knn=96, sharpen=20.,
+            iterations=18)))
 
 
 def _student_cfg_from_state(sd: dict, fused_channels: int) -> dict:
@@ -515,9 +515,7 @@ class GeoPurifyInferencer(BaseInferencer):
                                      (pooled, inv), seen) \
                     if data['key'] is not None else None
             with stages.stage('classify'):
-                cos = self.model.decode_head.classify(
-                    pooled, self.model.text_embeds,
-                    self.model.query_to_class, self.vocabulary.num_classes)
+                cos = self.model.decode_head.classify(pooled)
                 prob = torch.softmax(self.logit_scale * cos, dim=0)
                 scores, labels = prob.max(0)
                 if inv is not None:  # voxel -> points

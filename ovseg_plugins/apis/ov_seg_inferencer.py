@@ -141,7 +141,7 @@ class OVSegInferencer(MMSegInferencer):
             probability is below ``prob_thd``). Default: the config's.
         prob_thd (float, optional): Default: the config's.
         cfg_options (dict, optional): Further overrides of the config
-            (e.g. ``{'model.slide_crop': 448}``).
+            (e.g. ``{'model.test_cfg.crop_size': (448, 448)}``).
         allow_download (bool): Let the backbone download its weights.
             Defaults to False.
         random_weights_ok (bool): If the config's default weights cannot be
@@ -300,6 +300,16 @@ class OVSegInferencer(MMSegInferencer):
         return self.model.dataset_meta['palette']
 
     # ------------------------------------------------------------ calling
+    def load_image(self, path: str) -> np.ndarray:
+        """The ``(H, W, 3)`` BGR uint8 pixels the model sees for ``path``:
+        read by the test pipeline's own loader (same decoder, EXIF
+        orientation and bit-depth reduction), so a picture drawn from them
+        matches the labels."""
+        for t in self.pipeline.transforms:
+            if hasattr(t, 'from_file'):  # mmseg's InferencerLoader
+                return t.from_file(dict(img_path=path))['img']
+        raise RuntimeError('the test pipeline has no image loader')
+
     def _inputs_to_list(self, inputs) -> list:
         if isinstance(inputs, str):
             if osp.isdir(inputs):
@@ -327,7 +337,10 @@ class OVSegInferencer(MMSegInferencer):
         ``cv2.imread``, a list of those, or a folder of images).
 
         Args:
-            classes (optional): A new vocabulary for this and later calls.
+            classes (optional): A vocabulary for THIS call only (its
+                background rule as in :meth:`set_vocabulary`); afterwards
+                the inferencer's own vocabulary, background rule and palette
+                are back. Use :meth:`set_vocabulary` to switch for good.
             **kwargs: :class:`MMSegInferencer` options: ``out_dir`` (writes
                 ``vis/`` pictures and ``pred/`` label PNGs), ``batch_size``,
                 ``return_vis``, ``return_datasamples``, ``show``,
@@ -336,9 +349,16 @@ class OVSegInferencer(MMSegInferencer):
         Returns:
             dict: ``predictions`` ((H, W) label maps) and ``visualization``.
         """
-        if classes is not None:
-            self.set_vocabulary(classes)
-        return super().__call__(inputs, **kwargs)
+        if classes is None:
+            return super().__call__(inputs, **kwargs)
+        m = self.model
+        saved = (m.vocabulary, m.bg_idx, m.prob_thd, m._custom_palette)
+        self.set_vocabulary(classes)
+        try:
+            return super().__call__(inputs, **kwargs)
+        finally:  # the call's vocabulary does not outlive the call
+            m.set_vocabulary(saved[0], bg_idx=saved[1], palette=saved[3])
+            m.prob_thd = saved[2]
 
     def visualize(self, inputs: list, preds, return_vis: bool = False,
                   show: bool = False, wait_time: int = 0,

@@ -254,8 +254,9 @@ def check_covered(count, owner: str = None) -> None:
     if n:
         raise RuntimeError(
             f'{owner or "slide inference"}: {n} pixels are covered by no '
-            'window (slide_stride > slide_crop?); their prediction would be '
-            'NaN. Set slide_stride <= slide_crop.')
+            'window (test_cfg.stride > test_cfg.crop_size?); their '
+            'prediction would be NaN. Set test_cfg.stride <= '
+            'test_cfg.crop_size.')
 
 
 def check_finite_output(name: str, value, owner: str = None) -> None:

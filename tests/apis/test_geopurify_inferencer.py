@@ -45,7 +45,7 @@ def test_oracle_room_labels_are_recovered(oracle_scene, tmp_path):
     # differences in kNN ties
     assert score > 0.80
     # the pooling is what recovers them: without it (0 steps) 0.608
-    inf.model.decode_head.iterations = 0
+    inf.model.decode_head.pooling.iterations = 0
     inf._scene_cache = None
     raw = inf(dict(points=oracle_scene['ply'], frames=oracle_scene['frames'])
               )['predictions'][0]['pts_semantic_mask']

@@ -15,8 +15,8 @@ B = 'water;boat,ship'
 def tiny_cfg(classes=A):
     return dict(model=dict(
         type='OVCLIPSegmentor', backbone=copy.deepcopy(TINY_BACKBONE),
-        class_names=classes, templates='simple_imagenet', slide_crop=64,
-        slide_stride=32), default_scope='mmseg')
+        class_names=classes, templates='simple_imagenet', 
+        test_cfg=dict(mode='slide', crop_size=64, stride=32)), default_scope='mmseg')
 
 
 def make(classes=A, **kw):
@@ -45,9 +45,13 @@ def test_classes_change_without_rebuild_equals_fresh_build(tmp_path):
     assert inf.model is model  # no rebuild
     fresh = make(B)(img)
     assert np.array_equal(out_b['predictions'], fresh['predictions'])
-    assert inf.classes == ['water', 'boat']
-    # the stock visualiser drew with the vocabulary's names and palette
+    # the stock visualiser drew with the call's names and palette
     assert inf.visualizer.dataset_meta['classes'] == ['water', 'boat']
+    # ... and the call's vocabulary did not outlive the call
+    assert inf.classes == make(A).classes
+    assert np.array_equal(inf(img)['predictions'], out_a['predictions'])
+    inf.set_vocabulary(B)  # switching for good is set_vocabulary
+    assert inf.classes == ['water', 'boat']
     assert out_b['visualization'].shape[:2] == (90, 120)
     assert len(list((tmp_path / 'pred').glob('*_pred.png'))) == 1
     assert len(list((tmp_path / 'vis').glob('*_vis.jpg'))) == 1
@@ -164,7 +168,7 @@ def test_segearth_ov3_model_and_vocabulary_switch():
     assert inf.random_weights
     out = inf(img, classes='tree;car;water', return_datasamples=True)
     assert out.seg_logits.data.shape == (3, 48, 64)
-    assert inf.classes == ['tree', 'car', 'water']
+    assert inf.classes == ['road', 'building']  # for that call only
 
 
 def test_no_vocabulary_is_a_clear_error():
@@ -197,11 +201,18 @@ def test_own_classes_switch_the_configs_background_rule_off(monkeypatch):
                           bg_idx=2, prob_thd=0.2, device='cpu')
     assert (own.model.prob_thd, own.model.bg_idx) == (0.2, 2)
     # the config's own classes keep the rule; a call with new classes
-    # switches it off the same way (was: bg_idx=5 is outside 2 classes)
+    # switches it off the same way for that call (was: bg_idx=5 is outside
+    # 2 classes), and the rule is back afterwards
     same = OVSegInferencer(copy.deepcopy(cfg), device='cpu')
     assert (same.model.prob_thd, same.model.bg_idx) == (0.1, 5)
     img = np.zeros((40, 50, 3), np.uint8)
+    seen = []
+    orig = same.model.predict
+    same.model.predict = lambda *a, **k: seen.append(
+        (same.model.prob_thd, same.model.bg_idx, same.classes)) or orig(
+            *a, **k)
     out = same(img, classes='water;boat,ship')
     assert out['predictions'].shape == (40, 50)
-    assert (same.model.prob_thd, same.model.bg_idx) == (0., 0)
-    assert same.classes == ['water', 'boat']
+    assert seen == [(0., 0, ['water', 'boat'])]
+    assert (same.model.prob_thd, same.model.bg_idx) == (0.1, 5)
+    assert same.classes[-1] == 'clutter'

@@ -31,7 +31,7 @@ def test_ov3_config(name, mmseg_scope):
     conf, thd, bg, slide = SETTINGS[name]
     m = cfg.model
     assert (m.decode_head.confidence_threshold, m.prob_thd, m.bg_idx,
-            m.slide_crop) == (conf, thd, bg, slide)
+            m.test_cfg.get('crop_size', (0, 0))[0]) == (conf, thd, bg, slide)
     assert 'mFscore' in cfg.test_evaluator.iou_metrics
     assert not any(t['type'] == 'Resize'
                    for t in cfg.test_dataloader.dataset.pipeline)

@@ -189,8 +189,9 @@ def test_bg_idx_outside_classes(mmseg_scope):
 
 def test_slide_crop_not_positive(mmseg_scope):
     with pytest.raises(ValueError) as e:
-        _segmentor(slide_crop=0)
-    assert 'OVCLIPSegmentor: slide_crop=0 is out of range' in str(e.value)
+        _segmentor(test_cfg=dict(mode='slide', crop_size=0, stride=16))
+    assert 'OVCLIPSegmentor: test_cfg.crop_size=0 is out of range' in str(
+        e.value)
 
 
 # ----------------------------------------------------------- checkpoints
@@ -351,7 +352,7 @@ BAD_INPUTS_DOC = {
         '2d',
         'Slide window size 0',
         '`ValueError` when the segmentor is built: "OVCLIPSegmentor: '
-        'slide_crop=0 is out of range: it must be in [1, inf]"'),
+        'test_cfg.crop_size=0 is out of range: it must be in [1, inf]"'),
     'test_checkpoint_of_another_architecture_no_common_keys': (
         'ckpt',
         'Checkpoint of another architecture (no common keys), check level',

@@ -262,8 +262,8 @@ def _geopurify(path):
         backbone=dict(type='StudentAffinityNet', in_channels=14,
                       hidden_channels=8, embed_dim=8, num_blocks=1),
         class_names='wall;floor;chair', fused_channels=8,
-        text_embeddings=str(path), knn=4,
-        decode_head=dict(type='AffinityPurifyHead', knn=4, iterations=1)))
+        text_embeddings=str(path), decode_head=dict(
+            type='AffinityPurifyHead', pooling=dict(knn=4, iterations=1))))
 
 
 def _write(path, obj):

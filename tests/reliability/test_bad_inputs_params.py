@@ -9,7 +9,8 @@ import pytest
 import torch
 import torch.nn as nn
 
-from fixtures.tiny_models import tiny_geopurify_cfg, tiny_ovclip_segmentor
+from fixtures.tiny_models import (purify_head, tiny_geopurify_cfg,
+                                  tiny_ovclip_segmentor)
 from ovseg_plugins.utils.validation import (check_covered,
                                             check_finite_output, check_slide)
 
@@ -39,16 +40,18 @@ def _sam3(**kw):
 
 # field, value, error type, message fragments (besides the owner)
 OVCLIP_CASES = {
-    'stride_larger_than_crop': (dict(slide_crop=32, slide_stride=48),
-                                ValueError,
-                                ['slide_stride=48 is larger than '
-                                 'slide_crop=32', 'no prediction']),
-    'crop_negative': (dict(slide_crop=-32), ValueError,
-                      ['slide_crop=-32 is out of range']),
-    'crop_not_integer': (dict(slide_crop=32.5), TypeError,
-                         ['slide_crop must be an integer', 'float 32.5']),
-    'stride_zero': (dict(slide_stride=0), ValueError,
-                    ['slide_stride=0 is out of range']),
+    'stride_larger_than_crop': (
+        dict(test_cfg=dict(mode='slide', crop_size=32, stride=48)),
+        ValueError, ['test_cfg.stride=48 is larger than '
+                     'test_cfg.crop_size=32', 'no prediction']),
+    'crop_negative': (
+        dict(test_cfg=dict(mode='slide', crop_size=-32, stride=16)),
+        ValueError, ['test_cfg.crop_size=-32 is out of range']),
+    'crop_not_integer': (
+        dict(test_cfg=dict(mode='slide', crop_size=32.5, stride=16)),
+        TypeError, ['test_cfg.crop_size must be an integer', 'float 32.5']),
+    'stride_zero': (dict(test_cfg=dict(mode='slide', crop_size=32, stride=0)),
+                    ValueError, ['test_cfg.stride=0 is out of range']),
     'prob_thd_negative': (dict(prob_thd=-0.1), ValueError,
                           ['prob_thd=-0.1 is out of range', '[0, 1]']),
     'prob_thd_above_one': (dict(prob_thd=1.5), ValueError,
@@ -90,11 +93,12 @@ def test_ovclip_segmentor_parameter(mmseg_scope, case):
 
 
 SAM3_CASES = {
-    'crop_negative': (dict(slide_crop=-1), ValueError,
-                      ['slide_crop=-1 is out of range']),
-    'stride_larger_than_crop': (dict(slide_crop=32, slide_stride=64),
-                                ValueError, ['slide_stride=64 is larger than '
-                                             'slide_crop=32']),
+    'crop_negative': (dict(test_cfg=dict(mode='slide', crop_size=-1)),
+                      ValueError, ['test_cfg.crop_size=-1 is out of range']),
+    'stride_larger_than_crop': (
+        dict(test_cfg=dict(mode='slide', crop_size=32, stride=64)),
+        ValueError, ['test_cfg.stride=64 is larger than '
+                     'test_cfg.crop_size=32']),
     'prob_thd_above_one': (dict(prob_thd=2), ValueError,
                            ['prob_thd=2.0 is out of range']),
     'bg_idx_float': (dict(bg_idx=0.0), TypeError,
@@ -108,9 +112,44 @@ def test_sam3_segmentor_parameter(mmseg_scope, case):
 
 
 def test_sam3_crop_zero_means_whole_image(mmseg_scope):
-    """``slide_crop=0`` (the default) is the whole image, not an error."""
-    seg = _sam3(slide_crop=0)
-    assert seg.slide_crop == 0
+    """``slide_crop=0`` (the old alias of ``test_cfg.mode='whole'``, the
+    default) is the whole image, not an error."""
+    with pytest.warns(FutureWarning, match='old alias'):
+        seg = _sam3(slide_crop=0)
+    assert seg.test_cfg.mode == 'whole'
+
+
+TEST_CFG_CASES = {
+    'given_twice': (
+        _ovclip, dict(slide_crop=64),
+        ['OVCLIPSegmentor: slide_crop=64 and test_cfg.crop_size=32 set the '
+         'same thing twice; keep test_cfg.crop_size only']),
+    'unknown_key': (
+        _ovclip, dict(test_cfg=dict(mode='slide', crop=224, stride=112)),
+        ["OVCLIPSegmentor: test_cfg has unknown keys ['crop']; it takes "
+         "['mode', 'crop_size', 'stride']"]),
+    'mode_typo': (
+        _ovclip, dict(test_cfg=dict(mode='slid')),
+        ["OVCLIPSegmentor: test_cfg.mode='slid'; use 'slide' or 'whole'"]),
+    'slide_without_crop': (
+        _sam3, dict(test_cfg=dict(mode='slide')),
+        ["SAM3Segmentor: test_cfg.mode='slide' needs test_cfg.crop_size"]),
+    'whole_alias_contradicts_slide': (
+        _sam3, dict(slide_crop=0, test_cfg=dict(mode='slide', crop_size=64)),
+        ['SAM3Segmentor: slide_crop=0 (whole image) contradicts '
+         "test_cfg.mode='slide'"]),
+}
+
+
+@pytest.mark.parametrize('case', list(TEST_CFG_CASES))
+def test_test_cfg_refused(mmseg_scope, case):
+    """Windows are set in ``test_cfg`` as in mmseg's EncoderDecoder; a
+    setting given twice or unknown was silently ignored in one place."""
+    build, kw, frags = TEST_CFG_CASES[case]
+    with pytest.raises(ValueError) as e:
+        build(**kw)
+    for f in frags:
+        assert f in str(e.value), (f, str(e.value))
 
 
 def _geopurify_cfg(tmp_path, **kw):
@@ -121,24 +160,25 @@ def _geopurify_cfg(tmp_path, **kw):
 
 
 GEOPURIFY_CASES = {
-    'knn_zero': (dict(knn=0), ValueError, 'GeoPurifySegmentor: knn=0'),
-    'knn_float': (dict(knn=4.0), TypeError,
-                  'GeoPurifySegmentor: knn must be an integer'),
+    'knn_zero': (dict(decode_head=purify_head(knn=0)), ValueError,
+                 'GeometryGuidedPooling: knn=0'),
+    'knn_float': (dict(decode_head=purify_head(knn=4.0)), TypeError,
+                  'GeometryGuidedPooling: knn must be an integer'),
     'voxel_size_zero': (dict(voxel_size=0), ValueError,
                         'GeoPurifySegmentor: voxel_size=0.0 is out of range'),
     'voxel_size_negative': (dict(voxel_size=-0.02), ValueError,
                             'GeoPurifySegmentor: voxel_size=-0.02'),
     'normal_knn_too_small': (dict(normal_knn=1), ValueError,
                              'GeoPurifySegmentor: normal_knn=1'),
-    'chunk_zero': (dict(chunk=0), ValueError, 'GeoPurifySegmentor: chunk=0'),
+    'chunk_zero': (dict(decode_head=purify_head(knn=4, chunk=0)), ValueError,
+                   'GeometryGuidedPooling: chunk=0'),
     'teacher_channels_negative': (dict(teacher_channels=-8), ValueError,
                                   'GeoPurifySegmentor: teacher_channels=-8'),
-    'head_sharpen_zero': (dict(decode_head=dict(type='AffinityPurifyHead',
-                                                knn=4, sharpen=0)),
-                          ValueError, 'AffinityPurifyHead: sharpen=0.0'),
-    'head_iterations_negative': (dict(decode_head=dict(
-        type='AffinityPurifyHead', knn=4, iterations=-1)), ValueError,
-        'AffinityPurifyHead: iterations=-1'),
+    'head_sharpen_zero': (dict(decode_head=purify_head(knn=4, sharpen=0)),
+                          ValueError, 'GeometryGuidedPooling: sharpen=0.0'),
+    'head_iterations_negative': (dict(decode_head=purify_head(
+        knn=4, iterations=-1)), ValueError,
+        'GeometryGuidedPooling: iterations=-1'),
 }
 
 
@@ -172,7 +212,7 @@ def test_slide_windows_stride_larger_than_crop():
     with pytest.raises(ValueError) as e:
         slide_windows(100, 100, (32, 32), (64, 64))
     assert 'slide stride (64, 64) is larger than the crop (32, 32)' in str(
-        e.value) and 'slide_stride <= slide_crop' in str(e.value)
+        e.value) and 'test_cfg.stride <= test_cfg.crop_size' in str(e.value)
 
 
 def test_slide_stride_equal_to_crop_covers_everything():
@@ -194,7 +234,7 @@ def test_merge_with_uncovered_pixels_refused():
         check_covered(count, 'OVCLIPSegmentor.slide_inference')
     msg = str(e.value)
     assert 'OVCLIPSegmentor.slide_inference: 2 pixels are covered by no ' \
-        'window' in msg and 'slide_stride <= slide_crop' in msg
+        'window' in msg and 'test_cfg.stride <= test_cfg.crop_size' in msg
 
 
 def test_nan_probabilities_never_labelled(mmseg_scope):
@@ -219,22 +259,25 @@ def test_nan_probabilities_never_labelled(mmseg_scope):
 BAD_INPUTS_DOC = {
     'test_ovclip_segmentor_parameter[stride_larger_than_crop]': (
         'params',
-        '`OVCLIPSegmentor` `slide_stride` larger than `slide_crop` (48 vs '
-        '32) - was NaN probabilities between windows, labelled 0',
-        '`ValueError` at build: "OVCLIPSegmentor: slide_stride=48 is larger '
-        'than slide_crop=32: the pixels between two windows would get no '
-        'prediction. Set slide_stride <= slide_crop"'),
+        '`OVCLIPSegmentor` `test_cfg.stride` larger than '
+        '`test_cfg.crop_size` (48 vs 32) - was NaN probabilities between '
+        'windows, labelled 0',
+        '`ValueError` at build: "OVCLIPSegmentor: test_cfg.stride=48 is '
+        'larger than test_cfg.crop_size=32: the pixels between two windows '
+        'would get no prediction. Set test_cfg.stride <= '
+        'test_cfg.crop_size"'),
     'test_ovclip_segmentor_parameter[crop_negative]': (
-        'params', '`slide_crop=-32`',
-        '`ValueError`: "OVCLIPSegmentor: slide_crop=-32 is out of range: it '
-        'must be in [1, inf]"'),
+        'params', '`test_cfg.crop_size=-32`',
+        '`ValueError`: "OVCLIPSegmentor: test_cfg.crop_size=-32 is out of '
+        'range: it must be in [1, inf]"'),
     'test_ovclip_segmentor_parameter[crop_not_integer]': (
-        'params', '`slide_crop=32.5`',
-        '`TypeError`: "OVCLIPSegmentor: slide_crop must be an integer, got '
-        'float 32.5"'),
+        'params', '`test_cfg.crop_size=32.5`',
+        '`TypeError`: "OVCLIPSegmentor: test_cfg.crop_size must be an '
+        'integer, got float 32.5"'),
     'test_ovclip_segmentor_parameter[stride_zero]': (
-        'params', '`slide_stride=0`',
-        '`ValueError`: "OVCLIPSegmentor: slide_stride=0 is out of range"'),
+        'params', '`test_cfg.stride=0`',
+        '`ValueError`: "OVCLIPSegmentor: test_cfg.stride=0 is out of '
+        'range"'),
     'test_ovclip_segmentor_parameter[prob_thd_negative]': (
         'params', '`prob_thd=-0.1`',
         '`ValueError`: "OVCLIPSegmentor: prob_thd=-0.1 is out of range: it '
@@ -270,12 +313,14 @@ BAD_INPUTS_DOC = {
         '`ValueError`: "OVCLIPSegmentor: crop_batch_size=0 is out of range"'),
     'test_sam3_segmentor_parameter[crop_negative]': (
         'params',
-        '`SAM3Segmentor` `slide_crop=-1` - was the whole image silently',
-        '`ValueError`: "SAM3Segmentor: slide_crop=-1 is out of range"'),
+        '`SAM3Segmentor` `test_cfg.crop_size=-1` - was the whole image '
+        'silently',
+        '`ValueError`: "SAM3Segmentor: test_cfg.crop_size=-1 is out of '
+        'range"'),
     'test_sam3_segmentor_parameter[stride_larger_than_crop]': (
         'params', '`SAM3Segmentor` stride 64 > crop 32',
-        '`ValueError`: "SAM3Segmentor: slide_stride=64 is larger than '
-        'slide_crop=32 ..."'),
+        '`ValueError`: "SAM3Segmentor: test_cfg.stride=64 is larger than '
+        'test_cfg.crop_size=32 ..."'),
     'test_sam3_segmentor_parameter[prob_thd_above_one]': (
         'params', '`SAM3Segmentor` `prob_thd=2`',
         '`ValueError`: "SAM3Segmentor: prob_thd=2.0 is out of range"'),
@@ -283,14 +328,41 @@ BAD_INPUTS_DOC = {
         'params', '`SAM3Segmentor` `bg_idx=0.0`',
         '`TypeError`: "SAM3Segmentor: bg_idx must be an integer"'),
     'test_sam3_crop_zero_means_whole_image': (
-        'params', '`SAM3Segmentor` `slide_crop=0`',
-        'handled: the whole image (documented default)'),
+        'params', '`SAM3Segmentor` `slide_crop=0` (old alias)',
+        'handled: the whole image (`test_cfg.mode=\'whole\'`, the '
+        'documented default), with a `FutureWarning` naming test_cfg'),
+    'test_test_cfg_refused[given_twice]': (
+        'params',
+        '`OVCLIPSegmentor` window size given as the old `slide_crop` and in '
+        '`test_cfg` - before, `test_cfg` was ignored silently',
+        '`ValueError`: "OVCLIPSegmentor: slide_crop=64 and '
+        'test_cfg.crop_size=32 set the same thing twice; keep '
+        'test_cfg.crop_size only (slide_crop is an old alias)."'),
+    'test_test_cfg_refused[unknown_key]': (
+        'params', '`test_cfg=dict(crop=224, ...)` (a misspelt key)',
+        '`ValueError`: "OVCLIPSegmentor: test_cfg has unknown keys '
+        '[\'crop\']; it takes [\'mode\', \'crop_size\', \'stride\'] as '
+        'mmseg\'s EncoderDecoder does."'),
+    'test_test_cfg_refused[mode_typo]': (
+        'params', "`test_cfg.mode='slid'`",
+        '`ValueError`: "OVCLIPSegmentor: test_cfg.mode=\'slid\'; use '
+        '\'slide\' or \'whole\'."'),
+    'test_test_cfg_refused[slide_without_crop]': (
+        'params', "`SAM3Segmentor` `test_cfg=dict(mode='slide')` without a "
+        'crop size',
+        '`ValueError`: "SAM3Segmentor: test_cfg.mode=\'slide\' needs '
+        'test_cfg.crop_size (and stride) ..."'),
+    'test_test_cfg_refused[whole_alias_contradicts_slide]': (
+        'params', "`SAM3Segmentor` `slide_crop=0` with `test_cfg.mode="
+        "'slide'`",
+        '`ValueError`: "SAM3Segmentor: slide_crop=0 (whole image) '
+        'contradicts test_cfg.mode=\'slide\'."'),
     'test_geopurify_parameter[knn_zero]': (
-        'params', '`GeoPurifySegmentor` `knn=0`',
-        '`ValueError`: "GeoPurifySegmentor: knn=0 is out of range"'),
+        'params', '`GeometryGuidedPooling` `knn=0`',
+        '`ValueError`: "GeometryGuidedPooling: knn=0 is out of range"'),
     'test_geopurify_parameter[knn_float]': (
-        'params', '`GeoPurifySegmentor` `knn=4.0`',
-        '`TypeError`: "GeoPurifySegmentor: knn must be an integer"'),
+        'params', '`GeometryGuidedPooling` `knn=4.0`',
+        '`TypeError`: "GeometryGuidedPooling: knn must be an integer"'),
     'test_geopurify_parameter[voxel_size_zero]': (
         'params', '`voxel_size=0`',
         '`ValueError`: "GeoPurifySegmentor: voxel_size=0.0 is out of range: '
@@ -301,25 +373,26 @@ BAD_INPUTS_DOC = {
         'params', '`normal_knn=1` (a normal needs 3 points)',
         '`ValueError`: "GeoPurifySegmentor: normal_knn=1 is out of range"'),
     'test_geopurify_parameter[chunk_zero]': (
-        'params', '`chunk=0`',
-        '`ValueError`: "GeoPurifySegmentor: chunk=0 is out of range"'),
+        'params', '`GeometryGuidedPooling` `chunk=0`',
+        '`ValueError`: "GeometryGuidedPooling: chunk=0 is out of range"'),
     'test_geopurify_parameter[teacher_channels_negative]': (
         'params', '`teacher_channels=-8`',
         '`ValueError`: "GeoPurifySegmentor: teacher_channels=-8 is out of '
         'range"'),
     'test_geopurify_parameter[head_sharpen_zero]': (
-        'params', '`AffinityPurifyHead` `sharpen=0` (uniform affinities)',
-        '`ValueError`: "AffinityPurifyHead: sharpen=0.0 is out of range"'),
+        'params', '`GeometryGuidedPooling` `sharpen=0` (uniform affinities)',
+        '`ValueError`: "GeometryGuidedPooling: sharpen=0.0 is out of range"'),
     'test_geopurify_parameter[head_iterations_negative]': (
-        'params', '`AffinityPurifyHead` `iterations=-1`',
-        '`ValueError`: "AffinityPurifyHead: iterations=-1 is out of range"'),
+        'params', '`GeometryGuidedPooling` `iterations=-1`',
+        '`ValueError`: "GeometryGuidedPooling: iterations=-1 is out of '
+        'range"'),
     'test_point_features_expected_dim_zero': (
         'params', '`LoadPointFeatures(expected_dim=0)`',
         '`ValueError`: "LoadPointFeatures: expected_dim=0 is out of range"'),
     'test_slide_windows_stride_larger_than_crop': (
         'params', 'Window grid with stride > crop (any caller)',
         '`ValueError`: "slide stride (64, 64) is larger than the crop (32, '
-        '32): ...; set slide_stride <= slide_crop"'),
+        '32): ...; set test_cfg.stride <= test_cfg.crop_size"'),
     'test_slide_stride_equal_to_crop_covers_everything': (
         'params', 'Stride equal to the crop (no overlap)',
         'handled: allowed, every pixel covered'),

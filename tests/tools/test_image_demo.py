@@ -32,16 +32,8 @@ def test_demo_missing_image(tmp_path):
 
 def _tiny_config(tmp_path):
     """configs/segearth/openearthmap.py with the tiny random CLIP."""
-    from fixtures.tiny_models import TINY_CLIP_CFG, TINY_CLIP_NAME
-    p = tmp_path / 'tiny_segearth.py'
-    backbone = dict(model_name=TINY_CLIP_NAME, model_cfg=TINY_CLIP_CFG,
-                    pretrained=None)
-    leaf = osp.join(REPO_ROOT, 'configs', 'segearth', 'openearthmap.py')
-    p.write_text(f'_base_ = [{leaf!r}]\n'
-                 f'model = dict(backbone={backbone!r}, '
-                 "templates='simple_imagenet', slide_crop=64, "
-                 'slide_stride=32)\n')
-    return str(p)
+    from fixtures.tiny_configs import tiny_demo_config
+    return tiny_demo_config(tmp_path)
 
 
 def test_demo_geotiff_path(tmp_path):

@@ -78,8 +78,9 @@ custom_imports = dict(imports=['ovseg_plugins.seg3d',
 model = dict(
     # CUDA-only PointNet2SASSG / PointNet2Head -> CPU-capable stand-ins
     backbone=dict(_delete_=True, type='TinyPointMLP'),
-    decode_head=dict(_delete_=True, type='AffinityPurifyHead', knn=16,
-                     iterations=4, base_head={TINY_DGCNN_HEAD!r}),
+    decode_head=dict(_delete_=True, type='AffinityPurifyHead',
+                     pooling=dict(knn=16, iterations=4),
+                     base_head={TINY_DGCNN_HEAD!r}),
     test_cfg=dict(mode='whole'))
 test_dataloader = dict(num_workers=0, persistent_workers=False, dataset=dict(
     data_root={root + '/'!r}, ann_file='scannet_infos.pkl'))
@@ -138,7 +139,8 @@ def tiny_geopurify_leaf(tmp_path, root):
     leaf.write_text(f"""_base_ = [{cfg!r}]
 model = dict(backbone=dict(in_channels=14, hidden_channels=16, embed_dim=8,
                            num_blocks=1),
-             fused_channels=8, teacher_channels=8, knn=16,
+             fused_channels=8, teacher_channels=8, loss=dict(knn=16),
+             decode_head=dict(pooling=dict(knn=16)),
              text_embeddings={str(tmp_path / 'text.pt')!r})
 test_dataloader = dict(num_workers=0, dataset=dict(
     data_root={root!r}, ann_file='scannet_infos.pkl', pipeline=[

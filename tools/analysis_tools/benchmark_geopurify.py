@@ -115,14 +115,14 @@ def room_voxels(n, seed=0):
 def pool_case(n, dim, geometry, q):
     import torch
 
-    from ovseg_plugins.seg3d.models.decode_heads import AffinityPurifyHead
+    from ovseg_plugins.seg3d.models.decode_heads import GeometryGuidedPooling
     torch.manual_seed(0)
     coords = room_voxels(n) if geometry == 'room' else \
         torch.randint(0, 200, (n, 3)).float().unique(dim=0)
     n = len(coords)
     feats = torch.randn(n, dim)
     emb = torch.randn(n, 128)
-    head = AffinityPurifyHead(knn=96, sharpen=20., iterations=18)
+    pool = GeometryGuidedPooling(knn=96, sharpen=20., iterations=18)
     base = status_kb('VmRSS')
     ok = reset_peak_rss()
     from ovseg_plugins.seg3d.ops import knn_indices
@@ -130,7 +130,7 @@ def pool_case(n, dim, geometry, q):
     knn_indices(coords, 96)
     t_knn = time.perf_counter() - t
     t = time.perf_counter()
-    head(feats, emb, coords)  # kNN + affinities + T sparse products
+    pool(feats, emb, coords)  # kNN + affinities + T sparse products
     sec = time.perf_counter() - t
     q.put(dict(voxels=n, seconds=sec, knn_seconds=t_knn, peak_mb=(status_kb('VmHWM') - base) /
                1024 if ok else float('nan')))

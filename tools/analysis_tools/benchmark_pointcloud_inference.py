@@ -73,7 +73,7 @@ def purify_breakdown(inf, cloud):
         import affinity_weights, geometry_guided_pooling
     from ovseg_plugins.seg3d.models.utils import scatter_mean
     from ovseg_plugins.seg3d.ops.knn import knn_indices, spatial_order
-    m, head = inf.model, inf.model.decode_head
+    m, head = inf.model, inf.model.decode_head.pooling
     pts = torch.cat([torch.from_numpy(cloud.points),
                      torch.randn(len(cloud), m.fused_channels)], 1)
     out = {}

@@ -192,7 +192,12 @@ def run_image(inf, path: str, args) -> dict:
     out = inf(path)
     labels = np.asarray(out['predictions']).astype(
         label_dtype(len(inf.model.vocabulary.classes), 'image_demo labels'))
-    image = np.array(Image.open(path).convert('RGB'))
+    # the pixels the model saw (its pipeline's loader: EXIF orientation,
+    # 16-bit reduction), not a second reading of the file
+    image = np.ascontiguousarray(inf.load_image(path)[..., ::-1])
+    if image.shape[:2] != labels.shape:
+        raise RuntimeError(f'{path}: labels {labels.shape} do not match the '
+                           f'image the model saw {image.shape[:2]}.')
     names = [','.join(s) for s in inf.model.vocabulary.classes]
     stamp = RANDOM_WEIGHTS_STAMP if inf.random_weights else None
     overlay = render_overlay(image, labels, names, inf.palette, args.alpha,
@@ -209,7 +214,7 @@ def run_image(inf, path: str, args) -> dict:
     def write_summary(tmp):  # last: stamped with the pictures' hashes
         summary['outputs'] = output_stamp([out_overlay, out_labels])
         with open(tmp, 'w') as f:
-            json.dump(summary, f, indent=2)
+            json.dump(summary, f, indent=2, allow_nan=False)
 
     write_output_set([  # old set removed first; each file atomic
         (out_overlay, overlay.save),
@@ -241,8 +246,8 @@ def run_raster(inf, src, args) -> dict:
 
 
 def _dump_json(obj, path):
-    with open(path, 'w') as f:
-        json.dump(obj, f, indent=2)
+    with open(path, 'w') as f:  # strict JSON: a NaN is a bug, never written
+        json.dump(obj, f, indent=2, allow_nan=False)
 
 
 def _is_raster(path: str, args) -> bool:

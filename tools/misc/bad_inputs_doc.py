@@ -45,11 +45,13 @@ SECTIONS = {
     'ckpt': 'Checkpoints, weights and caches (offline)',
     '3d': 'Point clouds, feature files and 3D inputs (GeoPurify)',
     'tools': 'Tools (`tools/train.py`, `tools/test.py`, converters, demo)',
+    'raster': 'Rasters and the raster path (`image_demo.py`, `segment_raster`)',
     'outputs': 'Outputs (atomic, written as a set, stamped)',
     'coido': 'CoIDO files (`ovseg_plugins/coido`)',
 }
 # a file without BAD_INPUTS_DOC entries: its section from its name
 FILE_SECTIONS = (('coido', 'coido'), ('text', 'text'), ('3d', '3d'),
+                 ('raster', 'raster'),
                  ('tools', 'tools'), ('offline', 'ckpt'), ('2d', '2d'))
 
 HEADER = """\

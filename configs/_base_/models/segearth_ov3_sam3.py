@@ -34,8 +34,8 @@ model = dict(
     input_resize='uint8_antialias',
     # fp32; 'bf16' = the authors' autocast for GPU parity runs (CPU: fp32)
     autocast_dtype=None,
-    slide_crop=0,
-    slide_stride=0,
     batched_prompts=True,
     prob_thd=0.0,
-    bg_idx=0)
+    bg_idx=0,
+    # the whole image resized to SAM 3's input (leaves may slide instead)
+    test_cfg=dict(mode='whole'))

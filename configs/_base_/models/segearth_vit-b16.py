@@ -20,10 +20,9 @@ model = dict(
     decode_head=dict(type='CLSRemovalHead', cls_token_lambda=-0.3),
     class_names=None,
     templates='openai_imagenet',
-    mode='slide',
-    slide_crop=224,
-    slide_stride=112,
     crop_batch_size=16,
     logit_scale=50.,
     prob_thd=0.,
-    bg_idx=0)
+    bg_idx=0,
+    # mmseg's test_cfg: 224 px windows at stride 112 (the authors' slide)
+    test_cfg=dict(mode='slide', crop_size=(224, 224), stride=(112, 112)))

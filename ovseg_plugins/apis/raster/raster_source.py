@@ -1,12 +1,17 @@
-"""Windowed readers: one raster, or a folder of tiles on one pixel grid.
+"""Windowed readers: one raster (local, remote or virtual), or a folder of
+tiles on one pixel grid.
 
-Both expose the same small interface used by :func:`segment_raster`:
+Both expose the same small interface used by the raster engine:
 ``width``, ``height``, ``count``, ``crs``, ``transform``, ``dtype``,
-``colorinterp`` and ``read(bands, window) -> (array, valid)``, where
+``colorinterp``, ``descriptions``, ``tags``, ``colormap(band)``,
+``georeferenced`` and ``read(bands, window) -> (array, valid)``, where
 ``array`` is ``(len(bands), h, w)`` in the source dtype and ``valid`` is
-``(h, w)`` bool (False where any selected band is nodata / masked, or outside
-every tile of a mosaic). Reading goes through rasterio (GDAL), one window at a
-time, so memory does not grow with the raster.
+``(h, w)`` bool (False where any selected band is nodata / masked, NaN or
+infinite in a floating-point source, or outside every tile of a mosaic).
+Reading goes through rasterio (GDAL), one window at a time, so memory does
+not grow with the raster; remote rasters (``http(s)://``, ``s3://``,
+``/vsicurl/``, ``/vsis3/``, other ``/vsi*`` paths) are read through GDAL's
+virtual file systems with HTTP range requests (no full download).
 """
 import glob
 import os.path as osp
@@ -16,6 +21,7 @@ import numpy as np
 
 RASTER_EXTS = ('.tif', '.tiff', '.vrt', '.img', '.jp2', '.png', '.jpg',
                '.jpeg', '.bmp')
+REMOTE_PREFIXES = ('http://', 'https://', 's3://', '/vsi')
 
 
 def _rasterio():
@@ -28,30 +34,77 @@ def _rasterio():
     return rasterio
 
 
+def is_remote(path) -> bool:
+    """``http(s)://``, ``s3://`` URLs and GDAL ``/vsi*`` paths."""
+    return isinstance(path, str) and path.startswith(REMOTE_PREFIXES)
+
+
+def gdal_path(path: str) -> str:
+    """The GDAL path of ``path``: ``http(s)://`` -> ``/vsicurl/...``,
+    ``s3://bucket/key`` -> ``/vsis3/bucket/key``; others unchanged."""
+    if path.startswith(('http://', 'https://')):
+        return '/vsicurl/' + path
+    if path.startswith('s3://'):
+        return '/vsis3/' + path[len('s3://'):]
+    return path
+
+
+def remote_hint(path: str) -> str:
+    if path.startswith(('s3://', '/vsis3/')):
+        return ('check the bucket and key, and the credentials (AWS_PROFILE '
+                'or AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY; '
+                'AWS_NO_SIGN_REQUEST=YES for public buckets)')
+    return 'check the URL (open it in a browser or with curl -I) and the network'
+
+
 class RasterSource:
-    """One raster file read window by window.
+    """One raster read window by window.
 
     Args:
-        path (str): Any GDAL-readable raster (GeoTIFF, PNG, JPEG, VRT...).
+        path (str): Any GDAL-readable raster (GeoTIFF, PNG, JPEG, VRT...), a
+            URL (``http(s)://``, ``s3://``) or a GDAL virtual path
+            (``/vsicurl/``, ``/vsis3/``...).
     """
 
     def __init__(self, path: str):
         rasterio = _rasterio()
-        if not osp.isfile(path):
+        remote = is_remote(path)
+        if not remote and not osp.isfile(path):
             raise FileNotFoundError(f'Raster not found: {path!r}.')
         try:
-            self._ds = rasterio.open(path)
+            self._ds = rasterio.open(gdal_path(path))
         except rasterio.errors.RasterioIOError as e:
+            if remote:
+                raise OSError(
+                    f'Cannot read the remote raster {path!r} ({e}): '
+                    f'{remote_hint(path)}.') from e
             raise ValueError(
                 f'Cannot read {path!r} as a raster ({e}); give a GeoTIFF or '
                 'another GDAL-readable image.') from e
         ds = self._ds
-        self.path = path
+        self.path, self.remote = path, remote
         self.width, self.height, self.count = ds.width, ds.height, ds.count
         self.crs, self.transform = ds.crs, ds.transform
         self.dtype = np.dtype(ds.dtypes[0])
         self.nodata = ds.nodata
         self.colorinterp = [c.name for c in ds.colorinterp]
+        self.descriptions = list(ds.descriptions)
+        self.tags = ds.tags()
+        self.georeferenced = not (ds.crs is None and not ds.gcps[0] and
+                                  ds.transform == rasterio.Affine.identity())
+        self._float = np.issubdtype(self.dtype, np.floating)
+
+    def colormap(self, band: int):
+        try:
+            return self._ds.colormap(band)
+        except ValueError:  # no colour table
+            return None
+
+    def _valid(self, arr, masks):
+        valid = (masks > 0).all(axis=0)
+        if self._float:  # NaN / inf are nodata, tagged or not
+            valid &= np.isfinite(arr).all(axis=0)
+        return valid
 
     def read(self, bands: Sequence[int],
              window: Tuple[int, int, int, int]
@@ -62,7 +115,7 @@ class RasterSource:
         win = Window(x0, y0, x1 - x0, y1 - y0)
         arr = self._ds.read(list(bands), window=win)
         masks = self._ds.read_masks(list(bands), window=win)
-        return arr, (masks > 0).all(axis=0)
+        return arr, self._valid(arr, masks)
 
     def read_overview(self, bands: Sequence[int],
                       max_side: int) -> Tuple[np.ndarray, np.ndarray]:
@@ -72,7 +125,7 @@ class RasterSource:
         arr = self._ds.read(list(bands), out_shape=(len(bands), ) + shape)
         masks = self._ds.read_masks(list(bands),
                                     out_shape=(len(bands), ) + shape)
-        return arr, (masks > 0).all(axis=0)
+        return arr, self._valid(arr, masks)
 
     def close(self) -> None:
         self._ds.close()
@@ -105,9 +158,8 @@ class MosaicSource:
                     f'{folder!r}.')
         self.tiles: List[RasterSource] = [RasterSource(p) for p in paths]
         if len(self.tiles) > 1:
-            from rasterio.transform import Affine
             for t in self.tiles:
-                if t.crs is None and t.transform == Affine.identity():
+                if not t.georeferenced:
                     raise ValueError(
                         f'Tile {t.path!r} has no georeference (no CRS, no '
                         'geotransform): a mosaic places tiles by their '
@@ -120,6 +172,10 @@ class MosaicSource:
         self.crs, self.count, self.dtype = first.crs, first.count, first.dtype
         self.nodata = first.nodata
         self.colorinterp = first.colorinterp
+        self.descriptions, self.tags = first.descriptions, first.tags
+        self.colormap = first.colormap
+        self.remote = any(t.remote for t in self.tiles)
+        self.georeferenced = all(t.georeferenced for t in self.tiles)
         t0 = first.transform
         if t0.b != 0 or t0.d != 0:
             raise ValueError(f'{first.path}: rotated rasters are not '
@@ -199,6 +255,6 @@ def open_source(src):
     folder or a list of files."""
     if isinstance(src, (list, tuple)):
         return MosaicSource(list(src))
-    if isinstance(src, str) and osp.isdir(src):
+    if isinstance(src, str) and not is_remote(src) and osp.isdir(src):
         return MosaicSource(src)
     return RasterSource(src)

@@ -1,4 +1,4 @@
-"""Band selection and the documented stretch of any raster to 8-bit RGB.
+"""The documented stretch of any raster's selected bands to 8-bit.
 
 CLIP-type models see 8-bit RGB. For a source of another type (12/16-bit,
 float reflectance) every selected band ``b`` is mapped linearly:
@@ -15,41 +15,11 @@ with ``(lo_b, hi_b)``:
 * ``'none'``: ``(0, 255)`` (values are clipped; the default for uint8);
 * explicit ranges: one ``(lo, hi)`` per selected band, or one for all.
 """
-from typing import List, Optional, Sequence, Tuple, Union
+from typing import Optional, Sequence, Tuple, Union
 
 import numpy as np
 
 StretchSpec = Union[str, Sequence[float], Sequence[Sequence[float]]]
-
-
-def select_bands(count: int, colorinterp: Sequence[str],
-                 bands: Optional[Sequence[int]] = None) -> List[int]:
-    """1-based band indices to read as R, G, B.
-
-    Default: the bands whose colour interpretation is red, green, blue when
-    all three exist, else bands 1, 2, 3; a single band is repeated (grey).
-
-    Args:
-        count (int): Bands in the source.
-        colorinterp (list[str]): GDAL colour interpretation names.
-        bands (list[int], optional): Explicit 1-based indices (1 or 3).
-    """
-    if bands is None:
-        ci = [c.lower() for c in colorinterp]
-        if all(c in ci for c in ('red', 'green', 'blue')):
-            return [ci.index(c) + 1 for c in ('red', 'green', 'blue')]
-        if count >= 3:
-            return [1, 2, 3]
-        return [1, 1, 1]
-    bands = [int(b) for b in bands]
-    if len(bands) not in (1, 3):
-        raise ValueError(f'bands={bands}: give 3 band indices (R, G, B) or '
-                         'one (repeated as grey), 1-based as in GDAL.')
-    bad = [b for b in bands if not 1 <= b <= count]
-    if bad:
-        raise ValueError(f'bands={bands}: {bad} outside 1..{count} (the '
-                         f'raster has {count} bands; indices are 1-based).')
-    return bands * 3 if len(bands) == 1 else bands
 
 
 def stretch_ranges(sample: np.ndarray, valid: np.ndarray, dtype: np.dtype,
@@ -100,6 +70,11 @@ def stretch_ranges(sample: np.ndarray, valid: np.ndarray, dtype: np.dtype,
             raise ValueError(
                 f'stretch ranges {stretch!r}: give one (lo, hi) for all bands '
                 f'or one per selected band ({B}).')
+    if not np.isfinite(r).all():
+        raise ValueError(
+            f'stretch ranges {r.tolist()} are not finite (infinite values in '
+            'the raster?); give explicit ranges (--stretch none, or '
+            'stretch=[(lo, hi), ...]).')
     flat = r[:, 1] <= r[:, 0]
     r[flat, 1] = r[flat, 0] + 1  # constant band: avoid dividing by zero
     return r
@@ -112,4 +87,6 @@ def to_uint8(arr: np.ndarray, ranges: Optional[np.ndarray]) -> np.ndarray:
     lo = ranges[:, 0].reshape(-1, 1, 1)
     hi = ranges[:, 1].reshape(-1, 1, 1)
     out = (arr.astype(np.float32) - lo) / (hi - lo)
+    if np.issubdtype(arr.dtype, np.floating):
+        out[~np.isfinite(out)] = 0  # NaN / inf: nodata (filled later)
     return np.rint(np.clip(out, 0, 1) * 255).astype(np.uint8)

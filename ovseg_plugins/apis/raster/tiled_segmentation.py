@@ -24,7 +24,8 @@ import numpy as np
 
 from ovseg_plugins.utils.io import atomic_write
 from .raster_source import open_source
-from .stretch import select_bands, stretch_ranges, to_uint8
+from .semantics import plan_rgb
+from .stretch import stretch_ranges
 from .vectorize import write_polygons
 
 PredictFn = Callable[[np.ndarray], np.ndarray]
@@ -192,11 +193,17 @@ def _segment_raster(predict_fn, src, out_path, num_classes, class_names,
     src_obj = open_source(src) if not hasattr(src, 'read') else src
     try:
         H, W = src_obj.height, src_obj.width
-        band_idx = select_bands(src_obj.count, src_obj.colorinterp, bands)
-        sample, sample_valid = src_obj.read_overview(band_idx, 2048)
-        ranges = stretch_ranges(sample, sample_valid, src_obj.dtype, stretch,
-                                stretch_percentiles)
-        del sample, sample_valid
+        plan = plan_rgb(src_obj, bands)
+        if progress:  # the decision, before any inference
+            print(f'[segment_raster] {src_obj.path}: RGB = {plan.describe()}',
+                  flush=True)
+        band_idx = plan.bands
+        ranges = None
+        if not plan.is_palette:
+            sample, sample_valid = src_obj.read_overview(band_idx, 2048)
+            ranges = stretch_ranges(sample, sample_valid, src_obj.dtype,
+                                    stretch, stretch_percentiles)
+            del sample, sample_valid
         out_dtype = 'uint8' if num_classes <= 254 else 'uint16'
         if nodata_value is None:
             nodata_value = 255 if out_dtype == 'uint8' else 65535
@@ -252,7 +259,7 @@ def _segment_raster(predict_fn, src, out_path, num_classes, class_names,
                     arr, valid = src_obj.read(band_idx, (y0, y1, x0, x1))
                     probs = None
                     if valid.any():
-                        rgb = to_uint8(arr, ranges)
+                        rgb = plan.to_uint8(arr, ranges)
                         if not valid.all():  # fill nodata with the mean
                             mean = rgb[:, valid].mean(axis=1).round()
                             rgb[:, ~valid] = mean.astype(np.uint8)[:, None]
@@ -307,6 +314,7 @@ def _segment_raster(predict_fn, src, out_path, num_classes, class_names,
         seconds = time.perf_counter() - t0
         result = dict(
             labels=out_path, height=H, width=W, bands=band_idx,
+            rgb=plan.to_dict(),
             stretch=None if ranges is None else ranges.tolist(),
             windows=stats['windows'],
             skipped_nodata_windows=stats['skipped_nodata_windows'],

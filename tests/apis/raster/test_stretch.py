@@ -2,14 +2,14 @@ import numpy as np
 import pytest
 
 
-def test_select_bands_defaults_and_errors():
-    from ovseg_plugins.apis.raster import select_bands
-    assert select_bands(4, ['blue', 'green', 'red', 'undefined']) == [3, 2, 1]
-    assert select_bands(4, ['gray'] * 4) == [1, 2, 3]
-    assert select_bands(1, ['gray']) == [1, 1, 1]
-    assert select_bands(5, [], [5]) == [5, 5, 5]
+def test_check_bands():
+    from ovseg_plugins.apis.raster import check_bands
+    assert check_bands([5], 5) == [5, 5, 5]
+    assert check_bands([3, 2, 1], 4) == [3, 2, 1]
     with pytest.raises(ValueError, match=r'bands=\[1, 9, 2\].*1\.\.4'):
-        select_bands(4, [], [1, 9, 2])
+        check_bands([1, 9, 2], 4)
+    with pytest.raises(ValueError, match='give 3 band indices'):
+        check_bands([1, 2], 4)
 
 
 def test_stretch_modes():

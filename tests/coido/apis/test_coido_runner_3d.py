@@ -70,7 +70,8 @@ def test_geopurify_scenes_all_phases(tmp_path):
 model = dict(backbone=dict(in_channels=14, hidden_channels=16, embed_dim=8,
                            num_blocks=1),
              fused_channels=8, teacher_channels=8,
-             text_embeddings={str(tmp_path / 'text.pt')!r}, knn=16)
+             text_embeddings={str(tmp_path / 'text.pt')!r},
+             loss=dict(knn=16), decode_head=dict(pooling=dict(knn=16)))
 {geopurify_data_text(root, 'infos.pkl', fused, str(tmp_path / 'teacher'))}train_cfg = dict(max_epochs=1, val_interval=100)
 param_scheduler = []
 default_hooks = dict(logger=dict(type='LoggerHook', interval=1))

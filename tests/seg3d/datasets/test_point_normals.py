@@ -158,7 +158,8 @@ def test_segmentor_reads_normal_columns(tmp_path, mode, want):
         backbone=dict(type='StudentAffinityNet', in_channels=10,
                       hidden_channels=8, embed_dim=4, num_blocks=1),
         class_names=list('abcdefghijklmnopqrst'), fused_channels=4,
-        text_embeddings=str(tmp_path / 'text.pt'), knn=4))
+        text_embeddings=str(tmp_path / 'text.pt'),
+        decode_head=dict(type='AffinityPurifyHead', pooling=dict(knn=4))))
     g = np.stack(np.meshgrid(np.arange(4.), np.arange(4.)), -1).reshape(-1, 2)
     xyz = np.concatenate([g * 0.1, np.zeros((16, 1))], 1)
     fused = np.tile([1., 2., 3., 4.], (16, 1))

@@ -162,15 +162,17 @@ def test_affinity_purify_head_registered_and_classifies():
     init_default_scope('mmdet3d')
     import ovseg_plugins.seg3d  # noqa: F401
     from mmdet3d.registry import MODELS
-    head = MODELS.build(dict(type='AffinityPurifyHead', knn=4, iterations=2))
+    head = MODELS.build(dict(
+        type='AffinityPurifyHead', pooling=dict(knn=4, iterations=2),
+        text_embeddings=torch.eye(3), query_to_class=torch.tensor([0, 1, 2]),
+        num_classes=3))
     g = torch.Generator().manual_seed(0)
     coords = torch.rand(30, 3, generator=g)
     feats = torch.randn(30, 3, generator=g)
-    out = head(feats, torch.randn(30, 5, generator=g), coords)
+    out = head.pool(dict(feats=feats, emb=torch.randn(30, 5, generator=g),
+                         coords=coords))
     assert out.shape == (30, 3)
-    text = torch.eye(3)
-    q2c = torch.tensor([0, 1, 2])
-    scores = head.classify(torch.eye(3), text, q2c, 3)
+    scores = head.classify(torch.eye(3))
     assert scores.argmax(0).tolist() == [0, 1, 2]
     with pytest.raises(ValueError, match='one row each'):
-        head(feats, torch.randn(29, 5), coords)
+        head.pool(dict(feats=feats, emb=torch.randn(29, 5), coords=coords))

@@ -103,10 +103,10 @@ def test_segmentor_trains_with_online_teacher(tmp_path):
         type='GeoPurifySegmentor',
         backbone=dict(type='StudentAffinityNet', in_channels=D + 6,
                       hidden_channels=8, embed_dim=8, num_blocks=1),
-        loss=dict(type='AffinityInfoNCELoss', num_anchors=64),
+        loss=dict(type='AffinityInfoNCELoss', num_anchors=64, knn=16),
         teacher=dict(type='GeometricTeacher'), class_names=['a', 'b', 'c'],
         fused_channels=D, text_embeddings=str(tmp_path / 'text.pt'),
-        voxel_size=0.05, knn=16))
+        voxel_size=0.05))
     loss = model.loss(dict(points=[torch.from_numpy(pts)]),
                       None)['loss_infonce']
     loss.backward()

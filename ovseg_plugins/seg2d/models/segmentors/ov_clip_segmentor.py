@@ -15,12 +15,14 @@ from ovseg_plugins.utils.typing import (ConfigType, OptConfigType,
                                         SampleList)
 from ovseg_plugins.utils.validation import (check_covered, check_finite_output,
                                             check_int, check_number,
-                                            check_range, check_slide)
+                                            check_range)
 from ..utils.clip_preprocessor import clip_data_preprocessor
 from ..utils.slide import pad_to_multiple, slide_windows, unpad
+from ..utils.test_cfg import resolve_test_cfg
 from ..utils.vocabulary_meta import VocabularyMetaMixin
 
 _AUTOCAST = {None: None, 'fp16': torch.float16, 'bf16': torch.bfloat16}
+DEFAULT_TEST_CFG = dict(mode='slide', crop_size=(224, 224), stride=(112, 112))
 
 
 def query_to_class_probs(probs: torch.Tensor,
@@ -140,9 +142,6 @@ class OVCLIPSegmentor(VocabularyMetaMixin, BaseSegmentor):
         decode_head (dict, optional): Defaults to :class:`CLSRemovalHead`.
         templates (str | list[str]): Prompt templates. Defaults to the 80
             OpenAI ImageNet templates.
-        mode (str): 'slide' or 'whole'. Defaults to 'slide'.
-        slide_crop (int): Window size. Defaults to 224.
-        slide_stride (int): Window stride. Defaults to 112.
         crop_batch_size (int): Windows per backbone call. Defaults to 16.
         logit_scale (float): Defaults to 50.
         prob_thd (float): Below this winning probability -> ``bg_idx``.
@@ -151,9 +150,15 @@ class OVCLIPSegmentor(VocabularyMetaMixin, BaseSegmentor):
             always runs fp32. Defaults to None.
         text_cache_dir (str, optional): Text-embedding cache folder.
         data_preprocessor (dict, optional): Defaults to CLIP mean/std.
-        train_cfg, test_cfg (dict, optional): Accepted for mmseg's
-            ``init_model`` and stock configs; unused (training-free,
-            windows set by ``mode``/``slide_*``).
+        train_cfg (dict, optional): Accepted for mmseg's ``init_model``;
+            unused (training-free).
+        test_cfg (dict, optional): As mmseg's ``EncoderDecoder``:
+            ``mode`` ('slide' | 'whole'), ``crop_size`` and ``stride``
+            (int or ``(h, w)``). Defaults to ``dict(mode='slide',
+            crop_size=(224, 224), stride=(112, 112))``.
+        mode, slide_crop, slide_stride: Old aliases of ``test_cfg.mode``,
+            ``test_cfg.crop_size``, ``test_cfg.stride`` (they warn; giving
+            one of them and its ``test_cfg`` key is refused).
         pretrained (str, optional): Backbone weights (as in mmseg's
             ``EncoderDecoder``): overrides ``backbone.pretrained``.
 
@@ -167,9 +172,6 @@ class OVCLIPSegmentor(VocabularyMetaMixin, BaseSegmentor):
                  neck: OptConfigType = None,
                  decode_head: OptConfigType = None,
                  templates: Union[str, Sequence[str]] = 'openai_imagenet',
-                 mode: str = 'slide',
-                 slide_crop: int = 224,
-                 slide_stride: int = 112,
                  crop_batch_size: int = 16,
                  logit_scale: float = 50.,
                  prob_thd: float = 0.,
@@ -180,20 +182,22 @@ class OVCLIPSegmentor(VocabularyMetaMixin, BaseSegmentor):
                  train_cfg: OptConfigType = None,
                  test_cfg: OptConfigType = None,
                  pretrained: Optional[str] = None,
-                 init_cfg: OptMultiConfig = None):
+                 init_cfg: OptMultiConfig = None,
+                 mode: Optional[str] = None,
+                 slide_crop: Optional[int] = None,
+                 slide_stride: Optional[int] = None):
         super().__init__(data_preprocessor=data_preprocessor
                          or clip_data_preprocessor(),
                          init_cfg=init_cfg)
-        self.train_cfg, self.test_cfg = train_cfg, test_cfg
+        self.train_cfg = train_cfg
+        self.test_cfg = resolve_test_cfg(
+            test_cfg, 'OVCLIPSegmentor', DEFAULT_TEST_CFG, mode=mode,
+            slide_crop=slide_crop, slide_stride=slide_stride)
         if pretrained is not None:
             backbone = dict(backbone, pretrained=pretrained)
-        if mode not in ('slide', 'whole'):
-            raise ValueError(f"mode must be 'slide' or 'whole', got {mode!r}")
         if autocast_dtype not in _AUTOCAST:
             raise ValueError(f'autocast_dtype must be one of '
                              f'{list(_AUTOCAST)}, got {autocast_dtype!r}')
-        if mode == 'slide':
-            check_slide(slide_crop, slide_stride, 'OVCLIPSegmentor')
         self.backbone = MODELS.build(backbone)
         self.neck = MODELS.build(neck or dict(type='BilinearUpsampler'))
         if getattr(self.neck, 'init_cfg', None):
@@ -202,9 +206,6 @@ class OVCLIPSegmentor(VocabularyMetaMixin, BaseSegmentor):
             self.neck.init_weights()
         self.decode_head = MODELS.build(
             decode_head or dict(type='CLSRemovalHead'))
-        self.mode = mode
-        self.slide_crop = slide_crop
-        self.slide_stride = slide_stride
         self.crop_batch_size = check_int('crop_batch_size', crop_batch_size,
                                          'OVCLIPSegmentor', lo=1)
         self.logit_scale = check_number('logit_scale', logit_scale,
@@ -310,9 +311,8 @@ class OVCLIPSegmentor(VocabularyMetaMixin, BaseSegmentor):
     def slide_inference(self, inputs: torch.Tensor) -> torch.Tensor:
         """Sliding-window query logits ``(B, Q, H, W)``; windows batched."""
         B, _, H, W = inputs.shape
-        crop = (self.slide_crop, ) * 2
-        stride = (self.slide_stride, ) * 2
-        windows = slide_windows(H, W, crop, stride)
+        windows = slide_windows(H, W, self.test_cfg.crop_size,
+                                self.test_cfg.stride)
         Q = self.text_embeds.shape[0]
         out = inputs.new_zeros((B, Q, H, W), dtype=torch.float32)
         count = inputs.new_zeros((1, 1, H, W), dtype=torch.float32)
@@ -339,7 +339,7 @@ class OVCLIPSegmentor(VocabularyMetaMixin, BaseSegmentor):
     def encode_decode(self, inputs: torch.Tensor,
                       batch_img_metas: List[dict]) -> torch.Tensor:
         """Query logits at the input resolution, ``(B, Q, H, W)``."""
-        if self.mode == 'slide':
+        if self.test_cfg.mode == 'slide':
             return self.slide_inference(inputs)
         return self.whole_inference(inputs)
 

@@ -11,8 +11,9 @@ from ovseg_plugins.utils.typing import (ConfigType, OptConfigType,
                                         OptMultiConfig, OptSampleList,
                                         SampleList)
 from ovseg_plugins.utils.validation import (check_covered, check_int,
-                                            check_range, check_slide)
+                                            check_range)
 from ..utils.slide import slide_windows
+from ..utils.test_cfg import resolve_test_cfg
 from ..utils.vocabulary_meta import VocabularyMetaMixin
 from .ov_clip_segmentor import default_data_samples, pack_predictions
 
@@ -23,7 +24,8 @@ class SAM3Segmentor(VocabularyMetaMixin, BaseSegmentor):
 
     Call flow::
 
-        predict(): per image, per window (whole image unless slide_crop):
+        predict(): per image, per window (test_cfg: whole image, or slide
+                windows of crop_size at stride):
             crop (1,3,h,w) of the PIPELINE's tensor (no re-read from disk)
             -> resize to S×S ('square', the authors' squash) or long side S
                + pad ('keep_ratio'); by default as the authors' SAM 3
@@ -47,8 +49,6 @@ class SAM3Segmentor(VocabularyMetaMixin, BaseSegmentor):
             antialiased bilinear on uint8, then ``/255``, ``(x-0.5)/0.5``) or
             ``'float_bilinear'`` (bilinear on the normalised float tensor,
             no antialiasing; differs from the authors' above S pixels).
-        slide_crop (int): Window size; 0 = whole image. Defaults to 0.
-        slide_stride (int): Window stride.
         batched_prompts (bool): One grounding call for all queries (chunked
             by the backbone's ``prompt_chunk``) instead of one per word.
         prob_thd (float): Below this score -> ``bg_idx``.
@@ -58,9 +58,17 @@ class SAM3Segmentor(VocabularyMetaMixin, BaseSegmentor):
             runs). CPU always runs fp32. Defaults to None (fp32).
         data_preprocessor (dict, optional): Defaults to mean = std = 127.5
             (SAM 3's [-1, 1] normalisation), BGR -> RGB.
-        train_cfg, test_cfg (dict, optional): Accepted for mmseg's
-            ``init_model`` and stock configs; unused (training-free).
+        train_cfg (dict, optional): Accepted for mmseg's ``init_model``;
+            unused (training-free).
+        test_cfg (dict, optional): As mmseg's ``EncoderDecoder``:
+            ``mode`` ('whole' | 'slide'), ``crop_size``, ``stride`` (int or
+            ``(h, w)``; stride defaults to the crop). Defaults to
+            ``dict(mode='whole')`` (the whole image resized to SAM 3's
+            input, as the authors).
         pretrained (str, optional): Overrides ``backbone.pretrained``.
+        slide_crop, slide_stride: Old aliases of ``test_cfg.crop_size`` and
+            ``test_cfg.stride`` (``slide_crop=0``: ``mode='whole'``); they
+            warn, and giving one with its ``test_cfg`` key is refused.
 
     ``dataset_meta`` follows the vocabulary; :meth:`set_vocabulary` swaps it
     without a rebuild (SAM 3 encodes the prompts with each grounding call).
@@ -76,8 +84,6 @@ class SAM3Segmentor(VocabularyMetaMixin, BaseSegmentor):
                  decode_head: OptConfigType = None,
                  resize_mode: str = 'square',
                  input_resize: str = 'uint8_antialias',
-                 slide_crop: int = 0,
-                 slide_stride: int = 0,
                  batched_prompts: bool = True,
                  prob_thd: float = 0.,
                  bg_idx: int = 0,
@@ -86,13 +92,19 @@ class SAM3Segmentor(VocabularyMetaMixin, BaseSegmentor):
                  train_cfg: OptConfigType = None,
                  test_cfg: OptConfigType = None,
                  pretrained: Optional[str] = None,
-                 init_cfg: OptMultiConfig = None):
+                 init_cfg: OptMultiConfig = None,
+                 slide_crop: Optional[int] = None,
+                 slide_stride: Optional[int] = None):
         super().__init__(
             data_preprocessor=data_preprocessor or dict(
                 type='SegDataPreProcessor', mean=[127.5] * 3,
                 std=[127.5] * 3, bgr_to_rgb=True),
             init_cfg=init_cfg)
-        self.train_cfg, self.test_cfg = train_cfg, test_cfg
+        self.train_cfg = train_cfg
+        self.test_cfg = resolve_test_cfg(
+            test_cfg, 'SAM3Segmentor', dict(mode='whole'),
+            slide_crop=slide_crop, slide_stride=slide_stride,
+            zero_crop_is_whole=True)
         if pretrained is not None:
             backbone = dict(backbone, pretrained=pretrained)
         if resize_mode not in ('square', 'keep_ratio'):
@@ -102,14 +114,10 @@ class SAM3Segmentor(VocabularyMetaMixin, BaseSegmentor):
             raise ValueError("input_resize must be 'uint8_antialias' or "
                              f"'float_bilinear', got {input_resize!r}")
         self.input_resize = input_resize
-        check_slide(slide_crop, slide_stride or slide_crop, 'SAM3Segmentor',
-                    allow_zero_crop=True)
         self.backbone = MODELS.build(backbone)
         self.decode_head = MODELS.build(
             decode_head or dict(type='DualHeadFusionDecoder'))
         self.resize_mode = resize_mode
-        self.slide_crop = slide_crop
-        self.slide_stride = slide_stride or slide_crop
         self.batched_prompts = batched_prompts
         self.prob_thd = check_range('prob_thd', prob_thd, 0, 1,
                                     'SAM3Segmentor')
@@ -202,10 +210,9 @@ class SAM3Segmentor(VocabularyMetaMixin, BaseSegmentor):
         B, _, H, W = inputs.shape
         Q = len(self.vocabulary.queries)
         out = inputs.new_zeros((B, Q, H, W), dtype=torch.float32)
-        if self.slide_crop > 0 and (H > self.slide_crop
-                                    or W > self.slide_crop):
-            windows = slide_windows(H, W, (self.slide_crop, ) * 2,
-                                    (self.slide_stride, ) * 2)
+        cfg = self.test_cfg
+        if cfg.mode == 'slide':
+            windows = slide_windows(H, W, cfg.crop_size, cfg.stride)
         else:
             windows = [(0, H, 0, W)]
         count = inputs.new_zeros((1, H, W), dtype=torch.float32)

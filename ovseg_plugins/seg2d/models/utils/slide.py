@@ -19,7 +19,8 @@ def slide_windows(h: int, w: int, crop: Tuple[int, int],
     if sh > ch or sw > cw:
         raise ValueError(f'slide stride {stride} is larger than the crop '
                          f'{crop}: pixels between windows would get no '
-                         'prediction; set slide_stride <= slide_crop.')
+                         'prediction; set test_cfg.stride <= '
+                         'test_cfg.crop_size.')
     nh = max(h - ch + sh - 1, 0) // sh + 1
     nw = max(w - cw + sw - 1, 0) // sw + 1
     out = []

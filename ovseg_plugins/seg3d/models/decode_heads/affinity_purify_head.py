@@ -1,189 +1,229 @@
-"""Affinity-purify head: geometry-guided pooling + open-vocabulary labels."""
-from typing import Dict, List, Optional
+"""Affinity-purify head: geometry-guided pooling, then a classifier."""
+from typing import Optional
 
 import torch
-import torch.nn.functional as F
 from mmdet3d.models.decode_heads.decode_head import Base3DDecodeHead
 from mmdet3d.registry import MODELS
-from mmengine.model import BaseModule
+from torch import nn
 
-from ovseg_plugins.utils.typing import OptConfigType, SampleList
-from ovseg_plugins.utils.validation import check_int, check_number
+from ovseg_plugins.utils.typing import ConfigType, OptConfigType
+from .text_embedding_classifier import TextEmbeddingClassifier, text_scores
 
-from ...ops.knn import canonical_order, nearest_source, spatial_order
-from .geometry_guided_pooling import (affinity_weights,
-                                      geometry_guided_pooling, knn_indices)
+POOLING_SETTINGS = ('knn', 'sharpen', 'iterations', 'chunk')
+_DEFAULT_LOSS = dict(type='mmdet.CrossEntropyLoss', use_sigmoid=False,
+                     class_weight=None, loss_weight=1.0)
+
+
+def refuse_moved_settings(given: dict, owner: str, places: dict) -> None:
+    """Refuse settings that live elsewhere (one place per setting): each
+    key of ``given`` found in ``places`` names where it is set; any other
+    key is an unknown argument."""
+    if not given:
+        return
+    moved = [k for k in given if k in places]
+    if moved:
+        where = '; '.join(f'{k} -> {places[k]}' for k in moved)
+        raise TypeError(
+            f'{owner}: {", ".join(moved)} {"is" if len(moved) == 1 else "are"}'
+            f' not set here (one place per setting): {where}')
+    raise TypeError(f'{owner} got unexpected argument(s) {sorted(given)}')
 
 
 @MODELS.register_module()
 class AffinityPurifyHead(Base3DDecodeHead):
-    """Purify per-voxel (or per-point) features with learned affinities and
-    label them by cosine with text embeddings.
+    """Purify features with learned affinities (GeoPurify's geometry-guided
+    pooling, :class:`GeometryGuidedPooling`), then classify them.
 
-    ``nbr = kNN(coords, K)`` (self excluded), ``A = row-softmax(sharpen ·
-    cos(emb_i, emb_j))`` over the K neighbours, ``F ← A·F`` for
-    ``iterations`` steps (K-sparse, chunked kNN, never N×N).
+    An mmdet3d :class:`Base3DDecodeHead` (stock ``forward(feats_dict)``,
+    ``predict``, ``loss``, ``cls_seg``) with one of two classifiers, one
+    of which is required (refused at build time otherwise):
 
-    Neighbours tied at the K-th distance are resolved by the lower
-    ``(x, y, z)`` (lexicographic), so the result depends on the point set
-    only, not on the order of the rows (the authors' faiss search leaves
-    this order implementation-defined).
-
-    Two ways in:
-
-    * inside :class:`GeoPurifySegmentor`: ``head(feats, emb, coords)``
-      pools the fused 2D features with the student's embeddings;
-    * in the ``decode_head`` slot of a stock mmdet3d ``EncoderDecoder3D``:
-      an mmdet3d :class:`Base3DDecodeHead` wrapping the config's own head
-      (``base_head``, e.g. the ``PointNet2Head`` of a stock config). Its
-      class logits ``(B, C, N)`` are pooled over the K spatial neighbours
-      of each point with affinities from the base head's last features
-      (the input of its ``conv_seg``: pooling logits equals pooling those
-      features before the linear classifier, since the rows of A sum to
-      1). ``num_classes``, ``ignore_index``, ``loss_by_feat`` and
-      ``cls_seg`` are the base head's, so training, ``slide`` inference and
-      checkpoints of the wrapped head keep working
-      (``decode_head.base_head.*`` keys).
+    * **text** (GeoPurify, inside :class:`GeoPurifySegmentor`, which gives
+      the head its class text embeddings): ``forward`` takes one scene's
+      ``dict(feats=(V, C') voxel features, emb=(V, D) student embeddings,
+      coords=(V, 3), point2voxel=(N,), xyz=(N, 3))``, pools the features
+      (:meth:`pool`, the first ``C`` = text-width columns kept) and returns
+      ``(1, num_classes, N)`` cosines with the text, the best synonym of
+      each class winning (:meth:`classify`); points whose pooled feature
+      is exactly zero take the scores of the nearest point with a non-zero
+      one (``zero_fill``, the authors' evaluation).
+    * **base_head** (a stock decode head, e.g. the ``PointNet2Head`` of a
+      stock mmdet3d config, in the ``decode_head`` slot of
+      ``EncoderDecoder3D``): the wrapped head computes its pre-classifier
+      features ``(B, channels, N)``; they are pooled over the K spatial
+      neighbours of each point (``coord_key`` of the backbone output) with
+      affinities from themselves, then classified by the wrapped head's
+      classifier, which becomes this head's ``conv_seg`` (pooling features
+      before the linear classifier equals pooling the logits: the rows of
+      A sum to 1). ``num_classes``, ``channels``, ``ignore_index`` are the
+      wrapped head's; its ``loss_decode`` config is this head's.
 
     Args:
-        knn (int): K. Defaults to 96.
-        sharpen (float): Defaults to 20.
-        iterations (int): Sparse products ``A·F``. Defaults to 19, as the
-            authors' code (one product, then 18 more); the paper's
-            ``T = 18`` is ``iterations=18``.
-        chunk (int): kNN query rows per step.
+        pooling (dict): :class:`GeometryGuidedPooling` config: the one place
+            of ``knn``, ``sharpen``, ``iterations``, ``chunk``.
         base_head (dict, optional): A stock decode head to purify.
+        text_embeddings (Tensor, optional): ``(Q, C)`` query embeddings
+            (given by :class:`GeoPurifySegmentor`).
+        query_to_class (Tensor, optional): ``(Q,)`` class of each query.
+            Defaults to one class per query.
+        num_classes (int, optional): With ``text_embeddings``; defaults to
+            ``max(query_to_class) + 1``.
+        zero_fill (bool): The text classifier's zero-feature rule. Defaults
+            to True (authors').
         coord_key (str): Key of the point coordinates in the backbone's
-            output dict; a list value (``fp_xyz`` of ``PointNet2SASSG``)
-            gives its last level. Defaults to 'fp_xyz'.
+            output dict (``base_head``); a list value (``fp_xyz`` of
+            ``PointNet2SASSG``) gives its last level. Defaults to 'fp_xyz'.
         detach_affinity (bool): Treat the affinities as constants in the
-            backward pass (the loss then trains the base head through the
-            pooled logits only). Defaults to True.
-        zero_fill (bool): In :meth:`classify` with ``xyz``, points whose
-            pooled feature is exactly zero take the scores (hence the label)
-            of the nearest point with a non-zero feature, as the authors'
-            evaluation. Defaults to True.
+            backward pass (``base_head``). Defaults to True.
     """
 
-    def __init__(self, knn: int = 96, sharpen: float = 20.,
-                 iterations: int = 19, chunk: int = 4096,
+    def __init__(self,
+                 pooling: ConfigType = dict(type='GeometryGuidedPooling'),
+                 base_head: OptConfigType = None,
+                 text_embeddings: Optional[torch.Tensor] = None,
+                 query_to_class: Optional[torch.Tensor] = None,
+                 num_classes: Optional[int] = None,
                  zero_fill: bool = True,
-                 base_head: OptConfigType = None, coord_key: str = 'fp_xyz',
-                 detach_affinity: bool = True, init_cfg=None):
-        # Base3DDecodeHead.__init__ would add its own conv_seg and loss:
-        # the classifier and loss are the wrapped head's (or none at all
-        # inside GeoPurifySegmentor, which classifies by text).
-        BaseModule.__init__(self, init_cfg=init_cfg)
-        self.knn = check_int('knn', knn, 'AffinityPurifyHead', lo=1)
-        self.sharpen = check_number('sharpen', sharpen, 'AffinityPurifyHead',
-                                    lo=0, lo_open=True)
-        self.iterations = check_int('iterations', iterations,
-                                    'AffinityPurifyHead', lo=0)
-        self.chunk = check_int('chunk', chunk, 'AffinityPurifyHead', lo=1)
+                 coord_key: str = 'fp_xyz',
+                 detach_affinity: bool = True,
+                 init_cfg=None,
+                 **kwargs) -> None:
+        refuse_moved_settings(
+            kwargs, 'AffinityPurifyHead',
+            {k: f'decode_head.pooling.{k}' for k in POOLING_SETTINGS})
+        if (base_head is None) == (text_embeddings is None):
+            raise ValueError(
+                'AffinityPurifyHead needs exactly one classifier: base_head='
+                '<the stock decode head whose logits it purifies> (in a '
+                'stock segmentor such as EncoderDecoder3D; a config that '
+                'replaces the head with _delete_=True must give it), or the '
+                'class text embeddings that GeoPurifySegmentor gives it; got '
+                f'{"neither" if base_head is None else "both"}.')
+        if base_head is not None:
+            base = MODELS.build(base_head)
+            if not isinstance(base, Base3DDecodeHead):
+                raise TypeError(
+                    'AffinityPurifyHead.base_head must be an mmdet3d '
+                    f'Base3DDecodeHead, got {type(base).__name__}.')
+            super().__init__(
+                channels=base.channels, num_classes=base.num_classes,
+                dropout_ratio=0,  # the wrapped head applies its dropout
+                conv_cfg=base.conv_cfg, norm_cfg=base.norm_cfg,
+                act_cfg=base.act_cfg,
+                loss_decode=dict(base_head).get('loss_decode',
+                                                _DEFAULT_LOSS),
+                ignore_index=base.ignore_index, init_cfg=init_cfg)
+            # the wrapped head's classifier is this head's: the wrapped
+            # head now returns its pre-classifier features
+            self.conv_seg = base.conv_seg
+            base.conv_seg = nn.Identity()
+            self.base_head = base
+        else:
+            text = torch.as_tensor(text_embeddings).detach().float()
+            q2c = torch.arange(len(text)) if query_to_class is None else \
+                torch.as_tensor(query_to_class, dtype=torch.long)
+            n_cls = int(num_classes) if num_classes is not None else \
+                int(q2c.max()) + 1
+            super().__init__(channels=int(text.shape[1]), num_classes=n_cls,
+                             dropout_ratio=0, init_cfg=init_cfg)
+            self.conv_seg = TextEmbeddingClassifier(text, q2c, n_cls)
+            self.base_head = None
+        pooling = dict(pooling)
+        pooling.setdefault('type', 'GeometryGuidedPooling')
+        self.pooling = MODELS.build(pooling)
         self.zero_fill = zero_fill
         self.coord_key = coord_key
         self.detach_affinity = detach_affinity
-        if base_head is not None:
-            self.base_head = MODELS.build(base_head)
-            if not hasattr(self.base_head, 'conv_seg'):
-                raise TypeError(
-                    f'AffinityPurifyHead.base_head must be a Base3DDecodeHead '
-                    f'with conv_seg (its input gives the affinities); got '
-                    f'{type(self.base_head).__name__}.')
-            for attr in ('num_classes', 'channels', 'ignore_index',
-                         'dropout_ratio', 'conv_cfg', 'norm_cfg', 'act_cfg'):
-                setattr(self, attr, getattr(self.base_head, attr, None))
-        else:
-            self.base_head = None
-            self.num_classes = None
-            self.ignore_index = None
 
-    # ------------------------------------------------------------ pooling
-    def purify(self, feats: torch.Tensor, emb: torch.Tensor,
-               coords: torch.Tensor, knn: Optional[int] = None
-               ) -> torch.Tensor:
-        """``feats (N, C)``, ``emb (N, D)``, ``coords (N, 3)`` -> ``(N, C)``
-        (``knn`` defaults to ``self.knn``)."""
-        if not (len(feats) == len(emb) == len(coords)):
-            raise ValueError(f'feats {len(feats)}, embeddings {len(emb)} and '
-                             f'coords {len(coords)} must have one row each')
-        # work in Morton order (3-4x faster sparse products: neighbours'
-        # rows are close in memory), return in the caller's order. Both
-        # orders are computed from the sorted point set, and the kNN runs
-        # in (x, y, z) order (ties -> lower x, y, z), then is re-indexed to
-        # Morton positions: nothing depends on the caller's row order.
-        lex = canonical_order(coords)
-        perm = lex[spatial_order(coords[lex])]
-        nbr_lex = knn_indices(coords[lex].float(), knn or self.knn, self.chunk)
-        lpos = torch.argsort(lex)
-        nbr = torch.argsort(perm)[lex[nbr_lex[lpos[perm]]]]
-        w = affinity_weights(emb[perm], nbr, self.sharpen)
-        out = geometry_guided_pooling(feats[perm], nbr, w, self.iterations)
-        return out[torch.argsort(perm)]
+    # ------------------------------------------------------------ text
+    @property
+    def has_text_classifier(self) -> bool:
+        return self.base_head is None
 
-    def forward(self, feats, emb: Optional[torch.Tensor] = None,
-                coords: Optional[torch.Tensor] = None) -> torch.Tensor:
-        """Pool features (GeoPurify) or purify a stock head's logits.
+    def _need_text(self, what: str) -> TextEmbeddingClassifier:
+        if not self.has_text_classifier:
+            raise RuntimeError(f'AffinityPurifyHead.{what} needs the text '
+                               'classifier (GeoPurifySegmentor); this head '
+                               'wraps a stock base_head.')
+        return self.conv_seg
+
+    def set_text(self, text_embeddings: torch.Tensor,
+                 query_to_class: torch.Tensor, num_classes: int) -> None:
+        """A new vocabulary for the text classifier."""
+        self._need_text('set_text').set_text(text_embeddings, query_to_class,
+                                             num_classes)
+        self.num_classes = int(num_classes)
+
+    @property
+    def text_embeds(self) -> torch.Tensor:
+        """``(Q, C)`` unit query embeddings of the text classifier."""
+        return self._need_text('text_embeds').text_embeds
+
+    @property
+    def query_to_class(self) -> torch.Tensor:
+        return self._need_text('query_to_class').query_to_class
+
+    def classify(self, feats: torch.Tensor, xyz: Optional[torch.Tensor] = None,
+                 point2voxel: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """Text scores of pooled features (the text classifier).
 
         Args:
-            feats (Tensor | dict): ``(N, C)`` features with ``emb (N, D)``
-                and ``coords (N, 3)``, or (stock segmentor) the backbone's
-                feature dict.
+            feats (Tensor): ``(N, C)`` per point, or ``(V, C)`` per voxel
+                with ``point2voxel``.
+            xyz (Tensor, optional): ``(N, 3)`` point coordinates: with
+                ``zero_fill``, points of a zero feature take the scores of
+                the nearest point with a non-zero one.
+            point2voxel (Tensor, optional): ``(N,)`` voxel of each point.
 
         Returns:
-            Tensor: ``(N, C)`` pooled features, or ``(B, num_classes, N)``
-            purified logits for the dict input.
+            Tensor: ``(num_classes, N)`` cosines.
         """
-        if isinstance(feats, dict):
-            return self._purify_base_head(feats)
-        if emb is None or coords is None:
-            raise TypeError('AffinityPurifyHead(feats, emb, coords): give '
-                            'emb and coords, or the backbone feature dict'
-                            ' (stock segmentor, with base_head).')
-        return self.purify(feats, emb, coords)
+        clf = self._need_text('classify')
+        scores = text_scores(feats, clf.text_embeds, clf.query_to_class,
+                             clf.num_classes)
+        zero = ~feats.ne(0).any(1)
+        if point2voxel is not None:  # voxel -> points
+            scores, zero = scores[:, point2voxel], zero[point2voxel]
+        if self.zero_fill and xyz is not None and bool(zero.any()) and \
+                not bool(zero.all()):
+            from ...ops.knn import nearest_source
+            nz = (~zero).nonzero(as_tuple=True)[0]
+            z = zero.nonzero(as_tuple=True)[0]
+            scores[:, z] = scores[:, nz[nearest_source(xyz[z], xyz[nz])]]
+        return scores
 
-    def _purify_base_head(self, feats: dict) -> torch.Tensor:
-        """The stock slot: the wrapped head's ``(B, C, N)`` logits pooled
-        with the affinities of its own pre-logit features."""
-        logits, pre = self._base_logits(feats)
-        xyz = self._coords(feats)
-        if xyz.shape[:2] != (logits.shape[0], logits.shape[2]):
+    # ------------------------------------------------------------ pooling
+    def pool(self, inputs: dict) -> torch.Tensor:
+        """Pooled features of one scene (text classifier): ``(V, C)`` from
+        ``inputs`` ``feats (V, C')`` (``C' >= C``), ``emb``, ``coords``."""
+        self._need_text('pool')
+        pooled = self.pooling(inputs['feats'], inputs['emb'],
+                              inputs['coords'])
+        return pooled[:, :self.channels]
+
+    def _pool_base_features(self, feats_dict: dict) -> torch.Tensor:
+        """The stock slot: the wrapped head's ``(B, channels, N)``
+        pre-classifier features, pooled with their own affinities."""
+        feat = self.base_head(feats_dict)
+        xyz = self._coords(feats_dict)
+        if feat.ndim != 3 or feat.shape[1] != self.channels or \
+                xyz.shape[:2] != (feat.shape[0], feat.shape[2]):
             raise ValueError(
-                f'AffinityPurifyHead: {self.coord_key!r} has shape '
-                f'{tuple(xyz.shape)} but the base head predicts '
-                f'{tuple(logits.shape)} (B, C, N); set coord_key to the '
-                'backbone output holding the (B, N, 3) coordinates of the '
-                'predicted points.')
+                f'AffinityPurifyHead: {type(self.base_head).__name__} gives '
+                f'features {tuple(feat.shape)} before its classifier, '
+                f'expected (B, {self.channels}, N) matching {self.coord_key!r}'
+                f' {tuple(xyz.shape)} (B, N, 3); set coord_key to the '
+                'backbone output holding the coordinates of the predicted '
+                'points.')
+        k = min(self.pooling.knn, feat.shape[2] - 1)  # small patches
+        if k < 1:
+            return feat
         out = []
-        k = min(self.knn, logits.shape[2] - 1)  # small patches: K < N
-        for b in range(logits.shape[0]):
-            if k < 1:
-                out.append(logits[b])
-                continue
-            e = pre[b].t()
-            if self.detach_affinity:
-                e = e.detach()
-            out.append(self.purify(logits[b].t(), e, xyz[b].detach(), k).t())
-        return torch.stack(out).to(logits.dtype)
-
-    def _base_logits(self, feats_dict: dict):
-        if self.base_head is None:
-            raise RuntimeError(
-                'AffinityPurifyHead in a stock segmentor wraps its decode '
-                'head: set decode_head=dict(type=\'AffinityPurifyHead\', '
-                'base_head=<the stock head config>).')
-        captured: List[torch.Tensor] = []
-        handle = self.base_head.conv_seg.register_forward_pre_hook(
-            lambda module, args: captured.append(args[0]))
-        try:
-            logits = self.base_head(feats_dict)
-        finally:
-            handle.remove()
-        if not captured:
-            raise RuntimeError(
-                f'{type(self.base_head).__name__} did not call its conv_seg; '
-                'AffinityPurifyHead needs its pre-classifier features.')
-        return logits, captured[-1]
+        for b in range(feat.shape[0]):
+            f = feat[b].t()
+            e = f.detach() if self.detach_affinity else f
+            out.append(self.pooling(f, e, xyz[b].detach(), knn=k).t())
+        return torch.stack(out).to(feat.dtype)
 
     def _coords(self, feats_dict: dict) -> torch.Tensor:
         if self.coord_key not in feats_dict:
@@ -197,42 +237,19 @@ class AffinityPurifyHead(Base3DDecodeHead):
         return xyz[..., :3]
 
     # ------------------------------------------------------------ mmdet3d API
-    def cls_seg(self, feat: torch.Tensor) -> torch.Tensor:
-        return self.base_head.cls_seg(feat)
-
-    def loss_by_feat(self, seg_logit: torch.Tensor,
-                     batch_data_samples: SampleList) -> Dict[str, torch.Tensor]:
-        """The wrapped head's loss on the purified logits."""
-        return self.base_head.loss_by_feat(seg_logit, batch_data_samples)
-
-    def init_weights(self) -> None:
-        BaseModule.init_weights(self)
-
-    @staticmethod
-    def classify(feats: torch.Tensor, text_embeds: torch.Tensor,
-                 query_to_class: torch.Tensor, num_classes: int,
-                 xyz: torch.Tensor = None) -> torch.Tensor:
-        """Cosine with each query, max over a class's synonyms.
+    def forward(self, feats_dict: dict) -> torch.Tensor:
+        """Purified logits.
 
         Args:
-            feats (Tensor): ``(N, C)`` pooled features.
-            xyz (Tensor, optional): ``(N, 3)``; when given, points whose
-                feature is exactly zero take the scores of the nearest
-                point with a non-zero feature (the authors' rule; without
-                it their scores are all 0 and the argmax is class 0).
+            feats_dict (dict): The backbone's output (``base_head``), or one
+                scene's voxel features (text classifier, see the class
+                docstring).
 
         Returns:
-            Tensor: ``(num_classes, N)`` scores.
+            Tensor: ``(B, num_classes, N)`` logits (``B = 1`` for the text
+            classifier).
         """
-        q = F.normalize(feats.float(), dim=-1) @ F.normalize(
-            text_embeds.float(), dim=-1).t()
-        cls = q.new_full((q.shape[0], num_classes), -float('inf'))
-        cls = cls.scatter_reduce(1, query_to_class.expand_as(q), q,
-                                 reduce='amax')
-        if xyz is not None:
-            zero = ~feats.ne(0).any(1)
-            if bool(zero.any()) and not bool(zero.all()):
-                nz = (~zero).nonzero(as_tuple=True)[0]
-                z = zero.nonzero(as_tuple=True)[0]
-                cls[z] = cls[nz[nearest_source(xyz[z], xyz[nz])]]
-        return cls.t()
+        if self.has_text_classifier:
+            return self.classify(self.pool(feats_dict), feats_dict.get('xyz'),
+                                 feats_dict.get('point2voxel'))[None]
+        return self.cls_seg(self._pool_base_features(feats_dict))

@@ -1,12 +1,24 @@
-"""GeoPurify's geometry-guided pooling: K-sparse affinity, never N×N."""
+"""GeoPurify's geometry-guided pooling: K-sparse affinity, never N×N.
+
+:class:`GeometryGuidedPooling` is the registered module (the one place of
+its settings ``knn``, ``sharpen``, ``iterations``, ``chunk``) used by
+:class:`~.affinity_purify_head.AffinityPurifyHead`; the functions below are
+its steps.
+"""
 import warnings
+from typing import Optional
 
 import torch
 import torch.nn.functional as F
+from mmdet3d.registry import MODELS
+from mmengine.model import BaseModule
 
-from ...ops.knn import knn_indices
+from ovseg_plugins.utils.validation import check_int, check_number
 
-__all__ = ['knn_indices', 'affinity_weights', 'geometry_guided_pooling']
+from ...ops.knn import (canonical_order, knn_indices, spatial_order)
+
+__all__ = ['knn_indices', 'affinity_weights', 'geometry_guided_pooling',
+           'GeometryGuidedPooling']
 
 
 def affinity_weights(emb: torch.Tensor, nbr: torch.Tensor,
@@ -60,3 +72,70 @@ def geometry_guided_pooling(feats: torch.Tensor, nbr: torch.Tensor,
     for _ in range(iterations):
         f = A @ f
     return f
+
+
+@MODELS.register_module()
+class GeometryGuidedPooling(BaseModule):
+    """GeoPurify's geometry-guided pooling of features with affinities.
+
+    ``nbr = kNN(coords, K)`` (self excluded), ``A = row-softmax(sharpen ·
+    cos(emb_i, emb_j))`` over the K neighbours, ``F ← A·F`` for
+    ``iterations`` steps (K-sparse, chunked kNN, never N×N). No parameters.
+
+    Neighbours tied at the K-th distance are resolved by the lower
+    ``(x, y, z)`` (lexicographic), so the result depends on the point set
+    only, not on the order of the rows (the authors' faiss search leaves
+    this order implementation-defined).
+
+    Args:
+        knn (int): K. Defaults to 96.
+        sharpen (float): Defaults to 20.
+        iterations (int): Sparse products ``A·F``. Defaults to 19, as the
+            authors' code (one product, then 18 more); the paper's
+            ``T = 18`` is ``iterations=18``.
+        chunk (int): kNN query rows per step (memory).
+        init_cfg (dict, optional): Unused (no weights).
+    """
+
+    def __init__(self, knn: int = 96, sharpen: float = 20.,
+                 iterations: int = 19, chunk: int = 4096, init_cfg=None):
+        super().__init__(init_cfg=init_cfg)
+        self.knn = check_int('knn', knn, 'GeometryGuidedPooling', lo=1)
+        self.sharpen = check_number('sharpen', sharpen,
+                                    'GeometryGuidedPooling', lo=0,
+                                    lo_open=True)
+        self.iterations = check_int('iterations', iterations,
+                                    'GeometryGuidedPooling', lo=0)
+        self.chunk = check_int('chunk', chunk, 'GeometryGuidedPooling', lo=1)
+
+    def forward(self, feats: torch.Tensor, emb: torch.Tensor,
+                coords: torch.Tensor, knn: Optional[int] = None
+                ) -> torch.Tensor:
+        """Pool ``feats`` with the affinities of ``emb``.
+
+        Args:
+            feats (Tensor): ``(N, C)`` features.
+            emb (Tensor): ``(N, D)`` embeddings giving the affinities.
+            coords (Tensor): ``(N, 3)`` coordinates of the neighbourhoods.
+            knn (int, optional): K for this call (default ``self.knn``).
+
+        Returns:
+            Tensor: ``(N, C)`` float32 pooled features.
+        """
+        if not (len(feats) == len(emb) == len(coords)):
+            raise ValueError(f'feats {len(feats)}, embeddings {len(emb)} and '
+                             f'coords {len(coords)} must have one row each')
+        # work in Morton order (3-4x faster sparse products: neighbours'
+        # rows are close in memory), return in the caller's order. Both
+        # orders are computed from the sorted point set, and the kNN runs
+        # in (x, y, z) order (ties -> lower x, y, z), then is re-indexed to
+        # Morton positions: nothing depends on the caller's row order.
+        lex = canonical_order(coords)
+        perm = lex[spatial_order(coords[lex])]
+        nbr_lex = knn_indices(coords[lex].float(), knn or self.knn,
+                              self.chunk)
+        lpos = torch.argsort(lex)
+        nbr = torch.argsort(perm)[lex[nbr_lex[lpos[perm]]]]
+        w = affinity_weights(emb[perm], nbr, self.sharpen)
+        out = geometry_guided_pooling(feats[perm], nbr, w, self.iterations)
+        return out[torch.argsort(perm)]

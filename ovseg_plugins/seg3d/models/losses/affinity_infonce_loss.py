@@ -6,6 +6,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmdet3d.registry import MODELS
 
+from ovseg_plugins.utils.validation import check_int
+
 
 def sample_pairs(teacher: torch.Tensor, knn: torch.Tensor, num_anchors: int,
                  num_macro: int = 48, num_micro: int = 15,
@@ -83,12 +85,15 @@ class AffinityInfoNCELoss(nn.Module):
         num_micro (int): Negatives among the spatial neighbours. Defaults 15.
         tau (float): Temperature. Defaults to 0.07.
         loss_weight (float): Defaults to 1.0.
+        knn (int): Spatial neighbours the micro negatives are drawn from
+            (the segmentor's kNN on voxel coordinates). Defaults to 96.
     """
 
     def __init__(self, num_anchors: int = 4096, num_macro: int = 48,
                  num_micro: int = 15, tau: float = 0.07,
-                 loss_weight: float = 1.0):
+                 loss_weight: float = 1.0, knn: int = 96):
         super().__init__()
+        self.knn = check_int('knn', knn, 'AffinityInfoNCELoss', lo=1)
         self.num_anchors = num_anchors
         self.num_macro = num_macro
         self.num_micro = num_micro

@@ -1,49 +1,28 @@
 """GeoPurify: student affinity distillation + geometry-guided pooling."""
 from typing import Dict, List, Optional, Sequence, Union
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from mmdet3d.models.segmentors.base import Base3DSegmentor
 from mmdet3d.registry import MODELS
 
-from ovseg_plugins.text import (TextEmbeddingCache, Vocabulary, encode_queries,
-                                get_templates, text_cache_key)
-from ovseg_plugins.utils.checkpoint import load_torch_file
+from ovseg_plugins.text import Vocabulary, get_templates
 from ovseg_plugins.utils.typing import ConfigType, OptConfigType
-from ovseg_plugins.utils.validation import (check_array, check_finite_output,
-                                            check_int, check_number,
-                                            check_xyz_rgb, file_errors)
+from ovseg_plugins.utils.validation import (check_finite_output, check_int,
+                                            check_number, check_xyz_rgb)
 from ...ops.knn import knn_indices
+from ..decode_heads.affinity_purify_head import (POOLING_SETTINGS,
+                                                  refuse_moved_settings)
 from ..utils import estimate_normals, scatter_mean, voxelize
+from .class_text import class_text_embeddings, select_queries
 
+__all__ = ['GeoPurifySegmentor', 'select_queries']
 
-def select_queries(payload: dict, queries: Sequence[str],
-                   source: str = 'text embeddings') -> torch.Tensor:
-    """Rows of a text-embeddings file for ``queries``.
-
-    A file from ``tools/geopurify/text_embeddings.py`` is a dict with
-    ``text_embeds (Q, C)`` and the ``queries`` they embed: rows are picked
-    by name (any subset, any order). A dict without ``queries`` is used
-    as is (row ``i`` = query ``i``).
-    """
-    emb = payload.get('text_embeds')
-    if emb is None:
-        raise TypeError(f'{source} must be an array/tensor, got dict '
-                        f'without "text_embeds" (keys {sorted(payload)[:6]}); '
-                        'write the file with tools/geopurify/text_embeddings.py.')
-    emb = torch.as_tensor(emb)
-    names = payload.get('queries')
-    if names is None:
-        return emb
-    names = list(names)
-    missing = [q for q in queries if q not in names]
-    if missing:
-        raise ValueError(
-            f'{source}: no embedding for {missing[:5]} (the file embeds '
-            f'{len(names)} queries, e.g. {names[:5]}); write a file for '
-            'these classes with tools/geopurify/text_embeddings.py.')
-    return emb[[names.index(q) for q in queries]]
+# settings that are not the segmentor's (one place per setting)
+_ELSEWHERE = dict(
+    {k: f'model.decode_head.pooling.{k}' for k in POOLING_SETTINGS},
+    knn='model.decode_head.pooling.knn (pooling) or model.loss.knn (the '
+    'InfoNCE micro negatives\' neighbours)')
 
 
 @MODELS.register_module()
@@ -58,17 +37,23 @@ class GeoPurifySegmentor(Base3DSegmentor):
         loss():    voxelise (2 cm) -> X = [mean fused | rgb/255 | normal]
                    -> student (whole voxelised scene) -> embeddings
                    -> InfoNCE with teacher-chosen pairs (teacher per voxel,
-                      kNN on voxel coords). No 3D labels.
-        predict(): X -> student -> kNN (K, self excluded) -> row-softmax of
-                   sharpen·cos -> F <- A·F, T times -> fused dims -> points
-                   -> cosine with text embeddings -> labels.
+                      kNN (loss.knn) on voxel coords). No 3D labels.
+        extract_feat(): X, student embeddings, voxel coords (per scene)
+        encode_decode() / predict(): extract_feat -> decode_head
+                   (AffinityPurifyHead: GeometryGuidedPooling — kNN (K,
+                   self excluded), row-softmax of sharpen·cos, F <- A·F,
+                   T times — fused dims -> points -> cosine with the text
+                   embeddings) -> (num_classes, N) logits -> labels.
         Deterministic: no random rotation/scale at test time.
 
     Args:
         backbone (dict): :class:`StudentAffinityNet`.
         loss (dict): :class:`AffinityInfoNCELoss`.
-        decode_head (dict, optional): :class:`AffinityPurifyHead`; by default
-            built from ``knn``, ``sharpen``, ``iterations`` and ``chunk``.
+        decode_head (dict, optional): :class:`AffinityPurifyHead` (default:
+            its defaults); the segmentor gives it the class text embeddings
+            (its classifier). The pooling settings live in its ``pooling``
+            (``knn``, ``sharpen``, ``iterations``, ``chunk``; the segmentor
+            refuses them), the InfoNCE neighbours in ``loss.knn``.
         class_names (str | list): Vocabulary (file / inline / list).
         fused_channels (int): C. Defaults to 512.
         teacher_channels (int): Ct of precomputed teacher columns
@@ -87,16 +72,11 @@ class GeoPurifySegmentor(Base3DSegmentor):
             pretrained=..., model_cfg=None)``.
         templates (str | list): Defaults to ``['a {} in a scene']``.
         voxel_size (float): Defaults to 0.02.
-        knn (int): Pooling neighbours. Defaults to 96.
-        sharpen (float): Defaults to 20.
-        iterations (int): Pooling sparse products. Defaults to 19 (the
-            authors' code: 1 + 18); the paper's T = 18 is 18.
         normal_knn (int): Neighbours for PCA normals. Defaults to 16.
         normals (str): ``'points'``: PCA normals of the points (default);
             ``'columns'``: read them from point columns 6..8 (points
             ``[xyz, rgb, normal, fused, teacher]``, from ``AddPointNormals``:
             file / mesh-face normals).
-        chunk (int): kNN query rows per step (memory chunk × N).
         train_cfg, test_cfg (dict, optional): Accepted for mmdet3d's
             ``init_model`` and stock configs; unused.
     """
@@ -113,24 +93,19 @@ class GeoPurifySegmentor(Base3DSegmentor):
                  text_encoder: OptConfigType = None,
                  templates: Union[str, Sequence[str]] = ('a {} in a scene', ),
                  voxel_size: float = 0.02,
-                 knn: int = 96,
-                 sharpen: float = 20.,
-                 iterations: int = 19,
                  normal_knn: int = 16,
                  normals: str = 'points',
-                 chunk: int = 4096,
                  data_preprocessor: OptConfigType = None,
                  train_cfg: OptConfigType = None,
                  test_cfg: OptConfigType = None,
-                 init_cfg=None):
+                 init_cfg=None,
+                 **kwargs):
+        refuse_moved_settings(kwargs, 'GeoPurifySegmentor', _ELSEWHERE)
         super().__init__(data_preprocessor=data_preprocessor or dict(
             type='Det3DDataPreprocessor'), init_cfg=init_cfg)
         self.train_cfg, self.test_cfg = train_cfg, test_cfg
         self.backbone = MODELS.build(backbone)
         self.loss_fn = MODELS.build(loss or dict(type='AffinityInfoNCELoss'))
-        self.decode_head = MODELS.build(decode_head or dict(
-            type='AffinityPurifyHead', knn=knn, sharpen=sharpen,
-            iterations=iterations, chunk=chunk))
         self.fused_channels = check_int('fused_channels', fused_channels,
                                         'GeoPurifySegmentor', lo=1)
         self.teacher_channels = check_int('teacher_channels',
@@ -144,14 +119,12 @@ class GeoPurifySegmentor(Base3DSegmentor):
         self.voxel_size = check_number('voxel_size', voxel_size,
                                        'GeoPurifySegmentor', lo=0,
                                        lo_open=True)
-        self.knn = check_int('knn', knn, 'GeoPurifySegmentor', lo=1)
         self.normal_knn = check_int('normal_knn', normal_knn,
                                     'GeoPurifySegmentor', lo=3)
         if normals not in ('points', 'columns'):
             raise ValueError("normals must be 'points' or 'columns', got "
                              f'{normals!r}.')
         self.normals = normals
-        self.chunk = check_int('chunk', chunk, 'GeoPurifySegmentor', lo=1)
         self.vocabulary = Vocabulary.build(class_names)
         self._text_encoder_cfg = text_encoder
         self._templates = get_templates(list(templates) if not isinstance(
@@ -160,59 +133,36 @@ class GeoPurifySegmentor(Base3DSegmentor):
         self._purified = None  # (key, pooled point features): see purified
         text = self._text_embeddings(text_embeddings, text_encoder,
                                      self._templates)
-        self.register_buffer('text_embeds', F.normalize(text.float(), dim=-1),
-                             persistent=False)
-        self.register_buffer(
-            'query_to_class',
-            torch.as_tensor(self.vocabulary.query_to_class), persistent=False)
+        head = dict(decode_head or dict(type='AffinityPurifyHead'))
+        if head.get('base_head') is not None:
+            raise ValueError(
+                'GeoPurifySegmentor classifies by text: its decode_head '
+                '(AffinityPurifyHead) takes no base_head.')
+        head.update(text_embeddings=text,
+                    query_to_class=self.vocabulary.query_to_class,
+                    num_classes=self.vocabulary.num_classes)
+        self.decode_head = MODELS.build(head)
+
+    @property
+    def text_embeds(self) -> torch.Tensor:
+        """``(Q, C)`` unit text embeddings of the vocabulary's queries
+        (the decode head's classifier)."""
+        return self.decode_head.text_embeds
+
+    @property
+    def query_to_class(self) -> torch.Tensor:
+        return self.decode_head.query_to_class
+
+    @property
+    def chunk(self) -> int:
+        """kNN query rows per step (the pooling's setting, used by every
+        kNN of the model)."""
+        return self.decode_head.pooling.chunk
 
     def _text_embeddings(self, path, encoder_cfg, templates) -> torch.Tensor:
-        n_q = len(self.vocabulary.queries)
-        if isinstance(path, (torch.Tensor, np.ndarray)):
-            emb = torch.as_tensor(path).detach().float().cpu()
-        elif path is not None:
-            if path.endswith('.npy'):
-                import os.path as osp
-                if not osp.isfile(path):
-                    raise FileNotFoundError(f'text embeddings not found: '
-                                            f'{path!r}')
-                with file_errors(path, 'text embeddings'):
-                    emb = torch.from_numpy(np.load(path))
-            else:
-                emb = load_torch_file(path, 'text embeddings')
-                if isinstance(emb, dict):
-                    emb = select_queries(emb, self.vocabulary.queries, path)
-            check_array('text embeddings', emb, path, nonzero_rows=True)
-        elif encoder_cfg is not None:
-            from ovseg_plugins.utils.open_clip_loader import build_open_clip
-            cfg = dict(encoder_cfg)
-            name = cfg.pop('model_name')
-            clip, weights_id = build_open_clip(name, **cfg)
-            import open_clip
-            tok = open_clip.get_tokenizer(name)
-
-            def compute():
-                with torch.no_grad():
-                    return encode_queries(
-                        lambda p: clip.encode_text(tok(p)),
-                        self.vocabulary.queries, templates)
-
-            if weights_id is None:
-                emb = compute()
-            else:
-                emb = TextEmbeddingCache().get_or_compute(
-                    text_cache_key(f'open_clip:{name}', weights_id,
-                                   self.vocabulary.queries, templates),
-                    compute, rows=n_q)
-        else:
-            raise ValueError('GeoPurifySegmentor needs text_embeddings (a '
-                             'file) or text_encoder (an open_clip tower).')
-        if tuple(emb.shape) != (n_q, self.fused_channels):
-            raise ValueError(
-                f'text embeddings have shape {tuple(emb.shape)}, expected '
-                f'({n_q} queries, {self.fused_channels}) to match the '
-                'vocabulary and the fused features.')
-        return emb
+        return class_text_embeddings(self.vocabulary.queries,
+                                     self.fused_channels, path, encoder_cfg,
+                                     templates)
 
     # ------------------------------------------------------------ helpers
     def _split(self, pts: torch.Tensor, with_teacher: bool = False):
@@ -249,16 +199,28 @@ class GeoPurifySegmentor(Base3DSegmentor):
         return x, batch_coords, inv, t
 
     # ------------------------------------------------------------ API
-    def extract_feat(self, batch_inputs_dict: dict) -> List[torch.Tensor]:
-        out = []
-        for pts in batch_inputs_dict['points']:
-            x, coords, _, _ = self._voxel_inputs(pts)
-            out.append(self.backbone(x, coords))
-        return out
+    def _scene_feats(self, pts: torch.Tensor) -> dict:
+        x, coords, inv, _ = self._voxel_inputs(pts)
+        return dict(feats=x, emb=self.backbone(x, coords),
+                    coords=coords[:, 1:], point2voxel=inv, xyz=pts[:, :3])
 
-    def encode_decode(self, batch_inputs: torch.Tensor,
-                      batch_data_samples) -> torch.Tensor:
-        return self.predict(dict(points=[batch_inputs]), batch_data_samples)
+    def extract_feat(self, batch_inputs_dict: dict) -> List[dict]:
+        """Per scene: ``feats (V, C + 6)`` voxel inputs, ``emb (V, D)``
+        student embeddings, ``coords (V, 3)`` voxel coordinates,
+        ``point2voxel (N,)`` and ``xyz (N, 3)``: the decode head's input."""
+        return [self._scene_feats(p) for p in batch_inputs_dict['points']]
+
+    def encode_decode(self, batch_inputs, batch_input_metas=None):
+        """Logits of points: ``(N, C)`` one scene -> ``(1, num_classes,
+        N)``; ``(B, N, C)`` -> ``(B, num_classes, N)``; a list of scenes ->
+        a list of ``(num_classes, N)``."""
+        scenes = list(batch_inputs) if isinstance(batch_inputs, (
+            list, tuple)) or batch_inputs.ndim == 3 else [batch_inputs]
+        out = [self.decode_head.predict(f, batch_input_metas, self.test_cfg)
+               for f in self.extract_feat(dict(points=scenes))]
+        if isinstance(batch_inputs, (list, tuple)):
+            return [o[0] for o in out]
+        return torch.cat(out)
 
     def loss(self, batch_inputs_dict: dict,
              batch_data_samples) -> Dict[str, torch.Tensor]:
@@ -281,7 +243,8 @@ class GeoPurifySegmentor(Base3DSegmentor):
             vox = coords[:, 1:].float()
 
             def anchor_knn(anchors, vox=vox):  # only the anchors' rows
-                return knn_indices(vox, self.knn, self.chunk, query=anchors)
+                return knn_indices(vox, self.loss_fn.knn, self.chunk,
+                                   query=anchors)
 
             losses.append(self.loss_fn(emb, teacher, anchor_knn))
         return dict(loss_infonce=torch.stack(losses).mean())
@@ -289,20 +252,16 @@ class GeoPurifySegmentor(Base3DSegmentor):
     @torch.no_grad()
     def purify(self, pts: torch.Tensor) -> torch.Tensor:
         """Pooled fused features per point ``(N, C)``."""
-        x, coords, inv, _ = self._voxel_inputs(pts)
-        emb = self.backbone(x, coords)
-        pooled = self.decode_head(x, emb, coords[:, 1:])
-        return pooled[:, :self.fused_channels][inv]
+        f = self._scene_feats(pts)
+        return self.decode_head.pool(f)[f['point2voxel']]
 
     def predict(self, batch_inputs_dict: dict, batch_data_samples):
         seg_logits = []
         for pts in batch_inputs_dict['points']:
-            # zero pooled features: label of the nearest non-zero point
-            xyz = pts[:, :3] if getattr(self.decode_head, 'zero_fill',
-                                        False) else None
+            # the head's classifier on the (cached) purified features; zero
+            # pooled features: scores of the nearest non-zero point
             seg_logits.append(self.decode_head.classify(
-                self.purified(pts), self.text_embeds, self.query_to_class,
-                self.vocabulary.num_classes, xyz=xyz))
+                self.purified(pts), pts[:, :3]))
             check_finite_output('point logits', seg_logits[-1],
                                 'GeoPurifySegmentor.predict')
         return self.postprocess_result(seg_logits, batch_data_samples)
@@ -344,10 +303,8 @@ class GeoPurifySegmentor(Base3DSegmentor):
         except Exception:
             self.vocabulary = old
             raise
-        dev = self.text_embeds.device
-        self.text_embeds = F.normalize(text.float(), dim=-1).to(dev)
-        self.query_to_class = torch.as_tensor(vocab.query_to_class,
-                                              device=dev)
+        self.decode_head.set_text(text, vocab.query_to_class,
+                                  vocab.num_classes)
 
     @property
     def dataset_meta(self) -> dict:
@@ -434,7 +391,7 @@ class GeoPurifySegmentor(Base3DSegmentor):
         x, coords, inv, _ = self._voxel_inputs(pts)
         centroids = scatter_mean(pts[:, :6].float(), inv, len(coords))
         emb = F.normalize(teacher(centroids).float(), dim=-1)
-        pooled = self.decode_head(x, emb, coords[:, 1:])
+        pooled = self.decode_head.pool(dict(feats=x, emb=emb,
+                                            coords=coords[:, 1:]))
         del x, emb
-        pooled = pooled[:, :self.fused_channels]
         return (pooled, inv) if per_voxel else pooled[inv]

@@ -17,7 +17,8 @@ def build(**kw):
     from mmseg.registry import MODELS
     cfg = dict(type='OVCLIPSegmentor', backbone=copy.deepcopy(TINY_BACKBONE),
                class_names=CLASSES, templates='simple_imagenet',
-               slide_crop=64, slide_stride=40, crop_batch_size=5)
+               test_cfg=dict(mode='slide', crop_size=64, stride=40),
+               crop_batch_size=5)
     cfg.update(kw)
     torch.manual_seed(0)
     return MODELS.build(cfg).eval()

@@ -2,6 +2,7 @@ import copy
 
 import pytest
 import torch
+from mmengine.config import ConfigDict
 
 from fixtures.tiny_models import TINY_BACKBONE
 
@@ -41,7 +42,8 @@ def test_batched_windows_equal_one_by_one(mmseg_scope):
 
 
 def test_slide_merge_is_mean_of_overlaps(mmseg_scope):
-    seg = build_segmentor(slide_crop=32, slide_stride=16)
+    seg = build_segmentor(
+        test_cfg=dict(mode='slide', crop_size=32, stride=16))
     # make crop logits a known function of the crop: its mean colour
     seg._crop_logits = lambda c: c.mean(dim=(1, 2, 3), keepdim=True).expand(
         c.shape[0], 5, *c.shape[-2:])
@@ -82,7 +84,7 @@ def test_predict_resizes_to_ori_shape(mmseg_scope):
 
 
 def test_whole_mode_and_batch(mmseg_scope):
-    seg = build_segmentor(mode='whole')
+    seg = build_segmentor(test_cfg=dict(mode='whole'))
     x = torch.randn(2, 3, 100, 120)
     out = seg.predict(x)
     assert len(out) == 2 and out[1].pred_sem_seg.data.shape == (1, 100, 120)
@@ -92,7 +94,8 @@ def test_whole_mode_and_batch(mmseg_scope):
                                    seg.whole_inference(x[i:i + 1]),
                                    rtol=1e-4, atol=1e-5)
     # a slide whose one (clipped) window covers the image equals whole mode
-    seg.slide_crop, seg.slide_stride = 224, 112
+    seg.test_cfg = ConfigDict(mode='slide', crop_size=(224, 224),
+                              stride=(112, 112))
     torch.testing.assert_close(seg.slide_inference(x), whole,
                                rtol=1e-4, atol=1e-5)
 
@@ -120,7 +123,8 @@ def test_crop_not_patch_multiple(mmseg_scope):
     """100-px crops (not a multiple of the 16-px patch) are padded inside;
     the merged map is, per pixel, the mean of the logits of the windows
     covering it, each window segmented on its own."""
-    seg = build_segmentor(slide_crop=100, slide_stride=50)
+    seg = build_segmentor(
+        test_cfg=dict(mode='slide', crop_size=100, stride=50))
     x = torch.randn(1, 3, 150, 130)
     out = seg.slide_inference(x)
     assert out.shape == (1, 5, 150, 130) and torch.isfinite(out).all()

@@ -27,7 +27,7 @@ def test_batched_prompts_equal_per_word_loop(mmseg_scope):
 
 
 def test_vision_features_computed_once_per_window(mmseg_scope):
-    seg = build(slide_crop=64, slide_stride=64)
+    seg = build(test_cfg=dict(mode='slide', crop_size=64, stride=64))
     calls = []
     orig = seg.backbone.encode_image
     seg.backbone.encode_image = lambda p: calls.append(p.shape) or orig(p)
@@ -39,7 +39,7 @@ def test_vision_features_computed_once_per_window(mmseg_scope):
 
 
 def test_slide_merging_is_mean_of_windows(mmseg_scope):
-    seg = build(slide_crop=64, slide_stride=32)
+    seg = build(test_cfg=dict(mode='slide', crop_size=64, stride=32))
     seg.window_probs = lambda crop: crop.mean().expand(5, *crop.shape[-2:])
     x = torch.zeros(1, 3, 64, 96)
     x[..., :, :32] = 3.0

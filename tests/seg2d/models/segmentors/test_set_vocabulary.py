@@ -14,7 +14,7 @@ def build_clip(classes, **kw):
     torch.manual_seed(0)
     cfg = dict(type='OVCLIPSegmentor', backbone=copy.deepcopy(TINY_BACKBONE),
                class_names=classes, templates='simple_imagenet',
-               slide_crop=64, slide_stride=32)
+               test_cfg=dict(mode='slide', crop_size=64, stride=32))
     cfg.update(kw)
     return MODELS.build(cfg).eval()
 

@@ -1,5 +1,6 @@
-"""AffinityPurifyHead against the GeoPurify authors' pooling and labelling
-rules (independent few-line references)."""
+"""GeometryGuidedPooling and AffinityPurifyHead against the GeoPurify
+authors' pooling and labelling rules (independent few-line references), and
+the head's stock mmdet3d decode-head contract."""
 import pytest
 import torch
 import torch.nn.functional as F
@@ -8,12 +9,22 @@ from fixtures.tiny_models import (TINY_DGCNN_HEAD, register_tiny_point_backbone,
                                   tiny_geopurify_cfg)
 
 
-def _head(**kw):
+def _build(**cfg):
     from mmengine.registry import init_default_scope
     init_default_scope('mmdet3d')
     import ovseg_plugins.seg3d  # noqa: F401
     from mmdet3d.registry import MODELS
-    return MODELS.build(dict(type='AffinityPurifyHead', **kw))
+    return MODELS.build(cfg)
+
+
+def _pooling(**kw):
+    return _build(type='GeometryGuidedPooling', **kw)
+
+
+def _text_head(text, q2c, num_classes, **kw):
+    """The head as GeoPurifySegmentor builds it (text classifier)."""
+    return _build(type='AffinityPurifyHead', text_embeddings=text,
+                  query_to_class=q2c, num_classes=num_classes, **kw)
 
 
 def _voxels(n=70, seed=0):
@@ -53,13 +64,13 @@ def test_19_products_by_default_and_18_as_option():
     g = torch.Generator().manual_seed(1)
     feats = torch.randn(len(c), 4, generator=g)
     emb = torch.randn(len(c), 5, generator=g)
-    head = _head(knn=7, sharpen=2.)
-    assert head.iterations == 19  # the authors' code: 1 + 18
-    ours = head(feats, emb, c)
+    pool = _pooling(knn=7, sharpen=2.)
+    assert pool.iterations == 19  # the authors' code: 1 + 18
+    ours = pool(feats, emb, c)
     ref19 = _reference_pooling(feats, emb, c, 7, 19, sharpen=2.)
     ref18 = _reference_pooling(feats, emb, c, 7, 18, sharpen=2.)
     torch.testing.assert_close(ours, ref19, rtol=1e-4, atol=1e-5)
-    paper = _head(knn=7, sharpen=2., iterations=18)(feats, emb, c)
+    paper = _pooling(knn=7, sharpen=2., iterations=18)(feats, emb, c)
     torch.testing.assert_close(paper, ref18, rtol=1e-4, atol=1e-5)
     assert (ref19 - ref18).abs().max() > 1e-3  # the two are told apart
 
@@ -69,20 +80,20 @@ def test_knn_ties_do_not_depend_on_the_row_order():
     g = torch.Generator().manual_seed(3)
     feats = torch.randn(len(c), 3, generator=g)
     emb = torch.randn(len(c), 4, generator=g)
-    head = _head(knn=6, sharpen=1.)
+    pool = _pooling(knn=6, sharpen=1.)
     # ties at the 6th distance exist in this grid
     d2 = ((c[:, None] - c[None]) ** 2).sum(-1)
     d2.fill_diagonal_(float('inf'))
     srt = d2.sort(1).values
     assert (srt[:, 5] == srt[:, 6]).sum() > 10
-    out = head(feats, emb, c)
+    out = pool(feats, emb, c)
     torch.testing.assert_close(out, _reference_pooling(feats, emb, c, 6, 19,
                                                        sharpen=1.),
                                rtol=1e-4, atol=1e-5)
     for seed in range(3):
         p = torch.randperm(len(c), generator=torch.Generator().manual_seed(
             seed))
-        assert torch.equal(head(feats[p], emb[p], c[p]), out[p])
+        assert torch.equal(pool(feats[p], emb[p], c[p]), out[p])
 
 
 def test_zero_pooled_features_take_the_nearest_non_zero_label():
@@ -93,9 +104,9 @@ def test_zero_pooled_features_take_the_nearest_non_zero_label():
     feats[::4] = 0  # 13 points with an exactly zero pooled feature
     text = torch.randn(5, 6, generator=g)
     q2c = torch.tensor([0, 1, 2, 3, 4])
-    head = _head()
+    head = _text_head(text, q2c, 5)
     assert head.zero_fill
-    scores = head.classify(feats, text, q2c, 5, xyz=xyz)
+    scores = head.classify(feats, xyz=xyz)
     # the authors' rule: label of the nearest point with a non-zero feature
     zero = feats.abs().sum(1) == 0
     pred = (F.normalize(feats, dim=-1) @ F.normalize(text, dim=-1).t()
@@ -104,16 +115,19 @@ def test_zero_pooled_features_take_the_nearest_non_zero_label():
     pred[zero] = pred[~zero][torch.as_tensor(j)]
     assert torch.equal(scores.argmax(0), pred)
     # without coordinates: zero features score 0 everywhere -> class 0
-    plain = head.classify(feats, text, q2c, 5)
+    plain = head.classify(feats)
     assert (plain[:, zero] == 0).all()
     assert (plain.argmax(0)[zero] != pred[zero]).any()
+    # per-voxel features with the point -> voxel map: the same scores
+    vox, p2v = feats.unique(dim=0, return_inverse=True)
+    torch.testing.assert_close(head.classify(vox, xyz, p2v), scores)
 
 
 @pytest.mark.parametrize('zero_fill', [True, False])
 def test_segmentor_labels_zero_feature_points_by_the_option(tmp_path,
                                                             zero_fill):
     from mmdet3d.registry import MODELS
-    _head()  # scope + registration
+    _pooling()  # scope + registration
     torch.save(torch.eye(3, 4), tmp_path / 'text.pt')
     torch.manual_seed(0)
     seg = MODELS.build(tiny_geopurify_cfg(
@@ -144,7 +158,9 @@ def mmdet3d_scope():
 
 def build_head(**kw):
     from mmdet3d.registry import MODELS
-    cfg = dict(type='AffinityPurifyHead', knn=6, sharpen=5., iterations=3,
+    cfg = dict(type='AffinityPurifyHead',
+               pooling=dict(type='GeometryGuidedPooling', knn=6, sharpen=5.,
+                            iterations=3),
                base_head=copy.deepcopy(TINY_DGCNN_HEAD))
     cfg.update(kw)
     return MODELS.build(cfg)
@@ -170,9 +186,16 @@ def test_contract_attributes(mmdet3d_scope):
     head = build_head()
     assert isinstance(head, Base3DDecodeHead)
     assert (head.num_classes, head.ignore_index, head.channels) == (20, 20, 8)
-    # the classifier is the wrapped head's: checkpoints keep its keys
-    assert {n for n, _ in head.named_parameters()} == {
-        'base_head.' + n for n, _ in head.base_head.named_parameters()}
+    # Base3DDecodeHead.__init__ ran: its loss and (no second) dropout
+    assert type(head.loss_decode).__name__ == 'CrossEntropyLoss'
+    assert head.dropout is None and head.base_head.dropout is not None
+    # the wrapped head's classifier is this head's conv_seg (the wrapped
+    # head gives its pre-classifier features); no parameter is duplicated
+    names = {n for n, _ in head.named_parameters()}
+    assert {'conv_seg.weight', 'conv_seg.bias'} <= names
+    assert not any(n.startswith('base_head.conv_seg') for n in names)
+    assert type(head.base_head.conv_seg).__name__ == 'Identity'
+    assert len(names) == len(list(head.parameters()))
 
 
 def test_purified_logits_equal_dense_reference(mmdet3d_scope):
@@ -181,8 +204,10 @@ def test_purified_logits_equal_dense_reference(mmdet3d_scope):
     xyz = torch.rand(2, 40, 3)
     feats = dict(fp_xyz=[xyz], fa_points=torch.randn(2, 40, 16))
     out = head(feats)
-    logits, pre = head._base_logits(feats)
+    pre = head.base_head(feats)  # (B, channels, N) before the classifier
+    logits = head.conv_seg(pre)  # the stock head's logits
     assert out.shape == logits.shape == (2, 20, 40)
+    # pooling the features, then classifying == pooling the logits
     for b in range(2):
         ref = dense_reference(logits[b].t(), pre[b].t(), xyz[b], 6, 5., 3)
         torch.testing.assert_close(out[b].t(), ref, rtol=1e-4, atol=1e-5)
@@ -197,7 +222,8 @@ def test_stock_encoder_decoder3d_loss_and_predict(mmdet3d_scope):
         type='EncoderDecoder3D',
         data_preprocessor=dict(type='Det3DDataPreprocessor'),
         backbone=dict(type='TinyPointMLP'),
-        decode_head=dict(type='AffinityPurifyHead', knn=8, iterations=2,
+        decode_head=dict(type='AffinityPurifyHead',
+                         pooling=dict(knn=8, iterations=2),
                          base_head=copy.deepcopy(TINY_DGCNN_HEAD)),
         train_cfg=dict(),
         test_cfg=dict(mode='slide', num_points=64, block_size=1.5,
@@ -214,7 +240,7 @@ def test_stock_encoder_decoder3d_loss_and_predict(mmdet3d_scope):
     losses = seg.loss(dict(points=list(torch.rand(2, 64, 6))), samples)
     assert torch.isfinite(losses['decode.loss_sem_seg'])
     losses['decode.loss_sem_seg'].backward()
-    assert seg.decode_head.base_head.conv_seg.weight.grad is not None
+    assert seg.decode_head.conv_seg.weight.grad is not None
     seg.eval()
     with torch.no_grad():
         out = seg.predict(dict(points=[torch.rand(300, 6)]),
@@ -227,8 +253,9 @@ def test_clear_errors(mmdet3d_scope):
     with pytest.raises(KeyError, match='coord_key'):
         head(dict(fp_xyz=[torch.rand(1, 10, 3)],
                   fa_points=torch.randn(1, 10, 16)))
-    bare = build_head(base_head=None)
-    with pytest.raises(RuntimeError, match='base_head'):
-        bare(dict(fp_xyz=[torch.rand(1, 10, 3)]))
-    with pytest.raises(TypeError, match='emb and coords'):
-        bare(torch.randn(10, 4))
+    # no classifier: refused when the model is built, not at forward
+    with pytest.raises(ValueError, match='exactly one classifier.*neither'):
+        build_head(base_head=None)
+    # a pooling setting on the head instead of its pooling: refused
+    with pytest.raises(TypeError, match='knn -> decode_head.pooling.knn'):
+        build_head(knn=8)

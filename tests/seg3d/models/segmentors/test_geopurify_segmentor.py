@@ -5,20 +5,21 @@ import pytest
 import torch
 
 
-def _build(classes, text, seed=0):
+def _build(classes, text, seed=0, **kw):
     from mmengine.registry import init_default_scope
     init_default_scope('mmdet3d')
     import ovseg_plugins.seg3d  # noqa: F401
     from mmdet3d.registry import MODELS
     torch.manual_seed(seed)
-    return MODELS.build(dict(
+    return MODELS.build(dict(dict(
         type='GeoPurifySegmentor',
         backbone=dict(type='StudentAffinityNet', in_channels=16 + 6,
                       hidden_channels=16, embed_dim=8, num_blocks=1),
         class_names=classes, fused_channels=16, text_embeddings=text,
-        voxel_size=0.05, knn=16,
-        decode_head=dict(type='AffinityPurifyHead', knn=16, sharpen=20.,
-                         iterations=4))).eval()
+        voxel_size=0.05,
+        decode_head=dict(type='AffinityPurifyHead', pooling=dict(
+            type='GeometryGuidedPooling', knn=16, sharpen=20.,
+            iterations=4))), **kw)).eval()
 
 
 @pytest.fixture
@@ -103,3 +104,35 @@ def test_dataset_meta_follows_the_vocabulary(scene):
     meta = model.dataset_meta
     assert meta['classes'] == ('wall', 'floor') and meta['dataset'] == 'x'
     assert len(meta['palette']) == 2
+
+
+def test_encode_decode_returns_the_logits_predict_labels_from(scene):
+    """The stock segmentor contract: extract_feat -> decode_head ->
+    (B, num_classes, N) logits; predict's labels are their argmax."""
+    pts, payload = scene
+    model = _build(['wall', 'floor', 'bed'], payload['text_embeds'][:3])
+    labels, logits = _predict(model, pts)
+    with torch.no_grad():
+        enc = model.encode_decode(pts)
+    assert enc.shape == (1, 3, len(pts))
+    torch.testing.assert_close(enc[0], logits)
+    np.testing.assert_array_equal(enc[0].argmax(0).numpy(), labels)
+    feats = model.extract_feat(dict(points=[pts]))[0]
+    assert feats['emb'].shape[0] == feats['coords'].shape[0]
+    assert feats['point2voxel'].shape == (len(pts), )
+
+
+@pytest.mark.parametrize('key', ['knn', 'sharpen', 'iterations', 'chunk'])
+def test_pooling_setting_on_the_segmentor_is_refused(key):
+    """Each pooling setting lives in decode_head.pooling only: given to the
+    segmentor (where it used to be silently ignored once a head was set) it
+    is refused, naming where it goes."""
+    with pytest.raises(TypeError, match=f'{key} -> model.decode_head.'
+                       f'pooling.{key}'):
+        _build(['wall', 'floor'], torch.randn(2, 16), **{key: 4})
+
+
+def test_segmentor_head_with_a_base_head_is_refused():
+    with pytest.raises(ValueError, match='classifies by text'):
+        _build(['wall', 'floor'], torch.randn(2, 16), decode_head=dict(
+            type='AffinityPurifyHead', base_head=dict(type='DGCNNHead')))
