@@ -20,12 +20,25 @@ broken by the lower index. Two ways get there:
   ``O(N · candidates)`` instead of ``O(N²)`` and the memory is bounded by
   the batch budget.
 """
+from contextlib import contextmanager
 from typing import Optional
 
 import torch
 
 #: the k-d tree path on CPU (False: the grid search only, e.g. to compare)
 _USE_TREE = True
+
+
+@contextmanager
+def use_tree(enabled: bool):
+    """``with use_tree(False): ...`` runs :func:`knn_indices` with the grid
+    search only (the same neighbours, slower; for comparisons)."""
+    global _USE_TREE
+    old, _USE_TREE = _USE_TREE, bool(enabled)
+    try:
+        yield
+    finally:
+        _USE_TREE = old
 
 
 def _kth_distance_quantile(coords: torch.Tensor, k: int, q: float = 0.9,
