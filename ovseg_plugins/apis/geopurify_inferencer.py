@@ -312,11 +312,22 @@ class GeoPurifyInferencer(BaseInferencer):
                 raise ValueError(f'{weights}: not a state dict / mmengine '
                                  'checkpoint.')
             if 'model' not in cfg:
-                meta_cfg = (ckpt.get('meta') or {}).get('cfg')
-                if isinstance(meta_cfg, str) and 'GeoPurifySegmentor' in \
-                        meta_cfg:
-                    cfg = Config.fromstring(meta_cfg, '.py')
+                # config TEXT in a checkpoint (mmengine's meta.cfg) is never
+                # executed: only the plain-data model config that
+                # StoreModelConfigHook saves, else the weights' shapes
+                meta = ckpt.get('meta') or {}
+                stored = meta.get('model_cfg')
+                if isinstance(stored, dict) and \
+                        stored.get('type') == 'GeoPurifySegmentor':
+                    cfg = ConfigDict(model=stored)
                 else:
+                    if isinstance(meta.get('cfg'), str):
+                        print_log(
+                            f'{weights}: the config text stored in the '
+                            'checkpoint is not executed; the student is '
+                            'built from its weights\' shapes (pass '
+                            'model=<training config> for its other '
+                            'settings).', 'current')
                     cfg = ConfigDict(model=_student_cfg_from_state(sd, D))
         mcfg = dict(cfg.model) if 'model' in cfg else default_model_cfg(D)
         if mcfg.get('type') != 'GeoPurifySegmentor':
