@@ -153,7 +153,8 @@ def demo_pictures(tmp_path_factory):
     cv2.imwrite(str(d / 'grey16.png'), grad)
     out = d / 'out'
     r = run_py(['tools/demo/image_demo.py', str(d / 'rotated.jpg'),
-                str(d / 'square.jpg'), str(d / 'grey16.png'), '--model', tiny_demo_config(d),
+                str(d / 'square.jpg'), str(d / 'grey16.png'), '--model',
+                tiny_demo_config(d),
                 '--classes', 'road;tree;water', '--out-dir', str(out)],
                env={'HF_HUB_OFFLINE': '1', 'OMP_NUM_THREADS': '1'})
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]

@@ -234,6 +234,7 @@ def run_raster(args, size, path, q):
 def bench_raster(args):
     rows = []
     tmp = args.tmp_dir or tempfile.mkdtemp(prefix='ovseg_bench_')
+    os.makedirs(tmp, exist_ok=True)
     for size in args.sizes:
         path = osp.join(tmp, f'synthetic_{size}.tif')
         if not osp.isfile(path):
@@ -274,7 +275,7 @@ def _inferencer(args):
         device=args.device, cfg_options={
             'model.backbone.pretrained': None,
             'model.templates': 'none',
-            'model.slide_stride': args.slide_stride})
+            'model.test_cfg.stride': (args.slide_stride, ) * 2})
 
 
 def scaling_worker(args):
@@ -303,6 +304,7 @@ def bench_scaling(args):
     import json
     import subprocess
     tmp = args.tmp_dir or tempfile.mkdtemp(prefix='ovseg_bench_')
+    os.makedirs(tmp, exist_ok=True)
     size = args.sizes[0]
     src = osp.join(tmp, f'synthetic_{size}.tif')
     if not osp.isfile(src):
@@ -381,6 +383,7 @@ def bench_remote(args):
     if args.threads:
         torch.set_num_threads(args.threads)
     tmp = args.tmp_dir or tempfile.mkdtemp(prefix='ovseg_bench_')
+    os.makedirs(tmp, exist_ok=True)
     size = args.sizes[0]
     plain = osp.join(tmp, f'synthetic_{size}.tif')
     if not osp.isfile(plain):

@@ -54,7 +54,8 @@ def remote_hint(path: str) -> str:
         return ('check the bucket and key, and the credentials (AWS_PROFILE '
                 'or AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY; '
                 'AWS_NO_SIGN_REQUEST=YES for public buckets)')
-    return 'check the URL (open it in a browser or with curl -I) and the network'
+    return ('check the URL (open it in a browser or with curl -I) and the '
+            'network')
 
 
 class _BlockCache:
