@@ -73,6 +73,17 @@ class RssSampler(threading.Thread):
         return max(vals) if vals else rss_mb()
 
 
+def _start_measuring():
+    """Resident size once the models are built (``base``), a started
+    :class:`RssSampler` and the start time."""
+    import gc
+    gc.collect()
+    base = rss_mb()
+    sampler = RssSampler()
+    sampler.start()
+    return base, sampler, time.perf_counter()
+
+
 def purify_breakdown(inf, cloud):
     """Seconds of the purify stage's steps, re-run one by one on the
     same points (random fused features of the right width)."""
@@ -127,12 +138,7 @@ def child(n_points, views, size, clip, threads, breakdown_at=200000):
                               feature_model=dict(model_name=clip),
                               views=views, render_size=tuple(size),
                               show_progress=False)
-    import gc
-    gc.collect()
-    base = rss_mb()
-    sampler = RssSampler()
-    sampler.start()
-    t0 = time.perf_counter()
+    base, sampler, t0 = _start_measuring()
     cloud = read_point_cloud(ply)
     t_read = time.perf_counter()
     inf(cloud, out_dir=osp.join(work, 'out'))
@@ -192,12 +198,7 @@ def blocks_child(n_points, block, overlap, views, size, threads):
                               feature_model=image_fn,
                               text_embeddings=text_fn, views=views,
                               render_size=tuple(size), show_progress=False)
-    import gc
-    gc.collect()
-    base = rss_mb()
-    sampler = RssSampler()
-    sampler.start()
-    t0 = time.perf_counter()
+    base, sampler, t0 = _start_measuring()
     cloud = read_point_cloud(ply)
     t_read = time.perf_counter() - t0
     res = segment_in_blocks(inf, cloud, block_size=block, overlap=overlap,
@@ -211,14 +212,15 @@ def blocks_child(n_points, block, overlap, views, size, threads):
                 stages=stages)
 
 
-def main_blocks(args):
+def _run_children(args, flag, extra):
+    """Each size of ``args.points`` in a fresh process (``flag`` N and the
+    common options plus ``extra``); their RESULT dicts."""
     res = []
     for n in args.points:
         r = subprocess.run(
-            [sys.executable, osp.abspath(__file__), '--blocks-child', str(n),
-             '--block', str(args.block), '--overlap', str(args.overlap),
+            [sys.executable, osp.abspath(__file__), flag, str(n),
              '--views', str(args.views), '--size', *map(str, args.size),
-             '--threads', str(args.threads)],
+             '--threads', str(args.threads), *extra],
             capture_output=True, text=True,
             env=dict(os.environ, OMP_NUM_THREADS=str(args.threads)))
         line = [ln for ln in r.stdout.splitlines() if ln.startswith('RESULT')]
@@ -227,6 +229,12 @@ def main_blocks(args):
         res.append(json.loads(line[0][7:]))
         print(f'{res[-1]["points"]:,} points: {res[-1]["total_s"]:.1f} s, '
               f'peak {res[-1]["peak_mb"]:.0f} MB above base', flush=True)
+    return res
+
+
+def main_blocks(args):
+    res = _run_children(args, '--blocks-child', [
+        '--block', str(args.block), '--overlap', str(args.overlap)])
     if args.json:
         print(json.dumps(res, indent=2))
         return res
@@ -289,21 +297,8 @@ def main(argv=None):
                                              args.clip, args.threads,
                                              args.breakdown)))
         return
-    res = []
-    for n in args.points:
-        r = subprocess.run(
-            [sys.executable, osp.abspath(__file__), '--child', str(n),
-             '--views', str(args.views), '--size', *map(str, args.size),
-             '--clip', args.clip, '--threads', str(args.threads),
-             '--breakdown', str(args.breakdown)],
-            capture_output=True, text=True,
-            env=dict(os.environ, OMP_NUM_THREADS=str(args.threads)))
-        line = [ln for ln in r.stdout.splitlines() if ln.startswith('RESULT')]
-        if r.returncode or not line:
-            raise RuntimeError(f'{n} points failed:\n{r.stderr[-3000:]}')
-        res.append(json.loads(line[0][7:]))
-        print(f'{res[-1]["points"]} points: {res[-1]["total_s"]:.1f} s, '
-              f'peak {res[-1]["peak_mb"]:.0f} MB above base', flush=True)
+    res = _run_children(args, '--child', [
+        '--clip', args.clip, '--breakdown', str(args.breakdown)])
     if args.json:
         print(json.dumps(res, indent=2))
         return res
