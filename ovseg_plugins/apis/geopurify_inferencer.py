@@ -37,6 +37,8 @@ from mmengine.logging import print_log
 from ovseg_plugins.apis.geopurify.feature_sources import (
     CallableFeatureSource, ClipFeatureSource, FeatureMapSource, text_from)
 from ovseg_plugins.seg3d.io.results import write_cloud_results
+from ovseg_plugins.seg3d.models.decode_heads.text_embedding_classifier import \
+    point_scores
 from ovseg_plugins.seg3d.pointcloud_io import (PointCloud, class_palette,
                                                read_point_cloud)
 from ovseg_plugins.text import Vocabulary, get_templates
@@ -46,42 +48,7 @@ from ovseg_plugins.utils.picture_stamp import RANDOM_WEIGHTS_STAMP
 InputType = Union[str, np.ndarray, PointCloud, dict]
 
 __all__ = ['GeoPurifyInferencer', 'ClipFeatureSource', 'FeatureMapSource',
-           'CallableFeatureSource', 'default_model_cfg']
-
-
-def default_model_cfg(fused_channels: int, hidden_channels: int = 512,
-                      embed_dim: int = 128, num_blocks: int = 4) -> dict:
-    """GeoPurify's model (``configs/_base_/models/geopurify_student.py``
-    sizes) for ``fused_channels``-d 2D features, as a config dict."""
-    return dict(
-        type='GeoPurifySegmentor',
-        backbone=dict(type='StudentAffinityNet',
-                      in_channels=fused_channels + 6,
-                      hidden_channels=hidden_channels, embed_dim=embed_dim,
-                      num_blocks=num_blocks),
-        fused_channels=fused_channels, teacher_channels=0,
-        voxel_size=0.02,
-        decode_head=dict(type='AffinityPurifyHead', pooling=dict(
-            type='GeometryGuidedPooling', knn=96, sharpen=20.,
-            iterations=18)))
-
-
-def _student_cfg_from_state(sd: dict, fused_channels: int) -> dict:
-    """Model config from a bare student state dict's shapes."""
-    stem = sd.get('backbone.stem.weight')
-    head = sd.get('backbone.head.weight')
-    if stem is None or head is None:
-        raise KeyError('the checkpoint holds no GeoPurify student '
-                       '(backbone.stem.weight / backbone.head.weight); give '
-                       'the training config as `model`.')
-    blocks = {k.split('.')[2] for k in sd if k.startswith('backbone.blocks.')}
-    if stem.shape[1] != fused_channels + 6:
-        raise ValueError(
-            f'the student takes {stem.shape[1] - 6}-d 2D features, the 2D '
-            f'source gives {fused_channels}-d: use the 2D model the student '
-            'was trained with.')
-    return default_model_cfg(fused_channels, int(stem.shape[2]),
-                             int(head.shape[0]), len(blocks))
+           'CallableFeatureSource']
 
 
 # ---------------------------------------------------------------- progress
@@ -161,9 +128,15 @@ class GeoPurifyInferencer(BaseInferencer):
         classes (str | list | Vocabulary): Classes with synonyms:
             ``"chair,stool;table;floor"`` (``;`` between classes, ``,``
             between synonyms), a class-name file or a list.
-        model (str | dict | Config, optional): A GeoPurify config (file or
-            dict with ``model``) or None: GeoPurify's model sized for the 2D
-            features (taken from the checkpoint's shapes when one is given).
+        model (str | dict | Config, optional): A GeoPurify config: a file,
+            a name under ``configs/`` (``'geopurify/scannet'``) or a dict /
+            ``Config`` with ``model``. None: the model config stored in the
+            checkpoint as data (``meta['model_cfg']``), else the training
+            configs' base ``configs/_base_/models/geopurify_student.py``
+            (the authors' defaults) sized for the 2D features and the
+            checkpoint's shapes (:mod:`~ovseg_plugins.apis.geopurify.
+            model_config`). Config text stored in a checkpoint is never
+            executed.
         weights (str, optional): Trained student checkpoint (mmengine
             checkpoint of ``GeoPurifySegmentor`` or its ``state_dict``).
             None: pooling affinities come from the online geometric
@@ -189,17 +162,11 @@ class GeoPurifyInferencer(BaseInferencer):
             ``'corners'`` or ``'outside'`` (``rendering.orbit_cameras``).
         frame_step (int): Use frames whose id is a multiple of this.
         depth_scale (float): Depth PNG units per metre.
-        vis_threshold (float): Relative depth tolerance of visibility.
-        cut_boundary (int): Border pixels not used.
-        zbuffer (bool): Recorded frames without depth maps (mmdet3d's
-            ``extract_posed_images.py`` layout) get a depth map z-buffered
-            from the cloud, so hidden points are not lifted; False keeps
-            every point in the frustum.
-        fusion_k (int): Views fused per point.
-        logit_scale (float): Scale of cosines in fusion and scores.
-        lift_cfg (dict, optional): Further lifting settings
-            (:class:`~ovseg_plugins.seg3d.lifting.LiftConfig`, e.g.
-            ``min_visible``; the authors' defaults otherwise).
+        lift_cfg (dict, optional): Lifting settings
+            (:class:`~ovseg_plugins.seg3d.lifting.LiftConfig`:
+            ``vis_threshold``, ``cut_boundary``, ``k``, ``logit_scale``,
+            ``min_visible``, ``zbuffer``, ...; the authors' defaults
+            otherwise), the same as ``tools/geopurify/lift_features.py``'s.
         teacher (dict, optional): Online teacher config for the
             checkpoint-free path. Defaults to ``GeometricTeacher``.
         device (str, optional): Defaults to 'cpu'.
@@ -231,11 +198,6 @@ class GeoPurifyInferencer(BaseInferencer):
                  render_layout: str = 'auto',
                  frame_step: int = 20,
                  depth_scale: float = 1000.,
-                 vis_threshold: float = 0.05,
-                 cut_boundary: int = 10,
-                 zbuffer: bool = True,
-                 fusion_k: int = 3,
-                 logit_scale: float = 100.,
                  lift_cfg: Optional[dict] = None,
                  teacher: Optional[dict] = None,
                  device: Optional[str] = None,
@@ -276,34 +238,30 @@ class GeoPurifyInferencer(BaseInferencer):
                                eye_height=eye_height, layout=render_layout)
         from ovseg_plugins.seg3d.lifting import LiftConfig
         self.frame_step, self.depth_scale = frame_step, depth_scale
-        self.lift_cfg = LiftConfig.build(dict(
-            lift_cfg or {}, vis_threshold=vis_threshold,
-            cut_boundary=cut_boundary, k=fusion_k, zbuffer=zbuffer,
-            logit_scale=logit_scale))
-        self.logit_scale = logit_scale
+        self.lift_cfg = LiftConfig.build(lift_cfg)
         self.teacher_cfg = teacher or dict(type='GeometricTeacher')
         self._teacher = None
         self._scene_cache: Optional[tuple] = None
         self.stage_times: Dict[str, float] = {}
         self.stage_spans: List[Tuple[str, float, float]] = []
-        if model is None and weights is None:
-            model = ConfigDict(model=default_model_cfg(self.text.shape[1]))
-        elif model is None:
-            model = ConfigDict()  # from the checkpoint (meta cfg or shapes)
-        super().__init__(model=model, weights=weights, device=device,
+        self._model_spec = model  # resolved in _init_model
+        super().__init__(model=ConfigDict(), weights=weights, device=device,
                          scope='mmdet3d', show_progress=show_progress)
+        self.cfg = self.model.cfg
 
     # ------------------------------------------------------------ set-up
     def _init_model(self, cfg, weights: Optional[str], device: str = 'cpu'):
-        from mmengine.registry import init_default_scope
-        init_default_scope('mmdet3d')
+        """The model from a GeoPurify config (see ``model``), sized for the
+        2D source, with the vocabulary's text embeddings."""
+        from mmengine.registry import DefaultScope
         import ovseg_plugins.seg3d  # noqa: F401  (registers)
         from mmdet3d.registry import MODELS
 
+        from ovseg_plugins.apis.geopurify.model_config import (
+            for_vocabulary, inference_model_cfg)
         from ovseg_plugins.utils.checkpoint import (load_state_dict_strict,
                                                     load_torch_file)
-        D = int(self.text.shape[1])
-        sd = None
+        sd, meta = None, None
         if weights is not None:
             ckpt = load_torch_file(weights, 'student checkpoint')
             sd = ckpt.get('state_dict', ckpt) if isinstance(ckpt,
@@ -311,29 +269,20 @@ class GeoPurifyInferencer(BaseInferencer):
             if not isinstance(sd, dict):
                 raise ValueError(f'{weights}: not a state dict / mmengine '
                                  'checkpoint.')
-            if 'model' not in cfg:
-                meta_cfg = (ckpt.get('meta') or {}).get('cfg')
-                if isinstance(meta_cfg, str) and 'GeoPurifySegmentor' in \
-                        meta_cfg:
-                    cfg = Config.fromstring(meta_cfg, '.py')
-                else:
-                    cfg = ConfigDict(model=_student_cfg_from_state(sd, D))
-        mcfg = dict(cfg.model) if 'model' in cfg else default_model_cfg(D)
-        if mcfg.get('type') != 'GeoPurifySegmentor':
-            raise ValueError(f'GeoPurifyInferencer needs a GeoPurifySegmentor'
-                             f' config, got model type {mcfg.get("type")!r}')
-        if int(mcfg.get('fused_channels', 512)) != D:
-            raise ValueError(
-                f'the model takes {mcfg.get("fused_channels", 512)}-d fused '
-                f'features but the 2D source gives {D}-d ones: use the 2D '
-                'model the student was trained with.')
-        mcfg.update(class_names=self.vocabulary, text_embeddings=self.text,
-                    text_encoder=None)
-        for k in ('train_cfg', 'pretrained'):
-            mcfg.pop(k, None)
-        mcfg['teacher'] = None  # training-only; never needed here
-        mcfg['teacher_channels'] = 0
-        model = MODELS.build(mcfg)
+            meta = ckpt.get('meta') if isinstance(ckpt.get('meta'),
+                                                  dict) else {}
+        mcfg, where, cfg = inference_model_cfg(
+            self._model_spec, int(self.text.shape[1]), sd, meta, weights)
+        print_log(f'GeoPurify model from {where}', logger='current')
+        if sd is not None and self._model_spec is None and \
+                'model_cfg' not in meta and isinstance(meta.get('cfg'), str):
+            print_log(f'{weights}: the config text stored in the checkpoint '
+                      'is not executed; the student is built from the base '
+                      'config and its weights\' shapes (pass model=<training '
+                      'config> for its other settings).', logger='current')
+        with DefaultScope.overwrite_default_scope('mmdet3d'):
+            model = MODELS.build(for_vocabulary(mcfg, self.vocabulary,
+                                                self.text))
         if sd is not None:
             sd = {k: v for k, v in sd.items()
                   if not k.startswith(('teacher.', 'loss_fn.'))}
@@ -515,11 +464,12 @@ class GeoPurifyInferencer(BaseInferencer):
                                      (pooled, inv), seen) \
                     if data['key'] is not None else None
             with stages.stage('classify'):
-                cos = self.model.decode_head.classify(pooled)
-                prob = torch.softmax(self.logit_scale * cos, dim=0)
-                scores, labels = prob.max(0)
-                if inv is not None:  # voxel -> points
-                    scores, labels = scores[inv], labels[inv]
+                # the model's classifier and score rule (as tools/test.py);
+                # zero pooled features take the nearest non-zero point's
+                logits = self.model.decode_head.classify(
+                    pooled, torch.from_numpy(cloud.xyz).to(pooled.device),
+                    inv)
+                scores, labels = point_scores(logits)
         self.stage_times = dict(stages.times)
         self.stage_spans = list(stages.spans)
         return [dict(name=data['name'], cloud=cloud,
