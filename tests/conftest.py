@@ -16,7 +16,6 @@ sys.path.insert(0, osp.join(REPO_ROOT, 'tests'))
 # Tests never reach a hub and never write into the user's cache.
 os.environ.setdefault('HF_HUB_OFFLINE', '1')
 os.environ.setdefault('TRANSFORMERS_OFFLINE', '1')
-os.environ.setdefault('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD', '1')
 
 
 @pytest.fixture(scope='session', autouse=True)

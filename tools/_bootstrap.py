@@ -1,4 +1,4 @@
-"""Shared start-up of the tools: repo root on sys.path, torch.load compat.
+"""Shared start-up of the tools: repo root on sys.path, config loading.
 
 Imports nothing but the standard library, so every tool can run it first.
 """
@@ -11,11 +11,12 @@ REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 def bootstrap() -> str:
     """Put the repo root on ``sys.path`` (configs' ``custom_imports`` then find
-    ``ovseg_plugins`` without an install) and let mmengine 0.10.7 load the
-    checkpoints its Runner saves under torch >= 2.6 (``weights_only``)."""
+    ``ovseg_plugins`` without an install). Checkpoints load with
+    ``weights_only=True``: the configs' ``custom_imports`` register the
+    allow-list of mmengine Runner checkpoints
+    (:mod:`ovseg_plugins.utils.checkpoint`)."""
     if REPO_ROOT not in sys.path:
         sys.path.insert(0, REPO_ROOT)
-    os.environ.setdefault('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD', '1')
     return REPO_ROOT
 
 

@@ -5,6 +5,10 @@
 # matplotlib; mmdet3d's own runtime names no visualizer).
 _base_ = ['mmdet3d::_base_/default_runtime.py']
 
+# checkpoints also hold the model config as plain data (meta['model_cfg']):
+# GeoPurifyInferencer builds a student from it, never from the config text
+default_hooks = dict(model_cfg=dict(type='StoreModelConfigHook'))
+
 vis_backends = [dict(type='LocalVisBackend')]
 visualizer = dict(
     type='PointSegLocalVisualizer', vis_backends=vis_backends,

@@ -30,7 +30,8 @@ from mmseg.structures import SegDataSample
 
 from ovseg_plugins.apis.config_names import (ALIASES, CONFIG_ROOT,  # noqa: F401,E501
                                              REPO_ROOT, resolve_config)
-from ovseg_plugins.utils import WeightsNotFoundError
+from ovseg_plugins.utils import (UnsafeCheckpointError, WeightsNotFoundError,
+                                 load_torch_file)
 from ovseg_plugins.utils.io import atomic_write
 from ovseg_plugins.utils.picture_stamp import RANDOM_WEIGHTS_STAMP
 
@@ -52,9 +53,10 @@ def _is_segmentor_checkpoint(path: str) -> bool:
     if not osp.isfile(path) or not path.endswith(('.pth', '.ckpt', '.pt')):
         return False
     try:
-        ckpt = torch.load(path, map_location='cpu', mmap=True,
-                          weights_only=False)
-    except Exception:  # TorchScript archives, other formats
+        ckpt = load_torch_file(path, 'weights', mmap=True)
+    except UnsafeCheckpointError:
+        raise  # names the file; nothing in it ran
+    except Exception:  # noqa: BLE001 - other formats: backbone weights
         return False
     sd = ckpt.get('state_dict') if isinstance(ckpt, dict) else None
     return isinstance(sd, dict) and any(
@@ -181,8 +183,7 @@ class OVSegInferencer(MMSegInferencer):
         checkpoint = None
         if weights is not None:
             if _is_segmentor_checkpoint(weights):
-                checkpoint = torch.load(weights, map_location='cpu',
-                                        weights_only=False)
+                checkpoint = load_torch_file(weights, 'checkpoint')
                 cfg.model.backbone.pretrained = None
             else:
                 cfg.model.backbone.pretrained = weights

@@ -9,6 +9,8 @@ config). Load with
 ``custom_imports = dict(imports=['ovseg_plugins.coido'], ...)``; see
 ``docs/user_guides/coido.md``.
 """
+# registers the checkpoint allow-list with torch (safe loading)
+from ovseg_plugins.utils import checkpoint as _safe_loading  # noqa: F401
 from .hooks import *  # noqa: F401,F403
 from .models import *  # noqa: F401,F403
 from .samplers import *  # noqa: F401,F403

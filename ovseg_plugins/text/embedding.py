@@ -102,8 +102,9 @@ class TextEmbeddingCache:
         p = self.path(key)
         if osp.isfile(p):
             try:
+                from ovseg_plugins.utils.checkpoint import load_torch_file
                 emb = self.check_entry(
-                    torch.load(p, map_location='cpu', weights_only=True),
+                    load_torch_file(p, 'text-embedding cache entry'),
                     rows, f'text-embedding cache entry {p}')
                 self.hits += 1
                 return emb

@@ -1,8 +1,9 @@
-"""Framework-light helpers: typing aliases, torch.load compatibility, weights."""
-from .checkpoint import (WeightsNotFoundError, file_sha256, load_state_dict_strict,
-                         load_torch_file)
-from .compat import allow_runner_checkpoints
+"""Framework-light helpers: typing aliases, safe weight loading, wrappers."""
+from .checkpoint import (SAFE_GLOBALS, UnsafeCheckpointError,
+                         WeightsNotFoundError, file_sha256,
+                         load_state_dict_strict, load_torch_file)
 from .eval_model_wrapper import EvalModelWrapper
+from .model_config_hook import StoreModelConfigHook
 from .test_only_runner import TestOnlyRunner
 from .typing import (ConfigType, MultiConfig, OptConfigType, OptMultiConfig,
                      OptSampleList, SampleList)
@@ -10,6 +11,7 @@ from .typing import (ConfigType, MultiConfig, OptConfigType, OptMultiConfig,
 __all__ = [
     'ConfigType', 'OptConfigType', 'MultiConfig', 'OptMultiConfig',
     'SampleList', 'OptSampleList', 'WeightsNotFoundError', 'file_sha256',
-    'load_state_dict_strict', 'load_torch_file', 'allow_runner_checkpoints',
-    'EvalModelWrapper', 'TestOnlyRunner'
+    'load_state_dict_strict', 'load_torch_file', 'UnsafeCheckpointError',
+    'SAFE_GLOBALS', 'EvalModelWrapper', 'StoreModelConfigHook',
+    'TestOnlyRunner'
 ]

@@ -3,13 +3,23 @@ import contextlib
 import logging
 import os
 import os.path as osp
+import pickle
 from typing import Optional, Tuple, Union
 
 import torch
 from mmengine.logging import print_log
 
-from ovseg_plugins.utils.checkpoint import (WeightsNotFoundError, file_sha256,
-                                            is_path_like)
+from ovseg_plugins.utils.checkpoint import (UnsafeCheckpointError,
+                                            WeightsNotFoundError, file_sha256,
+                                            is_path_like, is_torchscript,
+                                            unsafe_checkpoint_error)
+from ovseg_plugins.utils.torchscript_weights import torchscript_weights_file
+
+# entries of a CLIP TorchScript state dict that are not weights: attributes
+# OpenAI's archives keep (open_clip drops them too) and the causal mask that
+# open_clip registers as a non-persistent buffer (scripted open_clip models)
+JIT_EXTRAS = ('input_resolution', 'context_length', 'vocab_size',
+              'attn_mask')
 from ovseg_plugins.utils.io import atomic_write
 
 
@@ -194,7 +204,17 @@ def build_open_clip(model_name: str,
             model_name, pretrained=None, force_quick_gelu=bool(quick_gelu))
     if path is not None:
         try:
-            open_clip.load_checkpoint(model, path, weights_only=False)
+            # torch.load(weights_only=True) with the safe loader's
+            # allow-list (pickled objects: UnsafeCheckpointError naming the
+            # file); a TorchScript archive (OpenAI's .pt) gives its tensors
+            # only, read without its code
+            open_clip.load_checkpoint(
+                model, torchscript_weights_file(path, JIT_EXTRAS)
+                if is_torchscript(path) else path, weights_only=True)
+        except UnsafeCheckpointError:
+            raise
+        except pickle.UnpicklingError as e:
+            raise unsafe_checkpoint_error(path, 'CLIP weights', e) from None
         except Exception as e:  # noqa: BLE001
             raise ValueError(
                 f'Could not load CLIP weights {path!r} into {model_name}: '

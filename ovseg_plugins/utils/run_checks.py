@@ -373,6 +373,31 @@ class RunInputChecksHook(Hook):
                                   BaseLoop)
             check_checkpoint_matches(runner.model, load_from,
                                      allow_shape_mismatch=training)
+        elif getattr(runner, '_resume', False):
+            check_resume_checkpoint(runner, load_from)
+
+
+def check_resume_checkpoint(runner, load_from) -> None:
+    """Read the checkpoint a resumed run will load (``load_from``, or the
+    latest one of the work_dir) with the safe loader first: a hostile or
+    damaged file is refused with its name (mmengine's own load would only
+    relay torch's message, which names no file). ``meta['config']`` text is
+    refused too: mmengine 0.10.7's ``Runner.resume`` runs
+    ``Config.fromstring`` on it (its own checkpoints store ``meta['cfg']``,
+    which it never executes)."""
+    from mmengine.runner import find_latest_checkpoint
+    path = load_from or find_latest_checkpoint(runner.work_dir)
+    if not path or '://' in str(path):
+        return
+    ckpt = load_torch_file(path, 'resume checkpoint')
+    meta = ckpt.get('meta') if isinstance(ckpt, dict) else None
+    if isinstance(meta, dict) and 'config' in meta:
+        raise ValueError(
+            f"resume checkpoint {path!r} holds meta['config'], config text "
+            "that mmengine's resume would execute (Config.fromstring); "
+            'checkpoints written by mmengine 0.10.7 have no such key. Not '
+            "resumed: remove the key (del ckpt['meta']['config']) in a "
+            'trusted session, or resume from a checkpoint of your own run.')
 
 
 WEIGHT_KEYS = ('pretrained', 'checkpoint', 'text_embeddings')

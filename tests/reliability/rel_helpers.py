@@ -68,8 +68,10 @@ def kill_and_resume(tmp_path, base: str, kill: str, extra=lambda wd: [],
 
     import torch
 
+    from ovseg_plugins.utils.checkpoint import load_torch_file
+
     def load(p):
-        return torch.load(p, map_location='cpu', weights_only=False)
+        return load_torch_file(p)
 
     env = dict(PYTHONPATH=str(tmp_path))
     full, cut = tmp_path / 'full', tmp_path / 'cut'
@@ -103,6 +105,20 @@ def kill_and_resume(tmp_path, base: str, kill: str, extra=lambda wd: [],
     assert any(not torch.equal(v, mid[k])
                for k, v in sa.items() if v.is_floating_point())
     return a, b
+
+
+def load_tool(name):
+    """``tools/<name>.py`` as a module (its ``main``/``build_cfg`` called
+    in-process; ``tools/`` must be on ``sys.path`` for ``_bootstrap``)."""
+    import importlib.util
+    tools = osp.join(REPO_ROOT, 'tools')
+    if tools not in sys.path:
+        sys.path.insert(0, tools)
+    spec = importlib.util.spec_from_file_location(
+        f'ovseg_tool_{name}', osp.join(tools, f'{name}.py'))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
 
 
 def ok(r) -> str:

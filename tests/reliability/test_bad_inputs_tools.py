@@ -1,7 +1,6 @@
 """Bad inputs of tools/train.py and tools/test.py: arguments, work_dir, and
 the run checks (empty datasets, class counts, checkpoints) on the tools' own
 code path (``_bootstrap.run_runner``), in-process."""
-import importlib.util
 import os
 import os.path as osp
 import sys
@@ -10,19 +9,15 @@ import pytest
 import torch
 
 from conftest import REPO_ROOT, shared_data_path
-from rel_helpers import TINY_FCN, tiny_segearth_config
+from rel_helpers import TINY_FCN, load_tool, tiny_segearth_config
+from ovseg_plugins.utils.checkpoint import load_torch_file
 
 TOOLS = osp.join(REPO_ROOT, 'tools')
 if TOOLS not in sys.path:
     sys.path.insert(0, TOOLS)
 
 
-def _tool(name):
-    spec = importlib.util.spec_from_file_location(
-        f'ovseg_tool_{name}', osp.join(TOOLS, f'{name}.py'))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+_tool = load_tool
 
 
 @pytest.fixture(scope='module')
@@ -204,8 +199,7 @@ def test_resume_without_checkpoint_starts_from_scratch(train_tool, tmp_path):
     wd = tmp_path / 'wd'
     _run_train(train_tool, [TINY_FCN, '--resume', '--work-dir', str(wd)]
                + _potsdam_opts(root) + ['train_cfg.max_iters=2'])
-    ck = torch.load(wd / 'iter_2.pth', map_location='cpu',
-                    weights_only=False)
+    ck = load_torch_file(wd / 'iter_2.pth')
     assert ck['meta']['iter'] == 2
 
 

@@ -11,6 +11,7 @@ from conftest import shared_data_path
 from rel_helpers import (TINY_FCN, final_metrics, ok, per_class_table,
                          run_dist, run_tool, tiny_geopurify_config,
                          tiny_segearth_config)
+from ovseg_plugins.utils.checkpoint import load_torch_file
 
 
 def _data_opts(root):
@@ -35,7 +36,7 @@ def test_dist_train_2proc_then_metrics_equal_single_process(tmp_path):
         "backend='gloo'" in out
     ckpt = wd / 'iter_4.pth'
     assert ckpt.is_file(), out[-3000:]
-    state = torch.load(ckpt, map_location='cpu', weights_only=False)
+    state = load_torch_file(ckpt)
     assert state['meta']['iter'] == 4
     # DDP keys are unwrapped (loadable by a single-process model)
     assert not any(k.startswith('module.') for k in state['state_dict'])

@@ -7,6 +7,7 @@ import torch
 
 from conftest import REPO_ROOT, run_py, shared_data_path
 from fixtures.tiny_models import TINY_CLIP_CFG, TINY_CLIP_NAME
+from ovseg_plugins.utils.checkpoint import load_torch_file
 
 
 @pytest.mark.slow
@@ -41,7 +42,7 @@ randomness = dict(seed=0)
           f'{last:.4f}')
     assert last < first
     ckpt_path = wd / 'iter_12.pth'
-    ck = torch.load(ckpt_path, map_location='cpu', weights_only=False)
+    ck = load_torch_file(ckpt_path)
     keys = ck['state_dict'].keys()
     assert not any(k.startswith('featurizer.') for k in keys)
     assert any(k.startswith('upsampler.up.') for k in keys)

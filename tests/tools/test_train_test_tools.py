@@ -9,6 +9,7 @@ import torch
 from conftest import REPO_ROOT, run_py, shared_data_path
 from fixtures.tiny_configs import tiny_segearth_config
 from fixtures.tiny_sam3 import TINY_SAM3_OVERRIDES
+from ovseg_plugins.utils.checkpoint import load_torch_file
 
 TINY_FCN = osp.join(REPO_ROOT, 'tests', 'fixtures', 'configs',
                     'tiny_fcn_potsdam.py')
@@ -54,8 +55,7 @@ def test_train_checkpoint_loads_in_test_and_resume(tmp_path):
                       f'train_dataloader.dataset.data_root={root}',
                       f'val_dataloader.dataset.data_root={root}',
                       f'test_dataloader.dataset.data_root={root}']))
-    ck = torch.load(osp.join(wd2, 'iter_6.pth'), map_location='cpu',
-                    weights_only=False)
+    ck = load_torch_file(osp.join(wd2, 'iter_6.pth'))
     assert ck['meta']['iter'] == 6
 
 

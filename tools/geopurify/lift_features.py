@@ -77,9 +77,8 @@ def lift(args):
     else:
         source = FeatureMapSource(args.feature_dir)
     if args.text:
-        with file_errors(args.text, 'text embeddings (--text)'):
-            text = torch.load(args.text, map_location='cpu',
-                              weights_only=True)
+        from ovseg_plugins.utils.checkpoint import load_torch_file
+        text = load_torch_file(args.text, 'text embeddings (--text)')
         if isinstance(text, dict):  # tools/geopurify/text_embeddings.py
             text = text['text_embeds']
         check_array('text embeddings', text, args.text, shape=(None, None),

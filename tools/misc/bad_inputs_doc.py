@@ -52,7 +52,8 @@ SECTIONS = {
 # a file without BAD_INPUTS_DOC entries: its section from its name
 FILE_SECTIONS = (('coido', 'coido'), ('text', 'text'), ('3d', '3d'),
                  ('raster', 'raster'),
-                 ('tools', 'tools'), ('offline', 'ckpt'), ('2d', '2d'))
+                 ('tools', 'tools'), ('offline', 'ckpt'),
+                 ('checkpoints', 'ckpt'), ('2d', '2d'))
 
 HEADER = """\
 # Bad inputs: what was tried and what happens

@@ -157,7 +157,9 @@ def _check_extract_cfg(ex: dict, emb: dict) -> None:
 def _extract(cfg, out: str, checkpoint=None, log=print) -> dict:
     from mmengine.dataset import pseudo_collate
     from mmengine.registry import MODELS, init_default_scope
-    from mmengine.runner import load_checkpoint
+    from mmengine.runner import load_state_dict
+
+    from ovseg_plugins.utils.checkpoint import load_torch_file
 
     from ..utils import atomic_save_torch, data_list_hash
     from ..utils.feature_bank import STAT_NAMES, label_stats, minmax_pm1
@@ -182,7 +184,14 @@ def _extract(cfg, out: str, checkpoint=None, log=print) -> dict:
     model.eval()
     ckpt = checkpoint or emb_cfg.get('checkpoint')
     if ckpt:
-        load_checkpoint(model, ckpt, map_location='cpu', strict=False)
+        state = load_torch_file(ckpt, 'embedder checkpoint')
+        state = state.get('state_dict', state) if isinstance(state, dict) \
+            else state
+        if not isinstance(state, dict):
+            raise ValueError(f'embedder checkpoint {ckpt!r} holds a '
+                             f'{type(state).__name__}, not a state dict.')
+        load_state_dict(model, {(k[7:] if k.startswith('module.') else k): v
+                                for k, v in state.items()}, strict=False)
     if source == 'backbone':
         log(f'feature bank: the model\'s backbone with '
             + (f'the weights of {ckpt}' if ckpt else

@@ -5,6 +5,9 @@ from typing import List, Optional
 import numpy as np
 import torch
 
+from ovseg_plugins.utils.checkpoint import (UnsafeCheckpointError,
+                                            load_torch_file)
+
 STAT_NAMES = ('ignore_frac', 'classes_present', 'label_entropy',
               'rare_class_mass')
 
@@ -67,8 +70,10 @@ def load_feature_bank(path: str) -> FeatureBank:
             '`python tools/coido/extract_features.py CONFIG --out '
             f'{path}` (or run tools/coido/run.py CONFIG).')
     try:
-        obj = torch.load(path, map_location='cpu', weights_only=False)
-    except Exception as e:  # truncated / not a torch file
+        obj = load_torch_file(path, 'CoIDO feature bank')
+    except UnsafeCheckpointError:
+        raise  # names the file; nothing in it ran
+    except ValueError as e:  # truncated / not a torch file
         raise ValueError(f'feature bank {path!r} cannot be read by '
                          f'torch.load ({type(e).__name__}: {str(e)[:200]}); '
                          'the file is damaged or not a feature bank. '

@@ -32,11 +32,12 @@ def atomic_save_torch(path: str, obj: Any) -> None:
 def load_json(path: str, what: str) -> Any:
     if not osp.isfile(path):
         raise FileNotFoundError(f'{what} not found: {path!r}.')
-    with open(path) as f:
+    with open(path, encoding='utf-8') as f:
         try:
             return json.load(f)
-        except json.JSONDecodeError as e:
-            raise ValueError(f'{what} {path!r} is not valid JSON ({e}).')
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise ValueError(f'{what} {path!r} is not valid JSON ({e}).') \
+                from None
 
 
 def load_indices_file(path: str) -> Tuple[List[int], Optional[str],

@@ -14,6 +14,7 @@ import torch
 
 from conftest import REPO_ROOT, shared_data_path
 from fixtures.tiny_configs import geopurify_data_text
+from ovseg_plugins.utils.checkpoint import load_torch_file
 
 VALID = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 14, 16, 24, 28, 33, 34, 36, 39]
 SCENES = [f'scene000{k}_00' for k in range(4)]
@@ -91,7 +92,7 @@ coido = dict(
     logs = []
     cost = run_coido(cfg, log=logs.append)
     P = coido_paths(osp.join(cfg.work_dir, 'coido'))
-    bank = torch.load(P['bank'], weights_only=False)
+    bank = load_torch_file(P['bank'])
     assert bank['embeddings'].shape == (4, 16)  # mean + std of 8 columns
     assert bank['stat_names'] == ['log_num_elements']  # no 3D labels used
     # independent: mean and std of each scene's lifted features, normalised

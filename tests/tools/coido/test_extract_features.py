@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from conftest import REPO_ROOT, run_py, shared_data_path
+from ovseg_plugins.utils.checkpoint import load_torch_file
 
 CFG = osp.join(REPO_ROOT, 'configs', 'coido', 'fcn-tiny_loveda.py')
 
@@ -31,7 +32,7 @@ def _bank(cfg, tmp_path, name, **embedder):
     c.coido.extract.embedder = embedder
     out = str(tmp_path / name)
     extract_feature_bank(c, out, log=lambda m: None)
-    return torch.load(out, weights_only=False)
+    return load_torch_file(out)
 
 
 def test_backbone_embedder_seeded_and_stamped(cfg, tmp_path):
@@ -72,4 +73,4 @@ def test_cli_writes_the_bank(cfg, tmp_path):
                 '--cfg-options', f'train_dataloader.dataset.data_root={data}'],
                env=dict(OMP_NUM_THREADS='1'))
     assert r.returncode == 0, r.stderr[-3000:]
-    assert torch.load(out, weights_only=False)['embeddings'].shape[0] == 12
+    assert load_torch_file(out)['embeddings'].shape[0] == 12

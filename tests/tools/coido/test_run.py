@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from conftest import REPO_ROOT, run_py, shared_data_path
+from ovseg_plugins.utils.checkpoint import load_torch_file
 
 CFG = osp.join(REPO_ROOT, 'configs', 'coido', 'fcn-tiny_loveda.py')
 
@@ -26,7 +27,7 @@ def test_run_all_phases_and_cost_summary(tmp_path):
     out = r.stdout + r.stderr
     assert r.returncode == 0, out[-5000:]
     d = osp.join(wd, 'coido')
-    bank = torch.load(osp.join(d, 'feature_bank.pt'), weights_only=False)
+    bank = load_torch_file(osp.join(d, 'feature_bank.pt'))
     assert bank['embeddings'].shape[0] == 50
     assert bank['encoder']['source'] == 'backbone'  # the config's embedder
     assert "feature bank: the model's backbone with its initial weights " \

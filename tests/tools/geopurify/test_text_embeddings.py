@@ -6,6 +6,7 @@ import sys
 import torch
 
 from conftest import REPO_ROOT
+from ovseg_plugins.utils.checkpoint import load_torch_file
 
 sys.path.insert(0, osp.join(REPO_ROOT, 'tools', 'geopurify'))
 
@@ -29,7 +30,7 @@ def test_file_matches_the_text_tower_and_serves_subsets(tmp_path):
     payload = tool.main(['chair,stool;table;floor', out, '--clip',
                          'ovseg-test-tiny-te', '--clip-weights', w,
                          '--clip-cfg', str(TINY).replace("'", '"')])
-    saved = torch.load(out, weights_only=False)
+    saved = load_torch_file(out)
     assert saved['queries'] == ['chair', 'stool', 'table', 'floor']
     assert saved['classes'] == [['chair', 'stool'], ['table'], ['floor']]
     tok = open_clip.get_tokenizer('ovseg-test-tiny-te')

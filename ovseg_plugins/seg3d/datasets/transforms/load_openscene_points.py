@@ -6,6 +6,9 @@ from mmcv.transforms import BaseTransform
 from mmdet3d.registry import TRANSFORMS
 from mmdet3d.structures import DepthPoints
 
+from ovseg_plugins.utils.checkpoint import (UnsafeCheckpointError,
+                                            load_torch_file)
+
 from ...io.cloud import choose_origin
 
 _COLOR_RANGES = {'[-1,1]': (-1., 1.), '[0,1]': (0., 1.), '[0,255]': (0., 255.)}
@@ -42,9 +45,11 @@ def load_openscene_tuple(path: str) -> dict:
         raise FileNotFoundError(f'scene file not found: {path!r}; check '
                                 'data_root / data_prefix.pts / pts_template.')
     try:
-        # Scene files hold numpy arrays (not tensors): weights_only=False.
-        # Only read trusted dataset files.
-        data = torch.load(path, map_location='cpu', weights_only=False)
+        # numpy arrays load with weights_only=True (the safe loader's
+        # allow-list); pickled objects of other classes are refused
+        data = load_torch_file(path, 'scene file')
+    except UnsafeCheckpointError:
+        raise  # names the file; nothing in it ran
     except Exception as e:  # noqa: BLE001
         raise ValueError(f'could not read scene file {path!r} '
                          f'({type(e).__name__}: {e}); it may be truncated '
