@@ -156,13 +156,9 @@ def _tiny_student(fused=16, seed=0, **pooling):
     from mmengine.registry import init_default_scope
 
     import ovseg_plugins.seg3d  # noqa: F401
-    from ovseg_plugins.apis.geopurify.model_config import base_model_config
+    from fixtures.tiny_models import tiny_student_cfg
     init_default_scope('mmdet3d')
-    m = base_model_config()[0].model.to_dict()
-    m['backbone'].update(in_channels=fused + 6, hidden_channels=8,
-                         embed_dim=4, num_blocks=1)
-    m['decode_head']['pooling'].update(pooling)
-    m.update(fused_channels=fused, teacher_channels=0, class_names=['a'])
+    m = dict(tiny_student_cfg(fused, **pooling), class_names=['a'])
     torch.manual_seed(seed)
     return MODELS.build(dict(m, text_embeddings=torch.randn(1, fused))), m
 
