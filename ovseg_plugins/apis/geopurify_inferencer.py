@@ -25,7 +25,6 @@ lifting set-up.
 """
 import os.path as osp
 import time
-from contextlib import contextmanager
 from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -35,12 +34,18 @@ from mmengine.infer.infer import BaseInferencer
 from mmengine.logging import print_log
 
 from ovseg_plugins.apis.geopurify.feature_sources import (
-    CallableFeatureSource, ClipFeatureSource, FeatureMapSource, text_from)
+    CallableFeatureSource, ClipFeatureSource, FeatureMapSource,
+    build_feature_source)
+from ovseg_plugins.apis.geopurify.progress import (SizedIterable,
+                                                   StageProgress)
+from ovseg_plugins.apis.geopurify.scene_inputs import (inputs_to_list,
+                                                       read_input,
+                                                       scene_views)
 from ovseg_plugins.seg3d.io.results import write_cloud_results
 from ovseg_plugins.seg3d.models.decode_heads.text_embedding_classifier import \
     point_scores
-from ovseg_plugins.seg3d.pointcloud_io import (PointCloud, class_palette,
-                                               read_point_cloud)
+from ovseg_plugins.seg3d.pointcloud_io import PointCloud
+from ovseg_plugins.seg3d.visualization.palette import class_palette
 from ovseg_plugins.text import Vocabulary, get_templates
 from ovseg_plugins.utils.io import atomic_write
 from ovseg_plugins.utils.picture_stamp import RANDOM_WEIGHTS_STAMP
@@ -49,66 +54,6 @@ InputType = Union[str, np.ndarray, PointCloud, dict]
 
 __all__ = ['GeoPurifyInferencer', 'ClipFeatureSource', 'FeatureMapSource',
            'CallableFeatureSource']
-
-
-# ---------------------------------------------------------------- progress
-class _Stages:
-    """One progress bar per stage (rich), or silent."""
-
-    def __init__(self, enabled: bool):
-        self.enabled = enabled
-        self._progress = None
-        self.times: Dict[str, float] = {}
-        self.spans: List[Tuple[str, float, float]] = []  # perf_counter
-
-    def __enter__(self):
-        if self.enabled:
-            from rich.progress import (BarColumn, MofNCompleteColumn,
-                                       Progress, TextColumn,
-                                       TimeElapsedColumn)
-            self._progress = Progress(
-                TextColumn('{task.description:<10}'), BarColumn(),
-                MofNCompleteColumn(), TimeElapsedColumn(), transient=False)
-            self._progress.start()
-        return self
-
-    def __exit__(self, *exc):
-        if self._progress is not None:
-            self._progress.stop()
-            self._progress = None
-
-    @contextmanager
-    def stage(self, name: str, total: int = 1):
-        """``with stages.stage('lift', n) as step: ... step()``."""
-        task = self._progress.add_task(name, total=total) \
-            if self._progress is not None else None
-        t0 = time.perf_counter()
-
-        def step(n: int = 1):
-            if task is not None:
-                self._progress.advance(task, n)
-
-        try:
-            yield step
-        finally:
-            t1 = time.perf_counter()
-            self.times[name] = self.times.get(name, 0.) + t1 - t0
-            self.spans.append((name, t0, t1))
-            if task is not None:
-                self._progress.update(task, completed=total)
-
-
-class _Sized:
-    """An iterator with a known length (progress totals)."""
-
-    def __init__(self, it, n: int):
-        self._it, self._n = it, n
-
-    def __len__(self) -> int:
-        return self._n
-
-    def __iter__(self):
-        return iter(self._it)
 
 
 # ---------------------------------------------------------------- inferencer
@@ -203,27 +148,8 @@ class GeoPurifyInferencer(BaseInferencer):
                  device: Optional[str] = None,
                  show_progress: bool = True) -> None:
         device = device or 'cpu'
-        if feature_maps is not None:
-            if text_embeddings is None:
-                raise ValueError('feature_maps needs text_embeddings in the '
-                                 'same space (tools/geopurify/'
-                                 'text_embeddings.py or your model\'s).')
-            self.source = FeatureMapSource(feature_maps, text_embeddings)
-        elif isinstance(feature_model, dict):
-            self.source = ClipFeatureSource(device=device, **feature_model)
-        elif feature_model is not None and hasattr(feature_model, 'text'):
-            self.source = feature_model
-        elif callable(feature_model):
-            if text_embeddings is None:
-                raise ValueError('a callable feature_model needs '
-                                 'text_embeddings (a file or a callable).')
-            self.source = CallableFeatureSource(
-                feature_model, lambda q: text_from(text_embeddings, q))
-        else:
-            raise ValueError(
-                'give the 2D model: feature_model=dict(model_name=..., '
-                'pretrained=<weights>) for dense CLIP, or feature_maps=<dir> '
-                'with text_embeddings=<file>.')
+        self.source = build_feature_source(feature_model, feature_maps,
+                                           text_embeddings, device)
         # a dense CLIP without weights: labels mean nothing (stamped)
         self.random_weights = bool(getattr(self.source, 'random_weights',
                                            False))
@@ -253,12 +179,9 @@ class GeoPurifyInferencer(BaseInferencer):
     def _init_model(self, cfg, weights: Optional[str], device: str = 'cpu'):
         """The model from a GeoPurify config (see ``model``), sized for the
         2D source, with the vocabulary's text embeddings."""
-        from mmengine.registry import DefaultScope
         import ovseg_plugins.seg3d  # noqa: F401  (registers)
-        from mmdet3d.registry import MODELS
-
         from ovseg_plugins.apis.geopurify.model_config import (
-            for_vocabulary, inference_model_cfg)
+            build_model, for_vocabulary, inference_model_cfg)
         from ovseg_plugins.utils.checkpoint import (load_state_dict_strict,
                                                     load_torch_file)
         sd, meta = None, None
@@ -280,9 +203,8 @@ class GeoPurifyInferencer(BaseInferencer):
                       'is not executed; the student is built from the base '
                       'config and its weights\' shapes (pass model=<training '
                       'config> for its other settings).', logger='current')
-        with DefaultScope.overwrite_default_scope('mmdet3d'):
-            model = MODELS.build(for_vocabulary(mcfg, self.vocabulary,
-                                                self.text))
+        model = build_model(for_vocabulary(mcfg, self.vocabulary, self.text),
+                            where)
         if sd is not None:
             sd = {k: v for k, v in sd.items()
                   if not k.startswith(('teacher.', 'loss_fn.'))}
@@ -300,7 +222,14 @@ class GeoPurifyInferencer(BaseInferencer):
         return lambda x: x
 
     def _init_visualizer(self, cfg):
-        return None  # pictures are drawn by :meth:`visualize`
+        """The registered 3D picture renderer (``PointSegLocalVisualizer``,
+        as ``tools/test.py --show-dir``), stamped when the 2D model has
+        random weights."""
+        from mmdet3d.registry import VISUALIZERS
+        return VISUALIZERS.build(dict(
+            type='PointSegLocalVisualizer',
+            name=f'geopurify_inferencer_{id(self)}_{time.time_ns()}',
+            stamp=RANDOM_WEIGHTS_STAMP if self.random_weights else None))
 
     # ------------------------------------------------------------ vocabulary
     def set_vocabulary(self, classes) -> None:
@@ -319,51 +248,7 @@ class GeoPurifyInferencer(BaseInferencer):
 
     # ------------------------------------------------------------ inputs
     def _inputs_to_list(self, inputs) -> list:
-        if isinstance(inputs, str) and osp.isdir(inputs):
-            from ovseg_plugins.seg3d.pointcloud_io import SUPPORTED_FORMATS
-            import os
-            files = sorted(f for f in os.listdir(inputs)
-                           if osp.splitext(f)[1].lower() in
-                           SUPPORTED_FORMATS)
-            if not files:
-                raise FileNotFoundError(f'no point clouds '
-                                        f'({", ".join(SUPPORTED_FORMATS)}) '
-                                        f'in {inputs!r}')
-            return [osp.join(inputs, f) for f in files]
-        if isinstance(inputs, (list, tuple)):
-            return list(inputs)
-        return [inputs]
-
-    def _read(self, item, frames: Optional[str], load_dim: Optional[int],
-              images: Optional[str] = None, undistort: bool = False
-              ) -> dict:
-        """``{'cloud', 'frames', 'images', 'undistort', 'name', 'key'}`` of
-        one input."""
-        if isinstance(item, dict):
-            frames = item.get('frames', frames)
-            images = item.get('images', images)
-            item = item['points']
-        if isinstance(item, PointCloud):
-            cloud, name, key = item, osp.splitext(osp.basename(
-                item.path))[0] or 'points', None
-        elif isinstance(item, np.ndarray):
-            if item.ndim != 2 or item.shape[1] < 3:
-                raise ValueError(f'point array of shape {item.shape}: expected'
-                                 ' (N, 3) xyz or (N, 6) xyz rgb (0..255)')
-            from ovseg_plugins.seg3d.pointcloud_io import _finish
-            cloud = _finish(item[:, :3], item[:, 3:6] if item.shape[1] >= 6
-                            else None, '<array>')
-            name, key = None, None
-        else:
-            cloud = read_point_cloud(str(item), load_dim)
-            name = osp.splitext(osp.basename(str(item)))[0]
-            st = osp.getmtime(str(item))
-            key = (osp.abspath(str(item)), st, frames, images, undistort)
-        if not cloud.has_color:
-            print_log(f'{cloud.path or "input"}: no colours; rendered views '
-                      'and the teacher see grey points', logger='current')
-        return dict(cloud=cloud, frames=frames, images=images,
-                    undistort=undistort, name=name, key=key)
+        return inputs_to_list(inputs)
 
     def preprocess(self, inputs: list, batch_size: int = 1,
                    frames: Optional[str] = None,
@@ -371,32 +256,15 @@ class GeoPurifyInferencer(BaseInferencer):
                    images: Optional[str] = None, undistort: bool = False,
                    **kwargs):
         for item in inputs:
-            yield self._read(item, frames, load_dim, images, undistort)
+            yield read_input(item, frames, load_dim, images, undistort)
 
     # ------------------------------------------------------------ the chain
     def _views(self, data: dict):
-        """The view source of one input: its posed RGB-D frames or COLMAP
-        model (in the cloud's local frame), or views rendered from the
-        coloured cloud (read / rendered lazily)."""
-        from ovseg_plugins.seg3d.rendering import (orbit_cameras,
-                                                   render_posed_views)
-        cloud = data['cloud']
-        if data['frames'] is not None:
-            from ovseg_plugins.seg3d.io.view_sources import open_views
-            return open_views(data['frames'], cloud.origin, self.frame_step,
-                              self.depth_scale, data.get('images'),
-                              data.get('undistort', False), cloud.xyz)
-        rc = self.render_cfg
-        cams = orbit_cameras(cloud.xyz.astype(np.float64), rc['views'],
-                             rc['size'], rc['fov'], rc['pitch'],
-                             rc['eye_height'], rc['layout'])
-        print_log(f'{cloud.path or "input"}: no images: rendering '
-                  f'{len(cams)} views from the coloured points '
-                  f'({len(cloud)} points)', logger='current')
-        return _Sized(render_posed_views(cloud.points, cams, rc['size'],
-                                         rc['splat']), len(cams))
+        """The view source of one input (:func:`scene_views`)."""
+        return scene_views(data, self.render_cfg, self.frame_step,
+                           self.depth_scale)
 
-    def _lift(self, cloud: PointCloud, views, stages: _Stages
+    def _lift(self, cloud: PointCloud, views, stages: StageProgress
               ) -> Tuple[torch.Tensor, torch.Tensor]:
         from ovseg_plugins.seg3d.lifting import lift_views
         with stages.stage('lift', len(views)) as step:
@@ -407,7 +275,7 @@ class GeoPurifyInferencer(BaseInferencer):
                     name=cloud.path or 'input',
                     option_hint=self.min_visible_hint)
             except ValueError as e:
-                if not isinstance(views, _Sized) or 'none of the' not in \
+                if not isinstance(views, SizedIterable) or 'none of the' not in \
                         str(e):
                     raise
                 # rendered views: the poses are ours, the cloud is too small
@@ -421,7 +289,7 @@ class GeoPurifyInferencer(BaseInferencer):
                     'posed images.') from e
         return res.fused, res.seen
 
-    def _purify(self, pts: torch.Tensor, stages: _Stages
+    def _purify(self, pts: torch.Tensor, stages: StageProgress
                 ) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
         """Purified features: ``(N, C)`` and None, or ``(V, C)`` voxel
         features and the point -> voxel index."""
@@ -444,7 +312,7 @@ class GeoPurifyInferencer(BaseInferencer):
     def forward(self, data: dict, **kwargs) -> List[dict]:
         """Run the chain on one preprocessed input."""
         cloud = data['cloud']
-        stages = _Stages(self.show_progress)
+        stages = StageProgress(self.show_progress)
         cache = self._scene_cache
         with stages:
             dev = next(iter(self.model.buffers())).device
@@ -527,15 +395,15 @@ class GeoPurifyInferencer(BaseInferencer):
             return None
         out = []
         for i, pred in enumerate(preds):
-            img = render_label_picture(
-                pred['cloud'], pred['pts_semantic_mask'], pred['classes'],
-                stamp=RANDOM_WEIGHTS_STAMP if self.random_weights else None)
-            if img_out_dir:
-                from PIL import Image
-                path = osp.join(img_out_dir, self._stem(pred, i) +
-                                '_labels.png')
-                atomic_write(path, lambda t: Image.fromarray(img).save(
-                    t, format='PNG'), suffix='.png')
+            self.visualizer.dataset_meta = dict(
+                classes=pred['classes'],
+                palette=class_palette(len(pred['classes'])).tolist())
+            path = osp.join(img_out_dir, self._stem(pred, i) +
+                            '_labels.png') if img_out_dir else None
+            img = self.visualizer.add_datasample(
+                self._stem(pred, i), dict(points=pred['cloud'].points),
+                _data_sample(pred), draw_gt=False, out_file=path)
+            if path:
                 pred.setdefault('files', {})['png'] = path
             out.append(img)
         return out if return_vis else None
@@ -561,75 +429,16 @@ class GeoPurifyInferencer(BaseInferencer):
                 pred.setdefault('files', {}).update(
                     labels=stem + '_labels.npy', scores=stem + '_scores.npy',
                     **files)
-            if return_datasample:
-                from mmdet3d.structures import Det3DDataSample, PointData
-                ds = Det3DDataSample()
-                ds.pred_pts_seg = PointData(
-                    pts_semantic_mask=torch.from_numpy(
-                        pred['pts_semantic_mask']))
-                ds.set_metainfo(dict(classes=pred['classes']))
-                results.append(ds)
-            else:
-                results.append(pred)
+            results.append(_data_sample(pred) if return_datasample else pred)
         return dict(predictions=results, visualization=visualization)
 
 
-def render_label_picture(cloud: PointCloud, labels: np.ndarray,
-                         classes: Sequence[str],
-                         size: Tuple[int, int] = (800, 600),
-                         splat: Optional[int] = None,
-                         stamp: Optional[str] = None) -> np.ndarray:
-    """An oblique bird's-eye picture of the labelled cloud with a legend
-    (the classes present, with their point share); ``stamp`` is written in
-    red at the bottom (e.g. that the 2D model had random weights).
-
-    Returns:
-        ndarray: ``(H, W', 3)`` uint8 (picture + legend panel).
-    """
-    from PIL import Image, ImageDraw, ImageFont
-
-    from ovseg_plugins.seg3d.rendering import look_pose, pinhole_intrinsic
-    from ovseg_plugins.seg3d.rendering import render_points
-    from ovseg_plugins.utils.picture_stamp import draw_stamp
-    W, H = size
-    if splat is None:  # sparse clouds get larger dots
-        splat = 2 if len(cloud) < 200_000 else 1
-    xyz = cloud.xyz.astype(np.float64)
-    lo, hi = xyz.min(0), xyz.max(0)
-    centre = (lo + hi) / 2
-    extent = float(np.linalg.norm(hi - lo)) or 1.
-    pitch = np.radians(-50)
-    yaw = np.radians(45)
-    fwd = np.array([np.cos(yaw) * np.cos(pitch), np.sin(yaw) * np.cos(pitch),
-                    np.sin(pitch)])
-    fov = 50.
-    dist = 0.55 * extent / np.tan(np.radians(fov) / 2)
-    c2w = look_pose(centre - fwd * dist, yaw, pitch)
-    index, _ = render_points(xyz, c2w, pinhole_intrinsic((W, H), fov),
-                             (H, W), splat)
-    pal = class_palette(len(classes))
-    img = np.full((H, W, 3), 255, np.uint8)
-    hit = index >= 0
-    img[hit] = pal[labels[index[hit]]]
-    # legend panel
-    counts = np.bincount(labels, minlength=len(classes))
-    present = [c for c in np.argsort(-counts) if counts[c] > 0]
-    font = ImageFont.load_default()
-    row = 18
-    panel_w = 220
-    canvas = Image.new('RGB', (W + panel_w, H), (255, 255, 255))
-    canvas.paste(Image.fromarray(img), (0, 0))
-    draw = ImageDraw.Draw(canvas)
-    draw.text((W + 10, 8), 'class (share of points)', fill=(0, 0, 0),
-              font=font)
-    for r, c in enumerate(present[:(H - 40) // row]):
-        y = 30 + r * row
-        draw.rectangle([W + 10, y, W + 24, y + 12],
-                       fill=tuple(int(v) for v in pal[c]),
-                       outline=(0, 0, 0))
-        draw.text((W + 30, y), f'{classes[c]} '
-                  f'({100 * counts[c] / len(labels):.1f} %)', fill=(0, 0, 0),
-                  font=font)
-    if stamp:
-        draw_stamp(canvas, stamp)
-    return np.asarray(canvas)
+def _data_sample(pred: dict):
+    """A prediction as mmdet3d's ``Det3DDataSample`` (``pred_pts_seg``,
+    the class names in its metainfo)."""
+    from mmdet3d.structures import Det3DDataSample, PointData
+    ds = Det3DDataSample()
+    ds.pred_pts_seg = PointData(
+        pts_semantic_mask=torch.from_numpy(pred['pts_semantic_mask']))
+    ds.set_metainfo(dict(classes=pred['classes']))
+    return ds

@@ -57,9 +57,16 @@ def test_oracle_room_labels_are_recovered(oracle_scene, tmp_path):
     np.testing.assert_array_equal(out.xyz, read_point_cloud(
         oracle_scene['ply']).xyz)
     np.testing.assert_array_equal(out.labels, lab)
+    # the picture: drawn by the registered 3D visualizer (as tools/test.py
+    # --show-dir), input colours and prediction, classes in its metadata
+    import json
+
     from PIL import Image
     img = Image.open(files['png'])
-    assert img.size[0] > 800  # picture + legend panel
+    assert img.size[0] == 2 * 500  # two 5-inch panels at 100 dpi
+    present = sorted(set(lab.tolist()))
+    assert json.loads(img.text['present']) == [inf.classes[c]
+                                               for c in present]
     assert not [f for f in osp.os.listdir(tmp_path) if f.startswith('.tmp')]
 
 
@@ -100,8 +107,8 @@ def test_inferencer_and_lifting_tool_lift_identically(oracle_scene,
     inf = _oracle_inferencer(oracle_scene)
     cloud = read_point_cloud(oracle_scene['ply'])
     data = dict(cloud=cloud, frames=oracle_scene['frames'])
-    from ovseg_plugins.apis.geopurify_inferencer import _Stages
-    fused, seen = inf._lift(cloud, inf._views(data), _Stages(False))
+    from ovseg_plugins.apis.geopurify.progress import StageProgress
+    fused, seen = inf._lift(cloud, inf._views(data), StageProgress(False))
     cloud.points.astype(np.float32).tofile(tmp_path / 'room.bin')
     torch.save(inf.text, tmp_path / 'text.pt')
     out = np.load(lift_features.main([
@@ -342,13 +349,26 @@ def test_real_scannet_demo_scene_runs(tmp_path):
 
 
 def test_label_picture_stamp_changes_only_its_corner(oracle_scene):
-    from ovseg_plugins.apis.geopurify_inferencer import render_label_picture
+    """The random-weights stamp of the one 3D picture renderer: only the
+    bottom-left band changes, in red."""
+    from mmdet3d.registry import VISUALIZERS
+    from mmdet3d.structures import Det3DDataSample, PointData
+
+    import ovseg_plugins.seg3d  # noqa: F401
     from ovseg_plugins.seg3d.pointcloud_io import read_point_cloud
     cloud = read_point_cloud(oracle_scene['ply'])
-    lab = np.arange(len(cloud)) % 3
-    plain = render_label_picture(cloud, lab, ['a', 'b', 'c'])
-    stamped = render_label_picture(cloud, lab, ['a', 'b', 'c'],
-                                   stamp='random weights: plumbing check only')
+    sample = Det3DDataSample()
+    sample.pred_pts_seg = PointData(pts_semantic_mask=torch.from_numpy(
+        np.arange(len(cloud)) % 3))
+    pics = []
+    for stamp in (None, 'random weights: plumbing check only'):
+        vis = VISUALIZERS.build(dict(type='PointSegLocalVisualizer',
+                                     name=f'stamp_{stamp}_{id(cloud)}',
+                                     dpi=40, stamp=stamp))
+        vis.dataset_meta = dict(classes=['a', 'b', 'c'])
+        pics.append(vis.add_datasample('s', dict(points=cloud.points),
+                                       sample, draw_gt=False))
+    plain, stamped = pics
     diff = (plain != stamped).any(-1)
     ys, xs = np.nonzero(diff)
     assert diff.sum() > 50 and ys.min() >= plain.shape[0] - 24 and \

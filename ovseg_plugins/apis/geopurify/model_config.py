@@ -18,12 +18,13 @@ from the 2D source, no teacher (training only). Every refusal names the
 file (config or checkpoint) and the key.
 """
 import copy
+import re
 from typing import Optional, Tuple, Union
 
 from mmengine.config import Config, ConfigDict
 
 __all__ = ['BASE_MODEL_CONFIG', 'load_model_config', 'student_sizes',
-           'inference_model_cfg']
+           'inference_model_cfg', 'for_vocabulary', 'build_model']
 
 #: the base every configs/geopurify/*.py training config inherits
 BASE_MODEL_CONFIG = 'geopurify'  # alias of _base_/models/geopurify_student.py
@@ -111,8 +112,13 @@ def inference_model_cfg(model, fused_channels: int,
     """
     cfg, where = load_model_config(model)
     stored = (meta or {}).get('model_cfg')
-    if cfg is None and isinstance(stored, dict):
+    if cfg is None and stored is not None:
         where = f"{weights}: meta['model_cfg']"
+        if not isinstance(stored, dict):
+            raise TypeError(
+                f'{where} is a {type(stored).__name__}, expected the model '
+                'config as a dict (written by StoreModelConfigHook); give '
+                'the training config as model=.')
         cfg = Config(dict(model=stored))
     if cfg is not None:
         m = _model_of(cfg, where)
@@ -148,3 +154,35 @@ def for_vocabulary(m: dict, vocabulary, text) -> dict:
              text_encoder=None, teacher=None, teacher_channels=0)
     m.pop('pretrained', None)
     return m
+
+
+def _parts(m: dict, path: str = 'model'):
+    """``(key, type)`` of every part of a model config (depth first)."""
+    if isinstance(m.get('type'), str):
+        yield path, m['type']
+    for k, v in m.items():
+        if isinstance(v, dict):
+            yield from _parts(v, f'{path}.{k}')
+
+
+def build_model(m: dict, where: str):
+    """Build ``m`` in mmdet3d's registry; a config that cannot build the
+    model is refused naming ``where`` (the file) and the key.
+
+    Raises:
+        TypeError / ValueError / KeyError: The builder's error, prefixed
+            with ``where`` and the key of the part that refused (e.g.
+            ``model.decode_head``).
+    """
+    from mmdet3d.registry import MODELS
+    from mmengine.registry import DefaultScope
+    try:
+        with DefaultScope.overwrite_default_scope('mmdet3d'):
+            return MODELS.build(m)
+    except (TypeError, ValueError, KeyError) as e:
+        msg = e.args[0] if e.args and isinstance(e.args[0], str) else str(e)
+        # the deepest part whose class the message names refused
+        named = [k for k, t in _parts(m)
+                 if re.search(rf'\b{re.escape(t)}\b', msg)]
+        key = max(named, key=lambda k: k.count('.')) if named else 'model'
+        raise type(e)(f'{where}: {key} cannot be built: {msg}') from e
