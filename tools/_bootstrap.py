@@ -133,12 +133,8 @@ def run_runner(cfg, method: str):
             RUNNERS.build(cfg)
     except WeightsNotFoundError as e:  # say it in config keys
         raise SystemExit(weights_error_in_config_terms(e, cfg)) from None
-    # empty datasets, class-count mismatches, checkpoints of another
-    # architecture or truncated: clear errors before the run starts
-    from ovseg_plugins.utils.run_checks import (RunInputChecksHook,
-                                                install_dataloader_checks)
-    runner.register_hook(RunInputChecksHook())
-    install_dataloader_checks(runner)
+    # the input checks are the config's RunInputChecksHook (default_hooks):
+    # the same with mmseg's / mmdet3d's own tools
     try:
         out = getattr(runner, method)()
     except BaseException:

@@ -8,4 +8,8 @@ default_hooks = dict(
     param_scheduler=dict(type='ParamSchedulerHook'),
     checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=1000),
     sampler_seed=dict(type='DistSamplerSeedHook'),
-    visualization=dict(type='SegVisualizationHook', draw=False, interval=1))
+    visualization=dict(type='SegVisualizationHook', draw=False, interval=1),
+    # empty datasets, class counts, unreadable files, label values, EXIF,
+    # checkpoints: clear errors with every tool that builds a Runner from
+    # this config (ovseg_plugins/utils/run_input_checks_hook.py)
+    input_checks=dict(type='RunInputChecksHook'))

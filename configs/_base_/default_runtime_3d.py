@@ -7,7 +7,10 @@ _base_ = ['mmdet3d::_base_/default_runtime.py']
 
 # checkpoints also hold the model config as plain data (meta['model_cfg']):
 # GeoPurifyInferencer builds a student from it, never from the config text
-default_hooks = dict(model_cfg=dict(type='StoreModelConfigHook'))
+default_hooks = dict(model_cfg=dict(type='StoreModelConfigHook'),
+                     # empty datasets, class counts, missing/empty/truncated
+                     # files, checkpoints: clear errors with every tool
+                     input_checks=dict(type='RunInputChecksHook'))
 
 vis_backends = [dict(type='LocalVisBackend')]
 visualizer = dict(

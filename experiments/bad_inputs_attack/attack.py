@@ -290,10 +290,16 @@ def _():
 
 
 # ------------------------------------------------------------ 2D samples
+def checked_first_sample(dataloader):
+    """The first batch through the configs' RunInputChecksHook (what
+    tools/test.py and mmseg's own tools run with our configs)."""
+    from ovseg_plugins.utils import RunInputChecksHook
+    return RunInputChecksHook().check_dataloader(dataloader)
+
+
 def sample(label=None, img=None, suffix='.png', pil_exif=None):
     from mmengine.runner import Runner
 
-    from ovseg_plugins.utils.run_checks import build_dataloader_checked
     init_default_scope('mmseg')
     root = tempfile.mkdtemp(dir=TMP)
     os.makedirs(osp.join(root, 'img_dir', 'val'))
@@ -316,8 +322,7 @@ def sample(label=None, img=None, suffix='.png', pil_exif=None):
                             pipeline=[dict(type='LoadImageFromFile'),
                                       dict(type='LoadAnnotations'),
                                       dict(type='PackSegInputs')]))
-    dl = build_dataloader_checked(Runner.build_dataloader, cfg)
-    return dl.dataset[0]
+    return checked_first_sample(Runner.build_dataloader(cfg))
 
 
 lab9 = np.zeros((16, 16), np.uint8)
@@ -337,7 +342,6 @@ attack('images/labels', '0-byte image file', 'tile.png')(
 def _zero_byte():
     from mmengine.runner import Runner
 
-    from ovseg_plugins.utils.run_checks import build_dataloader_checked
     init_default_scope('mmseg')
     root = tempfile.mkdtemp(dir=TMP)
     os.makedirs(osp.join(root, 'img_dir', 'val'))
@@ -353,7 +357,7 @@ def _zero_byte():
                             pipeline=[dict(type='LoadImageFromFile'),
                                       dict(type='LoadAnnotations'),
                                       dict(type='PackSegInputs')]))
-    build_dataloader_checked(Runner.build_dataloader, cfg).dataset[0]
+    checked_first_sample(Runner.build_dataloader(cfg))
 
 
 @attack('images/labels', 'EXIF orientation 6 on a labelled JPEG', 'tile.jpg')

@@ -4,6 +4,7 @@ from .checkpoint import (SAFE_GLOBALS, UnsafeCheckpointError,
                          load_state_dict_strict, load_torch_file)
 from .eval_model_wrapper import EvalModelWrapper
 from .model_config_hook import StoreModelConfigHook
+from .run_input_checks_hook import RunInputChecksHook
 from .test_only_runner import TestOnlyRunner
 from .typing import (ConfigType, MultiConfig, OptConfigType, OptMultiConfig,
                      OptSampleList, SampleList)
@@ -13,5 +14,6 @@ __all__ = [
     'SampleList', 'OptSampleList', 'WeightsNotFoundError', 'file_sha256',
     'load_state_dict_strict', 'load_torch_file', 'UnsafeCheckpointError',
     'SAFE_GLOBALS', 'EvalModelWrapper', 'StoreModelConfigHook',
+    'RunInputChecksHook',
     'TestOnlyRunner'
 ]

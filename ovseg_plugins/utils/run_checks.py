@@ -1,13 +1,15 @@
 """Checks of a run's inputs that would otherwise fail late or silently.
 
-``tools/train.py`` and ``tools/test.py`` register :class:`RunInputChecksHook`
-on every Runner. Framework-neutral (mmengine only): the checks use the model's
-``vocabulary`` (our OV segmentors) and the datasets' ``metainfo``.
+Called by :class:`~ovseg_plugins.utils.run_input_checks_hook.
+RunInputChecksHook`, which our configs list in ``default_hooks``
+(``configs/_base_/default_runtime*.py``), so every door that builds a Runner
+from them (our tools, mmseg's and mmdet3d's own ``tools/test.py`` /
+``train.py``) runs them. Framework-neutral (mmengine only): the checks use
+the model's ``vocabulary`` (our OV segmentors) and the datasets'
+``metainfo``.
 """
+import os
 import os.path as osp
-
-from mmengine.hooks import Hook
-from mmengine.registry import HOOKS
 
 from .checkpoint import load_torch_file
 from .validation import cap_message, check_label_values
@@ -61,51 +63,40 @@ def image_file_checks(path: str, labelled: bool) -> None:
                 'to 8 bit (e.g. value * 255 / max) before using it.')
 
 
-class SampleInputChecks:
-    """Appended to a 2D dataset's pipeline by :func:`build_dataloader_checked`:
-    checks each packed sample against its files.
+def check_seg_sample(data_sample, num_classes: int, ignore_index: int = 255,
+                     reduce_zero_label: bool = False) -> None:
+    """Check one packed 2D sample (a ``SegDataSample``) against its files.
 
     - label values within the dataset's classes or ``ignore_index``
       (out-of-range values are silently dropped by the IoU histogram);
     - label map of the image's size;
     - :func:`image_file_checks` (EXIF orientation, 12-bit data in 16 bit).
 
-    Args:
-        num_classes (int): The dataset's classes.
-        ignore_index (int): The dataset's ignore index.
+    Raises:
+        ValueError: Naming the file and the fix.
     """
-
-    def __init__(self, num_classes: int, ignore_index: int = 255,
-                 reduce_zero_label: bool = False):
-        self.num_classes = num_classes
-        self.ignore_index = ignore_index
-        self.reduce_zero_label = reduce_zero_label
-
-    def __call__(self, results):
-        if not isinstance(results, dict):
-            return results
-        ds = results.get('data_samples')
-        meta = getattr(ds, 'metainfo', None) or {}
-        img_path = meta.get('img_path')
-        seg_path = meta.get('seg_map_path')
-        gt = getattr(ds, 'gt_sem_seg', None) if ds is not None else None
-        if isinstance(img_path, str):
-            image_file_checks(img_path, gt is not None)
-        if gt is not None:
-            label = gt.data
-            check_label_values(
-                label, self.num_classes, f'{seg_path} (label of {img_path}'
-                f'{"; values after reduce_zero_label, i.e. file value - 1" if self.reduce_zero_label else ""})',  # noqa: E501
-                self.ignore_index)
-            ori = meta.get('ori_shape')
-            sizes = {tuple(meta[k][:2]) for k in ('ori_shape', 'img_shape',
-                                                  'pad_shape') if k in meta}
-            if ori is not None and tuple(label.shape[-2:]) not in sizes:
-                raise ValueError(
-                    f'{seg_path}: label map {tuple(label.shape[-2:])} is not '
-                    f'the size of its image {img_path} {tuple(ori[:2])}; '
-                    'pair each image with its own label map.')
-        return results
+    meta = getattr(data_sample, 'metainfo', None) or {}
+    img_path = meta.get('img_path')
+    seg_path = meta.get('seg_map_path')
+    gt = getattr(data_sample, 'gt_sem_seg', None)
+    if isinstance(img_path, str):
+        image_file_checks(img_path, gt is not None)
+    if gt is None:
+        return
+    label = gt.data
+    reduced = '; values after reduce_zero_label, i.e. file value - 1' \
+        if reduce_zero_label else ''
+    check_label_values(label, num_classes,
+                       f'{seg_path} (label of {img_path}{reduced})',
+                       ignore_index)
+    ori = meta.get('ori_shape')
+    sizes = {tuple(meta[k][:2]) for k in ('ori_shape', 'img_shape',
+                                          'pad_shape') if k in meta}
+    if ori is not None and tuple(label.shape[-2:]) not in sizes:
+        raise ValueError(
+            f'{seg_path}: label map {tuple(label.shape[-2:])} is not the size '
+            f'of its image {img_path} {tuple(ori[:2])}; pair each image with '
+            'its own label map.')
 
 
 def _sample_files(info) -> list:
@@ -121,66 +112,67 @@ def _sample_files(info) -> list:
     return [f for f in files if isinstance(f, str)]
 
 
-class NamedErrorsPipeline:
-    """A dataset pipeline whose errors name the sample's files.
+_IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.tif', '.tiff', '.bmp')
 
-    Errors raised deep inside numpy / torch / cv2 / PIL by a transform
-    (``cannot reshape array of size 10 into shape (6)``, ``!buf.empty()``)
-    do not say which file was being read; they are re-raised (same type
-    where it can be built, else ``ValueError``; chained) prefixed with the
-    sample's files, the message capped.
 
-    Args:
-        pipeline (callable): The dataset's ``Compose``; its attributes
-            (``transforms``) stay reachable.
+def _point_load_dims(dataset) -> set:
+    """``load_dim`` of the dataset pipeline's point loaders (mmdet3d's
+    ``LoadPointsFromFile``), read from the built transforms."""
+    dims = set()
+    for t in getattr(getattr(dataset, 'pipeline', None), 'transforms', []):
+        if type(t).__name__ == 'LoadPointsFromFile':
+            dims.add(int(getattr(t, 'load_dim', 0)))
+    return dims
+
+
+def scan_dataset_files(dataset, split: str) -> int:
+    """Before a run: every file a sample names exists and is not empty,
+    images open (header), ``.bin`` point files hold whole points of the
+    pipeline's ``load_dim`` float32 columns. mmcv's / mmdet3d's loaders
+    fail on these deep in a transform without naming the file
+    (``!buf.empty()``, ``cannot reshape array``).
+
+    Returns:
+        int: The number of files checked.
+
+    Raises:
+        FileNotFoundError: A missing file (named, with its sample).
+        ValueError: An empty, unreadable or wrongly sized file (named).
     """
-
-    def __init__(self, pipeline):
-        self.pipeline = pipeline
-
-    def __getattr__(self, name):
-        if name == 'pipeline':
-            raise AttributeError(name)
-        return getattr(self.pipeline, name)
-
-    def __call__(self, results):
-        files = _sample_files(results)
-        try:
-            return self.pipeline(results)
-        except Exception as e:  # noqa: BLE001 - re-raised with the files
-            msg = str(e)
-            if not files or any(f in msg for f in files):
-                raise
-            new = cap_message(
-                f'while loading {", ".join(map(repr, files))}: '
-                f'{type(e).__name__}: {cap_message(msg, 1000)} (check or '
-                'regenerate the file; see docs/bad_inputs.md)')
-            try:
-                err = type(e)(new)
-            except Exception:  # noqa: BLE001 - a type needing other args
-                err = ValueError(new)
-            raise err from e
-
-    def __repr__(self):
-        return f'NamedErrorsPipeline({self.pipeline!r})'
-
-
-def add_sample_checks(dataset) -> None:
-    """Wrap a dataset's pipeline in :class:`NamedErrorsPipeline` (2D and 3D)
-    and append :class:`SampleInputChecks` to a 2D segmentation dataset's
-    pipeline (datasets with ``classes`` and ``ignore_index``)."""
-    pipeline = getattr(dataset, 'pipeline', None)
-    if callable(pipeline) and not isinstance(pipeline, NamedErrorsPipeline):
-        dataset.pipeline = NamedErrorsPipeline(pipeline)
-    classes = (getattr(dataset, 'metainfo', None) or {}).get('classes')
-    transforms = getattr(pipeline, 'transforms', None)
-    if not classes or not isinstance(transforms, list) or \
-            not hasattr(dataset, 'ignore_index') or any(
-                isinstance(t, SampleInputChecks) for t in transforms):
-        return
-    transforms.append(SampleInputChecks(
-        len(classes), dataset.ignore_index,
-        bool(getattr(dataset, 'reduce_zero_label', False))))
+    from PIL import Image
+    get = getattr(dataset, 'get_data_info', None)
+    if get is None:
+        return 0
+    dims = _point_load_dims(dataset)
+    n = 0
+    for i in range(len(dataset)):
+        for f in _sample_files(get(i)):
+            n += 1
+            if not osp.isfile(f):
+                raise FileNotFoundError(
+                    f'{split} sample {i}: {f} does not exist; check data_root '
+                    '/ data_prefix / ann_file in the config.')
+            size = os.path.getsize(f)
+            if size == 0:
+                raise ValueError(f'{f}: empty file (0 bytes) in the {split} '
+                                 'dataset; re-copy or regenerate it.')
+            if f.lower().endswith(_IMAGE_SUFFIXES):
+                try:
+                    with Image.open(f) as im:
+                        im.size  # noqa: B018 - reads the header
+                except Exception as e:  # noqa: BLE001 - named below
+                    raise ValueError(
+                        f'{f}: not a readable image ({type(e).__name__}: '
+                        f'{cap_message(e, 200)}); re-copy or regenerate it.'
+                    ) from None
+            elif f.endswith('.bin') and dims and all(
+                    size % (4 * d) for d in dims):
+                raise ValueError(
+                    f'{f}: {size} bytes is not a whole number of points of '
+                    f'{sorted(dims)} float32 values (the pipeline\'s '
+                    'LoadPointsFromFile load_dim): the file is truncated or '
+                    'of another layout; set load_dim to its column count.')
+    return n
 
 
 def _unwrap(model):
@@ -218,38 +210,6 @@ def check_dataset_not_empty(dataset, split: str) -> None:
     """
     if len(dataset) == 0:
         raise _empty_error(split, _describe(dataset))
-
-
-def build_dataloader_checked(build, dataloader, *args, **kwargs):
-    """``Runner.build_dataloader`` with a clear error for empty datasets.
-
-    mmengine's ``BaseDataset`` fails on an empty data list while it
-    serialises it (``ValueError: need at least one array to concatenate``),
-    before any hook runs; that error is replaced by one naming the dataset
-    config and the fix.
-    """
-    try:
-        dl = build(dataloader, *args, **kwargs)
-    except ValueError as e:
-        if 'need at least one array to concatenate' not in str(e):
-            raise
-        ds = dataloader.get('dataset', {}) if isinstance(dataloader,
-                                                         dict) else {}
-        keys = ('type', 'data_root', 'data_prefix', 'ann_file')
-        desc = ' '.join(f'{k}={ds[k]!r}' for k in keys if ds.get(k))
-        raise _empty_error('', desc or 'the dataset') from e
-    if hasattr(dl, 'dataset'):
-        check_dataset_not_empty(dl.dataset, '')
-        add_sample_checks(dl.dataset)
-    return dl
-
-
-def install_dataloader_checks(runner) -> None:
-    """Route ``runner.build_dataloader`` through
-    :func:`build_dataloader_checked` (the loops call it on the runner)."""
-    import functools
-    runner.build_dataloader = functools.partial(build_dataloader_checked,
-                                                runner.build_dataloader)
 
 
 def check_output_dir_not_input(out_dir: str, dataset_cfg, what='--out'):
@@ -345,36 +305,6 @@ def check_checkpoint_matches(model, path: str,
             'give the checkpoint trained with this config (work_dir/'
             'iter_*.pth or epoch_*.pth), or convert it (tools/'
             'model_converters/).')
-
-
-@HOOKS.register_module()
-class RunInputChecksHook(Hook):
-    """Before the run: datasets not empty, class counts equal, and the
-    ``load_from`` checkpoint readable and of this architecture (training
-    runs may load a checkpoint whose head has other shapes)."""
-    priority = 'VERY_HIGH'
-
-    def before_run(self, runner) -> None:
-        from mmengine.runner import BaseLoop
-        for split, attr in (('train', '_train_loop'), ('val', '_val_loop'),
-                            ('test', '_test_loop')):
-            loop = getattr(runner, attr, None)
-            if not isinstance(loop, BaseLoop):
-                continue
-            dataset = loop.dataloader.dataset
-            check_dataset_not_empty(dataset, split)
-            if split != 'train':
-                check_class_count(runner.model, dataset, split)
-        load_from = getattr(runner, '_load_from', None)
-        if load_from and not getattr(runner, '_resume', False) and \
-                osp.splitext(str(load_from))[1] in ('.pth', '.pt', '.ckpt',
-                                                    '.bin', ''):
-            training = isinstance(getattr(runner, '_train_loop', None),
-                                  BaseLoop)
-            check_checkpoint_matches(runner.model, load_from,
-                                     allow_shape_mismatch=training)
-        elif getattr(runner, '_resume', False):
-            check_resume_checkpoint(runner, load_from)
 
 
 def check_resume_checkpoint(runner, load_from) -> None:

@@ -121,6 +121,16 @@ def load_tool(name):
     return mod
 
 
+def run_input_checks(dataloader_cfg, model=None, split='test'):
+    """The configs' ``RunInputChecksHook`` on a dataloader built by mmengine's
+    ``Runner.build_dataloader``; returns the checked first batch."""
+    from mmengine.runner import Runner
+
+    from ovseg_plugins.utils import RunInputChecksHook
+    return RunInputChecksHook().check_dataloader(
+        Runner.build_dataloader(dataloader_cfg), split, model)
+
+
 def ok(r) -> str:
     out = r.stdout + r.stderr
     assert r.returncode == 0, out[-6000:]

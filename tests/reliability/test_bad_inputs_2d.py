@@ -11,10 +11,8 @@ import torch.nn as nn
 
 from fixtures.tiny_models import TINY_BACKBONE, tiny_ovclip_segmentor
 from ovseg_plugins.utils import WeightsNotFoundError, load_state_dict_strict
-from ovseg_plugins.utils.run_checks import (build_dataloader_checked,
-                                            check_checkpoint_matches,
-                                            check_class_count,
-                                            check_dataset_not_empty)
+from ovseg_plugins.utils.run_checks import (check_checkpoint_matches,
+                                            check_class_count)
 
 
 def _segmentor(**kw):
@@ -127,29 +125,24 @@ def _potsdam(tmp_path, lazy=False):
 
 
 def test_empty_image_folder(mmseg_scope, tmp_path):
-    """mmengine fails on an empty data list with 'need at least one array to
-    concatenate'; the tools' dataloader builder names the dataset instead."""
-    from mmengine.runner import Runner
+    """An existing but empty image folder (our dataset configs do not
+    serialise the data list, so mmengine's "need at least one array to
+    concatenate" never comes first): the configs' input-check hook names the
+    dataset before the run."""
+    from rel_helpers import run_input_checks
     (tmp_path / 'img_dir' / 'val').mkdir(parents=True)
     cfg = dict(batch_size=1, num_workers=0,
                sampler=dict(type='DefaultSampler', shuffle=False),
                dataset=dict(type='PotsdamDataset', data_root=str(tmp_path),
                             data_prefix=dict(img_path='img_dir/val',
                                              seg_map_path='ann_dir/val'),
-                            pipeline=[]))
+                            pipeline=[], serialize_data=False))
     with pytest.raises(FileNotFoundError) as e:
-        build_dataloader_checked(Runner.build_dataloader, cfg)
+        run_input_checks(cfg)
     msg = str(e.value)
-    assert 'dataset is empty' in msg and str(tmp_path) in msg
-    assert 'img_dir/val' in msg and 'data_root / data_prefix' in msg
-    # datasets that do not serialise: the hook's check
-    (tmp_path / 'lazy' / 'img_dir' / 'val').mkdir(parents=True)
-    ds = _potsdam(tmp_path / 'lazy', lazy=True)
-    ds.serialize_data = False
-    with pytest.raises(FileNotFoundError) as e:
-        check_dataset_not_empty(ds, 'test')
-    assert 'The test dataset is empty: PotsdamDataset' in str(e.value)
-    assert str(tmp_path / 'lazy') in str(e.value)
+    assert 'The test dataset is empty: PotsdamDataset' in msg
+    assert str(tmp_path) in msg and 'img_dir/val' in msg
+    assert 'data_root / data_prefix' in msg
 
 
 def test_missing_image_folder(tmp_path):

@@ -11,7 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
-from ovseg_plugins.utils.run_checks import build_dataloader_checked
+from rel_helpers import run_input_checks
 
 # ------------------------------------------------------------ 2D samples
 TEST_PIPELINE = [dict(type='LoadImageFromFile'),
@@ -41,16 +41,17 @@ def _potsdam_dir(tmp_path, label=None, img=None, img_name='a.png',
 
 
 def _first_sample(tmp_path, pipeline=TEST_PIPELINE, **kw):
-    from mmengine.runner import Runner
+    """The first sample through the configs' RunInputChecksHook."""
     cfg = dict(batch_size=1, num_workers=0,
                sampler=dict(type='DefaultSampler', shuffle=False),
                dataset=dict(type='PotsdamDataset', data_root=str(tmp_path),
                             data_prefix=dict(img_path='img_dir/val',
                                              seg_map_path='ann_dir/val'),
-                            pipeline=pipeline,
+                            pipeline=pipeline, serialize_data=False,
                             **dict(dict(reduce_zero_label=False), **kw)))
-    dl = build_dataloader_checked(Runner.build_dataloader, cfg)
-    return dl.dataset[0]
+    batch = run_input_checks(cfg)
+    return dict(inputs=batch['inputs'][0],
+                data_samples=batch['data_samples'][0])
 
 
 def test_label_value_after_reduce_zero_label(mmseg_scope, tmp_path):
@@ -161,28 +162,49 @@ def test_12bit_data_in_16bit_image(mmseg_scope, tmp_path, suffix):
 
 def test_zero_byte_image_named_through_tools(mmseg_scope, tmp_path):
     """mmcv's loader fails on a 0-byte file without naming it (cv2
-    "!buf.empty()"); the tools' dataloader names the sample's files."""
+    "!buf.empty()"); the input-check hook names it before the run."""
     ipath, lpath = _potsdam_dir(tmp_path, img=b'')
-    with pytest.raises(cv2.error) as e:
-        _first_sample(tmp_path)
-    msg = str(e.value)
-    assert f'while loading {str(ipath)!r}, {str(lpath)!r}' in msg
-
-
-def test_error_deep_in_a_transform_names_the_file(tmp_path):
-    """Any error raised inside a pipeline (numpy reshape, torch, scipy) is
-    re-raised, same type, with the sample's files."""
-    from ovseg_plugins.utils.run_checks import NamedErrorsPipeline
-
-    def pipeline(results):
-        return np.zeros(10).reshape(-1, 6)
-
-    p = NamedErrorsPipeline(pipeline)
     with pytest.raises(ValueError) as e:
-        p(dict(lidar_points=dict(lidar_path='/data/scene0007_00.bin')))
+        _first_sample(tmp_path)
+    assert f'{ipath}: empty file (0 bytes) in the test dataset' in str(
+        e.value)
+
+
+def test_unreadable_image_named_before_the_run(mmseg_scope, tmp_path):
+    """An image file that is not an image (text saved as .png)."""
+    ipath, _ = _potsdam_dir(tmp_path, img=b'not an image at all')
+    with pytest.raises(ValueError) as e:
+        _first_sample(tmp_path)
+    assert f'{ipath}: not a readable image' in str(e.value)
+
+
+def test_point_file_of_another_load_dim_named(tmp_path):
+    """A .bin point file whose size is not a whole number of points of the
+    pipeline's load_dim: mmdet3d's loader fails deep in numpy ("cannot
+    reshape array of size ...") without naming it."""
+    import types
+
+    from mmdet3d.datasets.transforms import LoadPointsFromFile
+
+    from ovseg_plugins.utils.run_checks import scan_dataset_files
+    p = tmp_path / 'scene0007_00.bin'
+    np.zeros(10, np.float32).tofile(p)  # 10 values: not rows of 6
+    class PointDataset:  # the parts of an mmdet3d dataset the scan reads
+        pipeline = types.SimpleNamespace(transforms=[LoadPointsFromFile(
+            coord_type='DEPTH', load_dim=6, use_dim=[0, 1, 2])])
+
+        def __len__(self):
+            return 1
+
+        def get_data_info(self, i):
+            return dict(lidar_points=dict(lidar_path=str(p)))
+
+    ds = PointDataset()
+    with pytest.raises(ValueError) as e:
+        scan_dataset_files(ds, 'test')
     msg = str(e.value)
-    assert "while loading '/data/scene0007_00.bin'" in msg
-    assert 'cannot reshape array of size 10' in msg
+    assert f'{p}: 40 bytes is not a whole number of points of [6]' in msg
+    assert 'set load_dim' in msg
 
 
 def test_more_than_255_classes_label_dtype():

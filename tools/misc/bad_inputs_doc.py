@@ -73,13 +73,15 @@ and `pytest.raises`).
 Where the checks live: config parameters, arrays read from files, label maps
 and merged outputs are checked by `ovseg_plugins/utils/validation.py`
 (called from the components' constructors and loaders); the run checks
-(`ovseg_plugins/utils/run_checks.py`) are applied by `tools/train.py` and
-`tools/test.py` to every run (`tools/_bootstrap.py`): empty datasets,
-vocabulary/dataset class-count mismatches, `load_from` checkpoints that are
-truncated or of another architecture fail before the run starts, and every
-2D sample is checked as it is loaded (label values within the classes, label
-map of the image's size, EXIF orientation on labelled images, 12-bit data in
-16-bit files). Outputs are written atomically (`ovseg_plugins/utils/io.py`:
+(`ovseg_plugins/utils/run_checks.py`) are a hook of the configs,
+`RunInputChecksHook` in `default_hooks` of `configs/_base_/default_runtime*.py`,
+so our `tools/train.py` / `tools/test.py`, mmseg's and mmdet3d's own tools and
+any `Runner.from_cfg` run them: empty datasets, vocabulary/dataset
+class-count mismatches, missing, empty or unreadable sample files,
+`load_from` / `--resume` checkpoints that are unsafe, truncated or of another
+architecture fail before the run starts, and every 2D sample is checked as
+it arrives (label values within the classes, label map of the image's size,
+EXIF orientation on labelled images, 12-bit data in 16-bit files). Outputs are written atomically (`ovseg_plugins/utils/io.py`:
 `atomic_write`; a run's files as a set with `write_output_set`, the summary
 last and stamped with the others' hashes, checked by `verify_output_set`).
 `experiments/bad_inputs_attack/` measures the change on 44 of these inputs

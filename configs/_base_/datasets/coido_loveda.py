@@ -22,14 +22,16 @@ train_dataloader = dict(
     dataset=dict(type=dataset_type, data_root=data_root,
                  data_prefix=dict(img_path='img_dir/train',
                                   seg_map_path='ann_dir/train'),
-                 pipeline=train_pipeline))
+                 # empty folders: the input-check hook's error (see
+                 # ov_test_common.py)
+                 serialize_data=False, pipeline=train_pipeline))
 val_dataloader = dict(
     batch_size=1, num_workers=0, persistent_workers=False,
     sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(type=dataset_type, data_root=data_root,
                  data_prefix=dict(img_path='img_dir/val',
                                   seg_map_path='ann_dir/val'),
-                 pipeline=test_pipeline))
+                 serialize_data=False, pipeline=test_pipeline))
 test_dataloader = val_dataloader
 val_evaluator = dict(type='IoUMetric', iou_metrics=['mIoU'])
 test_evaluator = val_evaluator

@@ -12,5 +12,8 @@ test_dataloader = dict(
     num_workers=2,
     persistent_workers=False,
     sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(pipeline=test_pipeline))
+    # no serialisation: an empty image folder then reaches the input-check
+    # hook's clear error instead of numpy's "need at least one array to
+    # concatenate" while the dataset is built
+    dataset=dict(pipeline=test_pipeline, serialize_data=False))
 test_evaluator = dict(type='IoUMetric', iou_metrics=['mIoU'])
