@@ -43,6 +43,18 @@ def _inferencer(tmp_path, **kw):
                                show_progress=False, **kw)
 
 
+def _stored_refused(tmp_path, model_cfg, key):
+    """The TypeError of a checkpoint storing ``model_cfg``; asserts that
+    it names the file, meta['model_cfg'] and ``key``."""
+    ck = _ckpt(tmp_path, model_cfg)
+    with pytest.raises(TypeError) as e:
+        _inferencer(tmp_path, weights=ck)
+    msg = str(e.value)
+    assert msg.startswith(f"{ck}: meta['model_cfg']: {key} cannot be "
+                          'built: '), msg
+    return msg
+
+
 def test_stored_model_config_of_another_model(tmp_path):
     """A checkpoint whose meta['model_cfg'] describes another model type."""
     _, m = _student()
@@ -70,12 +82,7 @@ def test_stored_model_config_with_an_unknown_argument(tmp_path):
     """A stored model config with a misspelt backbone argument."""
     _, m = _student()
     m['backbone']['hiden_channels'] = m['backbone'].pop('hidden_channels')
-    ck = _ckpt(tmp_path, m)
-    with pytest.raises(TypeError) as e:
-        _inferencer(tmp_path, weights=ck)
-    msg = str(e.value)
-    assert msg.startswith(f"{ck}: meta['model_cfg']: model.backbone cannot "
-                          'be built: ')
+    msg = _stored_refused(tmp_path, m, 'model.backbone')
     assert 'hiden_channels' in msg
 
 
@@ -84,12 +91,7 @@ def test_stored_model_config_pooling_setting_on_the_head(tmp_path):
     pooling (two places): refused, naming the one place."""
     _, m = _student()
     m['decode_head']['knn'] = 7
-    ck = _ckpt(tmp_path, m)
-    with pytest.raises(TypeError) as e:
-        _inferencer(tmp_path, weights=ck)
-    msg = str(e.value)
-    assert msg.startswith(f"{ck}: meta['model_cfg']: model.decode_head "
-                          'cannot be built: ')
+    msg = _stored_refused(tmp_path, m, 'model.decode_head')
     assert 'AffinityPurifyHead: knn is not set here (one place per ' \
         'setting): knn -> decode_head.pooling.knn' in msg
 
