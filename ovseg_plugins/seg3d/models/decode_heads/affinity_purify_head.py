@@ -205,9 +205,9 @@ class AffinityPurifyHead(Base3DDecodeHead):
         """Pooled features of one scene (text classifier): ``(V, C)`` from
         ``inputs`` ``feats (V, C')`` (``C' >= C``), ``emb``, ``coords``."""
         self._need_text('pool')
-        pooled = self.pooling(inputs['feats'], inputs['emb'],
-                              inputs['coords'])
-        return pooled[:, :self.channels]
+        # the pooling acts on each channel alone: pool only the C kept
+        return self.pooling(inputs['feats'][:, :self.channels],
+                            inputs['emb'], inputs['coords'])
 
     def _pool_base_features(self, feats_dict: dict) -> torch.Tensor:
         """The stock slot: the wrapped head's ``(B, channels, N)``
