@@ -148,6 +148,32 @@ def test_config_without_a_model(tmp_path):
     assert f'{leaf}: no `model` key' in str(e.value)
 
 
+
+@pytest.mark.parametrize('case', ['another_model', 'other_sizes'])
+def test_mmengine_load_checkpoint_of_another_student(tmp_path, case):
+    """mmengine's non-strict load_checkpoint (mmdet3d.apis.init_model,
+    Runner load_from) given weights without this student, or of other
+    sizes - only warned and kept a random student."""
+    from mmdet3d.registry import MODELS
+    from mmengine.runner import load_checkpoint
+    sd, m = _student()
+    if case == 'another_model':
+        sd = {'backbone.conv1.weight': torch.zeros(8, 3)}
+        frag = "missing ['backbone.blocks.0.bn1.bias'"
+    else:
+        m['backbone']['hidden_channels'] = 12
+        frag = 'shape mismatches: backbone.'
+    ck = tmp_path / 'other.pth'
+    torch.save(dict(state_dict=sd, meta={}), ck)
+    model = MODELS.build(dict(m, class_names=['a'],
+                              text_embeddings=torch.randn(1, 16)))
+    with pytest.raises(KeyError) as e:
+        load_checkpoint(model, str(ck), map_location='cpu')
+    msg = str(e.value)
+    assert 'StudentAffinityNet: the weights loaded into backbone.* do not ' \
+        'hold this student (' in msg and frag in msg
+
+
 BAD_INPUTS_DOC = {
     'test_stored_model_config_of_another_model': (
         '3d', "GeoPurifyInferencer checkpoint whose meta['model_cfg'] "
@@ -191,6 +217,18 @@ BAD_INPUTS_DOC = {
         "`ValueError`: \"<ckpt>: meta['model_cfg']: model.fused_channels=32 "
         'but the 2D source gives 16-d features: use the 2D model the student '
         'was trained with ..."'),
+    'test_mmengine_load_checkpoint_of_another_student[another_model]': (
+        '3d', "mmengine's `load_checkpoint` (used by `mmdet3d.apis."
+        'init_model` and `load_from`) of weights without the GeoPurify '
+        'student - was a warning, the student stayed random',
+        "`KeyError`: \"StudentAffinityNet: the weights loaded into "
+        "backbone.* do not hold this student (missing [...] (N keys)); give "
+        'a checkpoint of this GeoPurify config ..."'),
+    'test_mmengine_load_checkpoint_of_another_student[other_sizes]': (
+        '3d', "mmengine's `load_checkpoint` of a student of other sizes - "
+        'was a warning, the student stayed random',
+        '`KeyError`: "StudentAffinityNet: ... (shape mismatches: '
+        'backbone.<key>: weights (...) vs model (...)); ..."'),
     'test_config_without_a_model': (
         '3d', 'Config file given as model= without a `model` key',
         '`KeyError`: "<config>: no `model` key; give a GeoPurify config '
