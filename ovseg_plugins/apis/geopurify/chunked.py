@@ -31,6 +31,7 @@ import numpy as np
 from mmengine.logging import print_log
 
 from ovseg_plugins.seg3d.io.cloud import PointCloud
+from .scene_inputs import read_input
 
 __all__ = ['plan_blocks', 'segment_in_blocks', 'init_block_processes']
 
@@ -148,7 +149,7 @@ def segment_in_blocks(inferencer, item, block_size: float = 20.,
         ``rank``.
     """
     import torch
-    data = inferencer._read(item, frames, load_dim, images, undistort)
+    data = read_input(item, frames, load_dim, images, undistort)
     cloud = data['cloud']
     owner, blocks = plan_blocks(cloud.xyz, block_size, overlap)
     rank, world = init_block_processes(launcher)
