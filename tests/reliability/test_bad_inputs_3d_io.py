@@ -359,7 +359,7 @@ def test_blocks_of_no_size():
 def test_blocks_overlap_wider_than_a_block():
     from ovseg_plugins.apis.geopurify.chunked import plan_blocks
     with pytest.raises(ValueError, match=r'^overlap must be within \[0, '
-                       r'block_size = 2.0\] metres, got 3.0$'):
+                       r'block_size / 2 = 1.0\] metres, got 3.0$'):
         plan_blocks(_grid(), 2., 3.)
 
 
@@ -554,9 +554,9 @@ BAD_INPUTS_DOC = {
         '`ValueError`: "block_size must be > 0 metres, got 0"'),
     'test_blocks_overlap_wider_than_a_block': (
         '3d',
-        'Large scene in blocks: overlap wider than a block',
-        '`ValueError`: "overlap must be within [0, block_size = 2.0] metres, '
-        'got 3.0"'),
+        'Large scene in blocks: overlap wider than half a block',
+        '`ValueError`: "overlap must be within [0, block_size / 2 = 1.0] '
+        'metres, got 3.0"'),
     'test_blocks_launcher_unknown': (
         '3d',
         'Large scene in blocks: a launcher other than `none` / `pytorch`',

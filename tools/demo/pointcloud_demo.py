@@ -27,7 +27,7 @@ classes, ``,`` between synonyms, or a class-name file. Writes
 bar per stage.
 ``--random-clip`` runs a random tiny CLIP: a plumbing check only.
 
-Large scenes: ``--block-size M`` runs x-y tiles of at least M metres one by
+Large scenes: ``--block-size M`` runs x-y tiles of about M metres one by
 one, each with ``--block-overlap`` metres of context (each point labelled by
 the tile that contains it; ``ovseg_plugins.apis.geopurify.chunked``);
 ``torchrun --nproc_per_node N tools/demo/pointcloud_demo.py ... --launcher
@@ -95,10 +95,11 @@ def parse_args(argv=None):
     p.add_argument('--load-dim', type=int, help='float32 columns per point '
                    'of a .bin file (default 6: x y z r g b)')
     p.add_argument('--block-size', type=float, default=0., metavar='M',
-                   help='large scenes: run x-y tiles of at least M metres '
-                   'one by one (0: the whole scene at once)')
+                   help='large scenes: run x-y tiles of about M metres one '
+                   'by one (0: the whole scene at once)')
     p.add_argument('--block-overlap', type=float, default=1., metavar='M',
-                   help='context around each tile (metres)')
+                   help='context around each tile (metres, at most half '
+                   'the block size)')
     p.add_argument('--launcher', choices=['none', 'pytorch'], default='none',
                    help='pytorch: blocks over the processes of torchrun')
     p.add_argument('--device', default='cpu')

@@ -2,7 +2,7 @@
 
 A scene of tens of millions of points does not fit the whole-scene chain
 (the lifted features alone are ``N × C`` float32). Here the scene is cut
-into tiles in x-y (at least ``block_size`` metres, z unbounded); each tile is
+into equal tiles in x-y (about ``block_size`` metres, z unbounded); each tile is
 run as its own scene together with the points within ``overlap`` metres
 around it (their context: views, the teacher's and the pooling's
 neighbourhoods), through the inferencer's own chain (views -> lifting ->
@@ -40,15 +40,15 @@ def plan_blocks(xyz: np.ndarray, block_size: float, overlap: float
                 ) -> Tuple[np.ndarray, List[Dict]]:
     """Tiles of the scene and the points each one runs on.
 
-    The x-y extent is cut into ``floor(extent / block_size)`` (at least
-    one) equal tiles per axis, so tiles are ``block_size`` to twice that
-    long and no thin sliver is left at a border.
+    The x-y extent is cut into ``round(extent / block_size)`` (at least
+    one) equal tiles per axis: 0.75 to 1.5 ``block_size`` long once there
+    are two or more, and no thin sliver is left at a border.
 
     Args:
         xyz (ndarray): ``(N, 3)`` coordinates (metres).
-        block_size (float): Smallest tile side in x-y (metres).
+        block_size (float): Tile side in x-y (metres, about).
         overlap (float): Context margin around each tile (metres, at most
-            ``block_size``).
+            ``block_size / 2``).
 
     Returns:
         tuple: ``owner (N,)`` the block index of each point, and per
@@ -58,14 +58,15 @@ def plan_blocks(xyz: np.ndarray, block_size: float, overlap: float
     """
     if not block_size > 0:
         raise ValueError(f'block_size must be > 0 metres, got {block_size}')
-    if not 0 <= overlap <= block_size:
-        raise ValueError(f'overlap must be within [0, block_size = '
-                         f'{block_size}] metres, got {overlap}')
+    if not 0 <= overlap <= block_size / 2:
+        raise ValueError(f'overlap must be within [0, block_size / 2 = '
+                         f'{block_size / 2}] metres, got {overlap}')
     xy = np.asarray(xyz, np.float64)[:, :2]
     lo = xy.min(0)
     ext = xy.max(0) - lo
-    # whole tiles of at least block_size over the extent (no thin slivers)
-    nx, ny = np.maximum(np.floor(ext / block_size).astype(np.int64), 1)
+    # equal tiles of about block_size over the extent (no thin slivers)
+    nx, ny = np.maximum(np.floor(ext / block_size + 0.5).astype(np.int64),
+                        1)
     size = np.where(ext > 0, ext / [nx, ny], block_size)
     ij = np.minimum(np.floor((xy - lo) / size).astype(np.int64),
                     [nx - 1, ny - 1])
@@ -78,7 +79,7 @@ def plan_blocks(xyz: np.ndarray, block_size: float, overlap: float
     for b, t in enumerate(occupied.tolist()):
         ix, iy = t % nx, t // nx
         owner[order[starts[t]:starts[t + 1]]] = b
-        # overlap <= tile size: the context lies in the 3 x 3 tiles around
+        # overlap <= 0.5 block <= tile: the context lies in the 3 x 3 tiles
         near = [jy * nx + jx for jy in range(max(iy - 1, 0), min(iy + 2, ny))
                 for jx in range(max(ix - 1, 0), min(ix + 2, nx))]
         cand = np.sort(np.concatenate([order[starts[u]:starts[u + 1]]

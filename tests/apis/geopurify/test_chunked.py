@@ -26,11 +26,13 @@ def test_block_plan_owns_each_point_once_by_nearest_centre():
     g = np.random.default_rng(0)
     xyz = np.concatenate([g.uniform(0, 10, (4000, 2)),
                           g.uniform(0, 3, (4000, 1))], 1)
-    xyz[:5, :2] = [[2., 2.], [0., 0.], [10., 10.], [5., 1.], [4.999, 1.]]
+    third = 10. / 3
+    xyz[:5, :2] = [[2., 2.], [0., 0.], [10., 10.], [third, 1.],
+                   [third - 1e-3, 1.]]
     owner, blocks = plan_blocks(xyz, 4., 0.5)
-    # 10 m / 4 m: two whole tiles of 5 m per axis (no 2 m sliver)
-    assert len(blocks) == 4 and (owner >= 0).all()
-    np.testing.assert_allclose(blocks[0]['size'], 5., atol=1e-3)
+    # 10 m / 4 m: three equal tiles of 3.33 m per axis (no 2 m sliver)
+    assert len(blocks) == 9 and (owner >= 0).all()
+    np.testing.assert_allclose(blocks[0]['size'], third)
     # every point owned by exactly one block, the one of nearest centre
     counts = np.zeros(len(xyz), int)
     for b in blocks:
@@ -46,10 +48,7 @@ def test_block_plan_owns_each_point_once_by_nearest_centre():
     centres = np.stack([b['centre'] for b in blocks])
     d = ((xyz[:, None, :2] - centres[None]) ** 2).sum(-1)
     assert (d.argmin(1)[5:] == owner[5:]).all()  # random: off the borders
-    assert owner[3] == owner[4] + 1  # border x = 5: the tile above
-    with pytest.raises(ValueError, match=r'overlap must be within \[0, '
-                       r'block_size = 4.0\] metres, got 5'):
-        plan_blocks(xyz, 4., 5)
+    assert owner[3] == owner[4] + 1  # border x = 10 / 3: the tile above
 
 
 def _inferencer(scene):

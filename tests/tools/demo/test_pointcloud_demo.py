@@ -32,7 +32,8 @@ def test_procedural_demo_in_blocks(tmp_path):
     out = tmp_path / 'out'
     r = run_py(['tools/demo/pointcloud_demo.py', '--procedural',
                 str(tmp_path / 'scene'), '--out-dir', str(out),
-                '--no-progress', '--block-size', '1.6', '--min-visible', '50'],
+                '--no-progress', '--block-size', '1.6', '--block-overlap',
+                '0.5', '--min-visible', '50'],
                env=dict(OMP_NUM_THREADS='1'))
     log = r.stdout + r.stderr
     assert r.returncode == 0, log[-3000:]
