@@ -28,21 +28,15 @@ from mmengine.runner.checkpoint import _load_checkpoint_to_model
 from mmseg.apis import MMSegInferencer
 from mmseg.registry import MODELS
 
+from ovseg_plugins.apis.config_names import (ALIASES, CONFIG_ROOT,  # noqa: F401,E501
+                                             REPO_ROOT, resolve_config)
 from ovseg_plugins.utils import (UnsafeCheckpointError, WeightsNotFoundError,
                                  load_torch_file)
 from ovseg_plugins.utils.io import atomic_write
 from ovseg_plugins.utils.picture_stamp import RANDOM_WEIGHTS_STAMP
 
 IMAGE_EXTS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp')
-REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-CONFIG_ROOT = osp.join(REPO_ROOT, 'configs')
 DEFAULT_MODEL = 'segearth'
-ALIASES = {
-    'segearth': '_base_/models/segearth_vit-b16.py',
-    'segearth-ov': '_base_/models/segearth_vit-b16.py',
-    'segearth_ov3': '_base_/models/segearth_ov3_sam3.py',
-    'segearth-ov3': '_base_/models/segearth_ov3_sam3.py',
-}
 # Images without a dataset config: long side to 448 like the authors' demos.
 DEFAULT_PIPELINE = [
     dict(type='LoadImageFromFile'),
@@ -50,35 +44,6 @@ DEFAULT_PIPELINE = [
     dict(type='PackSegInputs')
 ]
 SAM3_PIPELINE = [dict(type='LoadImageFromFile'), dict(type='PackSegInputs')]
-
-
-def resolve_config(model: str) -> str:
-    """A config path for ``model``: a file, an alias ('segearth',
-    'segearth_ov3'), or a name under ``configs/`` ('segearth/potsdam',
-    'segearth/baselines/sclip_potsdam', 'segearth_ov3/loveda', with or
-    without ``.py``)."""
-    if osp.isfile(model):
-        return model
-    if model in ALIASES:
-        return osp.join(CONFIG_ROOT, ALIASES[model])
-    name = model[:-3] if model.endswith('.py') else model
-    cand = osp.join(CONFIG_ROOT, name + '.py')
-    if osp.isfile(cand):
-        return cand
-    hits = sorted(glob.glob(osp.join(CONFIG_ROOT, '**', osp.basename(name) +
-                                     '.py'), recursive=True))
-    hits = [h for h in hits if h.replace(osp.sep, '/').endswith(
-        name.replace(osp.sep, '/') + '.py')]
-    if len(hits) == 1:
-        return hits[0]
-    if len(hits) > 1:
-        rel = [osp.relpath(h, CONFIG_ROOT)[:-3] for h in hits]
-        raise ValueError(f'model={model!r} is ambiguous: {rel}; give one of '
-                         'these names.')
-    raise FileNotFoundError(
-        f'model={model!r} is neither a config file nor a config name under '
-        f'{CONFIG_ROOT} (e.g. "segearth/potsdam", "segearth/baselines/'
-        f'sclip_potsdam", "segearth_ov3/loveda") nor one of {list(ALIASES)}.')
 
 
 def _is_segmentor_checkpoint(path: str) -> bool:

@@ -319,7 +319,7 @@ class GeoPurifySegmentor(Base3DSegmentor):
         """``classes`` (first synonym of each vocabulary class) and a
         ``palette`` of the current vocabulary, plus any other metainfo set
         on the model (e.g. by ``mmdet3d.apis.init_model``)."""
-        from ovseg_plugins.seg3d.pointcloud_io import class_palette
+        from ovseg_plugins.seg3d.visualization.palette import class_palette
         meta = dict(self._meta_override)
         classes = tuple(self.vocabulary.class_names)
         palette = meta.get('palette')
