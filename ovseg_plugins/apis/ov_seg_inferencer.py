@@ -30,12 +30,15 @@ from mmseg.structures import SegDataSample
 
 from ovseg_plugins.utils import (UnsafeCheckpointError, WeightsNotFoundError,
                                  load_torch_file)
+from ovseg_plugins.utils.config_paths import config_root
+from ovseg_plugins.utils.deferred_weights import (DeferredWeights,
+                                                  ensure_model_weights)
 from ovseg_plugins.utils.io import atomic_write
 from ovseg_plugins.utils.picture_stamp import RANDOM_WEIGHTS_STAMP
 
 IMAGE_EXTS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp')
-REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-CONFIG_ROOT = osp.join(REPO_ROOT, 'configs')
+# the package's configs (ovseg_plugins/.mim/configs once installed)
+CONFIG_ROOT = config_root()
 DEFAULT_MODEL = 'segearth'
 ALIASES = {
     'segearth': '_base_/models/segearth_vit-b16.py',
@@ -218,12 +221,18 @@ class OVSegInferencer(MMSegInferencer):
         checkpoint = None
         if weights is not None:
             if _is_segmentor_checkpoint(weights):
+                # its tensors replace the config's named weights, which
+                # are then never looked up (deferred to first need)
                 checkpoint = load_torch_file(weights, 'checkpoint')
-                cfg.model.backbone.pretrained = None
             else:
                 cfg.model.backbone.pretrained = weights
+        model = MODELS.build(cfg.model)
+        model.cfg = cfg
+        self._load_weights_to_model(model, checkpoint, cfg)
         try:
-            model = MODELS.build(cfg.model)
+            # the named weights a checkpoint did not supply, now (the
+            # backbone defers them to first need)
+            ensure_model_weights(model)
         except WeightsNotFoundError as e:
             # only the config's default weights may fall back to random
             # ones: weights the caller named must exist
@@ -232,13 +241,13 @@ class OVSegInferencer(MMSegInferencer):
             self.random_weights_reason = str(e).splitlines()[0]
             warnings.warn(f'{self.random_weights_reason} -> running with '
                           'RANDOM weights (plumbing check only).')
+            for m in model.modules():
+                if isinstance(m, DeferredWeights):
+                    m.drop_pending_weights()
             cfg.model.backbone.pretrained = None
-            model = MODELS.build(cfg.model)
             self.random_weights = True
         if cfg.model.backbone.get('pretrained') is None and checkpoint is None:
             self.random_weights = True
-        model.cfg = cfg
-        self._load_weights_to_model(model, checkpoint, cfg)
         model.to(device)
         model.eval()
         return model
