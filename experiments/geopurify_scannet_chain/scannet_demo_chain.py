@@ -117,7 +117,7 @@ def run(data_root, work_dir, views=8, size=(320, 240), steps=5, clip=None,
     fused_file = lift_features.main(args)
     times['lift'] = time.perf_counter() - t
     with np.load(fused_file) as z:
-        fused, seen = z['feat'].astype(np.float32), z['mask']
+        fused, seen = z['feat'].astype(np.float32), z['seen']
     out['points'], out['seen'] = len(demo), int(seen.sum())
     # (3) train a tiny student against the online geometric teacher
     init_default_scope('mmdet3d')

@@ -9,7 +9,7 @@ import importlib
 
 _LAZY = {
     'OVSegInferencer': '.ov_seg_inferencer',
-    'resolve_config': '.ov_seg_inferencer',
+    'resolve_config': '.config_names',
     'GeoPurifyInferencer': '.geopurify_inferencer',
 }
 

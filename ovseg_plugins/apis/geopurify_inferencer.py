@@ -25,7 +25,6 @@ lifting set-up.
 """
 import os.path as osp
 import time
-from contextlib import contextmanager
 from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -35,10 +34,18 @@ from mmengine.infer.infer import BaseInferencer
 from mmengine.logging import print_log
 
 from ovseg_plugins.apis.geopurify.feature_sources import (
-    CallableFeatureSource, ClipFeatureSource, FeatureMapSource, text_from)
+    CallableFeatureSource, ClipFeatureSource, FeatureMapSource,
+    build_feature_source)
+from ovseg_plugins.apis.geopurify.progress import (SizedIterable,
+                                                   StageProgress)
+from ovseg_plugins.apis.geopurify.scene_inputs import (inputs_to_list,
+                                                       read_input,
+                                                       scene_views)
 from ovseg_plugins.seg3d.io.results import write_cloud_results
-from ovseg_plugins.seg3d.pointcloud_io import (PointCloud, class_palette,
-                                               read_point_cloud)
+from ovseg_plugins.seg3d.models.decode_heads.text_embedding_classifier import \
+    point_scores
+from ovseg_plugins.seg3d.pointcloud_io import PointCloud
+from ovseg_plugins.seg3d.visualization.palette import class_palette
 from ovseg_plugins.text import Vocabulary, get_templates
 from ovseg_plugins.utils.io import atomic_write
 from ovseg_plugins.utils.picture_stamp import RANDOM_WEIGHTS_STAMP
@@ -46,102 +53,7 @@ from ovseg_plugins.utils.picture_stamp import RANDOM_WEIGHTS_STAMP
 InputType = Union[str, np.ndarray, PointCloud, dict]
 
 __all__ = ['GeoPurifyInferencer', 'ClipFeatureSource', 'FeatureMapSource',
-           'CallableFeatureSource', 'default_model_cfg']
-
-
-def default_model_cfg(fused_channels: int, hidden_channels: int = 512,
-                      embed_dim: int = 128, num_blocks: int = 4) -> dict:
-    """GeoPurify's model (``configs/_base_/models/geopurify_student.py``
-    sizes) for ``fused_channels``-d 2D features, as a config dict."""
-    return dict(
-        type='GeoPurifySegmentor',
-        backbone=dict(type='StudentAffinityNet',
-                      in_channels=fused_channels + 6,
-                      hidden_channels=hidden_channels, embed_dim=embed_dim,
-                      num_blocks=num_blocks),
-        fused_channels=fused_channels, teacher_channels=0,
-        voxel_size=0.02,
-        decode_head=dict(type='AffinityPurifyHead', pooling=dict(
-            type='GeometryGuidedPooling', knn=96, sharpen=20.,
-            iterations=18)))
-
-
-def _student_cfg_from_state(sd: dict, fused_channels: int) -> dict:
-    """Model config from a bare student state dict's shapes."""
-    stem = sd.get('backbone.stem.weight')
-    head = sd.get('backbone.head.weight')
-    if stem is None or head is None:
-        raise KeyError('the checkpoint holds no GeoPurify student '
-                       '(backbone.stem.weight / backbone.head.weight); give '
-                       'the training config as `model`.')
-    blocks = {k.split('.')[2] for k in sd if k.startswith('backbone.blocks.')}
-    if stem.shape[1] != fused_channels + 6:
-        raise ValueError(
-            f'the student takes {stem.shape[1] - 6}-d 2D features, the 2D '
-            f'source gives {fused_channels}-d: use the 2D model the student '
-            'was trained with.')
-    return default_model_cfg(fused_channels, int(stem.shape[2]),
-                             int(head.shape[0]), len(blocks))
-
-
-# ---------------------------------------------------------------- progress
-class _Stages:
-    """One progress bar per stage (rich), or silent."""
-
-    def __init__(self, enabled: bool):
-        self.enabled = enabled
-        self._progress = None
-        self.times: Dict[str, float] = {}
-        self.spans: List[Tuple[str, float, float]] = []  # perf_counter
-
-    def __enter__(self):
-        if self.enabled:
-            from rich.progress import (BarColumn, MofNCompleteColumn,
-                                       Progress, TextColumn,
-                                       TimeElapsedColumn)
-            self._progress = Progress(
-                TextColumn('{task.description:<10}'), BarColumn(),
-                MofNCompleteColumn(), TimeElapsedColumn(), transient=False)
-            self._progress.start()
-        return self
-
-    def __exit__(self, *exc):
-        if self._progress is not None:
-            self._progress.stop()
-            self._progress = None
-
-    @contextmanager
-    def stage(self, name: str, total: int = 1):
-        """``with stages.stage('lift', n) as step: ... step()``."""
-        task = self._progress.add_task(name, total=total) \
-            if self._progress is not None else None
-        t0 = time.perf_counter()
-
-        def step(n: int = 1):
-            if task is not None:
-                self._progress.advance(task, n)
-
-        try:
-            yield step
-        finally:
-            t1 = time.perf_counter()
-            self.times[name] = self.times.get(name, 0.) + t1 - t0
-            self.spans.append((name, t0, t1))
-            if task is not None:
-                self._progress.update(task, completed=total)
-
-
-class _Sized:
-    """An iterator with a known length (progress totals)."""
-
-    def __init__(self, it, n: int):
-        self._it, self._n = it, n
-
-    def __len__(self) -> int:
-        return self._n
-
-    def __iter__(self):
-        return iter(self._it)
+           'CallableFeatureSource']
 
 
 # ---------------------------------------------------------------- inferencer
@@ -161,9 +73,15 @@ class GeoPurifyInferencer(BaseInferencer):
         classes (str | list | Vocabulary): Classes with synonyms:
             ``"chair,stool;table;floor"`` (``;`` between classes, ``,``
             between synonyms), a class-name file or a list.
-        model (str | dict | Config, optional): A GeoPurify config (file or
-            dict with ``model``) or None: GeoPurify's model sized for the 2D
-            features (taken from the checkpoint's shapes when one is given).
+        model (str | dict | Config, optional): A GeoPurify config: a file,
+            a name under ``configs/`` (``'geopurify/scannet'``) or a dict /
+            ``Config`` with ``model``. None: the model config stored in the
+            checkpoint as data (``meta['model_cfg']``), else the training
+            configs' base ``configs/_base_/models/geopurify_student.py``
+            (the authors' defaults) sized for the 2D features and the
+            checkpoint's shapes (:mod:`~ovseg_plugins.apis.geopurify.
+            model_config`). Config text stored in a checkpoint is never
+            executed.
         weights (str, optional): Trained student checkpoint (mmengine
             checkpoint of ``GeoPurifySegmentor`` or its ``state_dict``).
             None: pooling affinities come from the online geometric
@@ -189,17 +107,11 @@ class GeoPurifyInferencer(BaseInferencer):
             ``'corners'`` or ``'outside'`` (``rendering.orbit_cameras``).
         frame_step (int): Use frames whose id is a multiple of this.
         depth_scale (float): Depth PNG units per metre.
-        vis_threshold (float): Relative depth tolerance of visibility.
-        cut_boundary (int): Border pixels not used.
-        zbuffer (bool): Recorded frames without depth maps (mmdet3d's
-            ``extract_posed_images.py`` layout) get a depth map z-buffered
-            from the cloud, so hidden points are not lifted; False keeps
-            every point in the frustum.
-        fusion_k (int): Views fused per point.
-        logit_scale (float): Scale of cosines in fusion and scores.
-        lift_cfg (dict, optional): Further lifting settings
-            (:class:`~ovseg_plugins.seg3d.lifting.LiftConfig`, e.g.
-            ``min_visible``; the authors' defaults otherwise).
+        lift_cfg (dict, optional): Lifting settings
+            (:class:`~ovseg_plugins.seg3d.lifting.LiftConfig`:
+            ``vis_threshold``, ``cut_boundary``, ``k``, ``logit_scale``,
+            ``min_visible``, ``zbuffer``, ...; the authors' defaults
+            otherwise), the same as ``tools/geopurify/lift_features.py``'s.
         teacher (dict, optional): Online teacher config for the
             checkpoint-free path. Defaults to ``GeometricTeacher``.
         device (str, optional): Defaults to 'cpu'.
@@ -231,37 +143,13 @@ class GeoPurifyInferencer(BaseInferencer):
                  render_layout: str = 'auto',
                  frame_step: int = 20,
                  depth_scale: float = 1000.,
-                 vis_threshold: float = 0.05,
-                 cut_boundary: int = 10,
-                 zbuffer: bool = True,
-                 fusion_k: int = 3,
-                 logit_scale: float = 100.,
                  lift_cfg: Optional[dict] = None,
                  teacher: Optional[dict] = None,
                  device: Optional[str] = None,
                  show_progress: bool = True) -> None:
         device = device or 'cpu'
-        if feature_maps is not None:
-            if text_embeddings is None:
-                raise ValueError('feature_maps needs text_embeddings in the '
-                                 'same space (tools/geopurify/'
-                                 'text_embeddings.py or your model\'s).')
-            self.source = FeatureMapSource(feature_maps, text_embeddings)
-        elif isinstance(feature_model, dict):
-            self.source = ClipFeatureSource(device=device, **feature_model)
-        elif feature_model is not None and hasattr(feature_model, 'text'):
-            self.source = feature_model
-        elif callable(feature_model):
-            if text_embeddings is None:
-                raise ValueError('a callable feature_model needs '
-                                 'text_embeddings (a file or a callable).')
-            self.source = CallableFeatureSource(
-                feature_model, lambda q: text_from(text_embeddings, q))
-        else:
-            raise ValueError(
-                'give the 2D model: feature_model=dict(model_name=..., '
-                'pretrained=<weights>) for dense CLIP, or feature_maps=<dir> '
-                'with text_embeddings=<file>.')
+        self.source = build_feature_source(feature_model, feature_maps,
+                                           text_embeddings, device)
         # a dense CLIP without weights: labels mean nothing (stamped)
         self.random_weights = bool(getattr(self.source, 'random_weights',
                                            False))
@@ -276,34 +164,27 @@ class GeoPurifyInferencer(BaseInferencer):
                                eye_height=eye_height, layout=render_layout)
         from ovseg_plugins.seg3d.lifting import LiftConfig
         self.frame_step, self.depth_scale = frame_step, depth_scale
-        self.lift_cfg = LiftConfig.build(dict(
-            lift_cfg or {}, vis_threshold=vis_threshold,
-            cut_boundary=cut_boundary, k=fusion_k, zbuffer=zbuffer,
-            logit_scale=logit_scale))
-        self.logit_scale = logit_scale
+        self.lift_cfg = LiftConfig.build(lift_cfg)
         self.teacher_cfg = teacher or dict(type='GeometricTeacher')
         self._teacher = None
         self._scene_cache: Optional[tuple] = None
         self.stage_times: Dict[str, float] = {}
         self.stage_spans: List[Tuple[str, float, float]] = []
-        if model is None and weights is None:
-            model = ConfigDict(model=default_model_cfg(self.text.shape[1]))
-        elif model is None:
-            model = ConfigDict()  # from the checkpoint (meta cfg or shapes)
-        super().__init__(model=model, weights=weights, device=device,
+        self._model_spec = model  # resolved in _init_model
+        super().__init__(model=ConfigDict(), weights=weights, device=device,
                          scope='mmdet3d', show_progress=show_progress)
+        self.cfg = self.model.cfg
 
     # ------------------------------------------------------------ set-up
     def _init_model(self, cfg, weights: Optional[str], device: str = 'cpu'):
-        from mmengine.registry import init_default_scope
-        init_default_scope('mmdet3d')
+        """The model from a GeoPurify config (see ``model``), sized for the
+        2D source, with the vocabulary's text embeddings."""
         import ovseg_plugins.seg3d  # noqa: F401  (registers)
-        from mmdet3d.registry import MODELS
-
+        from ovseg_plugins.apis.geopurify.model_config import (
+            build_model, for_vocabulary, inference_model_cfg)
         from ovseg_plugins.utils.checkpoint import (load_state_dict_strict,
                                                     load_torch_file)
-        D = int(self.text.shape[1])
-        sd = None
+        sd, meta = None, None
         if weights is not None:
             ckpt = load_torch_file(weights, 'student checkpoint')
             sd = ckpt.get('state_dict', ckpt) if isinstance(ckpt,
@@ -311,40 +192,19 @@ class GeoPurifyInferencer(BaseInferencer):
             if not isinstance(sd, dict):
                 raise ValueError(f'{weights}: not a state dict / mmengine '
                                  'checkpoint.')
-            if 'model' not in cfg:
-                # config TEXT in a checkpoint (mmengine's meta.cfg) is never
-                # executed: only the plain-data model config that
-                # StoreModelConfigHook saves, else the weights' shapes
-                meta = ckpt.get('meta') or {}
-                stored = meta.get('model_cfg')
-                if isinstance(stored, dict) and \
-                        stored.get('type') == 'GeoPurifySegmentor':
-                    cfg = ConfigDict(model=stored)
-                else:
-                    if isinstance(meta.get('cfg'), str):
-                        print_log(
-                            f'{weights}: the config text stored in the '
-                            'checkpoint is not executed; the student is '
-                            'built from its weights\' shapes (pass '
-                            'model=<training config> for its other '
-                            'settings).', 'current')
-                    cfg = ConfigDict(model=_student_cfg_from_state(sd, D))
-        mcfg = dict(cfg.model) if 'model' in cfg else default_model_cfg(D)
-        if mcfg.get('type') != 'GeoPurifySegmentor':
-            raise ValueError(f'GeoPurifyInferencer needs a GeoPurifySegmentor'
-                             f' config, got model type {mcfg.get("type")!r}')
-        if int(mcfg.get('fused_channels', 512)) != D:
-            raise ValueError(
-                f'the model takes {mcfg.get("fused_channels", 512)}-d fused '
-                f'features but the 2D source gives {D}-d ones: use the 2D '
-                'model the student was trained with.')
-        mcfg.update(class_names=self.vocabulary, text_embeddings=self.text,
-                    text_encoder=None)
-        for k in ('train_cfg', 'pretrained'):
-            mcfg.pop(k, None)
-        mcfg['teacher'] = None  # training-only; never needed here
-        mcfg['teacher_channels'] = 0
-        model = MODELS.build(mcfg)
+            meta = ckpt.get('meta') if isinstance(ckpt.get('meta'),
+                                                  dict) else {}
+        mcfg, where, cfg = inference_model_cfg(
+            self._model_spec, int(self.text.shape[1]), sd, meta, weights)
+        print_log(f'GeoPurify model from {where}', logger='current')
+        if sd is not None and self._model_spec is None and \
+                'model_cfg' not in meta and isinstance(meta.get('cfg'), str):
+            print_log(f'{weights}: the config text stored in the checkpoint '
+                      'is not executed; the student is built from the base '
+                      'config and its weights\' shapes (pass model=<training '
+                      'config> for its other settings).', logger='current')
+        model = build_model(for_vocabulary(mcfg, self.vocabulary, self.text),
+                            where)
         if sd is not None:
             sd = {k: v for k, v in sd.items()
                   if not k.startswith(('teacher.', 'loss_fn.'))}
@@ -362,7 +222,14 @@ class GeoPurifyInferencer(BaseInferencer):
         return lambda x: x
 
     def _init_visualizer(self, cfg):
-        return None  # pictures are drawn by :meth:`visualize`
+        """The registered 3D picture renderer (``PointSegLocalVisualizer``,
+        as ``tools/test.py --show-dir``), stamped when the 2D model has
+        random weights."""
+        from mmdet3d.registry import VISUALIZERS
+        return VISUALIZERS.build(dict(
+            type='PointSegLocalVisualizer',
+            name=f'geopurify_inferencer_{id(self)}_{time.time_ns()}',
+            stamp=RANDOM_WEIGHTS_STAMP if self.random_weights else None))
 
     # ------------------------------------------------------------ vocabulary
     def set_vocabulary(self, classes) -> None:
@@ -381,51 +248,7 @@ class GeoPurifyInferencer(BaseInferencer):
 
     # ------------------------------------------------------------ inputs
     def _inputs_to_list(self, inputs) -> list:
-        if isinstance(inputs, str) and osp.isdir(inputs):
-            from ovseg_plugins.seg3d.pointcloud_io import SUPPORTED_FORMATS
-            import os
-            files = sorted(f for f in os.listdir(inputs)
-                           if osp.splitext(f)[1].lower() in
-                           SUPPORTED_FORMATS)
-            if not files:
-                raise FileNotFoundError(f'no point clouds '
-                                        f'({", ".join(SUPPORTED_FORMATS)}) '
-                                        f'in {inputs!r}')
-            return [osp.join(inputs, f) for f in files]
-        if isinstance(inputs, (list, tuple)):
-            return list(inputs)
-        return [inputs]
-
-    def _read(self, item, frames: Optional[str], load_dim: Optional[int],
-              images: Optional[str] = None, undistort: bool = False
-              ) -> dict:
-        """``{'cloud', 'frames', 'images', 'undistort', 'name', 'key'}`` of
-        one input."""
-        if isinstance(item, dict):
-            frames = item.get('frames', frames)
-            images = item.get('images', images)
-            item = item['points']
-        if isinstance(item, PointCloud):
-            cloud, name, key = item, osp.splitext(osp.basename(
-                item.path))[0] or 'points', None
-        elif isinstance(item, np.ndarray):
-            if item.ndim != 2 or item.shape[1] < 3:
-                raise ValueError(f'point array of shape {item.shape}: expected'
-                                 ' (N, 3) xyz or (N, 6) xyz rgb (0..255)')
-            from ovseg_plugins.seg3d.pointcloud_io import _finish
-            cloud = _finish(item[:, :3], item[:, 3:6] if item.shape[1] >= 6
-                            else None, '<array>')
-            name, key = None, None
-        else:
-            cloud = read_point_cloud(str(item), load_dim)
-            name = osp.splitext(osp.basename(str(item)))[0]
-            st = osp.getmtime(str(item))
-            key = (osp.abspath(str(item)), st, frames, images, undistort)
-        if not cloud.has_color:
-            print_log(f'{cloud.path or "input"}: no colours; rendered views '
-                      'and the teacher see grey points', logger='current')
-        return dict(cloud=cloud, frames=frames, images=images,
-                    undistort=undistort, name=name, key=key)
+        return inputs_to_list(inputs)
 
     def preprocess(self, inputs: list, batch_size: int = 1,
                    frames: Optional[str] = None,
@@ -433,32 +256,15 @@ class GeoPurifyInferencer(BaseInferencer):
                    images: Optional[str] = None, undistort: bool = False,
                    **kwargs):
         for item in inputs:
-            yield self._read(item, frames, load_dim, images, undistort)
+            yield read_input(item, frames, load_dim, images, undistort)
 
     # ------------------------------------------------------------ the chain
     def _views(self, data: dict):
-        """The view source of one input: its posed RGB-D frames or COLMAP
-        model (in the cloud's local frame), or views rendered from the
-        coloured cloud (read / rendered lazily)."""
-        from ovseg_plugins.seg3d.rendering import (orbit_cameras,
-                                                   render_posed_views)
-        cloud = data['cloud']
-        if data['frames'] is not None:
-            from ovseg_plugins.seg3d.io.view_sources import open_views
-            return open_views(data['frames'], cloud.origin, self.frame_step,
-                              self.depth_scale, data.get('images'),
-                              data.get('undistort', False), cloud.xyz)
-        rc = self.render_cfg
-        cams = orbit_cameras(cloud.xyz.astype(np.float64), rc['views'],
-                             rc['size'], rc['fov'], rc['pitch'],
-                             rc['eye_height'], rc['layout'])
-        print_log(f'{cloud.path or "input"}: no images: rendering '
-                  f'{len(cams)} views from the coloured points '
-                  f'({len(cloud)} points)', logger='current')
-        return _Sized(render_posed_views(cloud.points, cams, rc['size'],
-                                         rc['splat']), len(cams))
+        """The view source of one input (:func:`scene_views`)."""
+        return scene_views(data, self.render_cfg, self.frame_step,
+                           self.depth_scale)
 
-    def _lift(self, cloud: PointCloud, views, stages: _Stages
+    def _lift(self, cloud: PointCloud, views, stages: StageProgress
               ) -> Tuple[torch.Tensor, torch.Tensor]:
         from ovseg_plugins.seg3d.lifting import lift_views
         with stages.stage('lift', len(views)) as step:
@@ -469,7 +275,7 @@ class GeoPurifyInferencer(BaseInferencer):
                     name=cloud.path or 'input',
                     option_hint=self.min_visible_hint)
             except ValueError as e:
-                if not isinstance(views, _Sized) or 'none of the' not in \
+                if not isinstance(views, SizedIterable) or 'none of the' not in \
                         str(e):
                     raise
                 # rendered views: the poses are ours, the cloud is too small
@@ -483,7 +289,7 @@ class GeoPurifyInferencer(BaseInferencer):
                     'posed images.') from e
         return res.fused, res.seen
 
-    def _purify(self, pts: torch.Tensor, stages: _Stages
+    def _purify(self, pts: torch.Tensor, stages: StageProgress
                 ) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
         """Purified features: ``(N, C)`` and None, or ``(V, C)`` voxel
         features and the point -> voxel index."""
@@ -506,7 +312,7 @@ class GeoPurifyInferencer(BaseInferencer):
     def forward(self, data: dict, **kwargs) -> List[dict]:
         """Run the chain on one preprocessed input."""
         cloud = data['cloud']
-        stages = _Stages(self.show_progress)
+        stages = StageProgress(self.show_progress)
         cache = self._scene_cache
         with stages:
             dev = next(iter(self.model.buffers())).device
@@ -526,11 +332,12 @@ class GeoPurifyInferencer(BaseInferencer):
                                      (pooled, inv), seen) \
                     if data['key'] is not None else None
             with stages.stage('classify'):
-                cos = self.model.decode_head.classify(pooled)
-                prob = torch.softmax(self.logit_scale * cos, dim=0)
-                scores, labels = prob.max(0)
-                if inv is not None:  # voxel -> points
-                    scores, labels = scores[inv], labels[inv]
+                # the model's classifier and score rule (as tools/test.py);
+                # zero pooled features take the nearest non-zero point's
+                logits = self.model.decode_head.classify(
+                    pooled, torch.from_numpy(cloud.xyz).to(pooled.device),
+                    inv)
+                scores, labels = point_scores(logits)
         self.stage_times = dict(stages.times)
         self.stage_spans = list(stages.spans)
         return [dict(name=data['name'], cloud=cloud,
@@ -588,15 +395,15 @@ class GeoPurifyInferencer(BaseInferencer):
             return None
         out = []
         for i, pred in enumerate(preds):
-            img = render_label_picture(
-                pred['cloud'], pred['pts_semantic_mask'], pred['classes'],
-                stamp=RANDOM_WEIGHTS_STAMP if self.random_weights else None)
-            if img_out_dir:
-                from PIL import Image
-                path = osp.join(img_out_dir, self._stem(pred, i) +
-                                '_labels.png')
-                atomic_write(path, lambda t: Image.fromarray(img).save(
-                    t, format='PNG'), suffix='.png')
+            self.visualizer.dataset_meta = dict(
+                classes=pred['classes'],
+                palette=class_palette(len(pred['classes'])).tolist())
+            path = osp.join(img_out_dir, self._stem(pred, i) +
+                            '_labels.png') if img_out_dir else None
+            img = self.visualizer.add_datasample(
+                self._stem(pred, i), dict(points=pred['cloud'].points),
+                _data_sample(pred), draw_gt=False, out_file=path)
+            if path:
                 pred.setdefault('files', {})['png'] = path
             out.append(img)
         return out if return_vis else None
@@ -622,75 +429,16 @@ class GeoPurifyInferencer(BaseInferencer):
                 pred.setdefault('files', {}).update(
                     labels=stem + '_labels.npy', scores=stem + '_scores.npy',
                     **files)
-            if return_datasample:
-                from mmdet3d.structures import Det3DDataSample, PointData
-                ds = Det3DDataSample()
-                ds.pred_pts_seg = PointData(
-                    pts_semantic_mask=torch.from_numpy(
-                        pred['pts_semantic_mask']))
-                ds.set_metainfo(dict(classes=pred['classes']))
-                results.append(ds)
-            else:
-                results.append(pred)
+            results.append(_data_sample(pred) if return_datasample else pred)
         return dict(predictions=results, visualization=visualization)
 
 
-def render_label_picture(cloud: PointCloud, labels: np.ndarray,
-                         classes: Sequence[str],
-                         size: Tuple[int, int] = (800, 600),
-                         splat: Optional[int] = None,
-                         stamp: Optional[str] = None) -> np.ndarray:
-    """An oblique bird's-eye picture of the labelled cloud with a legend
-    (the classes present, with their point share); ``stamp`` is written in
-    red at the bottom (e.g. that the 2D model had random weights).
-
-    Returns:
-        ndarray: ``(H, W', 3)`` uint8 (picture + legend panel).
-    """
-    from PIL import Image, ImageDraw, ImageFont
-
-    from ovseg_plugins.seg3d.rendering import look_pose, pinhole_intrinsic
-    from ovseg_plugins.seg3d.rendering import render_points
-    from ovseg_plugins.utils.picture_stamp import draw_stamp
-    W, H = size
-    if splat is None:  # sparse clouds get larger dots
-        splat = 2 if len(cloud) < 200_000 else 1
-    xyz = cloud.xyz.astype(np.float64)
-    lo, hi = xyz.min(0), xyz.max(0)
-    centre = (lo + hi) / 2
-    extent = float(np.linalg.norm(hi - lo)) or 1.
-    pitch = np.radians(-50)
-    yaw = np.radians(45)
-    fwd = np.array([np.cos(yaw) * np.cos(pitch), np.sin(yaw) * np.cos(pitch),
-                    np.sin(pitch)])
-    fov = 50.
-    dist = 0.55 * extent / np.tan(np.radians(fov) / 2)
-    c2w = look_pose(centre - fwd * dist, yaw, pitch)
-    index, _ = render_points(xyz, c2w, pinhole_intrinsic((W, H), fov),
-                             (H, W), splat)
-    pal = class_palette(len(classes))
-    img = np.full((H, W, 3), 255, np.uint8)
-    hit = index >= 0
-    img[hit] = pal[labels[index[hit]]]
-    # legend panel
-    counts = np.bincount(labels, minlength=len(classes))
-    present = [c for c in np.argsort(-counts) if counts[c] > 0]
-    font = ImageFont.load_default()
-    row = 18
-    panel_w = 220
-    canvas = Image.new('RGB', (W + panel_w, H), (255, 255, 255))
-    canvas.paste(Image.fromarray(img), (0, 0))
-    draw = ImageDraw.Draw(canvas)
-    draw.text((W + 10, 8), 'class (share of points)', fill=(0, 0, 0),
-              font=font)
-    for r, c in enumerate(present[:(H - 40) // row]):
-        y = 30 + r * row
-        draw.rectangle([W + 10, y, W + 24, y + 12],
-                       fill=tuple(int(v) for v in pal[c]),
-                       outline=(0, 0, 0))
-        draw.text((W + 30, y), f'{classes[c]} '
-                  f'({100 * counts[c] / len(labels):.1f} %)', fill=(0, 0, 0),
-                  font=font)
-    if stamp:
-        draw_stamp(canvas, stamp)
-    return np.asarray(canvas)
+def _data_sample(pred: dict):
+    """A prediction as mmdet3d's ``Det3DDataSample`` (``pred_pts_seg``,
+    the class names in its metainfo)."""
+    from mmdet3d.structures import Det3DDataSample, PointData
+    ds = Det3DDataSample()
+    ds.pred_pts_seg = PointData(
+        pts_semantic_mask=torch.from_numpy(pred['pts_semantic_mask']))
+    ds.set_metainfo(dict(classes=pred['classes']))
+    return ds

@@ -9,6 +9,7 @@ An :class:`mmseg.apis.MMSegInferencer` whose classes are free text::
     out['predictions']            # (H, W) label map
     inferencer.set_vocabulary(['water', 'boat'])  # no rebuild
     inferencer.segment_raster('scene.tif', 'outputs/scene_labels.tif',
+                              scores='outputs/scene_scores.tif',
                               quicklook='outputs/scene.png',
                               polygons='outputs/scene.geojson')
 """
@@ -26,26 +27,18 @@ from mmengine.logging import print_log
 from mmengine.runner.checkpoint import _load_checkpoint_to_model
 from mmseg.apis import MMSegInferencer
 from mmseg.registry import MODELS
-from mmseg.structures import SegDataSample
 
+from ovseg_plugins.apis.config_names import (ALIASES, CONFIG_ROOT,  # noqa: F401,E501
+                                             REPO_ROOT, resolve_config)
 from ovseg_plugins.utils import (UnsafeCheckpointError, WeightsNotFoundError,
                                  load_torch_file)
-from ovseg_plugins.utils.config_paths import config_root
 from ovseg_plugins.utils.deferred_weights import (DeferredWeights,
                                                   ensure_model_weights)
 from ovseg_plugins.utils.io import atomic_write
 from ovseg_plugins.utils.picture_stamp import RANDOM_WEIGHTS_STAMP
 
 IMAGE_EXTS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp')
-# the package's configs (ovseg_plugins/.mim/configs once installed)
-CONFIG_ROOT = config_root()
 DEFAULT_MODEL = 'segearth'
-ALIASES = {
-    'segearth': '_base_/models/segearth_vit-b16.py',
-    'segearth-ov': '_base_/models/segearth_vit-b16.py',
-    'segearth_ov3': '_base_/models/segearth_ov3_sam3.py',
-    'segearth-ov3': '_base_/models/segearth_ov3_sam3.py',
-}
 # Images without a dataset config: long side to 448 like the authors' demos.
 DEFAULT_PIPELINE = [
     dict(type='LoadImageFromFile'),
@@ -53,35 +46,6 @@ DEFAULT_PIPELINE = [
     dict(type='PackSegInputs')
 ]
 SAM3_PIPELINE = [dict(type='LoadImageFromFile'), dict(type='PackSegInputs')]
-
-
-def resolve_config(model: str) -> str:
-    """A config path for ``model``: a file, an alias ('segearth',
-    'segearth_ov3'), or a name under ``configs/`` ('segearth/potsdam',
-    'segearth/baselines/sclip_potsdam', 'segearth_ov3/loveda', with or
-    without ``.py``)."""
-    if osp.isfile(model):
-        return model
-    if model in ALIASES:
-        return osp.join(CONFIG_ROOT, ALIASES[model])
-    name = model[:-3] if model.endswith('.py') else model
-    cand = osp.join(CONFIG_ROOT, name + '.py')
-    if osp.isfile(cand):
-        return cand
-    hits = sorted(glob.glob(osp.join(CONFIG_ROOT, '**', osp.basename(name) +
-                                     '.py'), recursive=True))
-    hits = [h for h in hits if h.replace(osp.sep, '/').endswith(
-        name.replace(osp.sep, '/') + '.py')]
-    if len(hits) == 1:
-        return hits[0]
-    if len(hits) > 1:
-        rel = [osp.relpath(h, CONFIG_ROOT)[:-3] for h in hits]
-        raise ValueError(f'model={model!r} is ambiguous: {rel}; give one of '
-                         'these names.')
-    raise FileNotFoundError(
-        f'model={model!r} is neither a config file nor a config name under '
-        f'{CONFIG_ROOT} (e.g. "segearth/potsdam", "segearth/baselines/'
-        f'sclip_potsdam", "segearth_ov3/loveda") nor one of {list(ALIASES)}.')
 
 
 def _is_segmentor_checkpoint(path: str) -> bool:
@@ -204,6 +168,7 @@ class OVSegInferencer(MMSegInferencer):
         # LocalVisBackend without a save_dir would only warn on every build
         cfg.visualizer.pop('vis_backends', None)
         self._palette = palette
+        self._weights_arg = weights
         self._random_weights_ok = random_weights_ok
         self.random_weights = False
         self.random_weights_reason: Optional[str] = None  # why, if fallen back
@@ -409,46 +374,35 @@ class OVSegInferencer(MMSegInferencer):
         return results
 
     # ------------------------------------------------------------ rasters
-    @torch.no_grad()
-    def predict_probs(self, rgb: np.ndarray, scale: float = 1.0
-                      ) -> torch.Tensor:
-        """Class probabilities ``(C, H, W)`` of one RGB uint8 ``(H, W, 3)``
-        array at its own size (``scale`` resizes the model input only)."""
-        h, w = rgb.shape[:2]
-        bgr = np.ascontiguousarray(rgb[..., ::-1])
-        img = torch.from_numpy(bgr).permute(2, 0, 1).contiguous()
-        if scale != 1.0:
-            nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
-            img = torch.nn.functional.interpolate(
-                img[None].float(), (nh, nw), mode='bilinear',
-                align_corners=False)[0].round().clamp(0, 255).to(torch.uint8)
-        ds = SegDataSample(metainfo=dict(ori_shape=(h, w),
-                                         img_shape=tuple(img.shape[-2:]),
-                                         pad_shape=tuple(img.shape[-2:])))
-        out = self.model.test_step(dict(inputs=[img], data_samples=[ds]))[0]
-        probs = out.seg_logits.data
-        if not hasattr(self.model, 'vocabulary'):  # stock model: logits
-            probs = probs.softmax(0)
-        return probs
+    def identity(self) -> dict:
+        """The model config (without class names) and weights file behind
+        the predictions (compared when a raster run is resumed)."""
+        import hashlib
+        import json
 
-    def segment_raster(self, src, out_path: str, scale: float = 1.0,
-                       **kwargs) -> Dict:
-        """Segment a raster of any size (or a folder of tiles) into a label
-        GeoTIFF with the source's CRS and transform.
+        from .raster.run_folder import file_identity
+        model = {k: v for k, v in self.cfg.model.to_dict().items()
+                 if k != 'class_names'}
+        text = json.dumps(model, sort_keys=True, default=str)
+        w = self._weights_arg
+        return dict(model=hashlib.sha256(text.encode()).hexdigest()[:16],
+                    weights=None if w is None else file_identity(w),
+                    random_weights=self.random_weights)
+
+    def segment_raster(self, src, out_path: str, **kwargs) -> Dict:
+        """Segment a raster of any size (a file, a URL, or a folder of tiles)
+        into a label Cloud-Optimised GeoTIFF with the source's CRS and
+        transform, window by window on the model's own slide grid
+        (``test_cfg``); under torchrun the processes share the windows.
 
         Args:
-            src (str | list[str]): GeoTIFF / any GDAL image, or a folder or
-                list of tiles on one pixel grid (one mosaic output).
-            out_path (str): Label GeoTIFF path.
-            scale (float): Resize factor of each block before the model
-                (1 = native resolution).
+            src (str | list[str]): GeoTIFF / any GDAL raster, an
+                ``http(s)://`` / ``s3://`` URL or ``/vsi*`` path, or a folder
+                or list of tiles on one pixel grid (one mosaic output).
+            out_path (str): Label COG path.
             **kwargs: :func:`ovseg_plugins.apis.raster.segment_raster`
-                options: ``bands``, ``stretch``, ``stretch_percentiles``,
-                ``tile_size``, ``overlap``, ``quicklook``, ``polygons``,
-                ``nodata_value``, ``progress``...
-
-        Returns:
-            dict: Output paths and run statistics.
+                options (``bands``, ``tile_size``, ``scores``, ``quicklook``,
+                ``polygons``, ``resume``...). Returns its summary dict.
         """
         from .raster import segment_raster
         meta = self.model.dataset_meta
@@ -459,7 +413,8 @@ class OVSegInferencer(MMSegInferencer):
             kwargs['tags'] = dict(kwargs.get('tags') or {},
                                   ovseg_random_weights='true')
             kwargs.setdefault('stamp', RANDOM_WEIGHTS_STAMP)
-        return segment_raster(
-            lambda rgb: self.predict_probs(rgb, scale), src, out_path,
-            num_classes=len(meta['classes']), class_names=meta['classes'],
-            palette=meta['palette'], **kwargs)
+        kwargs['identity'] = dict(self.identity(),
+                                  **(kwargs.get('identity') or {}))
+        return segment_raster(self.model, src, out_path,
+                              class_names=meta['classes'],
+                              palette=meta['palette'], **kwargs)

@@ -18,6 +18,7 @@ from .io.cloud import PointCloud, finish_cloud
 from .io.las import read_las
 from .io.pcd import read_pcd
 from .io.ply import read_ply, write_ply
+from .visualization.palette import class_palette
 
 __all__ = ['PointCloud', 'read_point_cloud', 'read_ply', 'read_pcd',
            'read_las', 'write_ply', 'class_palette', 'SUPPORTED_FORMATS',
@@ -60,23 +61,6 @@ def read_point_cloud(path: str, load_dim: Optional[int] = None) -> PointCloud:
         return read_las(path)
     raise ValueError(f'{path}: unsupported point-cloud format {ext!r}; use '
                      f'one of {", ".join(SUPPORTED_FORMATS)}.')
-
-
-def class_palette(num_classes: int, seed: int = 0) -> np.ndarray:
-    """``(num_classes, 3)`` uint8 distinct colours (a fixed qualitative
-    table, then seeded random colours)."""
-    base = np.array([
-        [174, 199, 232], [152, 223, 138], [31, 119, 180], [255, 187, 120],
-        [188, 189, 34], [140, 86, 75], [255, 152, 150], [214, 39, 40],
-        [197, 176, 213], [148, 103, 189], [196, 156, 148], [23, 190, 207],
-        [247, 182, 210], [219, 219, 141], [255, 127, 14], [158, 218, 229],
-        [44, 160, 44], [112, 128, 144], [227, 119, 194], [82, 84, 163]
-    ], np.uint8)
-    if num_classes <= len(base):
-        return base[:num_classes].copy()
-    rng = np.random.default_rng(seed)
-    extra = rng.integers(0, 256, (num_classes - len(base), 3), dtype=np.uint8)
-    return np.concatenate([base, extra])
 
 
 def legend_names(classes: Sequence[Sequence[str]]) -> list:

@@ -146,7 +146,10 @@ def scan_dataset_files(dataset, split: str) -> int:
     dims = _point_load_dims(dataset)
     n = 0
     for i in range(len(dataset)):
-        for f in _sample_files(get(i)):
+        info = get(i)
+        lidar = (info.get('lidar_points') or {}).get('lidar_path') \
+            if isinstance(info, dict) else None
+        for f in _sample_files(info):
             n += 1
             if not osp.isfile(f):
                 raise FileNotFoundError(
@@ -165,8 +168,8 @@ def scan_dataset_files(dataset, split: str) -> int:
                         f'{f}: not a readable image ({type(e).__name__}: '
                         f'{cap_message(e, 200)}); re-copy or regenerate it.'
                     ) from None
-            elif f.endswith('.bin') and dims and all(
-                    size % (4 * d) for d in dims):
+            elif f == lidar and f.endswith('.bin') and dims and all(
+                    size % (4 * d) for d in dims):  # not the int64 masks
                 raise ValueError(
                     f'{f}: {size} bytes is not a whole number of points of '
                     f'{sorted(dims)} float32 values (the pipeline\'s '

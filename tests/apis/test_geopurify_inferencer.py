@@ -57,9 +57,16 @@ def test_oracle_room_labels_are_recovered(oracle_scene, tmp_path):
     np.testing.assert_array_equal(out.xyz, read_point_cloud(
         oracle_scene['ply']).xyz)
     np.testing.assert_array_equal(out.labels, lab)
+    # the picture: drawn by the registered 3D visualizer (as tools/test.py
+    # --show-dir), input colours and prediction, classes in its metadata
+    import json
+
     from PIL import Image
     img = Image.open(files['png'])
-    assert img.size[0] > 800  # picture + legend panel
+    assert img.size[0] == 2 * 500  # two 5-inch panels at 100 dpi
+    present = sorted(set(lab.tolist()))
+    assert json.loads(img.text['present']) == [inf.classes[c]
+                                               for c in present]
     assert not [f for f in osp.os.listdir(tmp_path) if f.startswith('.tmp')]
 
 
@@ -100,15 +107,15 @@ def test_inferencer_and_lifting_tool_lift_identically(oracle_scene,
     inf = _oracle_inferencer(oracle_scene)
     cloud = read_point_cloud(oracle_scene['ply'])
     data = dict(cloud=cloud, frames=oracle_scene['frames'])
-    from ovseg_plugins.apis.geopurify_inferencer import _Stages
-    fused, seen = inf._lift(cloud, inf._views(data), _Stages(False))
+    from ovseg_plugins.apis.geopurify.progress import StageProgress
+    fused, seen = inf._lift(cloud, inf._views(data), StageProgress(False))
     cloud.points.astype(np.float32).tofile(tmp_path / 'room.bin')
     torch.save(inf.text, tmp_path / 'text.pt')
     out = np.load(lift_features.main([
         oracle_scene['frames'], str(tmp_path / 'room.bin'),
         str(tmp_path / 'out'), '--feature-dir', oracle_scene['features'],
         '--text', str(tmp_path / 'text.pt')]))
-    np.testing.assert_array_equal(out['mask'], seen.numpy())
+    np.testing.assert_array_equal(out['seen'], seen.numpy())
     assert seen.float().mean() > 0.5
     np.testing.assert_array_equal(out['feat'],
                                   fused.numpy().astype(np.float16))
@@ -149,50 +156,158 @@ def test_frames_and_rendered_paths_both_run(oracle_scene):
     assert len(with_frames['pts_seen']) == len(rendered['pts_seen'])
 
 
-def test_student_checkpoint_is_loaded_and_used(oracle_scene, tmp_path):
-    from ovseg_plugins.apis import GeoPurifyInferencer
-    from ovseg_plugins.apis.geopurify_inferencer import default_model_cfg
+def _tiny_student(fused=16, seed=0, **pooling):
+    """The training configs' base model with a tiny student (and the given
+    pooling settings), built with random weights: ``(model, model cfg)``."""
     from mmdet3d.registry import MODELS
     from mmengine.registry import init_default_scope
-    init_default_scope('mmdet3d')
+
     import ovseg_plugins.seg3d  # noqa: F401
-    torch.manual_seed(0)
-    cfg = default_model_cfg(16, hidden_channels=8, embed_dim=4, num_blocks=1)
-    model = MODELS.build(dict(cfg, class_names=['a'],
-                              text_embeddings=torch.randn(1, 16)))
+    from fixtures.tiny_models import tiny_student_cfg
+    init_default_scope('mmdet3d')
+    m = dict(tiny_student_cfg(fused, **pooling), class_names=['a'])
+    torch.manual_seed(seed)
+    return MODELS.build(dict(m, text_embeddings=torch.randn(1, fused))), m
+
+
+def test_student_checkpoint_is_loaded_and_used(oracle_scene, tmp_path):
+    from ovseg_plugins.apis import GeoPurifyInferencer
+    model, m = _tiny_student()
     ckpt = str(tmp_path / 'student.pth')
     torch.save(dict(state_dict=model.state_dict(), meta={}), ckpt)
-    inf = GeoPurifyInferencer(CLASSES, weights=ckpt,
-                              feature_maps=oracle_scene['features'],
-                              text_embeddings=oracle_scene['text'],
-                              show_progress=False)
+
+    def build(weights, **kw):
+        return GeoPurifyInferencer(CLASSES, weights=weights,
+                                   feature_maps=oracle_scene['features'],
+                                   text_embeddings=oracle_scene['text'],
+                                   show_progress=False, **kw)
+
+    inf = build(ckpt)
     assert inf.has_student
     for k, v in model.backbone.state_dict().items():
         torch.testing.assert_close(inf.model.backbone.state_dict()[k], v)
-    # a Runner checkpoint: the config comes from its meta
-    from mmengine.config import Config
-    runner_ckpt = str(tmp_path / 'epoch_1.pth')
-    torch.save(dict(state_dict=model.state_dict(), meta=dict(
-        cfg=Config(dict(model=dict(cfg, class_names=['a']))).pretty_text)),
-        runner_ckpt)
-    inf2 = GeoPurifyInferencer(CLASSES, weights=runner_ckpt,
-                               feature_maps=oracle_scene['features'],
-                               text_embeddings=oracle_scene['text'],
-                               show_progress=False)
-    assert inf2.model.backbone.head.out_features == 4
+    # a bare state dict: the training configs' base, sized by the weights
+    # (the authors' pooling: 19 products, K = 96, zero fill)
+    pool = inf.model.decode_head.pooling
+    assert (pool.iterations, pool.knn, pool.sharpen) == (19, 96, 20.)
+    assert inf.model.decode_head.zero_fill
+    assert inf.cfg.filename.endswith('_base_/models/geopurify_student.py')
     res = inf(dict(points=oracle_scene['ply'],
                    frames=oracle_scene['frames']))['predictions'][0]
     assert len(res['pts_semantic_mask']) == len(res['pts_seen'])
+    # a Runner checkpoint: the model config stored as data is used; the
+    # config TEXT next to it is never executed
+    marker = tmp_path / 'executed'
+    stored = dict(m, decode_head=dict(m['decode_head'], pooling=dict(
+        m['decode_head']['pooling'], iterations=7)))
+    runner_ckpt = str(tmp_path / 'epoch_1.pth')
+    torch.save(dict(state_dict=model.state_dict(), meta=dict(
+        model_cfg=stored,
+        cfg=f"import pathlib\npathlib.Path({str(marker)!r}).touch()\n")),
+        runner_ckpt)
+    inf2 = build(runner_ckpt)
+    assert inf2.model.backbone.head.out_features == 4
+    assert inf2.model.decode_head.pooling.iterations == 7
+    del stored['decode_head']
+    torch.save(dict(state_dict=model.state_dict(), meta=dict(
+        cfg=f"import pathlib\npathlib.Path({str(marker)!r}).touch()\n")),
+        runner_ckpt)
+    assert build(runner_ckpt).model.decode_head.pooling.iterations == 19
+    assert not marker.exists()
+    # the user's config wins over what the checkpoint stores
+    leaf = tmp_path / 'leaf.py'
+    leaf.write_text(f"_base_ = [{REPO_CONFIG!r}]\nmodel = dict(backbone=dict("
+                    "in_channels=22, hidden_channels=8, embed_dim=4, "
+                    "num_blocks=1), fused_channels=16, decode_head=dict("
+                    "pooling=dict(iterations=3)))\n")
+    inf3 = build(runner_ckpt, model=str(leaf))
+    assert inf3.model.decode_head.pooling.iterations == 3
     bad = str(tmp_path / 'bad.pth')
     torch.save(dict(state_dict={'backbone.stem.weight': torch.zeros(27, 9,
                                                                     4),
                                 'backbone.head.weight': torch.zeros(2, 4)}),
                bad)
-    with pytest.raises(ValueError, match='2D features'):
-        GeoPurifyInferencer(CLASSES, weights=bad,
-                            feature_maps=oracle_scene['features'],
-                            text_embeddings=oracle_scene['text'],
-                            show_progress=False)
+    with pytest.raises(ValueError, match=r'bad\.pth.*2D features'):
+        build(bad)
+
+
+ROOM7 = ('wall', 'floor', 'bed', 'table', 'cabinet', 'chair', 'sofa')
+REPO_CONFIG = osp.join(osp.dirname(osp.dirname(osp.dirname(osp.abspath(
+    __file__)))), 'configs', 'geopurify', 'scannet.py')
+
+
+def test_inferencer_equals_tools_test_on_the_same_scene(oracle_scene,
+                                                        tmp_path):
+    """One path: GeoPurifyInferencer (built from the training configs'
+    base, or from the config) and tools/test.py on a configs/geopurify leaf
+    give the same labels and scores on the same scene, 2D feature maps and
+    student. tools/test.py reads the fused features that
+    tools/geopurify/lift_features.py writes (float32) from the same frames
+    and maps."""
+    import pickle
+    import sys
+
+    from conftest import REPO_ROOT, run_py
+    from ovseg_plugins.apis import GeoPurifyInferencer
+    from ovseg_plugins.seg3d.pointcloud_io import read_point_cloud
+    sys.path.insert(0, osp.join(REPO_ROOT, 'tools', 'geopurify'))
+    sys.path.insert(0, osp.join(REPO_ROOT, 'tools'))
+    import lift_features
+    classes = ';'.join(ROOM7)
+    kw = dict(feature_maps=oracle_scene['features'],
+              text_embeddings=oracle_scene['text'], show_progress=False)
+    # the student: the base model, tiny, random weights
+    model, _ = _tiny_student()
+    ckpt = str(tmp_path / 'student.pth')
+    torch.save(dict(state_dict=model.state_dict(), meta={}), ckpt)
+    inf = GeoPurifyInferencer(classes, weights=ckpt, **kw)
+    inputs = dict(points=oracle_scene['ply'], frames=oracle_scene['frames'])
+    ours = inf(inputs)['predictions'][0]
+    # the same scene as a ScanNet-format dataset for tools/test.py
+    root = tmp_path / 'data'
+    (root / 'points').mkdir(parents=True)
+    cloud = read_point_cloud(oracle_scene['ply'])
+    cloud.points.astype(np.float32).tofile(root / 'points' / 'room.bin')
+    with open(root / 'infos.pkl', 'wb') as f:
+        pickle.dump(dict(metainfo=dict(DATASET='SCANNET'), data_list=[dict(
+            lidar_points=dict(num_pts_feats=6, lidar_path='room.bin'),
+            instances=[])]), f)
+    torch.save(inf.text, tmp_path / 'lift_text.pt')
+    lift_features.main([
+        oracle_scene['frames'], str(root / 'points' / 'room.bin'),
+        str(root / 'fused'), '--feature-dir', oracle_scene['features'],
+        '--text', str(tmp_path / 'lift_text.pt'), '--dtype', 'float32'])
+    leaf = tmp_path / 'room_leaf.py'
+    leaf.write_text(f"""_base_ = [{REPO_CONFIG!r}]
+model = dict(backbone=dict(in_channels=22, hidden_channels=8, embed_dim=4,
+                           num_blocks=1),
+             fused_channels=16, teacher_channels=0,
+             class_names={classes!r}, text_embeddings={oracle_scene['text']!r})
+test_dataloader = dict(num_workers=0, dataset=dict(
+    data_root={str(root)!r}, ann_file='infos.pkl',
+    metainfo=dict(classes={ROOM7!r}), ignore_index={len(ROOM7)}, pipeline=[
+        dict(type='LoadPointsFromFile', coord_type='DEPTH', shift_height=False,
+             use_color=True, load_dim=6, use_dim=[0, 1, 2, 3, 4, 5]),
+        dict(type='LoadPointFeatures', feature_root={str(root / 'fused')!r},
+             expected_dim=16),
+        dict(type='Pack3DDetInputs', keys=['points'])]))
+test_evaluator = dict(type='PointSegMetric', format_only=True)
+""")
+    out = tmp_path / 'out'
+    r = run_py(['tools/test.py', str(leaf), ckpt, '--out', str(out),
+                '--work-dir', str(tmp_path / 'work')],
+               env=dict(OMP_NUM_THREADS='1'))
+    assert r.returncode == 0, (r.stdout + r.stderr)[-3000:]
+    labels, scores = np.load(out / 'room.npy'), np.load(out / 'room_scores.npy')
+    assert len(set(labels.tolist())) > 2  # not a constant prediction
+    np.testing.assert_array_equal(ours['pts_semantic_mask'], labels)
+    np.testing.assert_allclose(ours['pts_scores'], scores, rtol=0, atol=1e-5)
+    # the inferencer built from the leaf config itself: the same
+    by_cfg = GeoPurifyInferencer(classes, model=str(leaf), weights=ckpt,
+                                 **kw)(inputs)['predictions'][0]
+    np.testing.assert_array_equal(by_cfg['pts_semantic_mask'], labels)
+    np.testing.assert_allclose(by_cfg['pts_scores'], scores, rtol=0,
+                               atol=1e-5)
 
 
 def test_missing_2d_model_is_a_clear_error():
@@ -234,13 +349,26 @@ def test_real_scannet_demo_scene_runs(tmp_path):
 
 
 def test_label_picture_stamp_changes_only_its_corner(oracle_scene):
-    from ovseg_plugins.apis.geopurify_inferencer import render_label_picture
+    """The random-weights stamp of the one 3D picture renderer: only the
+    bottom-left band changes, in red."""
+    from mmdet3d.registry import VISUALIZERS
+    from mmdet3d.structures import Det3DDataSample, PointData
+
+    import ovseg_plugins.seg3d  # noqa: F401
     from ovseg_plugins.seg3d.pointcloud_io import read_point_cloud
     cloud = read_point_cloud(oracle_scene['ply'])
-    lab = np.arange(len(cloud)) % 3
-    plain = render_label_picture(cloud, lab, ['a', 'b', 'c'])
-    stamped = render_label_picture(cloud, lab, ['a', 'b', 'c'],
-                                   stamp='random weights: plumbing check only')
+    sample = Det3DDataSample()
+    sample.pred_pts_seg = PointData(pts_semantic_mask=torch.from_numpy(
+        np.arange(len(cloud)) % 3))
+    pics = []
+    for stamp in (None, 'random weights: plumbing check only'):
+        vis = VISUALIZERS.build(dict(type='PointSegLocalVisualizer',
+                                     name=f'stamp_{stamp}_{id(cloud)}',
+                                     dpi=40, stamp=stamp))
+        vis.dataset_meta = dict(classes=['a', 'b', 'c'])
+        pics.append(vis.add_datasample('s', dict(points=cloud.points),
+                                       sample, draw_gt=False))
+    plain, stamped = pics
     diff = (plain != stamped).any(-1)
     ys, xs = np.nonzero(diff)
     assert diff.sum() > 50 and ys.min() >= plain.shape[0] - 24 and \

@@ -125,11 +125,11 @@ def test_segment_raster_real_geotiff(tmp_path):
     src = shared_data_path('rs', 'openearthmap_demo', 'oem_koeln_50.tif')
     inf = make()
     res = inf.segment_raster(src, str(tmp_path / 'l.tif'), tile_size=512,
-                             overlap=24, progress=False)  # 2 x 2 windows
+                             progress=False)  # 3 x 3 windows of 448 px
     with rasterio.open(src) as a, rasterio.open(tmp_path / 'l.tif') as b:
         assert (a.crs, a.transform, a.shape) == (b.crs, b.transform, b.shape)
         labels = b.read(1)
-    assert res['windows'] == 4 and labels.max() < 3
+    assert res['windows'] == 9 and labels.max() < 3
     assert abs(sum(res['class_fraction'].values()) - 1) < 1e-9
 
 
@@ -145,11 +145,11 @@ def test_no_seams_on_constant_features(tmp_path, monkeypatch):
     data = np.full((3, 300, 260), 120, np.uint8)
     write_raster(tmp_path / 'c.tif', data)
     res = inf.segment_raster(str(tmp_path / 'c.tif'), str(tmp_path / 'o.tif'),
-                             tile_size=128, overlap=32, progress=False)
+                             tile_size=128, progress=False)
     import rasterio
     with rasterio.open(tmp_path / 'o.tif') as ds:
         labels = ds.read(1)
-    assert res['windows'] == 9
+    assert res['windows'] == 25
     assert len(np.unique(labels)) == 1 and labels[0, 0] != 255
 
 

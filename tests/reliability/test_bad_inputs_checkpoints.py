@@ -84,11 +84,10 @@ def _student_state(dim=16):
     from mmengine.registry import init_default_scope
 
     import ovseg_plugins.seg3d  # noqa: F401
-    from ovseg_plugins.apis.geopurify_inferencer import default_model_cfg
+    from fixtures.tiny_models import tiny_student_cfg
     init_default_scope('mmdet3d')
     torch.manual_seed(0)
-    cfg = default_model_cfg(dim, hidden_channels=8, embed_dim=4,
-                            num_blocks=1)
+    cfg = tiny_student_cfg(dim)
     model = MODELS.build(dict(cfg, class_names=['a'],
                               text_embeddings=torch.randn(1, dim)))
     return model.state_dict()
@@ -394,6 +393,8 @@ def test_student_config_text_not_executed(tmp_path, scene, monkeypatch):
     assert not _marker(tmp_path).exists()
     assert any(f'{ck}: the config text stored in the checkpoint is not '
                'executed' in m for m in logged), logged
+    # built from the training configs' base, sized by the weights
+    assert inf.model.decode_head.pooling.iterations == 19
 
 
 def test_pointcloud_demo_student_config_text_not_executed(tmp_path, scene):
@@ -410,9 +411,8 @@ def test_student_model_config_stored_as_data(tmp_path, scene):
     from mmengine.config import Config
 
     from ovseg_plugins.utils.model_config_hook import StoreModelConfigHook
-    from ovseg_plugins.apis.geopurify_inferencer import default_model_cfg
-    cfg = default_model_cfg(16, hidden_channels=8, embed_dim=4, num_blocks=1)
-    cfg['decode_head']['pooling']['knn'] = 7
+    from fixtures.tiny_models import tiny_student_cfg
+    cfg = tiny_student_cfg(16, knn=7)
 
     class _Runner:
         pass

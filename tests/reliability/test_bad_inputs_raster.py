@@ -3,6 +3,7 @@ become RGB is decided before inference (palette, NaN, colour
 interpretation, sensor layouts) or refused with the fix; pictures are drawn
 from the pixels the model saw (docs/bad_inputs.md)."""
 import json
+import os
 
 import numpy as np
 import pytest
@@ -144,11 +145,15 @@ def demo_pictures(tmp_path_factory):
     exif = Image.Exif()
     exif[0x0112] = 6  # rotate 90 deg clockwise to display
     Image.fromarray(stored).save(d / 'rotated.jpg', exif=exif, quality=95)
+    square = rng.integers(0, 255, (56, 56, 3), np.uint8)
+    square[:20] //= 4  # dark top rows: orientation visible
+    exif[0x0112] = 8  # rotate 90 deg counter-clockwise to display
+    Image.fromarray(square).save(d / 'square.jpg', exif=exif, quality=95)
     grad = np.tile(np.linspace(0, 65535, 96).astype(np.uint16), (64, 1))
     cv2.imwrite(str(d / 'grey16.png'), grad)
     out = d / 'out'
     r = run_py(['tools/demo/image_demo.py', str(d / 'rotated.jpg'),
-                str(d / 'grey16.png'), '--model', tiny_demo_config(d),
+                str(d / 'square.jpg'), str(d / 'grey16.png'), '--model', tiny_demo_config(d),
                 '--classes', 'road;tree;water', '--out-dir', str(out)],
                env={'HF_HUB_OFFLINE': '1', 'OMP_NUM_THREADS': '1'})
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
@@ -182,6 +187,20 @@ def test_exif_rotated_non_square_jpeg_drawn_as_segmented(demo_pictures):
     assert np.abs(part - _blend(seen, labels)).max() <= 1
 
 
+def test_exif_rotated_square_jpeg_drawn_as_segmented(demo_pictures):
+    """A square JPEG with an EXIF rotation: same size either way, so the
+    labels of the rotated pixels were painted over the unrotated photo
+    without any error."""
+    import cv2
+    out, d = demo_pictures
+    labels, part = _overlay_part(out, 'square')
+    seen = cv2.imread(str(d / 'square.jpg'))[..., ::-1]  # EXIF applied
+    stored = cv2.imread(str(d / 'square.jpg'), cv2.IMREAD_COLOR |
+                        cv2.IMREAD_IGNORE_ORIENTATION)[..., ::-1]
+    assert np.abs(seen.astype(int) - stored).mean() > 20  # really rotated
+    assert np.abs(part - _blend(seen, labels)).max() <= 1
+
+
 def test_16bit_grey_png_drawn_from_the_pixels_the_model_saw(demo_pictures):
     """A 16-bit greyscale PNG was drawn as a flat white picture while the
     model saw value/256."""
@@ -191,6 +210,266 @@ def test_16bit_grey_png_drawn_from_the_pixels_the_model_saw(demo_pictures):
     seen = cv2.imread(str(d / 'grey16.png'))[..., ::-1]  # the model's 8 bit
     assert seen[..., 0].min() == 0 and seen[..., 0].max() == 255
     assert np.abs(part - _blend(seen, labels)).max() <= 1
+
+
+# ------------------------------------------------- outputs of a run
+IDENT = dict(model='m1', classes=[['road'], ['tree']],
+             input=dict(path='/data/a.tif'))
+
+
+def _done_run(d, ident=IDENT, *suffixes):
+    from ovseg_plugins.apis.raster import RunFolder
+    with RunFolder(str(d), 'image_demo') as f:
+        f.claim({'a': ident})
+        outs = []
+        for suf in suffixes or ('_labels.tif', ):
+            (d / f'a{suf}').write_text('x')
+            outs.append(str(d / f'a{suf}'))
+        f.done('a', outs)
+
+
+def _claim(d, ident=IDENT, **kw):
+    """Claim job ``a`` in the output folder ``d`` as image_demo does."""
+    from ovseg_plugins.apis.raster import RunFolder
+    with RunFolder(str(d), 'image_demo') as f:
+        return f.claim({'a': ident}, **kw)
+
+
+def test_same_file_name_in_two_input_folders(tmp_path):
+    """``x/a.tif`` and ``y/a.tif`` in one run wrote the same outputs, the
+    second overwriting the first."""
+    from ovseg_plugins.apis.raster import output_stems
+    with pytest.raises(ValueError) as e:
+        output_stems(['x/a.tif', 'y/a.tif'])
+    assert "Inputs 'x/a.tif' and 'y/a.tif' have the same name 'a.tif': " \
+        'their outputs would overwrite each other' in str(e.value)
+
+
+@pytest.mark.parametrize('where', ['same', 'inside'])
+def test_output_folder_overlaps_the_input_folder(tmp_path, where):
+    """``--out-dir`` equal to (or inside) the input folder: the next run
+    segmented its own outputs."""
+    from ovseg_plugins.apis.raster import check_no_overlap
+    out = tmp_path if where == 'same' else tmp_path / 'out'
+    with pytest.raises(ValueError) as e:
+        check_no_overlap([str(tmp_path)], str(out))
+    assert f'The input folder {str(tmp_path)!r} and the output folder ' \
+        f'{str(out)!r} overlap' in str(e.value)
+    assert 'overlap: a later run would segment these outputs as inputs' in \
+        str(e.value)
+
+
+def test_input_file_that_is_an_output_of_the_folder(tmp_path):
+    """Segmenting ``out/a_labels.tif`` into ``out``."""
+    from ovseg_plugins.apis.raster import check_no_overlap
+    p = tmp_path / 'a_labels.tif'
+    p.write_text('x')
+    with pytest.raises(ValueError) as e:
+        check_no_overlap([str(p)], str(tmp_path))
+    assert 'is an output of the folder' in str(e.value)
+
+
+def test_raster_without_georeference(tmp_path):
+    """A JPEG under ``--raster`` wrote a label GeoTIFF with an identity
+    transform and no CRS."""
+    import warnings
+
+    from PIL import Image
+
+    from ovseg_plugins.apis.raster import segment_raster
+    Image.fromarray(np.zeros((40, 50, 3), np.uint8)).save(tmp_path / 'p.jpg')
+    with warnings.catch_warnings(), pytest.raises(ValueError) as e:
+        warnings.simplefilter('ignore')  # rasterio: NotGeoreferenced
+        segment_raster(pointwise_probs, str(tmp_path / 'p.jpg'),
+                       str(tmp_path / 'o.tif'), num_classes=3,
+                       progress=False)
+    assert 'p.jpg: no georeference (no CRS, no geotransform, no GCPs)' in \
+        str(e.value) and 'give --no-georef' in str(e.value)
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        res = segment_raster(pointwise_probs, str(tmp_path / 'p.jpg'),
+                             str(tmp_path / 'o.tif'), num_classes=3,
+                             progress=False, no_georef=True)
+    assert res['windows'] == 1
+
+
+def test_second_run_of_another_command_into_the_folder(tmp_path):
+    """Another vocabulary into the same --out-dir left the first run's
+    polygons beside new labels."""
+    _done_run(tmp_path, IDENT, '_labels.tif', '_polygons.geojson')
+    with pytest.raises(ValueError) as e:
+        _claim(tmp_path, dict(IDENT, classes=[['water']]))
+    msg = str(e.value)
+    assert 'a_* were written by another command (it differs in: classes' \
+        in msg and '--overwrite to replace them' in msg
+    assert (tmp_path / 'a_polygons.geojson').is_file()  # untouched
+
+
+def test_outputs_that_no_manifest_lists(tmp_path):
+    """Files named like this run's outputs, not written by a run."""
+    (tmp_path / 'a_labels.tif').write_text('someone else')
+    with pytest.raises(ValueError) as e:
+        _claim(tmp_path)
+    assert 'a_labels.tif exist(s) but no run manifest (ovseg_run.json) ' \
+        'lists them' in str(e.value)
+
+
+def test_unfinished_run_restarted_without_resume(tmp_path):
+    """The same command after a kill: hours of finished windows would be
+    thrown away silently."""
+    from ovseg_plugins.apis.raster import RunFolder
+    with RunFolder(str(tmp_path)) as f:
+        f.claim({'a': IDENT})  # killed before done()
+    with pytest.raises(ValueError) as e:
+        _claim(tmp_path)
+    assert 'an unfinished run of this same command is here (killed?). Add ' \
+        '--resume to finish it' in str(e.value)
+
+
+def test_resume_with_nothing_to_resume(tmp_path):
+    """``--resume`` into a folder where no run of this command was."""
+    with pytest.raises(ValueError) as e:
+        _claim(tmp_path, resume=True)
+    assert 'nothing to resume in' in str(e.value)
+
+
+def test_output_folder_shared_by_two_runs(tmp_path):
+    """Two runs writing one folder at the same time interleaved their
+    files."""
+    from ovseg_plugins.apis.raster import RunFolder
+    with RunFolder(str(tmp_path), 'image_demo'):
+        with pytest.raises(RuntimeError) as e:
+            RunFolder(str(tmp_path), 'image_demo').open()
+    msg = str(e.value)
+    assert f'image_demo: the output folder {str(tmp_path)!r} is being ' \
+        f'written by another run (pid {os.getpid()}' in msg
+    assert 'is being written by another run' in msg
+    assert 'two runs must not share an output folder' in msg
+    RunFolder(str(tmp_path)).open().close()  # released with the first
+
+
+def test_damaged_manifest(tmp_path):
+    """A truncated ``ovseg_run.json`` (disk full, hand edit)."""
+    from ovseg_plugins.apis.raster import RunFolder
+    (tmp_path / 'ovseg_run.json').write_text('{"format": "ovseg-run/1", ')
+    with pytest.raises(ValueError) as e:
+        RunFolder(str(tmp_path)).open()
+    assert 'ovseg_run.json: not a readable run manifest' in str(e.value)
+
+
+def test_resume_with_windows_of_another_command(tmp_path):
+    """Finished windows of another vocabulary, then ``resume=True``."""
+    from ovseg_plugins.apis.raster import segment_raster
+    write_raster(tmp_path / 'in.tif', np.zeros((3, 64, 64), np.uint8))
+    kw = dict(num_classes=3, progress=False, tile_size=32,
+              parts_dir=str(tmp_path / 'parts'))
+    import ovseg_plugins.apis.raster.tiled_segmentation as ts
+    orig = ts.RasterRun.finish
+    ts.RasterRun.finish = lambda *a, **k: None  # killed before assembling
+    try:
+        segment_raster(pointwise_probs, str(tmp_path / 'in.tif'),
+                       str(tmp_path / 'o.tif'), class_names=['a', 'b', 'c'],
+                       **kw)
+    except AttributeError:  # no result: the run ended before its outputs
+        pass
+    finally:
+        ts.RasterRun.finish = orig
+    assert len(os.listdir(tmp_path / 'parts')) == 1 + 4  # job + windows
+    with pytest.raises(ValueError) as e:
+        segment_raster(pointwise_probs, str(tmp_path / 'in.tif'),
+                       str(tmp_path / 'o.tif'), resume=True,
+                       class_names=['x', 'y', 'z'], **kw)
+    assert 'parts: the finished windows were computed by another command' \
+        in str(e.value)
+
+
+def test_assembling_with_windows_missing(tmp_path):
+    """A process died before its windows were done: nothing half-written
+    may look complete."""
+    from ovseg_plugins.apis.raster import segment_raster
+    import ovseg_plugins.apis.raster.window_job as wj
+    write_raster(tmp_path / 'in.tif', np.zeros((3, 64, 64), np.uint8))
+    orig = wj.WindowJob.run
+
+    def half(self, windows, progress=None):  # a dead rank's share missing
+        return orig(self, list(windows)[:2], progress)
+
+    wj.WindowJob.run = half
+    try:
+        with pytest.raises(RuntimeError) as e:
+            segment_raster(pointwise_probs, str(tmp_path / 'in.tif'),
+                           str(tmp_path / 'o.tif'), num_classes=3,
+                           tile_size=32, progress=False)
+    finally:
+        wj.WindowJob.run = orig
+    assert 'o.tif: 2 of 4 windows are not finished' in str(e.value)
+    assert 'again with --resume' in str(e.value)
+    assert not (tmp_path / 'o.tif').exists()
+
+
+def test_unreachable_url(tmp_path):
+    """``http://`` / ``/vsicurl/`` input that cannot be reached: was "Input
+    not found"."""
+    import socket
+
+    from ovseg_plugins.apis.raster import RasterSource
+    s = socket.socket()
+    s.bind(('127.0.0.1', 0))
+    port = s.getsockname()[1]
+    s.close()  # nothing listens there
+    url = f'http://127.0.0.1:{port}/scene.tif'
+    with pytest.raises(OSError) as e:
+        RasterSource(url)
+    msg = str(e.value)
+    assert msg.startswith(f'Cannot read the remote raster {url!r}')
+    assert 'Cannot read the remote raster' in msg and 'check the URL' in msg
+
+
+def test_url_that_answers_404(tmp_path):
+    """A reachable server without the file (a typo in the URL)."""
+    import os.path as osp
+    import sys
+
+    from conftest import REPO_ROOT
+    from ovseg_plugins.apis.raster import RasterSource
+    sys.path.insert(0, osp.join(REPO_ROOT, 'tools', 'analysis_tools'))
+    try:
+        from range_server import RangeServer
+    finally:
+        sys.path.pop(0)
+    with RangeServer(tmp_path) as srv:
+        url = srv.url('missing.tif')
+        with pytest.raises(OSError) as e:
+            RasterSource(url)
+    assert str(e.value).startswith(f'Cannot read the remote raster {url!r}')
+    assert 'check the URL (open it in a browser or with curl -I)' in \
+        str(e.value)
+
+
+def test_nodata_value_that_is_a_class_index(tmp_path):
+    """``nodata_value=1`` with 3 classes: class 1 would read as nodata."""
+    from ovseg_plugins.apis.raster import segment_raster
+    write_raster(tmp_path / 'in.tif', np.zeros((3, 16, 16), np.uint8))
+    with pytest.raises(ValueError) as e:
+        segment_raster(pointwise_probs, str(tmp_path / 'in.tif'),
+                       str(tmp_path / 'o.tif'), num_classes=3,
+                       nodata_value=1, progress=False)
+    assert 'nodata_value=1 is a class index (0..2); pick another.' in \
+        str(e.value)
+
+
+def test_scale_on_a_tile_folder(tmp_path):
+    """``--scale 0.5`` on a folder of tiles (resampled windows need one
+    raster)."""
+    from ovseg_plugins.apis.raster import segment_raster
+    tiles = tmp_path / 'tiles'
+    tiles.mkdir()
+    write_raster(tiles / 't0.tif', np.zeros((3, 16, 16), np.uint8))
+    with pytest.raises(ValueError) as e:
+        segment_raster(pointwise_probs, str(tiles), str(tmp_path / 'o.tif'),
+                       num_classes=3, scale=0.5, progress=False)
+    assert 'for a tile folder build a VRT first (gdalbuildvrt tiles.vrt ' \
+        'tiles/*.tif) and give the .vrt' in str(e.value)
 
 
 BAD_INPUTS_DOC = {
@@ -216,6 +495,12 @@ BAD_INPUTS_DOC = {
         'handled: the picture is drawn from the pixels the model saw (the '
         'pipeline\'s loader, `OVSegInferencer.load_image`), rotated as '
         'displayed'),
+    'test_exif_rotated_square_jpeg_drawn_as_segmented': (
+        'tools', '`image_demo.py` on a square JPEG with an EXIF rotation - '
+        'labels of the rotated pixels were painted over the unrotated '
+        'photo, no error',
+        'handled: the picture is drawn from the pixels the model saw, '
+        'rotated as displayed'),
     'test_16bit_grey_png_drawn_from_the_pixels_the_model_saw': (
         'tools', '`image_demo.py` on a 16-bit greyscale PNG - drawn as a '
         'flat white overlay while the model saw value/256',

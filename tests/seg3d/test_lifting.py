@@ -192,7 +192,7 @@ def test_lift_features_tool_on_a_toy_scene(tmp_path):
     z = np.load(out)
     assert z['feat'].dtype == np.float16 and z['feat'].shape == (20, 2)
     lab = z['feat'].astype(np.float32).argmax(1)
-    assert z['mask'].all()
+    assert z['seen'].all()
     assert (lab[xs < -0.01] == 0).all() and (lab[xs > 0.01] == 1).all()
 
 

@@ -47,12 +47,16 @@ def test_demo_geotiff_path(tmp_path):
     out = tmp_path / 'out'
     r = run_py(['tools/demo/image_demo.py', str(scene), '--model',
                 _tiny_config(tmp_path), '--classes', 'road;building;tree',
-                '--bands', '3', '2', '1', '--tile-size', '384', '--overlap',
-                '64', '--polygons', 'geojson', '--out-dir', str(out)])
+                '--tile-size', '384', '--scores', '--polygons', 'geojson',
+                '--out-dir', str(out)])
     assert r.returncode == 0, r.stdout + r.stderr
     assert 'random weights: plumbing check only' in r.stdout
+    # the RGB reading is decided (band descriptions blue, green, red, nir)
+    # and said before inference
+    assert 'RGB = bands 3 2 1 as R G B (band descriptions)' in r.stdout
     summary = json.loads((out / 'scene_summary.json').read_text())
-    assert summary['bands'] == [3, 2, 1] and summary['windows'] == 9
+    assert summary['bands'] == [3, 2, 1] and summary['windows'] == 12
+    assert summary['rgb']['rule'] == 'band descriptions'
     with rasterio.open(scene) as a, rasterio.open(out /
                                                   'scene_labels.tif') as b:
         assert (a.crs, a.transform, a.shape) == (b.crs, b.transform, b.shape)
@@ -64,6 +68,13 @@ def test_demo_geotiff_path(tmp_path):
     assert ql.shape == labels.shape + (4, ) and (ql[nodata][:, 3] == 0).all()
     gj = json.loads((out / 'scene_polygons.geojson').read_text())
     assert len(gj['features']) == summary['num_polygons'] > 0
+    assert all(0 < f['properties']['mean_score'] <= 1
+               for f in gj['features'])
+    from ovseg_plugins.apis.raster import cog_layout_problems
+    assert cog_layout_problems(str(out / 'scene_labels.tif')) == []
+    assert cog_layout_problems(str(out / 'scene_scores.tif')) == []
+    manifest = json.loads((out / 'ovseg_run.json').read_text())
+    assert manifest['jobs']['scene']['status'] == 'done'
 
 
 def test_demo_named_weights_missing_is_an_error_not_random(tmp_path):

@@ -207,7 +207,11 @@ def test_geopurify_test_out_saves_the_scored_labels(tmp_path):
                 '--out', str(out_dir)])
     log = r.stdout + r.stderr
     assert r.returncode == 0, log[-4000:]
-    assert os.listdir(out_dir) == ['scene0000_00.npy'], log[-2000:]
+    # the labels and their scores (softmax probability of the label)
+    assert sorted(os.listdir(out_dir)) == [
+        'scene0000_00.npy', 'scene0000_00_scores.npy'], log[-2000:]
+    scores = np.load(out_dir / 'scene0000_00_scores.npy')
+    assert scores.shape == (100, ) and ((scores > 0) & (scores <= 1)).all()
     assert f'saved to {out_dir}/<scene>.npy' in log
     labels = np.load(out_dir / 'scene0000_00.npy')
     assert labels.dtype == np.int64 and labels.shape == (100, )

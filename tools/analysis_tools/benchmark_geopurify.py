@@ -3,7 +3,8 @@ geometry-guided pooling scaling.
 
     python tools/analysis_tools/benchmark_geopurify.py [--points 20000]
         [--views 10] [--lift-dim 512] [--repeats 3] [--pool-sizes 10000 50000 100000]
-        [--dim 518] [--geometry room|cube] [--json]
+        [--dim 518] [--geometry room|cube] [--purify-points 200000]
+        [--purify-only] [--json]
 
 Lifting: the same synthetic scene (points in a 4 m room) and posed views with
 D-dim feature maps, fused by ``ovseg_plugins.seg3d.lifting`` (streaming
@@ -15,6 +16,16 @@ lifting product; the lift tool then fills the unseen ones), the median of
 ``AffinityPurifyHead`` (exact kNN K = 96, affinities, T = 18 sparse products,
 D = dim) on N surface voxels of a room (or uniform in a cube); time, the
 kNN's share, and peak-RSS growth per size (each size in its own process).
+
+Purification, side by side in one process on one thread: the purify stage
+of the checkpoint-free chain (``GeoPurifySegmentor.purify_with_teacher``
+with the ``GeometricTeacher``, the model ``GeoPurifyInferencer`` builds
+without a config: 2 cm voxels, K = 96, the authors' 19 products) on a procedural room of
+``--purify-points`` points with 512-d view-fragmented features
+(``ovseg_plugins.seg3d.synthetic``: class prototypes play the text), run
+by the reference implementation (``reference=True``: the earlier code, kept
+callable) and by the default one; labels and scores as the inferencer
+computes them (softmax of 100 x cosine), compared point by point.
 """
 import argparse
 import json
@@ -136,6 +147,54 @@ def pool_case(n, dim, geometry, q):
                1024 if ok else float('nan')))
 
 
+def purify_compare(n_points, dim=512, seed=0):
+    """Reference vs default purification on one thread (see the module
+    docstring): seconds of each, label agreement and score difference."""
+    import numpy as np
+    import torch
+    from mmengine.registry import init_default_scope
+
+    from ovseg_plugins.apis.geopurify.model_config import \
+        inference_model_cfg
+    from ovseg_plugins.seg3d.synthetic import (ROOM_CLASSES,
+                                               class_prototypes, miou,
+                                               procedural_room,
+                                               view_fragmented_features)
+    torch.set_num_threads(1)
+    init_default_scope('mmdet3d')
+    import ovseg_plugins.seg3d  # noqa: F401  (registers)
+    from mmdet3d.registry import MODELS
+    room = procedural_room(seed, spacing=0.05 * (19825 / n_points)**0.5)
+    protos = class_prototypes(len(ROOM_CLASSES), dim, seed)
+    raw = view_fragmented_features(room['points'][:, :3], room['labels'],
+                                   protos, seed=seed)
+    pts = torch.cat([torch.from_numpy(room['points']),
+                     torch.from_numpy(raw)], 1)
+    model = MODELS.build(dict(inference_model_cfg(None, dim)[0],
+                              class_names=list(ROOM_CLASSES),
+                              text_embeddings=torch.from_numpy(protos)))
+    teacher = MODELS.build(dict(type='GeometricTeacher'))
+    out = dict(points=len(pts), dim=dim, threads=1)
+    res = {}
+    for name, ref in (('reference', True), ('default', False)):
+        t = time.perf_counter()
+        pooled, inv = model.purify_with_teacher(pts, teacher, per_voxel=True,
+                                                reference=ref)
+        sec = time.perf_counter() - t
+        prob = torch.softmax(100. * model.decode_head.classify(pooled), 0)
+        scores, labels = prob.max(0)
+        res[name] = (scores[inv].numpy(), labels[inv].numpy())
+        out[f'{name}_s'] = sec
+        out[f'{name}_miou'] = miou(res[name][1], room['labels'],
+                                   len(ROOM_CLASSES))
+        out['voxels'] = len(pooled)
+    (s0, l0), (s1, l1) = res['reference'], res['default']
+    out.update(speedup=out['reference_s'] / out['default_s'],
+               labels_equal=float(np.mean(l0 == l1)),
+               max_score_diff=float(np.abs(s0 - s1).max()))
+    return out
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('--points', type=int, default=20000)
@@ -149,8 +208,29 @@ def main(argv=None):
     p.add_argument('--geometry', choices=['room', 'cube'], default='room',
                    help='pooling voxels: surfaces of a room (like a scan) '
                    'or uniform in a 200^3 voxel cube')
+    p.add_argument('--purify-points', type=int, default=200000,
+                   help='purification reference vs default at this size '
+                   '(0: skip)')
+    p.add_argument('--purify-only', action='store_true',
+                   help='run the purification comparison alone')
     p.add_argument('--json', action='store_true')
     args = p.parse_args(argv)
+    pur = purify_compare(args.purify_points) if args.purify_points else None
+    if pur:
+        print(f'Purification, {pur["points"]:,} points ({pur["voxels"]:,} '
+              f'voxels), D = {pur["dim"]}, one thread:\n\n'
+              '| implementation | seconds | mIoU vs truth |\n|---|---|---|\n'
+              f'| reference (earlier code) | {pur["reference_s"]:.2f} | '
+              f'{100 * pur["reference_miou"]:.1f} |\n'
+              f'| default | {pur["default_s"]:.2f} | '
+              f'{100 * pur["default_miou"]:.1f} |\n\n'
+              f'speed-up {pur["speedup"]:.2f}x; labels equal on '
+              f'{100 * pur["labels_equal"]:.3f} % of points; max |score '
+              f'difference| {pur["max_score_diff"]:.2e}\n', flush=True)
+    if args.purify_only:
+        if args.json:
+            print(json.dumps(dict(purify=pur), indent=2))
+        return pur
     scene = synthetic_scene(args.points, args.views, args.lift_dim)
     lift_vectorised(*synthetic_scene(100, 2, args.lift_dim))  # warm-up
     # the same protocol for both formulations: the median of R runs
@@ -172,7 +252,8 @@ def main(argv=None):
     pools = [run_isolated(pool_case, n, args.dim, args.geometry)
              for n in args.pool_sizes]
     if args.json:
-        print(json.dumps(dict(lifting=lift, pooling=pools), indent=2))
+        print(json.dumps(dict(lifting=lift, pooling=pools, purify=pur),
+                         indent=2))
         return lift, pools
     print(f'Lifting {args.points} points x {args.views} views (D = '
           f'{args.lift_dim}, median of {args.repeats}): vectorised '

@@ -4,6 +4,10 @@
         [--repeats 3] [--queries 6] [--threads 0]
     python tools/analysis_tools/benchmark_inference_2d.py raster \
         [--sizes 2048 6144 12288] [--slide-stride 224] [--scale 0.5]
+    python tools/analysis_tools/benchmark_inference_2d.py scaling \
+        [--procs 1 2 4] [--sizes 2048] [--slide-stride 224] [--scale 0.5]
+    python tools/analysis_tools/benchmark_inference_2d.py remote \
+        [--sizes 2048] [--slide-stride 224] [--scale 0.5]
 
 ``tile``: one 512² tile (resized to 448, the SegEarth-OV protocol: 9 crops of
 224, stride 112), SegEarth-OV ViT-B/16 with the bilinear neck and random,
@@ -27,6 +31,21 @@ authors' formulation.
 ``raster``: ``OVSegInferencer.segment_raster`` on synthetic uint8 GeoTIFFs of
 the given sizes (made first, window by window), each size in a fresh process:
 peak RSS of that process (VmHWM), seconds, windows/s.
+
+``scaling``: the same run on 1, 2, 4 ... processes of one machine
+(``torch.distributed.run --standalone``, gloo, one thread per process:
+``OMP_NUM_THREADS=1``), the process counts interleaved over ``--repeats``
+rounds; per count the median time of ``segment_raster`` on rank 0 (all
+windows computed + assembly), speed-up and efficiency against one process,
+windows/s, the highest peak RSS of a rank, and whether the label files are
+byte-identical to one process's.
+
+``remote``: the raster written as a COG (256² tiles, overviews) and served
+by a local HTTP server with range requests (``range_server.py``): one pass
+reading every window's pixels (the crops' union on the model's slide grid,
+as ``segment_raster`` reads them) from the local file and over HTTP
+(``/vsicurl/``), against the model's compute time on the local file; bytes
+sent by the server vs the file's size.
 """
 import argparse
 import os
@@ -197,20 +216,14 @@ def run_raster(args, size, path, q):
     import torch
     if args.threads:
         torch.set_num_threads(args.threads)
-    from ovseg_plugins.apis import OVSegInferencer
     torch.manual_seed(0)
-    inf = OVSegInferencer(
-        'segearth', classes=[f'class {i}' for i in range(args.queries)],
-        device=args.device, cfg_options={
-            'model.backbone.pretrained': None,
-            'model.templates': 'none',
-            'model.slide_stride': args.slide_stride})
+    inf = _inferencer(args)
     base_kb = status_kb('VmRSS')
     with tempfile.TemporaryDirectory() as d:
         t = time.perf_counter()
         res = inf.segment_raster(path, osp.join(d, 'labels.tif'),
                                  scale=args.scale, tile_size=args.tile_size,
-                                 overlap=args.overlap, progress=False)
+                                 progress=False)
         sec = time.perf_counter() - t
     q.put(dict(size=size, seconds=sec, windows=res['windows'],
                windows_per_s=res['windows'] / sec,
@@ -232,8 +245,8 @@ def bench_raster(args):
         if not args.keep:
             os.remove(path)
     print(f'segment_raster, SegEarth-OV ViT-B/16 random weights, '
-          f'{args.queries} classes, window {args.tile_size} overlap '
-          f'{args.overlap}, scale {args.scale}, slide 224 / stride '
+          f'{args.queries} classes, window {args.tile_size}, scale '
+          f'{args.scale}, slide 224 / stride '
           f'{args.slide_stride}, {args.device}')
     print(f'| {"raster":>8} | {"windows":>7} | {"seconds":>8} | '
           f'{"windows/s":>9} | {"s / Mpx":>7} | {"peak RSS (MB)":>13} | '
@@ -253,9 +266,161 @@ def bench_raster(args):
               f'{(rows[-1]["size"] / r0["size"]) ** 2:.0f})')
 
 
+# ---------------------------------------------------------------- scaling
+def _inferencer(args):
+    from ovseg_plugins.apis import OVSegInferencer
+    return OVSegInferencer(
+        'segearth', classes=[f'class {i}' for i in range(args.queries)],
+        device=args.device, cfg_options={
+            'model.backbone.pretrained': None,
+            'model.templates': 'none',
+            'model.slide_stride': args.slide_stride})
+
+
+def scaling_worker(args):
+    """One rank of a ``scaling`` run (started by torch.distributed.run)."""
+    import json
+
+    import torch
+
+    from ovseg_plugins.apis.raster import dist
+    dist.init_dist('pytorch')
+    torch.manual_seed(0)
+    inf = _inferencer(args)
+    t = time.perf_counter()
+    res = inf.segment_raster(args.src, args.out, scale=args.scale,
+                             tile_size=args.tile_size, progress=False)
+    sec = time.perf_counter() - t
+    rss = dist.gather(status_kb('VmHWM') / 1024)
+    if dist.dist_info()[0] == 0:
+        with open(args.out + '.json', 'w') as f:
+            json.dump(dict(seconds=sec, windows=res['windows'],
+                           compute_seconds=res['compute_seconds'],
+                           peak_rss_mb=max(rss)), f)
+
+
+def bench_scaling(args):
+    import json
+    import subprocess
+    tmp = args.tmp_dir or tempfile.mkdtemp(prefix='ovseg_bench_')
+    size = args.sizes[0]
+    src = osp.join(tmp, f'synthetic_{size}.tif')
+    if not osp.isfile(src):
+        make_raster(src, size)
+    env = dict(os.environ, OMP_NUM_THREADS='1', MKL_NUM_THREADS='1')
+    rows = {n: [] for n in args.procs}
+    labels = {}
+    for rep in range(args.repeats):
+        for n in args.procs:
+            out = osp.join(tmp, f'labels_{n}.tif')
+            cmd = [sys.executable, '-m', 'torch.distributed.run',
+                   '--standalone', f'--nproc_per_node={n}',
+                   osp.abspath(__file__), '_scaling_worker',
+                   '--src', src, '--out', out] + _passed(args)
+            subprocess.run(cmd, env=env, check=True,
+                           stdout=subprocess.DEVNULL)
+            with open(out + '.json') as f:
+                rows[n].append(json.load(f))
+            with open(out, 'rb') as f:
+                labels[n] = f.read()
+            r = rows[n][-1]
+            print(f'  round {rep + 1}, {n} process(es): {r["seconds"]:.1f} s',
+                  flush=True)
+    med = {n: statistics.median(r['seconds'] for r in rows[n])
+           for n in args.procs}
+    t1 = med[args.procs[0]]  # the first count (1) is the reference
+    print(f'segment_raster on {size}² (scale {args.scale}), SegEarth-OV '
+          f'ViT-B/16 random weights, {args.queries} classes, window '
+          f'{args.tile_size}, slide 224 / stride {args.slide_stride}, '
+          f'{rows[args.procs[0]][0]["windows"]} windows; gloo, one thread '
+          f'per process, {os.cpu_count()} CPU cores; median of '
+          f'{args.repeats} interleaved rounds')
+    print(f'| {"processes":>9} | {"seconds":>7} | {"speed-up":>8} | '
+          f'{"efficiency":>10} | {"windows/s":>9} | {"peak RSS / rank":>15} '
+          f'| {"labels == 1 process":>19} |')
+    print(f'|{"-" * 11}|{"-" * 9}|{"-" * 10}|{"-" * 12}|{"-" * 11}|'
+          f'{"-" * 17}|{"-" * 21}|')
+    for n in args.procs:
+        r = rows[n][-1]
+        sp = t1 / med[n]
+        same = labels[n] == labels[args.procs[0]]
+        print(f'| {n:>9} | {med[n]:>7.1f} | {sp:>7.2f}x | {sp / n:>9.0%} | '
+              f'{r["windows"] / med[n]:>9.3f} | '
+              f'{max(x["peak_rss_mb"] for x in rows[n]):>12.0f} MB | '
+              f'{"yes" if same else "NO":>19} |')
+
+
+def _passed(args):
+    return ['--queries', str(args.queries), '--device', args.device,
+            '--tile-size', str(args.tile_size), '--scale', str(args.scale),
+            '--slide-stride', str(args.slide_stride)]
+
+
+# ---------------------------------------------------------------- remote
+def _read_pass(path, grid, bands):
+    """Seconds to read every window's context as segment_raster does."""
+    from ovseg_plugins.apis.raster import open_source, raster_env
+    with raster_env():
+        src = open_source(path)
+        try:
+            t = time.perf_counter()
+            for w in range(len(grid)):
+                y0, y1, x0, x1 = grid.context(w)
+                src.read(bands, (y0, y1, x0, x1))
+            return time.perf_counter() - t
+        finally:
+            src.close()
+
+
+def bench_remote(args):
+    import torch
+    from rasterio.shutil import copy
+
+    from ovseg_plugins.apis.raster import SlideModel, WindowGrid
+    from range_server import RangeServer
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    tmp = args.tmp_dir or tempfile.mkdtemp(prefix='ovseg_bench_')
+    size = args.sizes[0]
+    plain = osp.join(tmp, f'synthetic_{size}.tif')
+    if not osp.isfile(plain):
+        make_raster(plain, size)
+    cog = osp.join(tmp, f'synthetic_{size}_cog.tif')
+    copy(plain, cog, driver='COG', BLOCKSIZE=256, COMPRESS='DEFLATE',
+         OVERVIEWS='AUTO')
+    torch.manual_seed(0)
+    inf = _inferencer(args)
+    smodel = SlideModel(inf.model, args.tile_size)
+    grid = WindowGrid(size, size, smodel.crop, smodel.stride,
+                      args.tile_size)
+    res = inf.segment_raster(cog, osp.join(tmp, 'labels.tif'),
+                             tile_size=args.tile_size, progress=False)
+    model_s = res['compute_seconds']
+    with RangeServer(tmp) as srv:
+        rows = [('local COG', _read_pass(cog, grid, [1, 2, 3]), None)]
+        rows.append(('HTTP COG (/vsicurl/)', _read_pass(
+            srv.url(osp.basename(cog)), grid, [1, 2, 3]), srv.bytes_sent))
+    fsize = osp.getsize(cog)
+    print(f'{size}² uint8 RGB COG ({fsize / 2**20:.1f} MB, deflate, 256² '
+          f'tiles), {len(grid)} windows of {args.tile_size} px (slide '
+          f'224 / stride {args.slide_stride}); model compute on the local '
+          f'COG {model_s:.1f} s ({res["windows_per_s"]:.3f} windows/s)')
+    print(f'| {"source":<22} | {"read s":>7} | {"s / window":>10} | '
+          f'{"x model time":>12} | {"bytes fetched / file":>20} |')
+    print(f'|{"-" * 24}|{"-" * 9}|{"-" * 12}|{"-" * 14}|{"-" * 22}|')
+    for name, sec, sent in rows:
+        fetched = '-' if sent is None else f'{sent / fsize:.2f}'
+        print(f'| {name:<22} | {sec:>7.2f} | {sec / len(grid):>10.3f} | '
+              f'{100 * sec / model_s:>11.1f}% | {fetched:>20} |')
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    p.add_argument('part', choices=['tile', 'raster'])
+    p.add_argument('part', choices=['tile', 'raster', 'scaling', 'remote',
+                                    '_scaling_worker'])
+    p.add_argument('--procs', type=int, nargs='+', default=[1, 2, 4])
+    p.add_argument('--src', help=argparse.SUPPRESS)
+    p.add_argument('--out', help=argparse.SUPPRESS)
     p.add_argument('--repeats', type=int, default=3)
     p.add_argument('--queries', type=int, default=6)
     p.add_argument('--threads', type=int, default=0)
@@ -263,16 +428,14 @@ def main(argv=None):
     p.add_argument('--sizes', type=int, nargs='+',
                    default=[2048, 6144, 12288])
     p.add_argument('--tile-size', type=int, default=1024)
-    p.add_argument('--overlap', type=int, default=128)
     p.add_argument('--scale', type=float, default=1.0)
     p.add_argument('--slide-stride', type=int, default=112)
     p.add_argument('--tmp-dir', default=None)
     p.add_argument('--keep', action='store_true')
     args = p.parse_args(argv)
-    if args.part == 'tile':
-        bench_tile(args)
-    else:
-        bench_raster(args)
+    {'tile': bench_tile, 'raster': bench_raster, 'scaling': bench_scaling,
+     'remote': bench_remote, '_scaling_worker': scaling_worker}[args.part](
+         args)
 
 
 if __name__ == '__main__':

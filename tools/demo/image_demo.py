@@ -13,11 +13,22 @@ class-name file).
 
 Images (png/jpg...) write ``<stem>_overlay.png`` (prediction blended on the
 image, with a legend), ``<stem>_labels.png`` (uint8, value = class index) and
-``<stem>_summary.json``. Rasters (.tif/.tiff/.vrt/.jp2/.img, or ``--raster``)
-are read and written window by window: ``<stem>_labels.tif`` (same CRS and
-transform, nodata 255, colour table), ``<stem>_quicklook.png`` and, with
-``--polygons geojson|gpkg``, the class polygons; ``--bands``, ``--stretch``
+``<stem>_summary.json``. Rasters (.tif/.tiff/.vrt/.jp2/.img, URLs
+``http(s)://``, ``s3://``, ``/vsicurl/``..., or ``--raster``) are read and
+written window by window on the model's slide grid: ``<stem>_labels.tif`` (a
+Cloud-Optimised GeoTIFF: same CRS and transform, nodata 255, colour table),
+``<stem>_quicklook.png``, with ``--scores`` ``<stem>_scores.tif`` and with
+``--polygons geojson|gpkg`` the class polygons; ``--bands``, ``--stretch``
 choose the bands and the 8-bit stretch (see docs/user_guides/inference.md).
+
+Several processes share the windows (and the images of a folder)::
+
+    torchrun --nproc_per_node 4 tools/demo/image_demo.py scene.tif ... \
+        --launcher pytorch        # or: tools/dist_infer.sh 4 scene.tif ...
+
+The output folder belongs to the run (``ovseg_run.json``): a killed run is
+finished with ``--resume``; outputs of another command are refused unless
+``--overwrite``.
 
 When the weights cannot be had (offline, as on the CI machines) it says so in
 one line and runs with random weights, stamping "random weights: plumbing
@@ -86,13 +97,31 @@ def parse_args(argv=None):
                    choices=['auto', 'percentile', 'minmax', 'none'],
                    help='to 8-bit: auto = none for uint8, else percentile')
     g.add_argument('--percentiles', type=float, nargs=2, default=(2., 98.))
-    g.add_argument('--tile-size', type=int, default=1024)
-    g.add_argument('--overlap', type=int, default=128)
+    g.add_argument('--tile-size', type=int, default=1024,
+                   help='pixels read per window (the crops of the model\'s '
+                   'slide grid that cover it)')
+    g.add_argument('--overlap', type=int, default=None,
+                   help=argparse.SUPPRESS)  # gone: windows share one grid
     g.add_argument('--scale', type=float, default=1.0,
-                   help='resize factor of each window before the model')
+                   help='the model sees the raster at this factor of its '
+                   'resolution (outputs at that resolution)')
+    g.add_argument('--scores', action='store_true',
+                   help='also <stem>_scores.tif: winning probability x 255')
     g.add_argument('--polygons', choices=['none', 'geojson', 'gpkg'],
                    default='none')
+    g.add_argument('--no-georef', action='store_true',
+                   help='segment rasters without georeference anyway')
     g.add_argument('--no-progress', action='store_true')
+    r = p.add_argument_group('runs')
+    r.add_argument('--resume', action='store_true',
+                   help='finish a killed run of this same command in '
+                   '--out-dir (finished windows and inputs are kept)')
+    r.add_argument('--overwrite', action='store_true',
+                   help='replace outputs in --out-dir written by another '
+                   'command')
+    r.add_argument('--launcher', choices=['none', 'pytorch'],
+                   default='none', help='pytorch: started by torchrun '
+                   '(tools/dist_infer.sh); the processes share the work')
     return p.parse_args(argv)
 
 
@@ -176,7 +205,7 @@ def build_inferencer(args):
             'classes, "," between synonyms) or a class-name file.') from None
     why = '' if inf.random_weights_reason is None else cli_weights_message(
         inf.random_weights_reason, '--weights') + ' -> '
-    if inf.random_weights:
+    if inf.random_weights and dist_info()[0] == 0:
         print(f'[image_demo] {why}running with RANDOM weights (plumbing '
               'check only; the pictures say so).')
     return inf
@@ -187,7 +216,7 @@ def _atomic_save(path, save):
     atomic_write(path, save, suffix=osp.splitext(path)[1])
 
 
-def run_image(inf, path: str, args) -> dict:
+def run_image(inf, path: str, stem: str, args) -> dict:
     """Segment one ordinary image; write overlay, label PNG, summary."""
     out = inf(path)
     labels = np.asarray(out['predictions']).astype(
@@ -202,7 +231,6 @@ def run_image(inf, path: str, args) -> dict:
     stamp = RANDOM_WEIGHTS_STAMP if inf.random_weights else None
     overlay = render_overlay(image, labels, names, inf.palette, args.alpha,
                              stamp)
-    stem = osp.splitext(osp.basename(path))[0]
     out_overlay = osp.join(args.out_dir, f'{stem}_overlay.png')
     out_labels = osp.join(args.out_dir, f'{stem}_labels.png')
     summary = dict(
@@ -210,55 +238,78 @@ def run_image(inf, path: str, args) -> dict:
         overlay=out_overlay, label_map=out_labels,
         pixel_fraction={n: float((labels == i).mean())
                         for i, n in enumerate(names)})
-
-    def write_summary(tmp):  # last: stamped with the pictures' hashes
-        summary['outputs'] = output_stamp([out_overlay, out_labels])
-        with open(tmp, 'w') as f:
-            json.dump(summary, f, indent=2, allow_nan=False)
-
     write_output_set([  # old set removed first; each file atomic
         (out_overlay, overlay.save),
         (out_labels, Image.fromarray(labels).save),
-        (osp.join(args.out_dir, f'{stem}_summary.json'), write_summary)])
+        (_summary_path(args, stem), _summary_writer(summary, [out_overlay,
+                                                              out_labels]))])
     print(f'[image_demo] wrote {out_overlay} and {out_labels}')
     return summary
 
 
-def run_raster(inf, src, args) -> dict:
-    """Segment a raster (or a tile folder) window by window."""
-    stem = osp.splitext(osp.basename(osp.normpath(src)))[0]
+def _summary_path(args, stem):
+    return osp.join(args.out_dir, f'{stem}_summary.json')
+
+
+def _summary_writer(summary: dict, outputs):
+    """Writes the summary LAST, stamped with the outputs' hashes; strict
+    JSON (a NaN is a bug, never written)."""
+    def write(tmp):
+        summary['outputs'] = output_stamp(outputs)
+        with open(tmp, 'w') as f:
+            json.dump(summary, f, indent=2, allow_nan=False)
+    return write
+
+
+def run_raster(inf, src, stem: str, args, action: str,
+               distributed: bool) -> dict:
+    """Segment a raster (a file, a URL or a tile folder) window by window;
+    with ``distributed`` every process computes its share of the
+    windows."""
+    from ovseg_plugins.apis.raster import RunFolder
     out = osp.join(args.out_dir, f'{stem}_labels.tif')
-    ql = osp.join(args.out_dir, f'{stem}_quicklook.png')
-    poly = None if args.polygons == 'none' else osp.join(
-        args.out_dir, f'{stem}_polygons.{args.polygons}')
+    paths = dict(
+        quicklook=osp.join(args.out_dir, f'{stem}_quicklook.png'),
+        scores=osp.join(args.out_dir, f'{stem}_scores.tif')
+        if args.scores else None,
+        polygons=None if args.polygons == 'none' else osp.join(
+            args.out_dir, f'{stem}_polygons.{args.polygons}'))
     res = inf.segment_raster(
         src, out, scale=args.scale, bands=args.bands, stretch=args.stretch,
         stretch_percentiles=tuple(args.percentiles),
-        tile_size=args.tile_size, overlap=args.overlap, quicklook=ql,
-        polygons=poly, progress=not args.no_progress)
+        tile_size=args.tile_size, no_georef=args.no_georef,
+        resume=action == 'resume', progress=not args.no_progress,
+        parts_dir=RunFolder(args.out_dir).parts_dir(stem),
+        distributed=distributed, **paths)
     res.update(image=src, classes=[','.join(s) for s in
                                    inf.model.vocabulary.classes],
                random_weights=inf.random_weights)
-    print(f'[image_demo] wrote {out} ({res["width"]}x{res["height"]}, '
-          f'{res["windows"]} windows, {res["windows_per_s"]:.2f} windows/s)'
-          f' and {ql}' + (f' and {poly}' if poly else ''))
+    if dist_info()[0] == 0 or not distributed:
+        outputs = [out] + [p for p in paths.values() if p]
+        _atomic_save(_summary_path(args, stem),
+                     _summary_writer(res, outputs))
+        print(f'[image_demo] wrote {out} ({res["width"]}x{res["height"]}, '
+              f'{res["windows"]} windows, {res["processes"]} process(es), '
+              f'{res["windows_per_s"]:.2f} windows/s)' +
+              ''.join(f' and {p}' for p in paths.values() if p))
     return res
 
 
-def _dump_json(obj, path):
-    with open(path, 'w') as f:  # strict JSON: a NaN is a bug, never written
-        json.dump(obj, f, indent=2, allow_nan=False)
-
-
 def _is_raster(path: str, args) -> bool:
-    return args.raster or path.lower().endswith(RASTER_EXTS)
+    from ovseg_plugins.apis.raster import is_remote
+    return args.raster or is_remote(path) or path.lower().endswith(
+        RASTER_EXTS)
 
 
 def _input_files(inputs, mosaic: bool) -> list:
     """The files to segment: folders expanded unless ``mosaic`` (a folder
-    of tiles is then one raster)."""
+    of tiles is then one raster); URLs and GDAL paths as they are."""
+    from ovseg_plugins.apis.raster import is_remote
     files = []
     for item in [inputs] if isinstance(inputs, str) else inputs:
+        if is_remote(item):
+            files.append(item)
+            continue
         if not osp.exists(item):
             raise FileNotFoundError(f'Input not found: {item!r}.')
         if osp.isdir(item) and not mosaic:
@@ -272,23 +323,91 @@ def _input_files(inputs, mosaic: bool) -> list:
     return files
 
 
+def job_identity(inf, path: str, args, raster: bool) -> dict:
+    """What a job's outputs depend on (compared with the folder's
+    manifest): model and weights, vocabulary, background rule, input and
+    the settings that change the labels."""
+    from ovseg_plugins.apis.raster.run_folder import file_identity
+    ident = dict(inf.identity(), input=file_identity(path),
+                 classes=[list(c) for c in inf.model.vocabulary.classes],
+                 prob_thd=float(inf.model.prob_thd),
+                 bg_idx=int(inf.model.bg_idx), kind='raster' if raster
+                 else 'image')
+    if raster:
+        ident.update(bands=args.bands, stretch=args.stretch,
+                     percentiles=list(args.percentiles),
+                     tile_size=args.tile_size, scale=args.scale)
+    else:
+        ident.update(long_side=args.long_side)
+    return ident
+
+
+def dist_info():
+    from ovseg_plugins.apis.raster import dist
+    return dist.dist_info()
+
+
 def run(args) -> dict:
+    from ovseg_plugins.apis.raster import (RunFolder, check_no_overlap,
+                                           output_stems)
+    from ovseg_plugins.apis.raster import dist
+    if args.launcher != 'none':
+        dev = dist.init_dist(args.launcher)
+        if args.device.startswith('cuda'):
+            args.device = dev
+    if args.overlap is not None:
+        print('[image_demo] --overlap is no longer used: every window is '
+              'computed from the crops of the model\'s own slide grid '
+              '(test_cfg), so neighbouring windows agree without blending.')
     files = _input_files(args.input, args.mosaic)
+    check_no_overlap(args.input, args.out_dir)
+    stems = output_stems(files)
+    rank, world = dist.dist_info()
     inf = build_inferencer(args)
-    os.makedirs(args.out_dir, exist_ok=True)
-    summaries = []
-    for f in files:
-        if osp.isdir(f) or _is_raster(f, args):
-            s = run_raster(inf, f, args)
-        else:
-            s = run_image(inf, f, args)
-        stem = osp.splitext(osp.basename(osp.normpath(f)))[0]
-        _atomic_save(osp.join(args.out_dir, f'{stem}_summary.json'),
-                     lambda p, s=s: _dump_json(s, p))
-        summaries.append(s)
-    if inf.random_weights:
+    rasters = [f for f in files if osp.isdir(f) or _is_raster(f, args)]
+    jobs = {stems[f]: job_identity(inf, f, args, f in rasters)
+            for f in files}
+    folder = RunFolder(args.out_dir, 'image_demo')
+
+    def claim():
+        folder.open()  # held (rank 0) until the run ends
+        return folder.claim(jobs, args.resume, args.overwrite)
+
+    try:
+        actions = dist.on_main(claim)
+        todo = [f for f in files if actions[stems[f]] != 'skip']
+        images = [f for f in todo if f not in rasters]
+        summaries = {}
+        for f in images[rank::world]:  # images spread over the processes
+            summaries[f] = run_image(inf, f, stems[f], args)
+        todo_rasters = [f for f in rasters if f in todo]
+        # many rasters: each process takes whole rasters; few: every
+        # process takes a share of each raster's windows
+        spread = len(todo_rasters) >= world > 1
+        for k, f in enumerate(todo_rasters):
+            if spread and k % world != rank:
+                continue
+            summaries[f] = run_raster(inf, f, stems[f], args,
+                                      actions[stems[f]], not spread)
+        done = {}
+        for part in dist.gather({stems[f]: _summary_path(args, stems[f])
+                                 for f in summaries}):
+            done.update(part)
+
+        def finish():
+            for stem in done:
+                with open(done[stem]) as fh:
+                    names = list(json.load(fh).get('outputs', {}))
+                folder.done(stem, [done[stem]] + names)
+
+        dist.on_main(finish)
+    finally:
+        if rank == 0:
+            folder.close()
+    if inf.random_weights and rank == 0:
         print(f'[image_demo] {RANDOM_WEIGHTS_STAMP}')
-    return summaries[0] if len(summaries) == 1 else dict(items=summaries)
+    out = [summaries[f] for f in files if f in summaries]
+    return out[0] if len(out) == 1 else dict(items=out)
 
 
 if __name__ == '__main__':

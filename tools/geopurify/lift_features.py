@@ -31,8 +31,10 @@ the cell of the nearest visible point of the same view that has a feature
 Per-view features are fused by consensus-weighted top-3 against the class
 text embeddings (``--text`` (C, D) file, or ``--classes`` with the CLIP text
 tower and "a {} in a scene"); never-seen points copy their nearest seen
-point. Writes ``OUT_DIR/<points stem>.npz``: ``feat`` (fp16, N x D) and
-``mask`` (visibility).
+point. Writes ``OUT_DIR/<points stem>.npz``: ``feat`` (N x D, ``--dtype``
+float16 by default) and ``seen`` (visibility; informational: the unseen
+points' filled features are used, as by the authors and
+``GeoPurifyInferencer``).
 """
 import argparse
 import os
@@ -97,13 +99,17 @@ def lift(args):
     os.makedirs(args.out_dir, exist_ok=True)
     out = osp.join(args.out_dir,
                    osp.splitext(osp.basename(args.points))[0] + '.npz')
-    feat16 = res.fused.numpy().astype(np.float16)
-    if not np.isfinite(feat16).all():
-        raise ValueError(f'{args.points}: fused features overflow float16 '
-                         f'(max |value| {float(res.fused.abs().max()):.3g});'
-                         ' normalise the 2D feature maps.')
-    atomic_write(out, lambda tmp: np.savez(tmp, feat=feat16,
-                                           mask=res.seen.numpy()),
+    feat = res.fused.numpy().astype(args.dtype)
+    if not np.isfinite(feat).all():
+        raise ValueError(f'{args.points}: fused features overflow '
+                         f'{args.dtype} (max |value| '
+                         f'{float(res.fused.abs().max()):.3g}); normalise the '
+                         '2D feature maps.')
+    # 'seen' (not 'mask': LoadPointFeatures zeroes a mask's False rows): the
+    # unseen points keep their nearest seen point's feature, as the
+    # authors' lifting and GeoPurifyInferencer
+    atomic_write(out, lambda tmp: np.savez(tmp, feat=feat,
+                                           seen=res.seen.numpy()),
                  suffix='.npz')
     print(f'{res.summary()}, {time.perf_counter() - t0:.2f} s -> {out}')
     return out
@@ -145,6 +151,10 @@ def main(argv=None):
     p.add_argument('--no-fill', action='store_true',
                    help='do not give featureless visible pixels the feature '
                    'of the nearest covered point of the same view')
+    p.add_argument('--dtype', choices=('float16', 'float32'),
+                   default='float16', help='storage of the fused features '
+                   '(float16 halves the files; float32 keeps them exactly as '
+                   'GeoPurifyInferencer computes them)')
     p.add_argument('--no-zbuffer', action='store_true',
                    help='frames without depth maps: keep every point in the '
                    'frustum instead of z-buffering the points for occlusion')

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from ovseg_plugins.text import encode_queries
 
 __all__ = ['ClipFeatureSource', 'FeatureMapSource', 'CallableFeatureSource',
-           'text_from']
+           'text_from', 'build_feature_source']
 
 # CLIP's image normalisation (RGB, 0..1)
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
@@ -158,3 +158,43 @@ def text_from(spec, queries: Sequence[str]) -> torch.Tensor:
             f'query ({len(queries)}: {list(queries)[:5]}); use a file from '
             'tools/geopurify/text_embeddings.py (rows picked by name).')
     return emb
+
+
+def build_feature_source(feature_model=None, feature_maps: Optional[str] = None,
+                         text_embeddings=None, device: str = 'cpu'):
+    """The 2D source of ``GeoPurifyInferencer``'s arguments.
+
+    Args:
+        feature_model (dict | object | callable, optional): ``dict(
+            model_name=..., pretrained=...)`` for :class:`ClipFeatureSource`,
+            an object with ``text()`` and ``__call__(view)``, or an image
+            callable (needs ``text_embeddings``).
+        feature_maps (str, optional): Folder for :class:`FeatureMapSource`
+            (needs ``text_embeddings``).
+        text_embeddings (optional): See :func:`text_from`.
+        device (str): Device of the dense CLIP.
+
+    Raises:
+        ValueError: No 2D model, or maps / a callable without text
+            embeddings, saying what to give.
+    """
+    if feature_maps is not None:
+        if text_embeddings is None:
+            raise ValueError('feature_maps needs text_embeddings in the '
+                             'same space (tools/geopurify/'
+                             'text_embeddings.py or your model\'s).')
+        return FeatureMapSource(feature_maps, text_embeddings)
+    if isinstance(feature_model, dict):
+        return ClipFeatureSource(device=device, **feature_model)
+    if feature_model is not None and hasattr(feature_model, 'text'):
+        return feature_model
+    if callable(feature_model):
+        if text_embeddings is None:
+            raise ValueError('a callable feature_model needs '
+                             'text_embeddings (a file or a callable).')
+        return CallableFeatureSource(
+            feature_model, lambda q: text_from(text_embeddings, q))
+    raise ValueError(
+        'give the 2D model: feature_model=dict(model_name=..., '
+        'pretrained=<weights>) for dense CLIP, or feature_maps=<dir> '
+        'with text_embeddings=<file>.')

@@ -57,6 +57,60 @@ def remote_hint(path: str) -> str:
     return 'check the URL (open it in a browser or with curl -I) and the network'
 
 
+class _BlockCache:
+    """Reads of a remote raster assembled from whole blocks of its own tile
+    grid, each fetched once and kept (LRU, ``OVSEG_REMOTE_CACHE_MB``, 128
+    MB): neighbouring windows share their margins, and GDAL's reads over
+    several tile rows of a /vsicurl/ file bypass its block cache (every
+    overlap would be downloaded again)."""
+
+    def __init__(self, src, block_shape):
+        import collections
+        import os
+        bh, bw = block_shape
+        if bh < 16:  # striped file: bands of 256 rows
+            bh, bw = 256, src.width
+        self.src, self.shape = src, (bh, bw)
+        self.cache = collections.OrderedDict()
+        self.budget = int(os.environ.get('OVSEG_REMOTE_CACHE_MB',
+                                         128)) << 20
+        self.size = 0
+
+    def _block(self, bands, by, bx):
+        key = (bands, by, bx)
+        hit = self.cache.get(key)
+        if hit is not None:
+            self.cache.move_to_end(key)
+            return hit
+        bh, bw = self.shape
+        y0, x0 = by * bh, bx * bw
+        hit = self.src._read_raw(bands, (y0, min(y0 + bh, self.src.height),
+                                         x0, min(x0 + bw, self.src.width)))
+        self.cache[key] = hit
+        self.size += hit[0].nbytes + hit[1].nbytes
+        while self.size > self.budget and len(self.cache) > 1:
+            _, old = self.cache.popitem(last=False)
+            self.size -= old[0].nbytes + old[1].nbytes
+        return hit
+
+    def read(self, bands, window):
+        y0, y1, x0, x1 = window
+        bh, bw = self.shape
+        arr = np.empty((len(bands), y1 - y0, x1 - x0), self.src.dtype)
+        masks = np.empty((len(bands), y1 - y0, x1 - x0), np.uint8)
+        for by in range(y0 // bh, (y1 - 1) // bh + 1):
+            for bx in range(x0 // bw, (x1 - 1) // bw + 1):
+                a, m = self._block(bands, by, bx)
+                a0, a1 = max(y0, by * bh), min(y1, by * bh + a.shape[1])
+                b0, b1 = max(x0, bx * bw), min(x1, bx * bw + a.shape[2])
+                src = (slice(None), slice(a0 - by * bh, a1 - by * bh),
+                       slice(b0 - bx * bw, b1 - bx * bw))
+                dst = (slice(None), slice(a0 - y0, a1 - y0),
+                       slice(b0 - x0, b1 - x0))
+                arr[dst], masks[dst] = a[src], m[src]
+        return arr, masks
+
+
 class RasterSource:
     """One raster read window by window.
 
@@ -93,6 +147,12 @@ class RasterSource:
         self.georeferenced = not (ds.crs is None and not ds.gcps[0] and
                                   ds.transform == rasterio.Affine.identity())
         self._float = np.issubdtype(self.dtype, np.floating)
+        from rasterio.enums import MaskFlags
+        # may a pixel be invalid (nodata, mask, alpha, NaN)?
+        self.may_have_nodata = self._float or any(
+            flags != [MaskFlags.all_valid] for flags in ds.mask_flag_enums)
+        if remote:
+            self._blocks = _BlockCache(self, ds.block_shapes[0])
 
     def colormap(self, band: int):
         try:
@@ -106,15 +166,21 @@ class RasterSource:
             valid &= np.isfinite(arr).all(axis=0)
         return valid
 
+    def _read_raw(self, bands, window):
+        from rasterio.windows import Window
+        y0, y1, x0, x1 = window
+        win = Window(x0, y0, x1 - x0, y1 - y0)
+        return (self._ds.read(list(bands), window=win),
+                self._ds.read_masks(list(bands), window=win))
+
     def read(self, bands: Sequence[int],
              window: Tuple[int, int, int, int]
              ) -> Tuple[np.ndarray, np.ndarray]:
         """Read ``window = (y0, y1, x0, x1)`` of the 1-based ``bands``."""
-        from rasterio.windows import Window
-        y0, y1, x0, x1 = window
-        win = Window(x0, y0, x1 - x0, y1 - y0)
-        arr = self._ds.read(list(bands), window=win)
-        masks = self._ds.read_masks(list(bands), window=win)
+        if self.remote:
+            arr, masks = self._blocks.read(tuple(bands), window)
+        else:
+            arr, masks = self._read_raw(bands, window)
         return arr, self._valid(arr, masks)
 
     def read_overview(self, bands: Sequence[int],
@@ -176,6 +242,7 @@ class MosaicSource:
         self.colormap = first.colormap
         self.remote = any(t.remote for t in self.tiles)
         self.georeferenced = all(t.georeferenced for t in self.tiles)
+        self.may_have_nodata = True  # gaps between tiles
         t0 = first.transform
         if t0.b != 0 or t0.d != 0:
             raise ValueError(f'{first.path}: rotated rasters are not '
@@ -250,7 +317,68 @@ class MosaicSource:
             t.close()
 
 
-def open_source(src):
+class ScaledSource:
+    """A raster seen at ``scale`` times its resolution (the model's input
+    resolution): windows are read through GDAL's resampling (average when
+    shrinking, bilinear when enlarging; masks nearest), the transform's pixel
+    size is divided by ``scale``. Outputs are written at this resolution.
+
+    Args:
+        src (RasterSource): One raster (build a VRT of a tile folder first).
+        scale (float): > 0.
+    """
+
+    resampled = True
+
+    def __init__(self, src: 'RasterSource', scale: float):
+        from rasterio.transform import Affine
+        if not isinstance(src, RasterSource):
+            raise ValueError(
+                'scale != 1 reads one raster through GDAL\'s resampling; for '
+                'a tile folder build a VRT first (gdalbuildvrt tiles.vrt '
+                'tiles/*.tif) and give the .vrt.')
+        if not scale > 0:
+            raise ValueError(f'scale={scale}: give a factor > 0.')
+        self.src, self.scale = src, float(scale)
+        for k in ('path', 'remote', 'count', 'crs', 'dtype', 'nodata',
+                  'colorinterp', 'descriptions', 'tags', 'georeferenced',
+                  'may_have_nodata', 'colormap', 'read_overview', 'close'):
+            setattr(self, k, getattr(src, k))
+        self.height = max(1, round(src.height * scale))
+        self.width = max(1, round(src.width * scale))
+        self.transform = src.transform * Affine.scale(
+            src.width / self.width, src.height / self.height)
+
+    def read(self, bands, window):
+        from rasterio.enums import Resampling
+        from rasterio.windows import Window
+        y0, y1, x0, x1 = window
+        fy, fx = self.src.height / self.height, self.src.width / self.width
+        win = Window(x0 * fx, y0 * fy, (x1 - x0) * fx, (y1 - y0) * fy)
+        shape = (len(bands), y1 - y0, x1 - x0)
+        ds = self.src._ds
+        arr = ds.read(list(bands), window=win, out_shape=shape,
+                      resampling=Resampling.average if self.scale < 1 else
+                      Resampling.bilinear)
+        masks = ds.read_masks(list(bands), window=win, out_shape=shape,
+                              resampling=Resampling.nearest)
+        return arr, self.src._valid(arr, masks)
+
+
+def open_source(src, scale: float = 1.0):
+    """A :class:`RasterSource` for a file, a :class:`MosaicSource` for a
+    folder or a list of files; a :class:`ScaledSource` for ``scale != 1``."""
+    s = _open_source(src)
+    if scale != 1:
+        try:
+            return ScaledSource(s, scale)
+        except ValueError:
+            s.close()
+            raise
+    return s
+
+
+def _open_source(src):
     """A :class:`RasterSource` for a file, a :class:`MosaicSource` for a
     folder or a list of files."""
     if isinstance(src, (list, tuple)):

@@ -161,8 +161,8 @@ class OpenSceneSegDataset(Seg3DDataset):
                                  f'{len(palette)} colours for '
                                  f'{len(new_classes)} classes.')
             return list(palette)
-        rng = np.random.RandomState(42)
-        return rng.randint(0, 256, (len(new_classes), 3)).tolist()
+        from ovseg_plugins.seg3d.visualization.palette import class_palette
+        return class_palette(len(new_classes)).tolist()
 
     def get_scene_idxs(self, scene_idxs):
         if scene_idxs is None:

@@ -1,16 +1,44 @@
 """Exact k-nearest neighbours of a 3D point set in near-linear time.
 
-Points are hashed into cubic cells sized from the scene's density; each
-query measures distances only to the points of the 3×3×3 cells around its
-own cell. A query whose k-th distance is not provably inside that block
-(every point outside is then strictly farther) is redone with cells twice
-as large, so the result is EXACT — identical to brute force with ties
-broken by the lower index — while the work is ``O(N · candidates)``
-instead of ``O(N²)`` and the memory is bounded by the batch budget.
+The result is EXACT: identical to a brute-force search on the float32
+coordinates (squared distances accumulated per axis in float32) with ties
+broken by the lower index. Two ways get there:
+
+- **k-d tree** (CPU tensors, the default): scipy's ``cKDTree`` (C, threads
+  as torch's) proposes the ``k + margin`` nearest points of each query in
+  float64; their float32 distances are recomputed exactly as above and
+  ordered by (distance, index). A row is certified when every point outside
+  the candidates is provably farther than its k-th float32 distance (the
+  last candidate's float64 distance, less a float32 rounding bound, exceeds
+  it); the few rows that are not (many points tied at the k-th distance,
+  e.g. on a voxel grid) go to the grid search.
+- **grid search** (torch, any device): points are hashed into cubic cells
+  sized from the scene's density; each query measures distances only to the
+  points of the 3×3×3 cells around its own cell. A query whose k-th
+  distance is not provably inside that block (every point outside is then
+  strictly farther) is redone with cells twice as large; the work is
+  ``O(N · candidates)`` instead of ``O(N²)`` and the memory is bounded by
+  the batch budget.
 """
+from contextlib import contextmanager
 from typing import Optional
 
 import torch
+
+#: the k-d tree path on CPU (False: the grid search only, e.g. to compare)
+_USE_TREE = True
+
+
+@contextmanager
+def use_tree(enabled: bool):
+    """``with use_tree(False): ...`` runs :func:`knn_indices` with the grid
+    search only (the same neighbours, slower; for comparisons)."""
+    global _USE_TREE
+    old, _USE_TREE = _USE_TREE, bool(enabled)
+    try:
+        yield
+    finally:
+        _USE_TREE = old
 
 
 def _kth_distance_quantile(coords: torch.Tensor, k: int, q: float = 0.9,
@@ -169,6 +197,53 @@ def _grid_knn(q_idx: torch.Tensor, coords: torch.Tensor, k: int,
     return out, exact
 
 
+def _tree_knn(c: torch.Tensor, q_idx: torch.Tensor, k: int,
+              margin: int = 32, batch: int = 8192):
+    """kNN of the queries through scipy's k-d tree, certified exact (see
+    the module docstring).
+
+    Returns:
+        tuple: ``(Q, k)`` indices (valid where certified) and the ``(Q,)``
+        bool certificate.
+    """
+    import numpy as np
+    from scipy.spatial import cKDTree
+    cf = c.detach().cpu().numpy()  # float32
+    N = len(cf)
+    tree = cKDTree(cf.astype(np.float64))
+    kk = min(k + margin + 1, N)  # + 1: the query itself
+    q_all = q_idx.cpu().numpy()
+    out = np.zeros((len(q_all), k), np.int64)
+    exact = np.zeros(len(q_all), bool)
+    workers = max(1, torch.get_num_threads())
+    for s in range(0, len(q_all), batch):
+        q = q_all[s:s + batch]
+        d, idx = tree.query(cf[q].astype(np.float64), k=kk,
+                            workers=workers)
+        d, idx = d.reshape(len(q), kk), idx.reshape(len(q), kk)
+        # the float32 squared distances of the grid search / brute force
+        qf = cf[q]
+        d2 = np.square(cf[idx, 0] - qf[:, 0:1])
+        d2 += np.square(cf[idx, 1] - qf[:, 1:2])
+        d2 += np.square(cf[idx, 2] - qf[:, 2:3])
+        d2[idx == q[:, None]] = np.inf  # no self
+        # order by (distance, index)
+        o = np.argsort(idx, axis=1, kind='stable')
+        idx, d2 = np.take_along_axis(idx, o, 1), np.take_along_axis(d2, o, 1)
+        o = np.argsort(d2, axis=1, kind='stable')[:, :k]
+        sel = np.take_along_axis(idx, o, 1)
+        kth = np.take_along_axis(d2, o[:, -1:], 1)[:, 0]
+        # points outside the candidates are at float64 distance >= d[:, -1];
+        # their float32 squared distance is within 1e-5 (relative) of it
+        ok = np.isfinite(kth) & (d[:, -1]**2 * (1 - 1e-5) > kth)
+        if kk == N:  # every point is a candidate
+            ok = np.isfinite(kth)
+        out[s:s + batch] = sel
+        exact[s:s + batch] = ok
+    return (torch.from_numpy(out).to(c.device),
+            torch.from_numpy(exact).to(c.device))
+
+
 def knn_indices(coords: torch.Tensor, k: int = 96,
                 chunk: int = 256,
                 query: Optional[torch.Tensor] = None) -> torch.Tensor:
@@ -198,14 +273,20 @@ def knn_indices(coords: torch.Tensor, k: int = 96,
     c = coords.float()
     if not torch.isfinite(c).all():
         raise ValueError('kNN coordinates contain NaN/inf')
-    # a block margin of at least one cell certifies a query whose k-th
-    # neighbour lies within one cell: size cells from the sampled k-th
-    # distances so that most queries pass on the first round
-    cell = 1.2 * _kth_distance_quantile(c, k)
     all_q = torch.arange(N, device=c.device) if query is None else \
         query.to(c.device).long()
     out = torch.empty(N, k, dtype=torch.long, device=c.device)
     todo = all_q
+    if c.device.type == 'cpu' and _USE_TREE:
+        nbr, exact = _tree_knn(c, todo, k)
+        out[todo[exact]] = nbr[exact]
+        todo = todo[~exact]
+        if not len(todo):
+            return out if query is None else out[all_q]
+    # a block margin of at least one cell certifies a query whose k-th
+    # neighbour lies within one cell: size cells from the sampled k-th
+    # distances so that most queries pass on the first round
+    cell = 1.2 * _kth_distance_quantile(c, k)
     extent = float((c.max(0).values - c.min(0).values).max())
     while len(todo):
         if cell > extent:  # one block holds every point: brute force

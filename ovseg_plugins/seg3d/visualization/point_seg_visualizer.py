@@ -8,6 +8,7 @@ from mmdet3d.registry import VISUALIZERS
 from mmengine.visualization import Visualizer
 
 from ovseg_plugins.utils.io import atomic_write
+from .palette import class_palette
 
 IGNORE_RGB = (160, 160, 160)
 
@@ -30,9 +31,12 @@ class PointSegLocalVisualizer(Visualizer):
     them, ground truth, prediction), points seen from above (x right, y up,
     higher points drawn last), coloured by ``dataset_meta['palette']``
     (labels outside the classes, e.g. the ignore index, in grey) and a legend
-    of the classes present. The PNG's text metadata hold ``classes`` (all
-    class names, JSON) and ``present`` (the predicted ones), so a script can
-    read what a picture shows. Works without a display; open3d is not needed.
+    of the classes present (with their share of the predicted points). The
+    PNG's text metadata hold ``classes`` (all class names, JSON) and
+    ``present`` (the predicted ones), so a script can read what a picture
+    shows. Works without a display; open3d is not needed. It is the one 3D
+    picture renderer: ``tools/test.py --show-dir`` and
+    ``GeoPurifyInferencer`` (``<stem>_labels.png``) both draw with it.
 
     Args:
         name (str): Instance name. Defaults to 'visualizer'.
@@ -43,18 +47,22 @@ class PointSegLocalVisualizer(Visualizer):
         dpi (int): Defaults to 100.
         point_size (float, optional): Marker area; None scales it with the
             number of points (60 for 100 points, 5 for 40k, 1 from 200k).
+        stamp (str, optional): A notice written in red at the bottom left
+            of every picture (e.g. that the model had random weights).
     """
 
     def __init__(self, name: str = 'visualizer',
                  vis_backends: Optional[List[dict]] = None,
                  save_dir: Optional[str] = None, panel_size: float = 5.,
                  dpi: int = 100,
-                 point_size: Optional[float] = None) -> None:
+                 point_size: Optional[float] = None,
+                 stamp: Optional[str] = None) -> None:
         super().__init__(name=name, vis_backends=vis_backends,
                          save_dir=save_dir)
         self.panel_size = panel_size
         self.dpi = dpi
         self.point_size = point_size
+        self.stamp = stamp
 
     # ------------------------------------------------------------ colours
     def _classes_palette(self, n_labels: int) -> Tuple[List[str], np.ndarray]:
@@ -66,9 +74,8 @@ class PointSegLocalVisualizer(Visualizer):
         if isinstance(palette, (list, tuple, np.ndarray)) and \
                 len(palette) >= len(classes):
             pal = np.asarray(palette, dtype=np.float64)[:len(classes)]
-        else:  # deterministic colours when the dataset has no palette
-            pal = np.random.RandomState(42).randint(
-                0, 255, (len(classes), 3)).astype(np.float64)
+        else:  # the 3D outputs' colours when the dataset has no palette
+            pal = class_palette(len(classes)).astype(np.float64)
         return classes, pal
 
     def _label_colors(self, labels: np.ndarray, pal: np.ndarray) -> np.ndarray:
@@ -107,6 +114,13 @@ class PointSegLocalVisualizer(Visualizer):
                        fontsize='small', frameon=False)
         canvas.draw()
         img = np.asarray(canvas.buffer_rgba())[..., :3].copy()
+        if self.stamp:
+            from PIL import Image
+
+            from ovseg_plugins.utils.picture_stamp import draw_stamp
+            pic = Image.fromarray(img)
+            draw_stamp(pic, self.stamp)
+            img = np.asarray(pic).copy()
         return img
 
     def add_datasample(self, name: str, data_input: dict,
@@ -169,9 +183,13 @@ class PointSegLocalVisualizer(Visualizer):
         if not panels:
             raise ValueError('nothing to draw: no colours, ground truth or '
                              'prediction in this sample')
-        legend = [(classes[i], pal[i] / 255.) for i in sorted(present)]
-        img = self.render(xyz, panels, legend)
         pred = masks.get('prediction')
+        share = np.bincount(pred[(pred >= 0) & (pred < len(classes))],
+                            minlength=len(classes)) / max(len(pred), 1) \
+            if pred is not None else np.zeros(len(classes))
+        legend = [(f'{classes[i]} ({100 * share[i]:.1f} %)' if share[i] > 0
+                   else classes[i], pal[i] / 255.) for i in sorted(present)]
+        img = self.render(xyz, panels, legend)
         pred_names = [classes[i] for i in sorted(
             set(int(v) for v in np.unique(pred)) & set(range(len(classes))))
         ] if pred is not None else []

@@ -19,9 +19,8 @@ def test_tile_folder_becomes_one_mosaic(tmp_path):
         t = from_origin(500000.0 + x0 * 0.5, 5650000.0 - y0 * 0.5, 0.5, 0.5)
         write_raster(tiles / f't{k}.tif', data[:, y0:y0 + 80, x0:x0 + 100],
                      transform=t)
-    run_pointwise(tmp_path / 'whole.tif', tmp_path / 'a.tif', tile_size=64,
-                  overlap=16)
-    run_pointwise(tiles, tmp_path / 'b.tif', tile_size=64, overlap=16)
+    run_pointwise(tmp_path / 'whole.tif', tmp_path / 'a.tif', tile_size=64)
+    run_pointwise(tiles, tmp_path / 'b.tif', tile_size=64)
     with rasterio.open(tmp_path / 'a.tif') as a, \
             rasterio.open(tmp_path / 'b.tif') as b:
         assert a.transform == b.transform and a.shape == b.shape

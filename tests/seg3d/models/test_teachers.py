@@ -63,6 +63,16 @@ def test_geometric_teacher_separates_floor_from_wall():
         GeometricTeacher()(torch.rand(5, 3))
 
 
+def test_shared_neighbour_search_gives_the_same_features():
+    """One search for the largest K, sliced, equals one search per K."""
+    g = torch.Generator().manual_seed(0)
+    pts = torch.cat([torch.rand(500, 3, generator=g) * 2,
+                     torch.rand(500, 3, generator=g) * 255], 1)
+    shared = GeometricTeacher(knn=(8, 24))(pts)
+    apart = GeometricTeacher(knn=(8, 24), shared_knn=False)(pts)
+    assert shared.equal(apart)
+
+
 def test_point_backbone_teacher_maps_back_and_scales_colour():
     teacher = MODELS.build(dict(type='PointBackboneTeacher',
                                 backbone=dict(type='_SubsamplingPointNet'),

@@ -53,3 +53,33 @@ def test_canonical_order_depends_on_the_point_set_only():
     for seed in range(3):
         p = torch.randperm(60, generator=torch.Generator().manual_seed(seed))
         assert c[p][canonical_order(c[p])].tolist() == ref
+
+
+@pytest.mark.parametrize('name', ['uniform', 'voxels', 'plane', 'outlier',
+                                  'duplicates', 'voxel_duplicates',
+                                  'voxel_surface'])
+def test_tree_and_grid_paths_agree_with_brute_force(name, monkeypatch):
+    """The k-d tree path (scipy, certified) and the grid search give the
+    brute-force result, including rows the tree cannot certify (ties at
+    the k-th distance on voxel grids, duplicated points) that fall back to
+    the grid."""
+    from ovseg_plugins.seg3d.ops import knn as knn_mod
+    layouts = _layouts()
+    g = torch.Generator().manual_seed(1)
+    layouts['duplicates'] = torch.cat([layouts['uniform'][:300]] * 3)[
+        torch.randperm(900, generator=g)]
+    layouts['voxel_duplicates'] = torch.cat([layouts['voxels'][:400]] * 2)
+    # a voxelised surface in scrambled order (many ties at the k-th
+    # distance)
+    u = torch.rand(3000, 2, generator=g) * 40
+    surf = torch.stack([u[:, 0], u[:, 1], 3 * torch.sin(u[:, 0] / 6)],
+                       1).round().unique(dim=0)
+    layouts['voxel_surface'] = surf[torch.randperm(len(surf), generator=g)]
+    c = layouts[name]
+    ref = _brute(c, 48)
+    for tree in (True, False):
+        monkeypatch.setattr(knn_mod, '_USE_TREE', tree)
+        assert torch.equal(knn_indices(c, 48), ref), tree
+    # rows the tree certifies on its own: most of them
+    _, exact = knn_mod._tree_knn(c.float(), torch.arange(len(c)), 48)
+    assert exact.float().mean() > 0.5

@@ -54,3 +54,21 @@ def test_bad_task_and_mismatched_labels(vis):
                            vis_task='lidar_det')
     with pytest.raises(ValueError, match='2 labels for 3 points'):
         vis.add_datasample('s', dict(points=pts), sample([0, 0]))
+
+
+def test_default_palette_is_the_3d_outputs_palette(tmp_path):
+    """Without a dataset palette the visualizer colours classes as every
+    other 3D output (class_palette), and the legend gives the predicted
+    share of each class."""
+    from mmengine.registry import init_default_scope
+    init_default_scope('mmdet3d')
+    from ovseg_plugins.seg3d.visualization import PointSegLocalVisualizer
+    from ovseg_plugins.seg3d.visualization.palette import class_palette
+    v = PointSegLocalVisualizer(name=f'pointseg_pal_{id(tmp_path)}', dpi=40,
+                                point_size=200.)
+    v.dataset_meta = dict(classes=['wall', 'floor'])
+    pts = np.array([[0, 0, 0], [1, 1, 0]], np.float32)
+    img = v.add_datasample('s', dict(points=pts), sample([1, 1]))
+    floor = class_palette(2)[1]
+    assert ((img.reshape(-1, 3) == floor).all(1)).any()
+    assert not ((img.reshape(-1, 3) == class_palette(2)[0]).all(1)).any()

@@ -66,7 +66,7 @@ def test_full_resolution_intrinsics_rescaled_to_the_depth_frames(
     np.savetxt(exact, [[50., 0, 25], [0, 50., 20], [0, 0, 1]])
     direct = _run(tmp_path, scene, 'b', '--intrinsics', str(exact))
     assert np.array_equal(full['feat'], direct['feat'])
-    assert full['mask'].all()
+    assert full['seen'].all()
     lab = full['feat'].astype(np.float32).argmax(1)
     xs = pts[:, 0]
     assert (lab[xs < -0.02] == 0).all() and (lab[xs > 0.02] == 1).all()
@@ -116,7 +116,7 @@ def test_mmdet3d_posed_images_layout_equals_the_scannet_layout(
     assert 'occlusion from a z-buffer of the points' in log
     assert '2 views (0 skipped' in log
     np.testing.assert_array_equal(got['feat'], ref['feat'])
-    np.testing.assert_array_equal(got['mask'], ref['mask'])
+    np.testing.assert_array_equal(got['seen'], ref['seen'])
 
 
 def test_folder_without_frames_names_both_layouts_and_the_renderer(

@@ -329,6 +329,19 @@ class OVCLIPSegmentor(VocabularyMetaMixin, BaseSegmentor):
                                    mode='bilinear', align_corners=False)
         return logits
 
+    def crop_logits(self, crops: torch.Tensor) -> torch.Tensor:
+        """Query logits ``(B, Q, h, w)`` of preprocessed crops
+        ``(B, 3, h, w)``: what :meth:`slide_inference` averages per pixel
+        (the raster path calls it on the same crops)."""
+        return self._crop_logits(crops)
+
+    def logits_to_probs(self, logits: torch.Tensor) -> torch.Tensor:
+        """Class probabilities ``(C, H, W)`` of merged query logits
+        ``(Q, H, W)``, as :meth:`postprocess_result` computes them."""
+        return postprocess_query_logits(logits, self.query_to_class,
+                                        self.num_classes,
+                                        self.logit_scale)[0]
+
     def slide_inference(self, inputs: torch.Tensor) -> torch.Tensor:
         """Sliding-window query logits ``(B, Q, H, W)``; windows batched."""
         B, _, H, W = inputs.shape

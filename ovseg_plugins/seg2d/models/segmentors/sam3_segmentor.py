@@ -18,7 +18,8 @@ from ovseg_plugins.utils.validation import (backbone_with_pretrained,
 from ..utils.slide import slide_windows
 from ..utils.test_cfg import resolve_test_cfg
 from ..utils.vocabulary_meta import VocabularyMetaMixin
-from .ov_clip_segmentor import default_data_samples, pack_predictions
+from .ov_clip_segmentor import (default_data_samples, pack_predictions,
+                                 query_to_class_probs)
 
 
 @MODELS.register_module()
@@ -208,6 +209,17 @@ class SAM3Segmentor(VocabularyMetaMixin, BaseSegmentor):
                                   (h, w), mode='bilinear',
                                   align_corners=False)[0]
         return probs
+
+    def crop_logits(self, crops: torch.Tensor) -> torch.Tensor:
+        """Fused query probabilities ``(B, Q, h, w)`` of preprocessed crops
+        ``(B, 3, h, w)``: what :meth:`encode_decode` averages per pixel."""
+        return torch.stack([self.window_probs(c[None]) for c in crops])
+
+    def logits_to_probs(self, probs: torch.Tensor) -> torch.Tensor:
+        """Class scores ``(C, H, W)`` of merged query probabilities
+        ``(Q, H, W)`` (max over synonyms), as :meth:`predict`."""
+        return query_to_class_probs(probs, self.query_to_class,
+                                    self.num_classes)
 
     def encode_decode(self, inputs: torch.Tensor,
                       batch_img_metas: List[dict]) -> torch.Tensor:

@@ -23,6 +23,7 @@ import os.path as osp
 from typing import Dict, Optional, Sequence, Union
 
 import numpy as np
+import torch
 from mmdet3d.registry import METRICS
 from mmengine.evaluator import BaseMetric
 from mmengine.logging import print_log
@@ -199,8 +200,11 @@ class PointSegMetric(BaseMetric):
         output_dir (str, optional): Also save each scene's predicted labels
             as ``<output_dir>/<scene>.npy`` (``(N,)`` int64 class indices of
             the dataset, aligned with the scene's loaded points; ``<scene>``
-            is the point file's stem without ``_vh_clean_2``), written
-            atomically. ``tools/test.py --out DIR`` sets it.
+            is the point file's stem without ``_vh_clean_2``) and, when the
+            model gives logits, their scores as ``<scene>_scores.npy``
+            (``(N,)`` float32, the label's softmax probability: the rule of
+            ``GeoPurifyInferencer``'s ``pts_scores``), written atomically.
+            ``tools/test.py --out DIR`` sets it.
         format_only (bool): Only save the predictions (needs
             ``output_dir``); no ground truth is read and no metric is
             computed, for test splits without labels. Defaults to False.
@@ -254,7 +258,9 @@ class PointSegMetric(BaseMetric):
             if hasattr(pred, 'cpu'):
                 pred = pred.cpu().numpy()
             if self.output_dir:
-                self._save(ds, np.asarray(pred))
+                self._save(ds, np.asarray(pred),
+                           (ds.get('pts_seg_logits') or {}).get(
+                               'pts_seg_logits'))
             if self.format_only:
                 self.results.append(np.zeros((K, K), np.int64))
                 continue
@@ -263,9 +269,11 @@ class PointSegMetric(BaseMetric):
                 gt = gt.cpu().numpy()
             self.results.append(confusion_matrix(gt, pred, K))
 
-    def _save(self, data_sample: dict, pred: np.ndarray) -> None:
-        """``<output_dir>/<scene>.npy``, the scene named after its point
-        file (``lidar_path``), else its ``sample_idx``."""
+    def _save(self, data_sample: dict, pred: np.ndarray,
+              logits=None) -> None:
+        """``<output_dir>/<scene>.npy`` (and ``<scene>_scores.npy`` from
+        ``logits``), the scene named after its point file
+        (``lidar_path``), else its ``sample_idx``."""
         path = data_sample.get('lidar_path')
         if path:
             name = scene_name_of(path)
@@ -279,6 +287,12 @@ class PointSegMetric(BaseMetric):
         out = osp.join(self.output_dir, f'{name}.npy')
         labels = pred.reshape(-1).astype(np.int64)
         atomic_write(out, lambda tmp: np.save(tmp, labels), suffix='.npy')
+        if logits is not None:
+            from ovseg_plugins.seg3d.models.decode_heads.\
+                text_embedding_classifier import point_scores
+            scores = point_scores(torch.as_tensor(logits))[0].cpu().numpy()
+            atomic_write(out[:-4] + '_scores.npy',
+                         lambda tmp: np.save(tmp, scores), suffix='.npy')
         self._saved += 1
 
     def compute_metrics(self, results: list) -> Dict[str, float]:

@@ -72,3 +72,33 @@ class StudentAffinityNet(BaseModule):
         for blk in self.blocks:
             x = blk(x, coords, cache)
         return F.normalize(self.head(x), dim=-1)
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata,
+                              strict, missing_keys, unexpected_keys,
+                              error_msgs):
+        """Refuse weights without this student, or of other sizes, even
+        from a non-strict loader (mmengine's ``load_checkpoint``, used by
+        ``mmdet3d.apis.init_model``, only warns and keeps random weights).
+
+        Raises:
+            KeyError: Missing student keys or shape mismatches, named.
+        """
+        own = {k: v for k, v in self.state_dict(prefix=prefix).items()
+               if not k.endswith('num_batches_tracked')}
+        missing = sorted(k for k in own if k not in state_dict)
+        shapes = [f'{k}: weights {tuple(state_dict[k].shape)} vs model '
+                  f'{tuple(v.shape)}' for k, v in own.items()
+                  if k in state_dict and hasattr(state_dict[k], 'shape')
+                  and tuple(state_dict[k].shape) != tuple(v.shape)]
+        if missing or shapes:
+            what = (f'missing {missing[:3]} ({len(missing)} keys)'
+                    if missing else 'shape mismatches: ' +
+                    '; '.join(shapes[:3]))
+            raise KeyError(
+                f'StudentAffinityNet: the weights loaded into {prefix or ""}'
+                f'* do not hold this student ({what}); give a checkpoint of '
+                'this GeoPurify config (the student\'s sizes are in '
+                'model.backbone).')
+        super()._load_from_state_dict(state_dict, prefix, local_metadata,
+                                      strict, missing_keys, unexpected_keys,
+                                      error_msgs)

@@ -7,6 +7,7 @@ from mmdet3d.registry import MODELS
 from torch import nn
 
 from ovseg_plugins.utils.typing import ConfigType, OptConfigType
+from ovseg_plugins.utils.validation import check_number
 from .text_embedding_classifier import TextEmbeddingClassifier, text_scores
 
 POOLING_SETTINGS = ('knn', 'sharpen', 'iterations', 'chunk')
@@ -43,8 +44,9 @@ class AffinityPurifyHead(Base3DDecodeHead):
       ``dict(feats=(V, C') voxel features, emb=(V, D) student embeddings,
       coords=(V, 3), point2voxel=(N,), xyz=(N, 3))``, pools the features
       (:meth:`pool`, the first ``C`` = text-width columns kept) and returns
-      ``(1, num_classes, N)`` cosines with the text, the best synonym of
-      each class winning (:meth:`classify`); points whose pooled feature
+      ``(1, num_classes, N)`` logits ``logit_scale · cos`` with the text,
+      the best synonym of each class winning (:meth:`classify`, as the
+      authors' ``logit_scale · f̂ · t̂ᵀ``); points whose pooled feature
       is exactly zero take the scores of the nearest point with a non-zero
       one (``zero_fill``, the authors' evaluation).
     * **base_head** (a stock decode head, e.g. the ``PointNet2Head`` of a
@@ -70,6 +72,8 @@ class AffinityPurifyHead(Base3DDecodeHead):
             ``max(query_to_class) + 1``.
         zero_fill (bool): The text classifier's zero-feature rule. Defaults
             to True (authors').
+        logit_scale (float): Scale of the text classifier's cosines (its
+            logits; scores are their softmax). Defaults to 100.
         coord_key (str): Key of the point coordinates in the backbone's
             output dict (``base_head``); a list value (``fp_xyz`` of
             ``PointNet2SASSG``) gives its last level. Defaults to 'fp_xyz'.
@@ -84,6 +88,7 @@ class AffinityPurifyHead(Base3DDecodeHead):
                  query_to_class: Optional[torch.Tensor] = None,
                  num_classes: Optional[int] = None,
                  zero_fill: bool = True,
+                 logit_scale: float = 100.,
                  coord_key: str = 'fp_xyz',
                  detach_affinity: bool = True,
                  init_cfg=None,
@@ -126,7 +131,10 @@ class AffinityPurifyHead(Base3DDecodeHead):
                 int(q2c.max()) + 1
             super().__init__(channels=int(text.shape[1]), num_classes=n_cls,
                              dropout_ratio=0, init_cfg=init_cfg)
-            self.conv_seg = TextEmbeddingClassifier(text, q2c, n_cls)
+            self.conv_seg = TextEmbeddingClassifier(
+                text, q2c, n_cls, check_number('logit_scale', logit_scale,
+                                               'AffinityPurifyHead', lo=0,
+                                               lo_open=True))
             self.base_head = None
         pooling = dict(pooling)
         pooling.setdefault('type', 'GeometryGuidedPooling')
@@ -176,11 +184,11 @@ class AffinityPurifyHead(Base3DDecodeHead):
             point2voxel (Tensor, optional): ``(N,)`` voxel of each point.
 
         Returns:
-            Tensor: ``(num_classes, N)`` cosines.
+            Tensor: ``(num_classes, N)`` logits (``logit_scale · cos``).
         """
         clf = self._need_text('classify')
-        scores = text_scores(feats, clf.text_embeds, clf.query_to_class,
-                             clf.num_classes)
+        scores = clf.logit_scale * text_scores(
+            feats, clf.text_embeds, clf.query_to_class, clf.num_classes)
         zero = ~feats.ne(0).any(1)
         if point2voxel is not None:  # voxel -> points
             scores, zero = scores[:, point2voxel], zero[point2voxel]
@@ -197,9 +205,9 @@ class AffinityPurifyHead(Base3DDecodeHead):
         """Pooled features of one scene (text classifier): ``(V, C)`` from
         ``inputs`` ``feats (V, C')`` (``C' >= C``), ``emb``, ``coords``."""
         self._need_text('pool')
-        pooled = self.pooling(inputs['feats'], inputs['emb'],
-                              inputs['coords'])
-        return pooled[:, :self.channels]
+        # the pooling acts on each channel alone: pool only the C kept
+        return self.pooling(inputs['feats'][:, :self.channels],
+                            inputs['emb'], inputs['coords'])
 
     def _pool_base_features(self, feats_dict: dict) -> torch.Tensor:
         """The stock slot: the wrapped head's ``(B, channels, N)``

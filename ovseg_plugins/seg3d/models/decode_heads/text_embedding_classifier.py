@@ -8,7 +8,7 @@ from torch import nn
 
 from ...ops.knn import nearest_source
 
-__all__ = ['text_scores', 'TextEmbeddingClassifier']
+__all__ = ['text_scores', 'point_scores', 'TextEmbeddingClassifier']
 
 
 def text_scores(feats: torch.Tensor, text_embeds: torch.Tensor,
@@ -43,21 +43,36 @@ def text_scores(feats: torch.Tensor, text_embeds: torch.Tensor,
     return cls.t()
 
 
+def point_scores(logits: torch.Tensor):
+    """The score rule of every 3D door: the softmax over classes of
+    ``(num_classes, N)`` logits; a point's score is its label's
+    probability.
+
+    Returns:
+        tuple: ``scores (N,)`` float32 and ``labels (N,)`` int64.
+    """
+    return torch.softmax(logits.float(), dim=0).max(0)
+
+
 class TextEmbeddingClassifier(nn.Module):
     """:func:`text_scores` as the ``conv_seg`` of a decode head: ``(B, C,
-    N)`` features -> ``(B, num_classes, N)`` cosines. The text embeddings
-    are non-persistent buffers (they follow the vocabulary, not the
+    N)`` features -> ``(B, num_classes, N)`` logits ``logit_scale · cos``
+    (the GeoPurify authors' logits). The text embeddings are
+    non-persistent buffers (they follow the vocabulary, not the
     checkpoint).
 
     Args:
         text_embeds (Tensor): ``(Q, C)`` query embeddings.
         query_to_class (Tensor): ``(Q,)`` class of each query.
         num_classes (int): Classes.
+        logit_scale (float): Scale of the cosines. Defaults to 100.
     """
 
     def __init__(self, text_embeds: torch.Tensor,
-                 query_to_class: torch.Tensor, num_classes: int):
+                 query_to_class: torch.Tensor, num_classes: int,
+                 logit_scale: float = 100.):
         super().__init__()
+        self.logit_scale = float(logit_scale)
         self.register_buffer('text_embeds', torch.empty(0), persistent=False)
         self.register_buffer('query_to_class', torch.empty(0, dtype=torch.long),
                              persistent=False)
@@ -86,6 +101,6 @@ class TextEmbeddingClassifier(nn.Module):
 
     def forward(self, feat: torch.Tensor) -> torch.Tensor:
         """``(B, C, N)`` -> ``(B, num_classes, N)``."""
-        return torch.stack([
+        return self.logit_scale * torch.stack([
             text_scores(f.t(), self.text_embeds, self.query_to_class,
                         self.num_classes) for f in feat])

@@ -183,10 +183,18 @@ class GeoPurifySegmentor(Base3DSegmentor):
         return (pts[:, :3], pts[:, 3:6], pts[:, o:o + C],
                 pts[:, o + C:o + C + Ct])
 
-    def _voxel_inputs(self, pts: torch.Tensor, with_teacher: bool = False):
+    def _voxel_inputs(self, pts: torch.Tensor, with_teacher: bool = False,
+                      fused_only: bool = False):
+        """Voxel features ``x (V, C + 6)`` (fused, rgb, normals; ``(V, C)``
+        fused only with ``fused_only``: no normals are estimated), batch
+        coordinates ``(V, 4)``, the point -> voxel index and the voxel
+        teacher features (or None)."""
         xyz, rgb, fused, teacher = self._split(pts, with_teacher)
         coords, inv = voxelize(xyz, self.voxel_size)
         V = len(coords)
+        if fused_only:
+            return (scatter_mean(fused, inv, V),
+                    torch.cat([coords.new_zeros(V, 1), coords], 1), inv, None)
         if self.normals == 'columns':
             normals = F.normalize(pts[:, 6:9], dim=1)
         else:
@@ -311,7 +319,7 @@ class GeoPurifySegmentor(Base3DSegmentor):
         """``classes`` (first synonym of each vocabulary class) and a
         ``palette`` of the current vocabulary, plus any other metainfo set
         on the model (e.g. by ``mmdet3d.apis.init_model``)."""
-        from ovseg_plugins.seg3d.pointcloud_io import class_palette
+        from ovseg_plugins.seg3d.visualization.palette import class_palette
         meta = dict(self._meta_override)
         classes = tuple(self.vocabulary.class_names)
         palette = meta.get('palette')
@@ -362,7 +370,8 @@ class GeoPurifySegmentor(Base3DSegmentor):
     @torch.no_grad()
     def purify_with_teacher(self, pts: torch.Tensor,
                             teacher: OptConfigType = None,
-                            per_voxel: bool = False):
+                            per_voxel: bool = False,
+                            reference: bool = False):
         """Geometry-guided pooling with affinities from an online teacher
         instead of a trained student (no checkpoint needed).
 
@@ -378,6 +387,12 @@ class GeoPurifySegmentor(Base3DSegmentor):
             per_voxel (bool): Return the ``(V, C)`` voxel features and the
                 point -> voxel index ``(N,)`` instead of ``(N, C)`` (all
                 points of a voxel share its features).
+            reference (bool): Run the earlier implementation, for
+                comparisons: point normals estimated (then dropped), all
+                voxel channels pooled with the reference products, one
+                neighbour search per teacher K, grid kNN only. The result is
+                the same; the default path skips the unused work and runs
+                the fast products and the k-d tree kNN.
 
         Returns:
             Tensor | tuple: ``(N, C)`` pooled fused features, or
@@ -388,10 +403,38 @@ class GeoPurifySegmentor(Base3DSegmentor):
                 type='GeometricTeacher')
         if isinstance(teacher, dict):
             teacher = MODELS.build(teacher)
-        x, coords, inv, _ = self._voxel_inputs(pts)
+        if reference:
+            return self._purify_with_teacher_reference(pts, teacher,
+                                                       per_voxel)
+        # only the fused channels are pooled and kept: no normals needed
+        x, coords, inv, _ = self._voxel_inputs(pts, fused_only=True)
         centroids = scatter_mean(pts[:, :6].float(), inv, len(coords))
         emb = F.normalize(teacher(centroids).float(), dim=-1)
         pooled = self.decode_head.pool(dict(feats=x, emb=emb,
                                             coords=coords[:, 1:]))
         del x, emb
+        return (pooled, inv) if per_voxel else pooled[inv]
+
+    def _purify_with_teacher_reference(self, pts, teacher, per_voxel):
+        """:meth:`purify_with_teacher` as it was first written (see its
+        ``reference``)."""
+        from ...ops.knn import use_tree
+        pooling = self.decode_head.pooling
+        shared = getattr(teacher, 'shared_knn', None)
+        fast = pooling.fast
+        try:
+            pooling.fast = False
+            if shared is not None:
+                teacher.shared_knn = False
+            with use_tree(False):
+                x, coords, inv, _ = self._voxel_inputs(pts)
+                centroids = scatter_mean(pts[:, :6].float(), inv,
+                                         len(coords))
+                emb = F.normalize(teacher(centroids).float(), dim=-1)
+                pooled = pooling(x, emb, coords[:, 1:])
+        finally:
+            pooling.fast = fast
+            if shared is not None:
+                teacher.shared_knn = shared
+        pooled = pooled[:, :self.decode_head.channels]
         return (pooled, inv) if per_voxel else pooled[inv]

@@ -45,12 +45,16 @@ class GeometricTeacher(nn.Module):
         height_weight (float): Defaults to 1.0.
         color_weight (float): Defaults to 1.0.
         color_scale (float): Scale of the colours it receives (255: 0..255).
+        shared_knn (bool): One neighbour search for the largest K, sliced
+            for the smaller ones (the same neighbours, hence the same
+            features, as one search per K; False runs one per K).
     """
 
     def __init__(self, knn: Sequence[int] = (16, 48),
                  height_weight: float = 1.0, color_weight: float = 1.0,
-                 color_scale: float = 255.):
+                 color_scale: float = 255., shared_knn: bool = True):
         super().__init__()
+        self.shared_knn = shared_knn
         self.knn = tuple(knn)
         self.height_weight = height_weight
         self.color_weight = color_weight
@@ -68,8 +72,12 @@ class GeometricTeacher(nn.Module):
                              f'rgb, got {tuple(points.shape)}')
         xyz = points[:, :3].float()
         groups = []
+        # one search for the largest K: the first k of its (distance,
+        # index)-ordered neighbours are exactly the k nearest
+        nbr = knn_indices(xyz, max(self.knn)) if self.shared_knn else None
         for k in self.knn:
-            groups.append(local_shape_features(xyz, knn_indices(xyz, k)))
+            groups.append(local_shape_features(
+                xyz, nbr[:, :k] if nbr is not None else knn_indices(xyz, k)))
         h = xyz[:, 2:3] - xyz[:, 2:3].min()
         groups.append(self.height_weight * h)
         rgb = points[:, 3:6].float() / self.color_scale
