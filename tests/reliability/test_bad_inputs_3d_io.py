@@ -348,6 +348,62 @@ def test_colmap_images_of_another_aspect_ratio(tmp_path):
 
 
 # The rows of docs/bad_inputs.md (written by tools/misc/bad_inputs_doc.py):
+# ------------------------------------------------------------- blocks
+def test_blocks_of_no_size():
+    from ovseg_plugins.apis.geopurify.chunked import plan_blocks
+    with pytest.raises(ValueError, match=r'^block_size must be > 0 metres, '
+                       r'got 0$'):
+        plan_blocks(_grid(), 0, 0)
+
+
+def test_blocks_overlap_wider_than_a_block():
+    from ovseg_plugins.apis.geopurify.chunked import plan_blocks
+    with pytest.raises(ValueError, match=r'^overlap must be within \[0, '
+                       r'block_size / 2 = 1.0\] metres, got 3.0$'):
+        plan_blocks(_grid(), 2., 3.)
+
+
+def test_blocks_launcher_unknown():
+    from ovseg_plugins.apis.geopurify.chunked import init_block_processes
+    with pytest.raises(ValueError, match=r"^launcher must be 'none' or "
+                       r"'pytorch' \(torchrun\), got 'slurm'$"):
+        init_block_processes('slurm')
+
+
+def test_blocks_one_too_sparse_for_the_views():
+    """A scene whose far tile holds a handful of points: the view rule's
+    error names the block and both options."""
+    import torch
+
+    from ovseg_plugins.apis import GeoPurifyInferencer
+    from ovseg_plugins.apis.geopurify.chunked import segment_in_blocks
+    rng = np.random.default_rng(0)
+    dense = np.concatenate([rng.uniform(0, 4, (3000, 2)),
+                            rng.uniform(0, 1, (3000, 1))], 1)
+    sparse = np.concatenate([rng.uniform(8.5, 9, (12, 2)),
+                             rng.uniform(0, 1, (12, 1))], 1)
+    pts = np.concatenate([np.concatenate([dense, sparse]),
+                          rng.uniform(0, 255, (3012, 3))], 1)
+    g = torch.Generator().manual_seed(0)
+    w = torch.randn(8, 3, generator=g)
+    inf = GeoPurifyInferencer(
+        'a;b', feature_model=lambda img: torch.einsum(
+            'dc,hwc->dhw', w, torch.as_tensor(img).float()[::8, ::8] / 255),
+        text_embeddings=lambda q: torch.randn(len(q), 8, generator=g),
+        views=4, render_size=(160, 120), show_progress=False,
+        lift_cfg=dict(min_visible=50))
+    inf.model.decode_head.pooling.knn = 8
+    with pytest.raises(ValueError) as e:
+        segment_in_blocks(inf, pts, block_size=4., overlap=0.5)
+    msg = str(e.value)
+    assert msg.startswith('block 2 of 2 (tile (1, 1), 12 points with '
+                          'context): <array> [block 1]: the cloud is too '
+                          'small or too sparse for the view rule: 12 points')
+    assert 'Lower lift_cfg=dict(min_visible=...)' in msg
+    assert msg.endswith('With blocks, larger ones (block_size, now 4.0 m) '
+                        'hold more points per view.')
+
+
 # test (with its parametrize id) -> (section, input, behaviour).
 BAD_INPUTS_DOC = {
     'test_las_point_format_without_colour': (
@@ -492,4 +548,26 @@ BAD_INPUTS_DOC = {
         '`ValueError` from the lifting\'s intrinsics rule: "<cameras file> '
         'camera 1: intrinsics for a 80x60 frame (given) do not fit the 80x80 '
         'frames read"'),
+    'test_blocks_of_no_size': (
+        '3d',
+        'Large scene in blocks: `block_size` of 0 or less',
+        '`ValueError`: "block_size must be > 0 metres, got 0"'),
+    'test_blocks_overlap_wider_than_a_block': (
+        '3d',
+        'Large scene in blocks: overlap wider than half a block',
+        '`ValueError`: "overlap must be within [0, block_size / 2 = 1.0] '
+        'metres, got 3.0"'),
+    'test_blocks_launcher_unknown': (
+        '3d',
+        'Large scene in blocks: a launcher other than `none` / `pytorch`',
+        '`ValueError`: "launcher must be \'none\' or \'pytorch\' '
+        '(torchrun), got \'slurm\'"'),
+    'test_blocks_one_too_sparse_for_the_views': (
+        '3d',
+        'Large scene in blocks: a block too sparse for the view rule',
+        '`ValueError`: "block 2 of 2 (tile (1, 1), 12 points with context): '
+        '<cloud> [block 1]: the cloud is too small or too sparse for the view '
+        'rule: ... Lower lift_cfg=dict(min_visible=...) (e.g. to N) ... With '
+        'blocks, larger ones (block_size, now 4.0 m) hold more points per '
+        'view."'),
 }

@@ -19,8 +19,8 @@ kNN's share, and peak-RSS growth per size (each size in its own process).
 
 Purification, side by side in one process on one thread: the purify stage
 of the checkpoint-free chain (``GeoPurifySegmentor.purify_with_teacher``
-with the ``GeometricTeacher``, 2 cm voxels, K = 96, 18 products, as
-``GeoPurifyInferencer`` runs it) on a procedural room of
+with the ``GeometricTeacher``, the model ``GeoPurifyInferencer`` builds
+without a config: 2 cm voxels, K = 96, the authors' 19 products) on a procedural room of
 ``--purify-points`` points with 512-d view-fragmented features
 (``ovseg_plugins.seg3d.synthetic``: class prototypes play the text), run
 by the reference implementation (``reference=True``: the earlier code, kept
@@ -154,7 +154,8 @@ def purify_compare(n_points, dim=512, seed=0):
     import torch
     from mmengine.registry import init_default_scope
 
-    from ovseg_plugins.apis.geopurify_inferencer import default_model_cfg
+    from ovseg_plugins.apis.geopurify.model_config import \
+        inference_model_cfg
     from ovseg_plugins.seg3d.synthetic import (ROOM_CLASSES,
                                                class_prototypes, miou,
                                                procedural_room,
@@ -169,7 +170,7 @@ def purify_compare(n_points, dim=512, seed=0):
                                    protos, seed=seed)
     pts = torch.cat([torch.from_numpy(room['points']),
                      torch.from_numpy(raw)], 1)
-    model = MODELS.build(dict(default_model_cfg(dim),
+    model = MODELS.build(dict(inference_model_cfg(None, dim)[0],
                               class_names=list(ROOM_CLASSES),
                               text_embeddings=torch.from_numpy(protos)))
     teacher = MODELS.build(dict(type='GeometricTeacher'))

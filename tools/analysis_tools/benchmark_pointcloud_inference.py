@@ -16,6 +16,16 @@ steps), classify, save (labels, scores, coloured .ply, picture). Memory is
 the process's resident set size sampled every 5 ms: the peak during each
 stage, minus the resident size once the models are built ("above base").
 Prints one table and the ratio peak(800k) / peak(200k) above base.
+
+``--blocks`` runs large scenes in spatial blocks instead
+(``ovseg_plugins.apis.geopurify.chunked``), default sizes 0.2 / 2.5 / 10 M
+points: a procedural city block (``synthetic.procedural_city_block``: ground,
+box buildings, trees; about 1e4 points per m²) written as .ply, a random 2D
+model (random weights: a fixed random 64-d 8x8-patch projection of the
+rendered views, the cost of a small 2D backbone; labels are meaningless),
+8 rendered views per block, ``--block`` m tiles with ``--overlap`` m of
+context. Per-stage seconds (summed over the blocks), peak RSS above base,
+and the ratio peak(largest) / peak(second largest).
 """
 import argparse
 import json
@@ -61,6 +71,17 @@ class RssSampler(threading.Thread):
     def peak(self, t0, t1):
         vals = [m for t, m in self.samples if t0 <= t <= t1]
         return max(vals) if vals else rss_mb()
+
+
+def _start_measuring():
+    """Resident size once the models are built (``base``), a started
+    :class:`RssSampler` and the start time."""
+    import gc
+    gc.collect()
+    base = rss_mb()
+    sampler = RssSampler()
+    sampler.start()
+    return base, sampler, time.perf_counter()
 
 
 def purify_breakdown(inf, cloud):
@@ -117,12 +138,7 @@ def child(n_points, views, size, clip, threads, breakdown_at=200000):
                               feature_model=dict(model_name=clip),
                               views=views, render_size=tuple(size),
                               show_progress=False)
-    import gc
-    gc.collect()
-    base = rss_mb()
-    sampler = RssSampler()
-    sampler.start()
-    t0 = time.perf_counter()
+    base, sampler, t0 = _start_measuring()
     cloud = read_point_cloud(ply)
     t_read = time.perf_counter()
     inf(cloud, out_dir=osp.join(work, 'out'))
@@ -145,6 +161,107 @@ def child(n_points, views, size, clip, threads, breakdown_at=200000):
                 stages={k: rows[k] for k in STAGES if k in rows})
 
 
+def _random_2d_model(dim=64, patch=8, seed=0):
+    """A fixed random patch projection (``(H, W, 3) -> (dim, H/8, W/8)``)
+    and random text embeddings: a 2D model with random weights."""
+    import torch
+    g = torch.Generator().manual_seed(seed)
+    w = torch.randn(dim, 3 * patch * patch, generator=g)
+
+    def image_fn(img):
+        x = torch.as_tensor(img).float().permute(2, 0, 1)[None] / 255.
+        cols = torch.nn.functional.unfold(x, patch, stride=patch)[0]
+        h, wd = x.shape[2] // patch, x.shape[3] // patch
+        return (w @ (cols - 0.5)).reshape(dim, h, wd)
+
+    def text_fn(queries):
+        gt = torch.Generator().manual_seed(seed + 1)
+        return torch.randn(len(queries), dim, generator=gt)
+    return image_fn, text_fn
+
+
+def blocks_child(n_points, block, overlap, views, size, threads):
+    import torch
+    torch.set_num_threads(threads)
+    from ovseg_plugins.apis.geopurify.chunked import segment_in_blocks
+    from ovseg_plugins.apis.geopurify_inferencer import GeoPurifyInferencer
+    from ovseg_plugins.seg3d.pointcloud_io import read_point_cloud, write_ply
+    from ovseg_plugins.seg3d.synthetic import (CITY_CLASSES,
+                                               procedural_city_block)
+    city = procedural_city_block(n_points)
+    work = tempfile.mkdtemp(prefix='bench3d_blocks_')
+    ply = osp.join(work, 'city.ply')
+    write_ply(ply, city['points'][:, :3], city['points'][:, 3:6])
+    del city
+    image_fn, text_fn = _random_2d_model()
+    inf = GeoPurifyInferencer(';'.join(CITY_CLASSES),
+                              feature_model=image_fn,
+                              text_embeddings=text_fn, views=views,
+                              render_size=tuple(size), show_progress=False)
+    base, sampler, t0 = _start_measuring()
+    cloud = read_point_cloud(ply)
+    t_read = time.perf_counter() - t0
+    res = segment_in_blocks(inf, cloud, block_size=block, overlap=overlap,
+                            out_dir=osp.join(work, 'out'))
+    total = time.perf_counter() - t0
+    sampler.stop()
+    stages = dict(read=t_read, **res['stage_times'])
+    stages['save + picture'] = total - sum(stages.values())
+    return dict(points=len(cloud), blocks=res['blocks'], base_mb=base,
+                total_s=total, peak_mb=sampler.peak(t0, t0 + total) - base,
+                stages=stages)
+
+
+def _run_children(args, flag, extra):
+    """Each size of ``args.points`` in a fresh process (``flag`` N and the
+    common options plus ``extra``); their RESULT dicts."""
+    res = []
+    for n in args.points:
+        r = subprocess.run(
+            [sys.executable, osp.abspath(__file__), flag, str(n),
+             '--views', str(args.views), '--size', *map(str, args.size),
+             '--threads', str(args.threads), *extra],
+            capture_output=True, text=True,
+            env=dict(os.environ, OMP_NUM_THREADS=str(args.threads)))
+        line = [ln for ln in r.stdout.splitlines() if ln.startswith('RESULT')]
+        if r.returncode or not line:
+            raise RuntimeError(f'{n} points failed:\n{r.stderr[-3000:]}')
+        res.append(json.loads(line[0][7:]))
+        print(f'{res[-1]["points"]:,} points: {res[-1]["total_s"]:.1f} s, '
+              f'peak {res[-1]["peak_mb"]:.0f} MB above base', flush=True)
+    return res
+
+
+def main_blocks(args):
+    res = _run_children(args, '--blocks-child', [
+        '--block', str(args.block), '--overlap', str(args.overlap)])
+    if args.json:
+        print(json.dumps(res, indent=2))
+        return res
+    names = list(dict.fromkeys(k for r in res for k in r['stages']))
+    print('| stage (s) | ' + ' | '.join(f'{r["points"]:,} pts' for r in res)
+          + ' |\n' + '|---' * (len(res) + 1) + '|')
+    for k in names:
+        print(f'| {k} | ' + ' | '.join(f'{r["stages"].get(k, 0):.1f}'
+                                       for r in res) + ' |')
+    for key, fmt in (('blocks', '{}'), ('total_s', '**{:.1f}**'),
+                     ('peak_mb', '**{:.0f}**')):
+        label = dict(blocks='blocks', total_s='**total s**',
+                     peak_mb='**peak RSS above base (MB)**')[key]
+        print(f'| {label} | ' + ' | '.join(fmt.format(r[key]) for r in res)
+              + ' |')
+    print(f'\nbase resident size (models built): {res[0]["base_mb"]:.0f} '
+          f'MB; threads {args.threads}; block {args.block} m, overlap '
+          f'{args.overlap} m; {args.views} rendered views '
+          f'{args.size[0]}x{args.size[1]} per block')
+    if len(res) >= 2:
+        a, b = res[-2], res[-1]
+        print(f'peak({b["points"]:,}) / peak({a["points"]:,}) above base = '
+              f'{b["peak_mb"] / max(a["peak_mb"], 1e-9):.2f} (points ratio '
+              f'{b["points"] / a["points"]:.2f})')
+    return res
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('--points', type=int, nargs='+',
@@ -156,28 +273,32 @@ def main(argv=None):
     p.add_argument('--json', action='store_true')
     p.add_argument('--breakdown', type=int, default=200000,
                    help='time the purify steps one by one at this size')
+    p.add_argument('--blocks', action='store_true',
+                   help='large scenes in spatial blocks (default sizes '
+                   '0.2 / 2.5 / 10 M points, a procedural city block)')
+    p.add_argument('--block', type=float, default=5.,
+                   help='--blocks: tile side (m)')
+    p.add_argument('--overlap', type=float, default=0.5,
+                   help='--blocks: context margin (m)')
     p.add_argument('--child', type=int, help=argparse.SUPPRESS)
+    p.add_argument('--blocks-child', type=int, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    if args.blocks_child:
+        print('RESULT ' + json.dumps(blocks_child(
+            args.blocks_child, args.block, args.overlap, args.views,
+            args.size, args.threads)))
+        return
+    if args.blocks:
+        if args.points == p.get_default('points'):
+            args.points = [200000, 2500000, 10000000]
+        return main_blocks(args)
     if args.child:
         print('RESULT ' + json.dumps(child(args.child, args.views, args.size,
                                              args.clip, args.threads,
                                              args.breakdown)))
         return
-    res = []
-    for n in args.points:
-        r = subprocess.run(
-            [sys.executable, osp.abspath(__file__), '--child', str(n),
-             '--views', str(args.views), '--size', *map(str, args.size),
-             '--clip', args.clip, '--threads', str(args.threads),
-             '--breakdown', str(args.breakdown)],
-            capture_output=True, text=True,
-            env=dict(os.environ, OMP_NUM_THREADS=str(args.threads)))
-        line = [ln for ln in r.stdout.splitlines() if ln.startswith('RESULT')]
-        if r.returncode or not line:
-            raise RuntimeError(f'{n} points failed:\n{r.stderr[-3000:]}')
-        res.append(json.loads(line[0][7:]))
-        print(f'{res[-1]["points"]} points: {res[-1]["total_s"]:.1f} s, '
-              f'peak {res[-1]["peak_mb"]:.0f} MB above base', flush=True)
+    res = _run_children(args, '--child', [
+        '--clip', args.clip, '--breakdown', str(args.breakdown)])
     if args.json:
         print(json.dumps(res, indent=2))
         return res

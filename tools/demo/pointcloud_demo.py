@@ -26,6 +26,12 @@ classes, ``,`` between synonyms, or a class-name file. Writes
 ``<stem>_labels.png`` (picture with a legend) to ``--out-dir``; a progress
 bar per stage.
 ``--random-clip`` runs a random tiny CLIP: a plumbing check only.
+
+Large scenes: ``--block-size M`` runs x-y tiles of about M metres one by
+one, each with ``--block-overlap`` metres of context (each point labelled by
+the tile that contains it; ``ovseg_plugins.apis.geopurify.chunked``);
+``torchrun --nproc_per_node N tools/demo/pointcloud_demo.py ... --launcher
+pytorch`` spreads the tiles over N processes (same labels).
 """
 import argparse
 import os.path as osp
@@ -88,6 +94,14 @@ def parse_args(argv=None):
                    'visible in it (the authors\' rule: 400)')
     p.add_argument('--load-dim', type=int, help='float32 columns per point '
                    'of a .bin file (default 6: x y z r g b)')
+    p.add_argument('--block-size', type=float, default=0., metavar='M',
+                   help='large scenes: run x-y tiles of about M metres one '
+                   'by one (0: the whole scene at once)')
+    p.add_argument('--block-overlap', type=float, default=1., metavar='M',
+                   help='context around each tile (metres, at most half '
+                   'the block size)')
+    p.add_argument('--launcher', choices=['none', 'pytorch'], default='none',
+                   help='pytorch: blocks over the processes of torchrun')
     p.add_argument('--device', default='cpu')
     p.add_argument('--no-progress', action='store_true')
     return p.parse_args(argv)
@@ -152,9 +166,19 @@ def main(argv=None):
     extra = {} if args.load_dim is None else dict(load_dim=args.load_dim)
     if args.images or args.colmap_undistort:
         extra.update(images=args.images, undistort=args.colmap_undistort)
-    res = inferencer(dict(points=args.scene, frames=args.frames)
-                     if args.frames else args.scene, out_dir=args.out_dir,
-                     **extra)
+    if args.block_size:
+        from ovseg_plugins.apis.geopurify.chunked import segment_in_blocks
+        res = segment_in_blocks(inferencer, args.scene, args.block_size,
+                                args.block_overlap, args.out_dir,
+                                frames=args.frames, launcher=args.launcher,
+                                **extra)
+        if res['rank']:
+            return res
+        inferencer.stage_times = res['stage_times']
+    else:
+        res = inferencer(dict(points=args.scene, frames=args.frames)
+                         if args.frames else args.scene,
+                         out_dir=args.out_dir, **extra)
     for pred in res['predictions']:
         lab = pred['pts_semantic_mask']
         counts = np.bincount(lab, minlength=len(pred['classes']))

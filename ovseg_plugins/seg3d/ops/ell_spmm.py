@@ -4,14 +4,13 @@ ELL layout of a kNN affinity: ``A[i, nbr[i, k]] = w[i, k]``), on CPU.
 The products of geometry-guided pooling are memory-bound gathers of
 neighbour rows. This kernel keeps each output row in L1 while it adds four
 scaled neighbour rows per pass (the compiler vectorises the channel loop for
-the machine it runs on); on one thread it is about 2x faster than the CSR
-product of torch's sparse BLAS on the same matrix (measured by
-``tools/analysis_tools/benchmark_geopurify.py``).
+the machine it runs on); its effect on the whole purification is measured by
+``tools/analysis_tools/benchmark_geopurify.py --purify-only``.
 
 The C source below is compiled once per machine with the system C compiler
-(``cc``, ``-O3 -march=native``) into the user cache
-(``$OVSEG_PLUGINS_CACHE`` or ``~/.cache/ovseg_plugins``; the file name holds
-a hash of the source, the compiler and the CPU, written atomically) and
+(``cc``, ``-O3 -march=native``) into the project's cache (``ops/`` under
+``$OVSEG_CACHE_DIR`` or ``~/.cache/ovseg_plugins``; the file name holds a
+hash of the source, the compiler and the CPU; written atomically) and
 loaded with :mod:`ctypes`. Without a compiler, or with
 ``OVSEG_PLUGINS_NO_CC=1``, :func:`ell_spmm_available` is False and callers
 use torch's sparse product (same values up to float rounding).
@@ -27,6 +26,8 @@ import tempfile
 from typing import Optional
 
 import torch
+
+from ovseg_plugins.utils.paths import default_cache_dir
 
 __all__ = ['ell_spmm', 'ell_spmm_available']
 
@@ -90,8 +91,7 @@ def _build() -> Optional[ctypes.CDLL]:
     key = hashlib.sha256('\n'.join(
         [_SRC, cc, version, ' '.join(flags), _cpu_key()]).encode()
     ).hexdigest()[:16]
-    cache = osp.join(os.environ.get('OVSEG_PLUGINS_CACHE') or osp.join(
-        osp.expanduser('~'), '.cache', 'ovseg_plugins'), 'ops')
+    cache = osp.join(default_cache_dir(), 'ops')
     lib = osp.join(cache, f'ell_spmm_{key}.so')
     if not osp.isfile(lib):
         try:

@@ -9,7 +9,7 @@ from ovseg_plugins.seg3d.ops import ell_spmm as mod
 @pytest.fixture
 def fresh_kernel(tmp_path, monkeypatch):
     """A kernel built into a temporary cache (module state restored)."""
-    monkeypatch.setenv('OVSEG_PLUGINS_CACHE', str(tmp_path))
+    monkeypatch.setenv('OVSEG_CACHE_DIR', str(tmp_path))
     monkeypatch.delenv('OVSEG_PLUGINS_NO_CC', raising=False)
     monkeypatch.setattr(mod, '_LIB', None)
     monkeypatch.setattr(mod, '_TRIED', False)
