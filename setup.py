@@ -30,9 +30,10 @@ def parse_requirements(fname):
 
 
 def add_mim_extension():
-    """Expose ``configs/`` as ``ovseg_plugins/.mim/configs``: mmengine reads
-    ``ovseg_plugins::<path>`` bases from there (the layout mmseg and mmdet3d
-    use). Editable installs link it; wheels and sdists get a copy."""
+    """Expose ``configs/`` as ``ovseg_plugins/.mim/configs``, the layout
+    mmseg and mmdet3d use: installed copies find their configs there
+    (``ovseg_plugins.utils.config_paths.config_root``). Editable installs
+    link it; wheels and sdists get a copy."""
     if 'develop' in sys.argv or 'editable_wheel' in sys.argv:
         mode = 'symlink'
     elif any(c in sys.argv for c in ('sdist', 'bdist_wheel', 'install',
@@ -56,8 +57,8 @@ def add_mim_extension():
             pass
     if not linked:
         shutil.copytree(src, dst)
-    # mmengine loads .mim/model-index.yml before any ovseg_plugins:: base;
-    # it lists the method metafiles (MIM format) present at install time
+    # .mim/model-index.yml lists the method metafiles (MIM format) present
+    # at install time
     metafiles = sorted(
         osp.join('configs', d, f) for d in os.listdir(src)
         if osp.isdir(osp.join(src, d)) for f in os.listdir(osp.join(src, d))

@@ -37,7 +37,6 @@ def load_config(args):
     then config, then ./work_dirs/<config stem>); sets LOCAL_RANK."""
     from mmengine.config import Config
 
-    import ovseg_plugins  # noqa: F401  (registers the ovseg_plugins:: scope)
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
     if not osp.isfile(args.config):
@@ -128,20 +127,36 @@ def run_runner(cfg, method: str):
 
     from ovseg_plugins.utils import WeightsNotFoundError
     from ovseg_plugins.utils.run_checks import weights_error_in_config_terms
-    try:
-        runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else \
-            RUNNERS.build(cfg)
-    except WeightsNotFoundError as e:  # say it in config keys
-        raise SystemExit(weights_error_in_config_terms(e, cfg)) from None
     # the input checks are the config's RunInputChecksHook (default_hooks):
-    # the same with mmseg's / mmdet3d's own tools
+    # the same with mmseg's / mmdet3d's own tools. Weights a config names
+    # (pretrained) load on first need, unless load_from supplied them.
     try:
+        try:
+            runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else \
+                RUNNERS.build(cfg)
+        except (KeyError, TypeError) as e:  # a type or key nothing takes
+            raise SystemExit(build_error_in_config_terms(e, cfg)) from None
         out = getattr(runner, method)()
+    except WeightsNotFoundError as e:  # say it in config keys
+        _shutdown_distributed(sync=False)
+        raise SystemExit(weights_error_in_config_terms(e, cfg)) from None
     except BaseException:
         _shutdown_distributed(sync=False)  # a failed rank must not wait
         raise
     _shutdown_distributed(sync=True)
     return out
+
+
+def build_error_in_config_terms(err: Exception, cfg) -> str:
+    """A registry / constructor error of the Runner build, with the config
+    file named (mmengine names the class or registry, not the file)."""
+    msg = str(err.args[0]) if isinstance(err, KeyError) and err.args else \
+        str(err)
+    return (f'{cfg.filename or "the config"}: cannot build the run from '
+            f'this config ({type(err).__name__}: {msg[:1500]}). Check the '
+            '`type` and the keys of the dict named there (model, '
+            'dataloaders, evaluators, hooks), or the --cfg-options that '
+            'set them.')
 
 
 def _shutdown_distributed(sync: bool):

@@ -86,9 +86,13 @@ def build_cfg(args) -> Config:
         evaluators = cfg.test_evaluator
         if isinstance(evaluators, (dict, ConfigDict)):
             evaluators = [evaluators]
+        from ovseg_plugins.utils.config_checks import (init_options,
+                                                       metric_class)
         for ev in evaluators:
             ev['output_dir'] = args.out
-            ev['keep_results'] = True
+            cls = metric_class(ev, cfg.get('default_scope'))
+            if cls is not None and 'keep_results' in init_options(cls):
+                ev['keep_results'] = True
     return cfg
 
 

@@ -1,4 +1,7 @@
-# SegEarth-OV on massachusetts_road (training-free).
+# SegEarth-OV on massachusetts_road (training-free) with the BILINEAR neck:
+# runs with the CLIP weights alone, but it is not the paper's setting. The
+# paper's number is reproduced by simfeatup/massachusetts_road.py (the authors'
+# SimFeatUp upsampler).
 _base_ = [
     '../_base_/datasets/ov_massachusetts_road.py', '../_base_/models/segearth_vit-b16.py',
     '../_base_/default_runtime.py', '../_base_/schedules/test_only.py'

@@ -1,4 +1,6 @@
-# SegEarth-OV on whu_sat_ii (training-free).
+# SegEarth-OV on whu_sat_ii (training-free) with the BILINEAR neck: runs with
+# the CLIP weights alone, but it is not the paper's setting. The paper's number
+# is reproduced by simfeatup/whu_sat_ii.py (the authors' SimFeatUp upsampler).
 _base_ = [
     '../_base_/datasets/ov_whu_sat_ii.py', '../_base_/models/segearth_vit-b16.py',
     '../_base_/default_runtime.py', '../_base_/schedules/test_only.py'

@@ -71,7 +71,6 @@ ROOT = osp.dirname(osp.dirname(HERE))
 for _p in (ROOT, HERE):
     if _p not in sys.path:
         sys.path.insert(0, _p)
-os.environ.setdefault('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD', '1')
 
 DEFAULT_DATA = osp.join(ROOT, '..', 'shared', 'data', 'rs', 'loveda')
 CROP = 64
@@ -471,7 +470,8 @@ def experiment(data_src, work_dir, seeds=(0, 1, 2), n=200, iters=500,
                                         log=lambda m: None)['seconds']
     if embedder == 'oracle':  # swap the bank's embeddings, same bank
         from ovseg_plugins.coido.utils.io import atomic_save_torch
-        b = torch.load(bank, weights_only=False)
+        from ovseg_plugins.utils import load_torch_file
+        b = load_torch_file(bank, 'feature bank')
         labels = train_crops(data, n, p2.model.data_preprocessor)[1]
         b['embeddings'] = oracle_semantic_embeddings(
             labels, meta['label_maps'], noise=oracle_noise)

@@ -253,7 +253,8 @@ def main(argv=None):
     p2.coido.extract.embedder = dict(source='backbone')  # untrained
     bank_file = osp.join(a.work_dir, 'feature_bank.pt')
     extract_feature_bank(p2, bank_file, log=lambda m: None)
-    bank = torch.load(bank_file, weights_only=False)
+    from ovseg_plugins.utils import load_torch_file
+    bank = load_torch_file(bank_file, 'feature bank')
 
     imgs, labels, x = train_crops(data, n, p2.model.data_preprocessor)
     # an untrained backbone like the bank's embedder (PyTorch default init,

@@ -1,12 +1,15 @@
 """Config names of the inferencers: a config file, an alias or a name under
-the repository's ``configs/`` (no framework imported)."""
+the package's configs (``ovseg_plugins/.mim/configs`` once installed; the
+repository's ``configs/`` in a source checkout; no framework imported)."""
 import glob
 import os.path as osp
+
+from ovseg_plugins.utils.config_paths import config_root
 
 __all__ = ['REPO_ROOT', 'CONFIG_ROOT', 'ALIASES', 'resolve_config']
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-CONFIG_ROOT = osp.join(REPO_ROOT, 'configs')
+CONFIG_ROOT = config_root()
 ALIASES = {
     'segearth': '_base_/models/segearth_vit-b16.py',
     'segearth-ov': '_base_/models/segearth_vit-b16.py',

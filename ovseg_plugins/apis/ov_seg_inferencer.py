@@ -32,6 +32,8 @@ from ovseg_plugins.apis.config_names import (ALIASES, CONFIG_ROOT,  # noqa: F401
                                              REPO_ROOT, resolve_config)
 from ovseg_plugins.utils import (UnsafeCheckpointError, WeightsNotFoundError,
                                  load_torch_file)
+from ovseg_plugins.utils.deferred_weights import (DeferredWeights,
+                                                  ensure_model_weights)
 from ovseg_plugins.utils.io import atomic_write
 from ovseg_plugins.utils.picture_stamp import RANDOM_WEIGHTS_STAMP
 
@@ -184,12 +186,18 @@ class OVSegInferencer(MMSegInferencer):
         checkpoint = None
         if weights is not None:
             if _is_segmentor_checkpoint(weights):
+                # its tensors replace the config's named weights, which
+                # are then never looked up (deferred to first need)
                 checkpoint = load_torch_file(weights, 'checkpoint')
-                cfg.model.backbone.pretrained = None
             else:
                 cfg.model.backbone.pretrained = weights
+        model = MODELS.build(cfg.model)
+        model.cfg = cfg
+        self._load_weights_to_model(model, checkpoint, cfg)
         try:
-            model = MODELS.build(cfg.model)
+            # the named weights a checkpoint did not supply, now (the
+            # backbone defers them to first need)
+            ensure_model_weights(model)
         except WeightsNotFoundError as e:
             # only the config's default weights may fall back to random
             # ones: weights the caller named must exist
@@ -198,13 +206,13 @@ class OVSegInferencer(MMSegInferencer):
             self.random_weights_reason = str(e).splitlines()[0]
             warnings.warn(f'{self.random_weights_reason} -> running with '
                           'RANDOM weights (plumbing check only).')
+            for m in model.modules():
+                if isinstance(m, DeferredWeights):
+                    m.drop_pending_weights()
             cfg.model.backbone.pretrained = None
-            model = MODELS.build(cfg.model)
             self.random_weights = True
         if cfg.model.backbone.get('pretrained') is None and checkpoint is None:
             self.random_weights = True
-        model.cfg = cfg
-        self._load_weights_to_model(model, checkpoint, cfg)
         model.to(device)
         model.eval()
         return model

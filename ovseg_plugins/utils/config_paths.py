@@ -10,9 +10,28 @@ value: ``data_root`` alone relocates every path built from it (points,
 fused and teacher features, text embeddings), ``fused_root`` alone moves
 the fused features in every pipeline.
 """
+import os.path as osp
 from typing import Any, Dict, List, Tuple
 
-__all__ = ['merge_cfg_options', 'rebase_paths']
+__all__ = ['merge_cfg_options', 'rebase_paths', 'config_root']
+
+_PACKAGE = osp.dirname(osp.dirname(osp.abspath(__file__)))
+
+
+def config_root() -> str:
+    """The folder of the configs shipped with the package.
+
+    An installed package holds them under ``ovseg_plugins/.mim/configs``
+    (the OpenMMLab layout: ``setup.py`` copies ``configs/`` there for wheels
+    and links it for editable installs); a source checkout that was never
+    installed has them in ``configs/`` beside the package. Inherit them in a
+    config of your own by path: ``_base_ = ['<config_root()>/segearth/
+    potsdam.py']``.
+    """
+    mim = osp.join(_PACKAGE, '.mim', 'configs')
+    if osp.isdir(mim):
+        return mim
+    return osp.join(osp.dirname(_PACKAGE), 'configs')
 
 
 def _under(s: str, old: str) -> bool:

@@ -174,6 +174,71 @@ def _quiet_open_clip_no_weights_warning():
             obj.removeFilter(flt)
 
 
+def create_open_clip(model_name: str,
+                     pretrained: Optional[str] = None,
+                     model_cfg: Optional[dict] = None,
+                     quick_gelu: Optional[bool] = None) -> torch.nn.Module:
+    """Create an open_clip architecture with random weights (no file is
+    looked up; ``pretrained`` only decides QuickGELU for an open_clip tag,
+    from open_clip's built-in table).
+
+    Returns:
+        nn.Module: The model, in eval mode.
+    """
+    import open_clip
+    if model_cfg is not None:
+        register_open_clip_config(model_name, dict(model_cfg))
+    if model_name not in open_clip.list_models():
+        raise KeyError(
+            f'Unknown open_clip architecture {model_name!r}; use one of '
+            'open_clip.list_models() or pass `model_cfg` to define it.')
+    if quick_gelu is None and pretrained is not None and not is_path_like(
+            pretrained):
+        quick_gelu = bool((open_clip.get_pretrained_cfg(
+            model_name, pretrained) or {}).get('quick_gelu', False))
+    with _quiet_open_clip_no_weights_warning():
+        model = open_clip.create_model(
+            model_name, pretrained=None, force_quick_gelu=bool(quick_gelu))
+    return model.eval()
+
+
+def load_open_clip_weights(model: torch.nn.Module, model_name: str,
+                           path: str) -> None:
+    """Load a local CLIP weights file into ``model`` (safe loader).
+
+    Raises:
+        UnsafeCheckpointError: The file holds pickled objects.
+        ValueError: The file is not a ``model_name`` checkpoint.
+    """
+    import open_clip
+    try:
+        # torch.load(weights_only=True) with the safe loader's allow-list
+        # (pickled objects: UnsafeCheckpointError naming the file); a
+        # TorchScript archive (OpenAI's .pt) gives its tensors only, read
+        # without its code
+        open_clip.load_checkpoint(
+            model, torchscript_weights_file(path, JIT_EXTRAS)
+            if is_torchscript(path) else path, weights_only=True)
+    except UnsafeCheckpointError:
+        raise
+    except pickle.UnpicklingError as e:
+        raise unsafe_checkpoint_error(path, 'CLIP weights', e) from None
+    except Exception as e:  # noqa: BLE001
+        raise ValueError(
+            f'Could not load CLIP weights {path!r} into {model_name}: '
+            f'{type(e).__name__}: {str(e)[:600]}. Check that the file is '
+            f'a {model_name} checkpoint (architecture and size).') from e
+    print_log(f'open_clip {model_name}: weights loaded from {path}',
+              'current')
+
+
+def warn_random_clip(model_name: str) -> None:
+    """Say that a CLIP model runs with random weights."""
+    print_log(
+        f'open_clip {model_name}: no pretrained weights given; using '
+        'RANDOM weights (plumbing check only).', 'current', logging.WARNING)
+
+
 def build_open_clip(model_name: str,
                     pretrained: Optional[str] = None,
                     model_cfg: Optional[dict] = None,
@@ -185,48 +250,13 @@ def build_open_clip(model_name: str,
     Returns:
         tuple: ``(model, weights_id)``; ``weights_id`` is None for random init.
     """
-    import open_clip
-    if model_cfg is not None:
-        register_open_clip_config(model_name, dict(model_cfg))
-    if model_name not in open_clip.list_models():
-        raise KeyError(
-            f'Unknown open_clip architecture {model_name!r}; use one of '
-            'open_clip.list_models() or pass `model_cfg` to define it.')
+    model = create_open_clip(model_name, pretrained, model_cfg, quick_gelu)
     path, weights_id = resolve_open_clip_weights(model_name, pretrained,
                                                  allow_download)
-    if quick_gelu is None and pretrained is not None and not is_path_like(
-            pretrained):
-        quick_gelu = bool(
-            open_clip.get_pretrained_cfg(model_name, pretrained).get(
-                'quick_gelu', False))
-    with _quiet_open_clip_no_weights_warning():
-        model = open_clip.create_model(
-            model_name, pretrained=None, force_quick_gelu=bool(quick_gelu))
     if path is not None:
-        try:
-            # torch.load(weights_only=True) with the safe loader's
-            # allow-list (pickled objects: UnsafeCheckpointError naming the
-            # file); a TorchScript archive (OpenAI's .pt) gives its tensors
-            # only, read without its code
-            open_clip.load_checkpoint(
-                model, torchscript_weights_file(path, JIT_EXTRAS)
-                if is_torchscript(path) else path, weights_only=True)
-        except UnsafeCheckpointError:
-            raise
-        except pickle.UnpicklingError as e:
-            raise unsafe_checkpoint_error(path, 'CLIP weights', e) from None
-        except Exception as e:  # noqa: BLE001
-            raise ValueError(
-                f'Could not load CLIP weights {path!r} into {model_name}: '
-                f'{type(e).__name__}: {str(e)[:600]}. Check that the file is '
-                f'a {model_name} checkpoint (architecture and size).') from e
-        print_log(f'open_clip {model_name}: weights loaded from {path}',
-                  'current')
+        load_open_clip_weights(model, model_name, path)
     else:
-        print_log(
-            f'open_clip {model_name}: no pretrained weights given; using '
-            'RANDOM weights (plumbing check only).', 'current',
-            logging.WARNING)
+        warn_random_clip(model_name)
     model.eval()
     return model, weights_id
 

@@ -364,10 +364,18 @@ def weights_error_in_config_terms(err: Exception, cfg) -> str:
     name weights (the component's message speaks of its own arguments)."""
     import os.path as osp
     first = str(err).splitlines()[0]
-    missing = [(k, v) for k, v in weight_entries(cfg.get('model') or {})
+    model = cfg.get('model') or {}
+    missing = [(k, v) for k, v in weight_entries(model)
                if not osp.exists(osp.expanduser(v))]
     keys = ', '.join(f'{k}={v!r}' for k, v in missing) or 'model.*.pretrained'
     example = missing[0][0] if missing else 'model.backbone.pretrained'
+    if (model.get('backbone') or {}).get('type') == 'HFSam3':
+        what = ('Give SAM 3 a local from_pretrained folder of facebook/sam3 '
+                '(config.json, model.safetensors, tokenizer files)')
+        value = '/path/to/sam3_folder'
+    else:
+        what = 'Give each one a local file (or a cached open_clip tag)'
+        value = '/path/to/weights'
     return (f'{first}\nWeights this config names that are not local files: '
-            f'{keys}. Give each one a local file (or a cached open_clip '
-            f'tag): --cfg-options {example}=/path/to/weights')
+            f'{keys}. {what}: --cfg-options {example}={value}, or a '
+            'checkpoint of the whole model (its weights replace them).')

@@ -7,6 +7,7 @@ from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmengine.registry import HOOKS
 
+from .config_checks import check_clip_normalisation, check_evaluator_options
 from .run_checks import (check_checkpoint_matches, check_class_count,
                          check_dataset_not_empty, check_resume_checkpoint,
                          check_seg_sample, scan_dataset_files)
@@ -30,7 +31,10 @@ class RunInputChecksHook(Hook):
     'RunInputChecksHook'))`` (after ``custom_imports`` of
     ``ovseg_plugins.seg2d`` / ``seg3d`` / ``coido``).
 
-    Before the run (``before_run``): each loop's dataset is not empty; the
+    Before the run (``before_run``): evaluator options are ones their metric
+    takes (a misspelled one would be dropped silently); a CLIP backbone's
+    data preprocessor has CLIP's mean/std (a warning); each loop's dataset
+    is not empty; the
     model's vocabulary has the dataset's class count (val/test); every file
     a sample names exists, is not empty, and opens (images; ``.bin`` point
     files of the pipeline's ``load_dim``); a ``load_from`` checkpoint is
@@ -88,6 +92,12 @@ class RunInputChecksHook(Hook):
 
     def before_run(self, runner) -> None:
         from mmengine.runner import BaseLoop
+        cfg = getattr(runner, 'cfg', None)
+        if cfg is not None:
+            check_evaluator_options(cfg)
+        model = getattr(runner.model, 'module', runner.model)
+        if not getattr(model, 'clip_normalisation_checked', False):
+            check_clip_normalisation(model)
         t0, files = time.perf_counter(), 0
         for split, attr in _LOOPS:
             loop = getattr(runner, attr, None)

@@ -340,3 +340,92 @@ def check_xyz_rgb(points, owner: str = None, max_abs: float = 1e5) -> None:
             f'{owner or "points"}: colours span [{lo:.3g}, {hi:.3g}], '
             'expected 0..255 (OpenScene files store [-1, 1]: load them with '
             'LoadOpenScenePoints; 16-bit colours: divide by 257).')
+
+
+def check_one_class_vocabulary(vocabulary, prob_thd: float,
+                               owner: str) -> None:
+    """A vocabulary of one class labels every pixel with it (the winning
+    class of one is always that class): refused unless a background rule
+    (``prob_thd``) is set.
+
+    Raises:
+        ValueError: Naming the vocabulary and the two fixes.
+    """
+    if vocabulary.num_classes != 1 or prob_thd:
+        return
+    name = vocabulary.class_names[0]
+    raise ValueError(
+        f'{owner}: the vocabulary {vocabulary.source} has one class '
+        f'({name!r}), so every pixel would get it. Add a background class '
+        f"(e.g. 'background;{name}' with bg_idx=0), or set prob_thd "
+        '(pixels whose score is below it go to bg_idx).')
+
+
+_AUTOCAST_ALIASES = {'float16': 'fp16', 'half': 'fp16', 'bfloat16': 'bf16',
+                     'torch.float16': 'fp16', 'torch.bfloat16': 'bf16',
+                     'fp32': None, 'float32': None}
+
+
+def check_autocast_dtype(value, owner: str):
+    """``autocast_dtype``: None, ``'fp16'`` or ``'bf16'``.
+
+    Returns:
+        torch.dtype | None: The autocast dtype.
+
+    Raises:
+        ValueError: Naming the option, the valid values and the spelling
+            meant (``'float16'`` -> ``'fp16'``).
+    """
+    import torch
+    table = {None: None, 'fp16': torch.float16, 'bf16': torch.bfloat16}
+    if isinstance(value, str) and value in table:
+        return table[value]
+    if value is None:
+        return None
+    hint = ''
+    key = str(value)
+    if key in _AUTOCAST_ALIASES:
+        hint = f' (write {_AUTOCAST_ALIASES[key]!r} for {key})'
+    raise ValueError(
+        f'{owner}: autocast_dtype must be None (fp32), \'fp16\' or '
+        f'\'bf16\', got {value!r}{hint}.')
+
+
+def load_npy(path: str, what: str = 'array') -> np.ndarray:
+    """``np.load`` of a numeric ``.npy`` file; an object (pickled) array is
+    refused, never unpickled, and every error names the file.
+
+    Raises:
+        ValueError: Naming the file and the fix.
+    """
+    with file_errors(path, what):
+        try:
+            return np.load(path, allow_pickle=False)
+        except ValueError as e:
+            if 'allow_pickle' not in str(e):
+                raise
+            raise ValueError(
+                f'{path}: the {what} file holds a Python-object (pickled) '
+                'array, which is never loaded (unpickling can run code); '
+                'save a numeric array instead: np.save(path, '
+                'np.asarray(x, dtype=np.float32)).') from None
+
+
+def backbone_with_pretrained(backbone: dict, pretrained: Optional[str],
+                             owner: str) -> dict:
+    """A segmentor's ``pretrained`` (mmseg's convention; ``init_model`` sets
+    it to None) put on its backbone; the two naming different weights is
+    refused (one would be ignored).
+
+    Raises:
+        ValueError: Naming both settings and the one to keep.
+    """
+    if pretrained is None:
+        return backbone
+    named = backbone.get('pretrained')
+    if named is not None and named != pretrained:
+        raise ValueError(
+            f'{owner}: pretrained={pretrained!r} and backbone.pretrained='
+            f'{named!r} name different weights (one would be ignored); set '
+            'only model.backbone.pretrained.')
+    return dict(backbone, pretrained=pretrained)

@@ -75,27 +75,37 @@ def test_baseline_settings(method, mmseg_scope):
 
 
 def test_all_17_configs_build_with_simfeatup(mmseg_scope, tmp_path):
-    """Switching to SimFeatUp is a config change (neck=...) for every set."""
+    """The paper's setting of every set, configs/segearth/simfeatup/*.py
+    (the metafile's rows), is the leaf config with the SimFeatUp neck; its
+    checkpoint loads on first need (here: a tiny one, at predict)."""
     import torch
     from mmengine.config import Config
     from mmseg.registry import MODELS
 
     from ovseg_plugins.seg2d.models.necks import SimFeatUp
     torch.manual_seed(0)
+    up = SimFeatUp(feat_dim=64)
     ck = tmp_path / 'up.pth'
     torch.save({'state_dict': {f'upsampler.{k}': v for k, v in
-                               SimFeatUp(feat_dim=64).state_dict().items()}},
-               ck)
+                               up.state_dict().items()}}, ck)
     for name in NAMES:
         cfg = Config.fromfile(osp.join(REPO_ROOT, 'configs', 'segearth',
-                                       f'{name}.py'))
+                                       'simfeatup', f'{name}.py'))
+        leaf = Config.fromfile(osp.join(REPO_ROOT, 'configs', 'segearth',
+                                        f'{name}.py'))
+        assert cfg.model.neck.type == 'SimFeatUp'
+        assert cfg.model.neck.checkpoint.endswith(
+            'xclip_jbu_one_million_aid.ckpt')
+        for k in ('class_names', 'prob_thd', 'bg_idx'):
+            assert cfg.model[k] == leaf.model[k], (name, k)
         cfg.merge_from_dict({
-            'model.neck': dict(type='SimFeatUp', feat_dim=64,
-                               init_cfg=dict(type='Pretrained',
-                                             checkpoint=str(ck))),
+            'model.neck.feat_dim': 64, 'model.neck.checkpoint': str(ck),
             'model.backbone': copy.deepcopy(TINY_BACKBONE),
             'model.templates': 'none'})
         model = MODELS.build(cfg.model).eval()
         assert type(model.neck).__name__ == 'SimFeatUp'
+        assert model.neck.weights_pending
         out = model.predict(torch.randn(1, 3, 64, 64))
         assert out[0].pred_sem_seg.data.shape == (1, 64, 64)
+        assert torch.equal(model.neck.up.range_proj[0].weight,
+                           up.up.range_proj[0].weight)

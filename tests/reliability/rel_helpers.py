@@ -186,3 +186,14 @@ def per_class_table(text: str) -> str:
     block = text[starts[-1]:]
     end = re.search(r'^.*(Iter|Epoch)\((val|test)\)', block, re.M)
     return block[:end.start()] if end else block
+
+
+def check_error(err, exc, needles, desc='') -> str:
+    """``err`` is exactly ``exc`` and its message holds every needle (and
+    stays short); returns the message."""
+    assert type(err) is exc, (desc, type(err))
+    msg = str(err)
+    for s in needles:
+        assert s in msg, (desc, s, msg)
+    assert len(msg) < 2000, desc
+    return msg

@@ -177,7 +177,7 @@ def _simfeatup_converter(t, ck):
 
 def _simfeatup_neck(t, ck):
     from ovseg_plugins.seg2d.models.necks import SimFeatUp
-    return lambda: SimFeatUp(feat_dim=8, checkpoint=ck)
+    return lambda: SimFeatUp(feat_dim=8, checkpoint=ck).ensure_weights()
 
 
 def _clip_backbone(t, ck):

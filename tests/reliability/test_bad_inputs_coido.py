@@ -13,6 +13,7 @@ from mmengine.model import BaseModel
 from mmengine.registry import MODELS
 
 from coido._helpers import ListDataset
+from rel_helpers import check_error
 
 N = 6
 
@@ -240,6 +241,12 @@ CLUSTER_CASES = [
                  lambda t: _clusters(t, _set(phase='selection')),
                  ValueError, (CL, "'phase'", "'selection'", "'cluster'"),
                  id='clusters_wrong_phase'),
+    pytest.param('clusters file without its data_list_hash (hand-written): '
+                 'was accepted',
+                 lambda t: _clusters(t, _set(data_list_hash=_DROP)),
+                 ValueError, (CL, "no 'data_list_hash' field",
+                              'which data list', FIX_CL),
+                 id='clusters_no_data_list_hash'),
     pytest.param('clusters file that is not JSON',
                  lambda t: _clusters_text(t, '{"clusters": '), ValueError,
                  (CL, 'not valid JSON'), id='clusters_not_json'),
@@ -368,6 +375,17 @@ SETTINGS_CASES = [
     pytest.param('selection budget of 0',
                  lambda t: _settings(dict(selection=dict(budget=0.))),
                  ValueError, ('budget', '(0, 1]'), id='settings_budget_zero'),
+    pytest.param("selection budget written as a string ('0.2'): was a raw "
+                 'int() error',
+                 lambda t: _settings(dict(selection=dict(budget='0.2'))),
+                 TypeError, ('coido.selection.budget', "got '0.2'",
+                             'write budget=0.2 without quotes'),
+                 id='settings_budget_string'),
+    pytest.param('selection budget of None',
+                 lambda t: _settings(dict(selection=dict(budget=None))),
+                 TypeError, ('coido.selection.budget', 'got None',
+                             'ratio in (0, 1]'),
+                 id='settings_budget_none'),
     pytest.param('phase-1 passes of 0',
                  lambda t: _settings(dict(phase1=dict(passes=0))),
                  ValueError, ('coido.phase1.passes', '>= 1'),
@@ -399,11 +417,7 @@ def test_bad_coido_input(tmp_path, desc, make, exc, needles):
     call = make(tmp_path)
     with pytest.raises(exc) as e:
         call()
-    assert type(e.value) is exc, (desc, type(e.value))
-    msg = str(e.value)
-    for s in needles:
-        assert s in msg, (desc, s, msg)
-    assert len(msg) < 2000, desc
+    check_error(e.value, exc, needles, desc)
 
 
 def test_failed_selection_leaves_no_selected_json(tmp_path):

@@ -214,6 +214,21 @@ def test_cfg_options_key_typo(test_tool, tmp_path):
     assert "unexpected keyword argument 'data_roots'" in str(e.value)
 
 
+def test_config_that_cannot_build_the_model(test_tool, tmp_path):
+    """A config whose model names a type no registry holds (here through
+    --cfg-options): was mmengine's KeyError naming neither the config file
+    nor the key; now one message with both."""
+    root = shared_data_path('rs', 'potsdam')
+    with pytest.raises(SystemExit) as e:
+        _run_test(test_tool, [TINY_FCN, '--work-dir', str(tmp_path / 'wd')]
+                  + _potsdam_opts(root) +
+                  ['--cfg-options', 'model.decode_head.type=FCNHeadX'])
+    msg = str(e.value)
+    assert f'{osp.basename(TINY_FCN)}: cannot build the run from this ' \
+        'config (KeyError: ' in msg
+    assert 'FCNHeadX is not in the' in msg and '`type`' in msg
+
+
 # The rows of docs/bad_inputs.md (written by tools/misc/bad_inputs_doc.py):
 # test (with its parametrize id) -> (section, input, behaviour).
 BAD_INPUTS_DOC = {

@@ -49,6 +49,7 @@ randomness = dict(seed=0)
     # the saved weights load into the neck as they are
     from ovseg_plugins.seg2d.models.necks import SimFeatUp
     trained = SimFeatUp(feat_dim=64, checkpoint=str(ckpt_path)).eval()
+    trained.ensure_weights()
     for k, v in trained.state_dict().items():
         assert torch.equal(v, ck['state_dict']['upsampler.' + k])
     torch.manual_seed(0)

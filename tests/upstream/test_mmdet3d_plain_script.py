@@ -5,8 +5,9 @@ from a plain script that imports nothing of ours (only the config's
 The script runs in a folder laid out as the config expects (``data_root =
 'data/scannet/'``: points, the fused 2D features and the text embeddings
 under it), with random weights of the config's full-size student saved to a
-temp file. Its labels equal ``tools/test.py`` on the same config, checkpoint
-and scene.
+temp file as a Runner checkpoint (with mmengine's message hub, which torch's
+``weights_only`` loading accepts only through the config's imports). Its
+labels equal ``tools/test.py`` on the same config, checkpoint and scene.
 """
 import os.path as osp
 import pickle
@@ -63,9 +64,12 @@ def _scene_folder(tmp_path):
 
 def _random_checkpoint(tmp_path, root):
     """The config's model (full size) with random weights, saved as a
-    Runner checkpoint (state_dict + dataset_meta)."""
+    Runner checkpoint: state_dict, meta with dataset_meta, and a
+    message_hub holding an mmengine HistoryBuffer (numpy inside), which
+    torch >= 2.6's weights_only loading refuses unless allow-listed."""
     from mmdet3d.registry import MODELS
     from mmengine.config import Config
+    from mmengine.logging import HistoryBuffer
     from mmengine.registry import DefaultScope
     cfg = Config.fromfile(CONFIG)
     cfg.model.text_embeddings = str(root / 'text_embeds_scannet20.pt')
@@ -73,8 +77,13 @@ def _random_checkpoint(tmp_path, root):
     with DefaultScope.overwrite_default_scope('mmdet3d'):
         model = MODELS.build(cfg.model)
     ckpt = tmp_path / 'geopurify_random.pth'
+    loss = HistoryBuffer()
+    loss.update(0.5)
     torch.save(dict(state_dict=model.state_dict(), meta=dict(
-        dataset_meta=dict(classes=list(cfg.class_names)))), ckpt)
+        dataset_meta=dict(classes=list(cfg.class_names)), epoch=1, iter=4),
+        message_hub=dict(log_scalars={'train/loss': loss},
+                         runtime_info=dict(epoch=1), resumed_keys={})),
+        ckpt)
     return str(ckpt)
 
 
@@ -96,6 +105,11 @@ def test_init_model_and_inference_segmentor_with_0_added_lines(tmp_path):
                        'scannet20.txt')) as f:
         vocabulary = [line.strip() for line in f if line.strip()]
     assert f'CLASSES {vocabulary}' in log
+    # control: without the config's custom_imports (our allow-list of
+    # mmengine's HistoryBuffer) torch refuses this checkpoint
+    c = run_py(['-c', f'import torch; torch.load({ckpt!r})'],
+               cwd=str(tmp_path))
+    assert c.returncode != 0 and 'HistoryBuffer' in c.stderr, c.stderr[-2000:]
     plain = np.load(tmp_path / 'plain_labels.npy')
     assert plain.shape == (n, ) and 0 <= plain.min() <= plain.max() < 20
     # the same config and checkpoint through tools/test.py: same labels

@@ -4,12 +4,8 @@ Configs come unchanged from the installed ``mmseg/.mim/configs``; the leaf
 configs below add only our bases and size overrides (tiny random CLIP, the
 real Potsdam tile of ../shared/data, no worker processes).
 """
-import os
 import os.path as osp
 import re
-import shutil
-import subprocess
-import sys
 
 import cv2
 import numpy as np
@@ -29,29 +25,11 @@ test_dataloader = dict(num_workers=0, persistent_workers=False,
 """
 
 
-def make_mim_site(tmp_path) -> str:
-    """An install location for ``ovseg_plugins`` made by our setup.py's
-    editable-install step (``.mim/configs`` linked to this checkout's
-    configs, ``.mim/model-index.yml``), as ``pip install -e .`` does."""
-    site = tmp_path / 'site'
-    (site / 'ovseg_plugins').mkdir(parents=True)
-    for f in ('setup.py', 'README.md'):
-        shutil.copy(osp.join(REPO_ROOT, f), site / f)
-    os.symlink(osp.join(REPO_ROOT, 'requirements'), site / 'requirements')
-    os.symlink(osp.join(REPO_ROOT, 'configs'), site / 'configs')
-    shutil.copy(osp.join(REPO_ROOT, 'ovseg_plugins', 'version.py'),
-                site / 'ovseg_plugins' / 'version.py')
-    r = subprocess.run([sys.executable, 'setup.py', 'develop', '--help'],
-                       cwd=site, capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr[-2000:]
-    assert (site / 'ovseg_plugins' / '.mim' / 'configs' / 'segearth').is_dir()
-    assert (site / 'ovseg_plugins' / '.mim' / 'model-index.yml').is_file()
-    (site / 'ovseg_plugins' / 'version.py').unlink()  # not a package here
-    egg = site / 'ovseg_plugins.egg-info'
-    egg.mkdir()
-    (egg / 'PKG-INFO').write_text(
-        'Metadata-Version: 2.1\nName: ovseg_plugins\nVersion: 0.0.0\n')
-    return str(site)
+def package_base(name: str) -> str:
+    """A base config shipped with the installed package, by path (how a
+    config of your own inherits ours)."""
+    from ovseg_plugins.utils.config_paths import config_root
+    return osp.join(config_root(), '_base_', name)
 
 
 def run_test_tool(cfg, tmp_path, *extra, env=None):
@@ -108,8 +86,8 @@ def test_stock_potsdam_dataset_with_segearth_and_stock_encoder_decoder(
         tmp_path):
     """mmseg::_base_/datasets/potsdam.py + our model/runtime/test-only bases
     runs tools/test.py with no `= None` overrides (TestOnlyRunner), once
-    with OVCLIPSegmentor inherited through the ``ovseg_plugins::`` scope
-    from a config OUTSIDE the repository, once with mmseg's stock
+    with OVCLIPSegmentor inherited by path from the package's configs in a
+    config OUTSIDE the repository, once with mmseg's stock
     EncoderDecoder hosting DenseCLIPViT + bilinear neck + CLSRemovalHead;
     both metrics equal a hand computation of OVCLIPSegmentor's labels."""
     root = shared_data_path('rs', 'potsdam')
@@ -119,18 +97,16 @@ def test_stock_potsdam_dataset_with_segearth_and_stock_encoder_decoder(
     ours = user / 'segearth_potsdam.py'
     ours.write_text(f"""_base_ = [
     'mmseg::_base_/datasets/potsdam.py',
-    'ovseg_plugins::_base_/models/segearth_vit-b16.py',
-    'ovseg_plugins::_base_/default_runtime.py',
-    'ovseg_plugins::_base_/schedules/test_only.py']
+    {package_base('models/segearth_vit-b16.py')!r},
+    {package_base('default_runtime.py')!r},
+    {package_base('schedules/test_only.py')!r}]
 model = dict(class_names={POTSDAM_NAMES!r}, bg_idx=5)
 # size overrides: tiny random CLIP, whole-image mode, real tile
 model.update(backbone=dict(type='DenseCLIPViT', model_name={TINY_CLIP_NAME!r},
              model_cfg={TINY_CLIP_CFG!r}, pretrained={clip!r}),
-             templates='simple_imagenet', mode='whole')
+             templates='simple_imagenet', test_cfg=dict(mode='whole'))
 """ + SIZE.format(root=root))
-    env = dict(PYTHONPATH=os.pathsep.join(
-        [make_mim_site(tmp_path), REPO_ROOT]))
-    out, m_ours = run_test_tool(ours, tmp_path, env=env)
+    out, m_ours = run_test_tool(ours, tmp_path)
     assert 'TestOnlyRunner: no train/val loop' in out
     assert 'impervious_surface' in out  # the stock dataset's class table
 
@@ -201,27 +177,25 @@ def test_mmseg_inferencer_names_classes_from_the_vocabulary(tmp_path):
     assert len(inferencer.visualizer.dataset_meta['palette']) == 6
 
 
-def test_scope_bases_parse_and_build_outside_the_repo(tmp_path):
-    """A user config in a temp dir inherits ``ovseg_plugins::`` bases; the
-    inherited dicts carry ``_scope_='ovseg_plugins'`` and still build (the
-    scope's registry nodes resolve names in mmseg)."""
+def test_package_bases_by_path_build_outside_the_repo(tmp_path):
+    """A user config in a temp dir inherits the package's bases by path
+    (``config_root()``); a script importing only mmengine and mmseg builds
+    it (the bases' ``custom_imports`` import our components)."""
     user = tmp_path / 'user'
     user.mkdir()
     (user / 'my_segearth.py').write_text(f"""_base_ = [
     'mmseg::_base_/datasets/potsdam.py',
-    'ovseg_plugins::_base_/models/segearth_vit-b16.py',
-    'ovseg_plugins::_base_/default_runtime.py',
-    'ovseg_plugins::_base_/schedules/test_only.py']
+    {package_base('models/segearth_vit-b16.py')!r},
+    {package_base('default_runtime.py')!r},
+    {package_base('schedules/test_only.py')!r}]
 model = dict(class_names='road;building', backbone=dict(
     model_name={TINY_CLIP_NAME!r}, model_cfg={TINY_CLIP_CFG!r},
     pretrained=None), templates='simple_imagenet')
 """)
     script = f"""
-import ovseg_plugins
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 cfg = Config.fromfile({str(user / 'my_segearth.py')!r})
-assert cfg.model._scope_ == 'ovseg_plugins', cfg.model
 assert cfg.runner_type == 'TestOnlyRunner'
 assert cfg.test_dataloader.dataset.type == 'PotsdamDataset'
 init_default_scope(cfg.default_scope)
@@ -230,14 +204,7 @@ model = MODELS.build(cfg.model)
 print('BUILT', type(model).__name__, type(model.backbone).__name__,
       model.num_classes)
 """
-    r = run_py(['-c', script], env=dict(PYTHONPATH=os.pathsep.join(
-        [make_mim_site(tmp_path), REPO_ROOT])))
+    r = run_py(['-c', script], cwd=str(user))
     out = r.stdout + r.stderr
     assert r.returncode == 0, out[-3000:]
     assert 'BUILT OVCLIPSegmentor DenseCLIPViT 2' in out
-    # without the scope registered (no `import ovseg_plugins`), mmengine
-    # refuses it by name
-    r = run_py(['-c', script.replace('import ovseg_plugins\n', '')],
-               env=dict(PYTHONPATH=make_mim_site(tmp_path / 'b')))
-    assert r.returncode != 0
-    assert 'ovseg_plugins' in r.stderr

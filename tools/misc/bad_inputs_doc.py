@@ -51,6 +51,7 @@ SECTIONS = {
 }
 # a file without BAD_INPUTS_DOC entries: its section from its name
 FILE_SECTIONS = (('coido', 'coido'), ('text', 'text'), ('3d', '3d'),
+                 ('config', 'params'),
                  ('raster', 'raster'),
                  ('tools', 'tools'), ('offline', 'ckpt'),
                  ('checkpoints', 'ckpt'), ('2d', '2d'))

@@ -48,6 +48,7 @@ class ClipFeatureSource:
             self.backbone = SEG_MODELS.build(dict(
                 type='DenseCLIPViT', model_name=model_name,
                 pretrained=pretrained, model_cfg=model_cfg)).eval()
+        self.backbone.ensure_weights()  # named weights: refused now if absent
         self.backbone.to(device)
         self.device = device
         self.random_weights = pretrained is None
@@ -145,8 +146,9 @@ def text_from(spec, queries: Sequence[str]) -> torch.Tensor:
     if isinstance(spec, str):
         from ovseg_plugins.utils.checkpoint import load_torch_file
         where = spec
-        spec = np.load(spec) if spec.endswith('.npy') else load_torch_file(
-            spec, 'text embeddings')
+        from ovseg_plugins.utils.validation import load_npy
+        spec = load_npy(spec, 'text embeddings') if spec.endswith(
+            '.npy') else load_torch_file(spec, 'text embeddings')
     if isinstance(spec, dict):
         return select_queries(spec, queries, where).float()
     emb = torch.as_tensor(spec).float()

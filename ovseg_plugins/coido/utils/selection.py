@@ -6,8 +6,18 @@ import numpy as np
 
 def budget_count(budget: Union[int, float], n: int) -> int:
     """A ratio in (0, 1] or an absolute count -> a count in [1, n]."""
-    if isinstance(budget, bool):
-        raise TypeError('budget must be a ratio (float) or a count (int).')
+    if isinstance(budget, bool) or not isinstance(budget, (int, float,
+                                                           np.integer,
+                                                           np.floating)):
+        hint = ''
+        if isinstance(budget, str):
+            hint = (f' (a string: write budget={budget.strip()} without '
+                    'quotes in the config / --cfg-options)')
+        raise TypeError(
+            f'coido.selection.budget must be a ratio in (0, 1] (float) or a '
+            f'count of samples (int), got {budget!r}{hint}.')
+    if isinstance(budget, np.floating):
+        budget = float(budget)
     if isinstance(budget, float):
         if not 0 < budget <= 1:
             raise ValueError(f'budget ratio must be in (0, 1], got {budget}.')

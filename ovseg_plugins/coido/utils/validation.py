@@ -163,6 +163,11 @@ def check_file_stamp(obj: dict, path: str, what: str, fix: str,
                          f'{obj.get("phase")!r}, expected {phase!r} (another '
                          f'CoIDO file was given here). {fix}')
     if data_hash is not None:
+        if obj.get('data_list_hash') is None:
+            raise ValueError(
+                f'{what} {path!r} has no \'data_list_hash\' field: nothing '
+                'tells which data list its sample indices refer to (a '
+                'hand-written or truncated file). ' + fix)
         check_hash(obj.get('data_list_hash'), data_hash, f'{what} {path!r}',
                    fix)
     if stamp is not None and obj.get('bank_stamp') not in (None, stamp):

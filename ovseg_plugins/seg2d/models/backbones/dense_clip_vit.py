@@ -8,8 +8,12 @@ import torch.nn.functional as F
 from mmengine.model import BaseModule
 from mmseg.registry import MODELS
 
+from ovseg_plugins.utils.deferred_weights import DeferredWeights
+from ovseg_plugins.utils.open_clip_loader import (create_open_clip,
+                                                  load_open_clip_weights,
+                                                  resolve_open_clip_weights,
+                                                  warn_random_clip)
 from ovseg_plugins.utils.typing import OptConfigType, OptMultiConfig
-from ovseg_plugins.utils.open_clip_loader import build_open_clip
 
 ATTN_MODES = ('vanilla', 'maskclip', 'sclip', 'clearclip', 'segearth')
 
@@ -49,7 +53,7 @@ def surgery_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
 
 
 @MODELS.register_module()
-class DenseCLIPViT(BaseModule):
+class DenseCLIPViT(DeferredWeights, BaseModule):
     """open_clip ViT that returns dense patch features and the CLS token.
 
     Blocks 1..L-1 run unchanged. The last block is replaced by the modified
@@ -61,11 +65,19 @@ class DenseCLIPViT(BaseModule):
 
     The positional embedding is interpolated (bicubic) to any patch grid.
 
+    Weights (:class:`~ovseg_plugins.utils.deferred_weights.DeferredWeights`):
+    the module is built with the architecture only; ``pretrained`` is
+    resolved and loaded on first need (forward, :meth:`encode_text`,
+    ``init_weights``) unless a checkpoint holding the backbone's tensors was
+    loaded first (``tools/test.py CONFIG CKPT``, mmseg's ``init_model``,
+    ``MMSegInferencer(weights=...)``): then it is never looked up.
+
     Args:
         model_name (str): open_clip architecture (``'ViT-B-16'``,
             ``'ViT-L-14'``, ``'ViT-B-32'``, ...). Defaults to ``'ViT-B-16'``.
         pretrained (str, optional): open_clip tag (``'openai'``) or local file
-            (RemoteCLIP / GeoRSCLIP / SkyCLIP ``.pt``). None = random weights
+            (RemoteCLIP / GeoRSCLIP / SkyCLIP ``.pt``), loaded on first need
+            unless a checkpoint supplied the weights. None = random weights
             (tests, plumbing checks). Defaults to None.
         model_cfg (dict, optional): Architecture dict registered with open_clip
             under ``model_name`` (for custom or tiny towers).
@@ -108,9 +120,9 @@ class DenseCLIPViT(BaseModule):
         self.ignore_residual = ignore_residual
         self.drop_ffn = bool(drop_ffn)
         self.out_image = bool(out_image)
-        clip, self.weights_id = build_open_clip(
-            model_name, pretrained, model_cfg=model_cfg,
-            quick_gelu=quick_gelu, allow_download=allow_download)
+        clip = create_open_clip(model_name, pretrained, model_cfg=model_cfg,
+                                quick_gelu=quick_gelu)
+        self.weights_id: Optional[str] = None
         visual = getattr(clip, 'visual', None)
         for attr in ('conv1', 'class_embedding', 'positional_embedding',
                      'ln_pre', 'transformer', 'ln_post', 'proj'):
@@ -132,7 +144,7 @@ class DenseCLIPViT(BaseModule):
         self.embed_dim = int(visual.proj.shape[1])
         self.width = int(visual.conv1.out_channels)
         self.num_heads = last.attn.num_heads
-        self._pos_cache: Dict[Tuple[int, int], torch.Tensor] = {}
+        self._pos_cache: Dict[Tuple[int, int, int], torch.Tensor] = {}
         if keep_text:
             import open_clip
             self.text_model = clip
@@ -141,6 +153,38 @@ class DenseCLIPViT(BaseModule):
         else:
             self.text_model = None
         self.requires_grad_(False)
+        if pretrained is None:
+            warn_random_clip(model_name)
+        self.defer_weights(
+            f'pretrained={pretrained!r}', None if pretrained is None else
+            dict(pretrained=pretrained, model_cfg=model_cfg,
+                 quick_gelu=quick_gelu, allow_download=allow_download))
+
+    def load_named_weights(self, pretrained: str, model_cfg, quick_gelu,
+                           allow_download: bool) -> None:
+        """Resolve ``pretrained`` and load it into the visual (and text)
+        tower (the named weights of :meth:`ensure_weights`)."""
+        path, weights_id = resolve_open_clip_weights(
+            self.model_name, pretrained, allow_download)
+        if self.text_model is not None:
+            clip = self.text_model
+            clip.visual = self.visual  # the whole CLIP model, for its keys
+            try:
+                load_open_clip_weights(clip, self.model_name, path)
+            finally:
+                clip.visual = None
+        else:
+            clip = create_open_clip(self.model_name, pretrained, model_cfg,
+                                    quick_gelu)
+            load_open_clip_weights(clip, self.model_name, path)
+            self.visual.load_state_dict(clip.visual.state_dict())
+        self.weights_id = weights_id
+        self._pos_cache.clear()
+
+    def init_weights(self) -> None:
+        """The named weights (``pretrained``), unless a checkpoint supplied
+        them; never a random re-initialisation of the CLIP towers."""
+        self.ensure_weights()
 
     # ------------------------------------------------------------ text side
     @torch.no_grad()
@@ -152,6 +196,7 @@ class DenseCLIPViT(BaseModule):
         """
         if self.text_model is None:
             raise RuntimeError('DenseCLIPViT was built with keep_text=False.')
+        self.ensure_weights()
         device = self.visual.proj.device
         tokens = self._tokenizer(prompts).to(device)
         return self.text_model.encode_text(tokens)
@@ -169,7 +214,7 @@ class DenseCLIPViT(BaseModule):
         s0 = int(round(math.sqrt(n0)))
         if (gh, gw) == (s0, s0):
             return pos
-        key = (gh, gw)
+        key = (gh, gw, self.weights_version)
         cached = self._pos_cache.get(key)
         if cached is not None and cached.device == pos.device and \
                 cached.dtype == pos.dtype and not self.training:
@@ -226,6 +271,7 @@ class DenseCLIPViT(BaseModule):
             raise ValueError(
                 f'Input {tuple(x.shape[-2:])} is not a multiple of the patch '
                 f'size {p}; pad it first (the segmentors do).')
+        self.ensure_weights()
         image = x
         v = self.visual
         x = x.to(v.conv1.weight.dtype)

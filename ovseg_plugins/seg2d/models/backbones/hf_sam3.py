@@ -9,6 +9,7 @@ from mmengine.model import BaseModule
 from mmseg.registry import MODELS
 
 from ovseg_plugins.utils.checkpoint import WeightsNotFoundError
+from ovseg_plugins.utils.deferred_weights import DeferredWeights
 from ovseg_plugins.utils.typing import OptMultiConfig
 
 OUTPUT_KEYS = ('pred_masks', 'pred_logits', 'presence_logits', 'semantic_seg')
@@ -46,7 +47,7 @@ def _check_hub_id(model_id: str) -> None:
 
 
 @MODELS.register_module()
-class HFSam3(BaseModule):
+class HFSam3(DeferredWeights, BaseModule):
     """SAM 3 image model (``transformers.Sam3Model``) as a grounding backbone.
 
     :meth:`encode_image` runs the vision tower once per image or crop;
@@ -54,10 +55,19 @@ class HFSam3(BaseModule):
     one batched call (``prompt_chunk`` at a time), sharing the vision
     features by broadcasting them, instead of one call per word.
 
+    Weights (:class:`~ovseg_plugins.utils.deferred_weights.DeferredWeights`):
+    the model is built with the architecture of the ``from_pretrained``
+    directory (its ``config.json`` and tokenizer; a missing directory is
+    refused at build); its weights are loaded on first need
+    (:meth:`encode_image`, :meth:`ground`, ``init_weights``) unless a
+    checkpoint holding the backbone's tensors was loaded first, and are then
+    never read.
+
     Args:
         pretrained (str, optional): Local ``from_pretrained`` directory (or a
-            hub id when ``allow_download``). None = random weights built from
-            ``Sam3Config()`` + ``config_overrides`` (tests, plumbing checks).
+            hub id when ``allow_download``), loaded on first need. None =
+            random weights built from ``Sam3Config()`` +
+            ``config_overrides`` (tests, plumbing checks).
         config_overrides (dict, optional): Dotted ``Sam3Config`` fields, e.g.
             ``{'vision_config.backbone_config.image_size': 224}``.
         allow_download (bool): Allow hub downloads. Defaults to False.
@@ -77,17 +87,19 @@ class HFSam3(BaseModule):
         self.prompt_chunk = max(1, int(prompt_chunk))
         self.context_length = context_length
         if pretrained is not None:
-            if not osp.isdir(pretrained) and not allow_download:
-                raise WeightsNotFoundError(
-                    f'SAM 3 weights not found: {pretrained!r} is not a local '
-                    'from_pretrained directory and downloading is off. Give '
-                    'the directory (config.json, model.safetensors, tokenizer '
-                    'files) or set allow_download=True on a connected '
-                    'machine (facebook/sam3 is gated).')
-            kw = dict(local_files_only=not allow_download)
+            # the architecture and tokenizer come from the directory
             if not osp.isdir(pretrained):
+                if not allow_download:
+                    raise WeightsNotFoundError(
+                        f'SAM 3 weights not found: {pretrained!r} is not a '
+                        'local from_pretrained directory and downloading is '
+                        'off. Give the directory (config.json, '
+                        'model.safetensors, tokenizer files) or set '
+                        'allow_download=True on a connected machine '
+                        '(facebook/sam3 is gated).')
                 _check_hub_id(pretrained)
-            self.model = Sam3Model.from_pretrained(pretrained, **kw)
+            kw = dict(local_files_only=not allow_download)
+            cfg = Sam3Config.from_pretrained(pretrained, **kw)
             from transformers import AutoTokenizer
             self._hf_tokenizer = AutoTokenizer.from_pretrained(pretrained,
                                                                **kw)
@@ -95,18 +107,37 @@ class HFSam3(BaseModule):
             cfg = Sam3Config()
             for k, v in (config_overrides or {}).items():
                 _set_dotted(cfg, k, v)
-            self.model = Sam3Model(cfg)
             self._hf_tokenizer = None
-            # random-weight models: the same CLIP BPE from open_clip (offline)
+            # random-weight models: the same CLIP BPE from open_clip
             from open_clip.tokenizer import SimpleTokenizer
             self._clip_tokenizer = SimpleTokenizer(
                 context_length=context_length)
+        self.model = Sam3Model(cfg)
+        if pretrained is None:
             print_log('HFSam3: no pretrained weights given; using RANDOM '
                       'weights (plumbing check only).', 'current',
                       logging.WARNING)
+        self.defer_weights(
+            f'pretrained={pretrained!r}', None if pretrained is None else
+            dict(pretrained=pretrained, allow_download=allow_download))
         self.model.eval().requires_grad_(False)
         self.image_size = int(
             self.model.config.vision_config.backbone_config.image_size)
+
+    def load_named_weights(self, pretrained: str,
+                           allow_download: bool) -> None:
+        """Load the ``from_pretrained`` weights of ``pretrained`` into the
+        built model (strict)."""
+        from transformers import Sam3Model
+        loaded = Sam3Model.from_pretrained(
+            pretrained, local_files_only=not allow_download)
+        self.model.load_state_dict(loaded.state_dict())
+        del loaded
+
+    def init_weights(self) -> None:
+        """The named weights (``pretrained``), unless a checkpoint supplied
+        them."""
+        self.ensure_weights()
 
     # ------------------------------------------------------------ text
     def tokenize(self, prompts: List[str]):
@@ -126,6 +157,7 @@ class HFSam3(BaseModule):
         """Vision features of ``(1, 3, S, S)`` pixels normalised to [-1, 1]."""
         if pixels.shape[0] != 1:
             raise ValueError('encode_image takes one image or crop at a time')
+        self.ensure_weights()
         return self.model.get_vision_features(pixel_values=pixels)
 
     @staticmethod
@@ -151,6 +183,7 @@ class HFSam3(BaseModule):
             dict: ``pred_masks (Q, K, h, w)``, ``pred_logits (Q, K)``,
             ``presence_logits (Q, 1)``, ``semantic_seg (Q, 1, h, w)``.
         """
+        self.ensure_weights()
         ids, mask = self.tokenize(prompts)
         device = next(self.model.parameters()).device
         ids, mask = ids.to(device), mask.to(device)

@@ -12,6 +12,7 @@ from ovseg_plugins.text import (TextEmbeddingCache, Vocabulary, encode_queries,
                                 get_templates, text_cache_key)
 from ovseg_plugins.utils.checkpoint import load_torch_file
 from ovseg_plugins.utils.typing import ConfigType, OptConfigType, OptMultiConfig
+from ovseg_plugins.utils.validation import load_npy
 
 
 @MODELS.register_module()
@@ -152,12 +153,11 @@ class CLSRemovalHead(BaseDecodeHead):
         if self.text_embeddings_file is not None:
             path = self.text_embeddings_file
             if path.endswith('.npy'):
-                import numpy as np
-                try:
-                    emb = torch.from_numpy(np.load(path))
-                except FileNotFoundError as e:
+                import os.path as osp
+                if not osp.isfile(path):
                     raise FileNotFoundError(
-                        f'text embeddings not found: {path!r}') from e
+                        f'text embeddings not found: {path!r}')
+                emb = torch.from_numpy(load_npy(path, 'text embeddings'))
             else:
                 emb = load_torch_file(path, 'text embeddings')
                 if isinstance(emb, dict):

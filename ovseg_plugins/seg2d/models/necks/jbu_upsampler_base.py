@@ -10,6 +10,7 @@ from mmengine.model import BaseModule
 
 from ovseg_plugins.utils.checkpoint import (load_state_dict_strict,
                                             load_torch_file)
+from ovseg_plugins.utils.deferred_weights import DeferredWeights
 from ovseg_plugins.utils.typing import OptMultiConfig
 
 
@@ -63,7 +64,7 @@ def upsample_levels(upsample, levels, name: str) -> tuple:
     return (upsample(levels[0], image), ) + tuple(levels[1:])
 
 
-class JBUUpsamplerBase(BaseModule):
+class JBUUpsamplerBase(DeferredWeights, BaseModule):
     """Common forward of SimFeatUp (one shared stage) and JBUStack.
 
     Each stage doubles the resolution with the guidance image average-pooled
@@ -75,10 +76,13 @@ class JBUUpsamplerBase(BaseModule):
     Args:
         feat_dim (int): Feature channels C. Defaults to 512.
         num_stages (int, optional): Fixed number of ×2 stages.
-        checkpoint (str, optional): Weights to load (strictly) at build time;
-            any format of :func:`extract_upsampler_state_dict`.
+        checkpoint (str, optional): Weights to load (strictly), any format of
+            :func:`extract_upsampler_state_dict`: on first need (forward,
+            :meth:`init_weights`, :meth:`ensure_weights`), unless a
+            checkpoint of the whole model supplied the neck's tensors first
+            (:class:`~ovseg_plugins.utils.deferred_weights.DeferredWeights`).
         init_cfg (dict, optional): ``dict(type='Pretrained',
-            checkpoint=...)`` is loaded strictly by :meth:`init_weights`.
+            checkpoint=...)``: the same as ``checkpoint``.
         zero_init_fixup (bool): Zero-init the kernel corrections and the
             final ``conv1x1`` so an untrained upsampler starts as a plain
             joint-bilateral filter. Defaults to True.
@@ -103,8 +107,19 @@ class JBUUpsamplerBase(BaseModule):
         raise NotImplementedError
 
     def _load_pending_checkpoint(self):
-        if self._checkpoint is not None:
-            self.load_checkpoint(self._checkpoint)
+        """Register the named weights (``checkpoint`` or a ``Pretrained``
+        ``init_cfg``), loaded on first need; call at the end of
+        ``__init__``."""
+        path = self._checkpoint
+        cfg = self.init_cfg
+        if path is None and isinstance(cfg, dict) and \
+                cfg.get('type') == 'Pretrained':
+            path = cfg['checkpoint']
+        self.defer_weights(f'checkpoint={path!r}',
+                           None if path is None else dict(path=path))
+
+    def load_named_weights(self, path: str) -> None:
+        self.load_checkpoint(path)
 
     def load_checkpoint(self, path: str) -> None:
         """Load upsampler weights strictly (clear error on key mismatch)."""
@@ -113,9 +128,8 @@ class JBUUpsamplerBase(BaseModule):
         load_state_dict_strict(self, sd, source=f'upsampler weights {path!r}')
 
     def init_weights(self):
-        cfg = self.init_cfg
-        if isinstance(cfg, dict) and cfg.get('type') == 'Pretrained':
-            self.load_checkpoint(cfg['checkpoint'])
+        if self.weights_pending or self.weights_source is not None:
+            self.ensure_weights()  # named weights, never re-initialised
             self._is_init = True
             return
         super().init_weights()
@@ -136,6 +150,7 @@ class JBUUpsamplerBase(BaseModule):
             Tensor | tuple: ``(B, C, H, W)``, or the input tuple with its
             first element upsampled.
         """
+        self.ensure_weights()
         if isinstance(feats, (tuple, list)):
             return upsample_levels(self._upsample, feats, type(self).__name__)
         if image is None:

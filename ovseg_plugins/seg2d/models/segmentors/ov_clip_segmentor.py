@@ -10,11 +10,16 @@ from mmseg.structures import SegDataSample
 
 from ovseg_plugins.text import (TextEmbeddingCache, Vocabulary, encode_queries,
                                 get_templates, text_cache_key)
+from ovseg_plugins.utils.config_checks import check_clip_normalisation
+from ovseg_plugins.utils.deferred_weights import ensure_model_weights
 from ovseg_plugins.utils.typing import (ConfigType, OptConfigType,
                                         OptMultiConfig, OptSampleList,
                                         SampleList)
-from ovseg_plugins.utils.validation import (check_covered, check_finite_output,
+from ovseg_plugins.utils.validation import (backbone_with_pretrained,
+                                            check_autocast_dtype,
+                                            check_covered, check_finite_output,
                                             check_int, check_number,
+                                            check_one_class_vocabulary,
                                             check_range)
 from ..utils.clip_preprocessor import clip_data_preprocessor
 from ..utils.slide import pad_to_multiple, slide_windows, unpad
@@ -193,17 +198,14 @@ class OVCLIPSegmentor(VocabularyMetaMixin, BaseSegmentor):
         self.test_cfg = resolve_test_cfg(
             test_cfg, 'OVCLIPSegmentor', DEFAULT_TEST_CFG, mode=mode,
             slide_crop=slide_crop, slide_stride=slide_stride)
-        if pretrained is not None:
-            backbone = dict(backbone, pretrained=pretrained)
-        if autocast_dtype not in _AUTOCAST:
-            raise ValueError(f'autocast_dtype must be one of '
-                             f'{list(_AUTOCAST)}, got {autocast_dtype!r}')
+        backbone = backbone_with_pretrained(backbone, pretrained,
+                                            'OVCLIPSegmentor')
+        check_autocast_dtype(autocast_dtype, 'OVCLIPSegmentor')
         self.backbone = MODELS.build(backbone)
+        check_clip_normalisation(self)  # the data preprocessor's mean/std
+        self.clip_normalisation_checked = True
+        # a neck's named weights (checkpoint / init_cfg) load on first need
         self.neck = MODELS.build(neck or dict(type='BilinearUpsampler'))
-        if getattr(self.neck, 'init_cfg', None):
-            # training-free: test-only runs never call init_weights(), so
-            # pretrained neck weights (init_cfg) are loaded now.
-            self.neck.init_weights()
         self.decode_head = MODELS.build(
             decode_head or dict(type='CLSRemovalHead'))
         self.crop_batch_size = check_int('crop_batch_size', crop_batch_size,
@@ -242,11 +244,38 @@ class OVCLIPSegmentor(VocabularyMetaMixin, BaseSegmentor):
                 ``dataset_meta``; default: a fixed palette.
         """
         vocabulary = Vocabulary.build(class_names)
+        check_one_class_vocabulary(vocabulary, getattr(self, 'prob_thd', 0.),
+                                   'OVCLIPSegmentor')
         bg = vocabulary.check_bg_idx(bg_idx, getattr(self, 'bg_idx', None))
-        queries = vocabulary.queries
+        self.vocabulary = vocabulary
+        if bg is not None:
+            self.bg_idx = bg
+        device = next(self.backbone.parameters()).device
+        # computed on first need (:attr:`text_embeds`), from the weights the
+        # model has then: a checkpoint loaded after the build supplies them
+        self.register_buffer('_text_embeds', None, persistent=False)
+        self._text_for = None
+        self.register_buffer(
+            'query_to_class',
+            torch.as_tensor(vocabulary.query_to_class, device=device),
+            persistent=False)
+        self._set_palette(palette)
+
+    @property
+    def text_embeds(self) -> torch.Tensor:
+        """``(Q, D)`` unit text embeddings of the vocabulary's queries,
+        computed with the backbone's text tower on first need (its named
+        weights are loaded first unless a checkpoint supplied them); kept
+        per vocabulary and weights in memory, and on disk through the
+        text-embedding cache when the weights are a known file or tag."""
+        ensure_model_weights(self.backbone)
+        queries = self.vocabulary.queries
+        version = getattr(self.backbone, 'weights_version', 0)
+        key = (tuple(queries), tuple(self.templates), version)
+        if self._text_embeds is not None and self._text_for == key:
+            return self._text_embeds
         memo = self.__dict__.setdefault('_text_memo', {})
-        memo_key = (tuple(queries), tuple(self.templates))
-        text = memo.get(memo_key)
+        text = memo.get(key)
         if text is None:
 
             def compute():
@@ -254,26 +283,18 @@ class OVCLIPSegmentor(VocabularyMetaMixin, BaseSegmentor):
                                       self.templates)
 
             weights_id = getattr(self.backbone, 'weights_id', None)
-            if weights_id is None:  # random weights: never cache on disk
+            if weights_id is None:  # random/checkpoint weights: no disk cache
                 text = compute()
             else:
-                key = text_cache_key(self.backbone.model_id, weights_id,
-                                     queries, self.templates)
-                text = self.text_cache.get_or_compute(key, compute,
+                cache_key = text_cache_key(self.backbone.model_id, weights_id,
+                                           queries, self.templates)
+                text = self.text_cache.get_or_compute(cache_key, compute,
                                                       rows=len(queries))
             text = text.detach().float().cpu()
-            memo[memo_key] = text
-        self.vocabulary = vocabulary
-        if bg is not None:
-            self.bg_idx = bg
-        device = next(self.backbone.parameters()).device
-        self.register_buffer('text_embeds', text.to(device),
-                             persistent=False)
-        self.register_buffer(
-            'query_to_class',
-            torch.as_tensor(vocabulary.query_to_class, device=device),
-            persistent=False)
-        self._set_palette(palette)
+            memo[key] = text
+        self._text_embeds = text.to(self.query_to_class.device)
+        self._text_for = key
+        return self._text_embeds
 
     @property
     def num_classes(self) -> int:

@@ -10,7 +10,10 @@ from ovseg_plugins.text import Vocabulary
 from ovseg_plugins.utils.typing import (ConfigType, OptConfigType,
                                         OptMultiConfig, OptSampleList,
                                         SampleList)
-from ovseg_plugins.utils.validation import (check_covered, check_int,
+from ovseg_plugins.utils.validation import (backbone_with_pretrained,
+                                            check_autocast_dtype,
+                                            check_covered, check_int,
+                                            check_one_class_vocabulary,
                                             check_range)
 from ..utils.slide import slide_windows
 from ..utils.test_cfg import resolve_test_cfg
@@ -106,8 +109,8 @@ class SAM3Segmentor(VocabularyMetaMixin, BaseSegmentor):
             test_cfg, 'SAM3Segmentor', dict(mode='whole'),
             slide_crop=slide_crop, slide_stride=slide_stride,
             zero_crop_is_whole=True)
-        if pretrained is not None:
-            backbone = dict(backbone, pretrained=pretrained)
+        backbone = backbone_with_pretrained(backbone, pretrained,
+                                            'SAM3Segmentor')
         if resize_mode not in ('square', 'keep_ratio'):
             raise ValueError("resize_mode must be 'square' or 'keep_ratio', "
                              f'got {resize_mode!r}')
@@ -122,8 +125,8 @@ class SAM3Segmentor(VocabularyMetaMixin, BaseSegmentor):
         self.batched_prompts = batched_prompts
         self.prob_thd = check_range('prob_thd', prob_thd, 0, 1,
                                     'SAM3Segmentor')
-        self.autocast_dtype = {None: None, 'bf16': torch.bfloat16,
-                               'fp16': torch.float16}[autocast_dtype]
+        self.autocast_dtype = check_autocast_dtype(autocast_dtype,
+                                                   'SAM3Segmentor')
         self.set_vocabulary(class_names)
         check_int('bg_idx', bg_idx, 'SAM3Segmentor')
         if not 0 <= bg_idx < self.vocabulary.num_classes:
@@ -144,6 +147,8 @@ class SAM3Segmentor(VocabularyMetaMixin, BaseSegmentor):
             palette (list, optional): One RGB triple per class.
         """
         vocabulary = Vocabulary.build(class_names)
+        check_one_class_vocabulary(vocabulary, getattr(self, 'prob_thd', 0.),
+                                   'SAM3Segmentor')
         bg = vocabulary.check_bg_idx(bg_idx, getattr(self, 'bg_idx', None))
         self.vocabulary = vocabulary
         if bg is not None:

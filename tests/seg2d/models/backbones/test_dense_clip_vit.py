@@ -9,11 +9,14 @@ from fixtures.tiny_models import TINY_BACKBONE, TINY_CLIP_CFG, TINY_CLIP_NAME
 
 
 def build(mmseg_scope=None, **kw):
+    """Build, then load the named weights (what the first forward does)."""
     from mmseg.registry import MODELS
     cfg = copy.deepcopy(TINY_BACKBONE)
     cfg.update(kw)
     torch.manual_seed(0)
-    return MODELS.build(cfg).eval()
+    bb = MODELS.build(cfg).eval()
+    bb.ensure_weights()
+    return bb
 
 
 def reference_last_block(bb, x_tokens, mode):

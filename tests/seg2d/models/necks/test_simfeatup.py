@@ -102,6 +102,8 @@ def test_loads_featup_jbu_stack_ckpt(tmp_path):
     p = tmp_path / 'clip_jbu_stack_cocostuff.ckpt'
     _authors_ckpt(src, p)
     m = JBUStack(feat_dim=16, checkpoint=str(p))
+    assert m.weights_pending  # loaded on first need
+    m.ensure_weights()
     assert torch.equal(m.up3.range_proj[0].weight, src.up3.range_proj[0].weight)
 
 
@@ -109,12 +111,12 @@ def test_strict_key_errors(tmp_path):
     p = tmp_path / 'stack.ckpt'
     _authors_ckpt(JBUStack(feat_dim=16), p)
     with pytest.raises(KeyError, match=r'missing keys: .*up\.') as e:
-        SimFeatUp(feat_dim=16, checkpoint=str(p))
+        SimFeatUp(feat_dim=16, checkpoint=str(p)).ensure_weights()
     assert 'unexpected keys' in str(e.value) and 'up1.' in str(e.value)
     p2 = tmp_path / 'wrong_dim.ckpt'
     _authors_ckpt(SimFeatUp(feat_dim=8), p2)
     with pytest.raises(KeyError, match='shape mismatches'):
-        SimFeatUp(feat_dim=16, checkpoint=str(p2))
+        SimFeatUp(feat_dim=16, checkpoint=str(p2)).ensure_weights()
 
 
 def test_converter_roundtrip(tmp_path):
@@ -134,6 +136,7 @@ def test_converter_roundtrip(tmp_path):
     ck = torch.load(out, weights_only=True)
     assert set(ck['state_dict']) == set(src.state_dict())
     m = SimFeatUp(feat_dim=16, checkpoint=str(out))
+    m.ensure_weights()
     assert torch.equal(m.fixup_proj[1].weight, src.fixup_proj[1].weight)
 
 

@@ -146,7 +146,10 @@ def test_text_cache_hit_on_second_build(mmseg_scope, tmp_path):
     torch.save(open_clip.create_model(TINY_CLIP_NAME).state_dict(), path)
     bb = dict(copy.deepcopy(TINY_BACKBONE), pretrained=str(path))
     a = build_segmentor(backbone=bb, text_cache_dir=str(tmp_path / 'c'))
+    assert a.text_cache.misses == 0  # text embeddings on first need
+    a.text_embeds
     assert a.text_cache.misses == 1 and a.text_cache.hits == 0
     b = build_segmentor(backbone=bb, text_cache_dir=str(tmp_path / 'c'))
+    b.text_embeds
     assert b.text_cache.hits == 1 and b.text_cache.misses == 0
     assert torch.equal(a.text_embeds, b.text_embeds)
