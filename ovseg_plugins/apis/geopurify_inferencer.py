@@ -226,10 +226,14 @@ class GeoPurifyInferencer(BaseInferencer):
         as ``tools/test.py --show-dir``), stamped when the 2D model has
         random weights."""
         from mmdet3d.registry import VISUALIZERS
-        return VISUALIZERS.build(dict(
-            type='PointSegLocalVisualizer',
-            name=f'geopurify_inferencer_{id(self)}_{time.time_ns()}',
-            stamp=RANDOM_WEIGHTS_STAMP if self.random_weights else None))
+        from mmengine.registry import DefaultScope
+
+        # whatever scope the caller left (an OVSegInferencer leaves mmseg's)
+        with DefaultScope.overwrite_default_scope('mmdet3d'):
+            return VISUALIZERS.build(dict(
+                type='PointSegLocalVisualizer',
+                name=f'geopurify_inferencer_{id(self)}_{time.time_ns()}',
+                stamp=RANDOM_WEIGHTS_STAMP if self.random_weights else None))
 
     # ------------------------------------------------------------ vocabulary
     def set_vocabulary(self, classes) -> None:

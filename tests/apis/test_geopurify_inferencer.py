@@ -377,6 +377,23 @@ def test_label_picture_stamp_changes_only_its_corner(oracle_scene):
     assert not _oracle_inferencer(oracle_scene).random_weights
 
 
+def test_runs_under_whatever_scope_the_caller_left(oracle_scene, tmp_path):
+    """An OVSegInferencer (or any mmseg code) earlier in the process leaves
+    mmseg's default scope: the 3D inferencer still builds its renderer and
+    writes its picture, and gives the caller's scope back."""
+    from mmengine.registry import DefaultScope
+    # the conftest fixture restores mmengine's scopes after the test
+    DefaultScope.get_instance(f'caller_mmseg_{id(tmp_path)}',
+                              scope_name='mmseg')
+    inf = _oracle_inferencer(oracle_scene, classes='wall;floor')
+    res = inf(dict(points=oracle_scene['ply'], frames=oracle_scene['frames']),
+              out_dir=str(tmp_path))
+    assert type(inf.visualizer).__name__ == 'PointSegLocalVisualizer'
+    assert res['predictions'][0]['pts_semantic_mask'].shape[0] > 0
+    assert list(tmp_path.glob('*_labels.png'))
+    assert DefaultScope.get_current_instance().scope_name == 'mmseg'
+
+
 def test_apis_package_imports_no_framework():
     from conftest import run_py
     r = run_py(['-c', "import ovseg_plugins.apis, sys; bad = [m for m in "
