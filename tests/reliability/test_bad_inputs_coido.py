@@ -190,6 +190,14 @@ def _set(**kv):
     return f
 
 
+def _train_outside_the_clusters(tmp_path):
+    """Phase 1 on a batch with a sample the clusters file does not list."""
+    from mmengine.structures import BaseDataElement
+    model = _clusters(tmp_path)()
+    samples = [BaseDataElement(metainfo=dict(sample_idx=i)) for i in (0, 1)]
+    return lambda: model.loss(torch.zeros(2, 2), samples)
+
+
 CL = 'clusters.json'
 FIX_CL = 'cluster.py'
 CLUSTER_CASES = [
@@ -247,6 +255,11 @@ CLUSTER_CASES = [
                  ValueError, (CL, "no 'data_list_hash' field",
                               'which data list', FIX_CL),
                  id='clusters_no_data_list_hash'),
+    pytest.param('clusters file made for another subset than the one '
+                 'phase 1 trains on (was: those samples silently got no '
+                 'cluster)', _train_outside_the_clusters, ValueError,
+                 (CL, 'no cluster for sample 1', 'lists 3 of',
+                  "'subset_seed'", FIX_CL), id='clusters_other_subset'),
     pytest.param('clusters file that is not JSON',
                  lambda t: _clusters_text(t, '{"clusters": '), ValueError,
                  (CL, 'not valid JSON'), id='clusters_not_json'),

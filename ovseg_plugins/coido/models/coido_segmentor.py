@@ -106,6 +106,7 @@ class CoIDOSegmentor(BaseModel):
         # labelled fraction (min_valid_fraction safeguard only)
         self.register_buffer('bank_valid_frac', bank.valid_frac,
                              persistent=False)
+        self.clusters_path = clusters
         ids, assign = self._load_clusters(clusters, len(bank))
         self.register_buffer('cluster_ids', ids, persistent=False)
         # all-N nearest-centroid clusters (cluster-quota safeguard only)
@@ -207,9 +208,28 @@ class CoIDOSegmentor(BaseModel):
         return torch.cat(out).float().cpu()
 
     # ----------------------------------------------------------- API
+    def _check_clustered(self, idx: torch.Tensor) -> None:
+        """Every trained sample has a cluster of the clusters file (the
+        file covers the subset it was made for; another subset would give
+        the rest no cluster and switch the diversity term off for them)."""
+        if self.clusters_path is None:
+            return
+        miss = idx[self.cluster_ids[idx] < 0]
+        if miss.numel():
+            listed = int((self.cluster_ids >= 0).sum())
+            raise ValueError(
+                f'clusters file {self.clusters_path!r} has no cluster for '
+                f'sample {int(miss[0])} of this batch: it lists {listed} of '
+                f'the bank\'s {len(self.cluster_ids)} samples (the subset it '
+                'was made for), and phase 1 trains on another subset. Train '
+                'on the subset of the file (its \'ratio\' and '
+                '\'subset_seed\' as coido.cluster ratio/seed), or '
+                + CLUSTER_FIX[0].lower() + CLUSTER_FIX[1:])
+
     def loss(self, inputs, data_samples) -> Dict[str, torch.Tensor]:
-        ce, valid = self.per_sample_losses(inputs, data_samples)
         idx = self._sample_indices(data_samples)
+        self._check_clustered(idx)
+        ce, valid = self.per_sample_losses(inputs, data_samples)
         valid = valid.to(idx.device) & self.bank_valid[idx]
         ce_d = torch.nan_to_num(ce.detach().float(), nan=0., posinf=0.)
         g_idx, g_ce, g_valid, off, ws = self._gather(idx, ce_d, valid)
