@@ -12,10 +12,8 @@ CLASSES = 'wall;floor;bed;table;cabinet;chair;sofa,couch;lamp'
 
 @pytest.fixture(scope='module')
 def oracle_scene(tmp_path_factory):
-    from ovseg_plugins.seg3d.synthetic import write_oracle_scene
-    d = str(tmp_path_factory.mktemp('oracle_room'))
-    return write_oracle_scene(d, seed=0, spacing=0.06, views=6,
-                              size=(240, 180), dim=16, noise=0.5)
+    from fixtures.oracle_scenes import oracle_room
+    return oracle_room(tmp_path_factory, 'oracle_room', 0.06)
 
 
 def _oracle_inferencer(scene, classes=CLASSES, **kw):

@@ -10,6 +10,7 @@ import pytest
 
 pytest.importorskip('mmdet3d')
 
+from rel_helpers import check_error  # noqa: E402
 from ovseg_plugins.seg3d.datasets.scene_list import read_scene_list  # noqa
 from ovseg_plugins.seg3d.pointcloud_io import read_point_cloud  # noqa: E402
 
@@ -89,9 +90,8 @@ def test_las_truncated(tmp_path):
     p.write_bytes(data[:len(data) // 2])
     with pytest.raises(ValueError) as e:
         read_point_cloud(str(p))
-    msg = str(e.value)
-    assert f'could not read LAS/LAZ file {str(p)!r}' in msg
-    assert 'Re-export it' in msg
+    check_error(e.value, ValueError,
+                (f'could not read LAS/LAZ file {str(p)!r}', 'Re-export it'))
 
 
 def test_las_labels_for_another_file(tmp_path):
@@ -221,9 +221,9 @@ def test_scene_list_in_latin1(tmp_path):
     p.write_bytes('scene0000_00\nsalle_à_manger\n'.encode('latin-1'))
     with pytest.raises(ValueError) as e:
         read_scene_list(str(p))
-    msg = str(e.value)
-    assert f"{p}: line 2 is not UTF-8 text (byte b'\\xe0'" in msg
-    assert 'save the scene list as UTF-8' in msg
+    check_error(e.value, ValueError,
+                (f"{p}: line 2 is not UTF-8 text (byte b'\\xe0'",
+                 'save the scene list as UTF-8'))
 
 
 def test_scene_list_with_a_byte_order_mark(tmp_path):

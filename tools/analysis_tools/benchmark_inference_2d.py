@@ -300,15 +300,22 @@ def scaling_worker(args):
                            peak_rss_mb=max(rss)), f)
 
 
-def bench_scaling(args):
-    import json
-    import subprocess
+def _first_raster(args):
+    """The work folder, the first ``--sizes`` and its synthetic GeoTIFF
+    (made once, reused by later runs with the same ``--tmp-dir``)."""
     tmp = args.tmp_dir or tempfile.mkdtemp(prefix='ovseg_bench_')
     os.makedirs(tmp, exist_ok=True)
     size = args.sizes[0]
-    src = osp.join(tmp, f'synthetic_{size}.tif')
-    if not osp.isfile(src):
-        make_raster(src, size)
+    path = osp.join(tmp, f'synthetic_{size}.tif')
+    if not osp.isfile(path):
+        make_raster(path, size)
+    return tmp, size, path
+
+
+def bench_scaling(args):
+    import json
+    import subprocess
+    tmp, size, src = _first_raster(args)
     env = dict(os.environ, OMP_NUM_THREADS='1', MKL_NUM_THREADS='1')
     rows = {n: [] for n in args.procs}
     labels = {}
@@ -382,12 +389,7 @@ def bench_remote(args):
     from range_server import RangeServer
     if args.threads:
         torch.set_num_threads(args.threads)
-    tmp = args.tmp_dir or tempfile.mkdtemp(prefix='ovseg_bench_')
-    os.makedirs(tmp, exist_ok=True)
-    size = args.sizes[0]
-    plain = osp.join(tmp, f'synthetic_{size}.tif')
-    if not osp.isfile(plain):
-        make_raster(plain, size)
+    tmp, size, plain = _first_raster(args)
     cog = osp.join(tmp, f'synthetic_{size}_cog.tif')
     copy(plain, cog, driver='COG', BLOCKSIZE=256, COMPRESS='DEFLATE',
          OVERVIEWS='AUTO')

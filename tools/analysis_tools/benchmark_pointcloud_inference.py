@@ -254,12 +254,18 @@ def main_blocks(args):
           f'MB; threads {args.threads}; block {args.block} m, overlap '
           f'{args.overlap} m; {args.views} rendered views '
           f'{args.size[0]}x{args.size[1]} per block')
+    _print_peak_ratio(res)
+    return res
+
+
+def _print_peak_ratio(res) -> None:
+    """peak(largest) / peak(second largest) above base, of the last two
+    sizes run."""
     if len(res) >= 2:
         a, b = res[-2], res[-1]
         print(f'peak({b["points"]:,}) / peak({a["points"]:,}) above base = '
               f'{b["peak_mb"] / max(a["peak_mb"], 1e-9):.2f} (points ratio '
               f'{b["points"] / a["points"]:.2f})')
-    return res
 
 
 def main(argv=None):
@@ -328,11 +334,7 @@ def main(argv=None):
             for k, v in bd.items():
                 print(f'| {k} | {v:.2f} |')
     by_n = {r['points']: r for r in res}
-    if len(res) >= 2:
-        a, b = res[-2], res[-1]
-        print(f'peak({b["points"]:,}) / peak({a["points"]:,}) above base = '
-              f'{b["peak_mb"] / max(a["peak_mb"], 1e-9):.2f} (points ratio '
-              f'{b["points"] / a["points"]:.2f})')
+    _print_peak_ratio(res)
     return by_n
 
 

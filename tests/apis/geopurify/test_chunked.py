@@ -15,10 +15,8 @@ CLASSES = 'wall;floor;bed;table;cabinet;chair;sofa;lamp'
 
 @pytest.fixture(scope='module')
 def oracle_scene(tmp_path_factory):
-    from ovseg_plugins.seg3d.synthetic import write_oracle_scene
-    d = str(tmp_path_factory.mktemp('oracle_room_blocks'))
-    return write_oracle_scene(d, seed=0, spacing=0.08, views=6,
-                              size=(240, 180), dim=16, noise=0.5)
+    from fixtures.oracle_scenes import oracle_room
+    return oracle_room(tmp_path_factory, 'oracle_room_blocks', 0.08)
 
 
 def test_block_plan_owns_each_point_once_by_nearest_centre():
