@@ -59,11 +59,14 @@ def _safe_globals() -> list:
     """What a checkpoint may hold besides tensors and plain containers:
     numpy arrays, scalars and dtypes (metrics, ``message_hub`` runtime info),
     mmengine's ``HistoryBuffer`` (``message_hub`` log scalars, read back by
-    ``--resume``) and its statistics methods. None of them runs code of the
-    file's choosing when built."""
+    ``--resume``) and its statistics methods, and mmengine's ``ConfigDict``
+    (a dict: stock runs save a dataset ``metainfo`` given in a config, e.g.
+    mmdet3d's ``label2cat``, inside ``meta['dataset_meta']``). None of them
+    runs code of the file's choosing when built."""
+    from mmengine.config import ConfigDict
     from mmengine.logging import HistoryBuffer
     core = getattr(np, '_core', None) or np.core
-    out = [HistoryBuffer, np.ndarray, np.dtype,
+    out = [HistoryBuffer, ConfigDict, np.ndarray, np.dtype,
            bytes,  # empty numpy arrays pickle their data as bytes()
            (_history_buffer_getattr, 'builtins.getattr')]
     for mod in ('numpy._core.multiarray', 'numpy.core.multiarray'):

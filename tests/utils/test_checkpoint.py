@@ -17,6 +17,7 @@ from fixtures.tiny_models import TINY_CLIP_CFG, TINY_CLIP_NAME
 def _runner_checkpoint(tmp_path):
     """What mmengine 0.10.7's Runner writes after 2 SGD iterations with a
     scheduler (message_hub HistoryBuffers, numpy scalars, meta)."""
+    from mmengine.config import ConfigDict
     from mmengine.model import BaseModel
     from mmengine.runner import Runner
 
@@ -31,7 +32,10 @@ def _runner_checkpoint(tmp_path):
             return dict(loss=y.pow(2).mean()) if mode == 'loss' else y
 
     class DS(torch.utils.data.Dataset):
-        metainfo = dict(classes=('a', 'b'))
+        # a metainfo given in a config reaches the dataset as a ConfigDict
+        # (mmdet3d's label2cat): mmengine saves it in meta['dataset_meta']
+        metainfo = dict(classes=('a', 'b'),
+                        label2cat=ConfigDict({0: 'a', 1: 'b'}))
 
         def __len__(self):
             return 4
@@ -64,6 +68,7 @@ def test_runner_checkpoint_loads_with_weights_only(tmp_path):
     assert isinstance(buf, HistoryBuffer) and len(buf.data[0]) == 2
     assert buf.mean() == pytest.approx(float(np.mean(buf.data[0])))
     assert isinstance(ck['meta']['cfg'], str)  # kept as text, never run
+    assert ck['meta']['dataset_meta']['label2cat'] == {0: 'a', 1: 'b'}
     # torch's own default (what mmengine's load_checkpoint/resume call)
     torch.load(p, map_location='cpu')
 
