@@ -284,7 +284,7 @@ def scaling_worker(args):
 
     import torch
 
-    from ovseg_plugins.apis.raster import dist
+    from ovseg_plugins.utils import dist
     dist.init_dist('pytorch')
     torch.manual_seed(0)
     inf = _inferencer(args)

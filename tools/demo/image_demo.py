@@ -343,14 +343,14 @@ def job_identity(inf, path: str, args, raster: bool) -> dict:
 
 
 def dist_info():
-    from ovseg_plugins.apis.raster import dist
+    from ovseg_plugins.utils import dist
     return dist.dist_info()
 
 
 def run(args) -> dict:
     from ovseg_plugins.apis.raster import (RunFolder, check_no_overlap,
                                            output_stems)
-    from ovseg_plugins.apis.raster import dist
+    from ovseg_plugins.utils import dist
     if args.launcher != 'none':
         dev = dist.init_dist(args.launcher)
         if args.device.startswith('cuda'):

@@ -107,19 +107,17 @@ def _sub_cloud(cloud: PointCloud, idx: np.ndarray, b: int) -> PointCloud:
 
 def init_block_processes(launcher: str = 'none') -> Tuple[int, int]:
     """Join the process group of ``torchrun`` (``launcher='pytorch'``:
-    gloo on CPU, nccl with CUDA; mmengine's ``init_dist`` needs CUDA) unless
-    one exists; returns ``(rank, world_size)``."""
-    import torch
-    import torch.distributed as dist
+    gloo on CPU, nccl with CUDA: :func:`ovseg_plugins.utils.dist.init_dist`,
+    as the raster tools) unless one exists; returns ``(rank, world_size)``."""
+    import torch.distributed
+
+    from ...utils import dist
     if launcher not in ('none', 'pytorch'):
         raise ValueError(f"launcher must be 'none' or 'pytorch' (torchrun), "
                          f'got {launcher!r}')
-    if launcher == 'pytorch' and not dist.is_initialized():
-        dist.init_process_group(
-            'nccl' if torch.cuda.is_available() else 'gloo')
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    return 0, 1
+    if launcher == 'pytorch' and not torch.distributed.is_initialized():
+        dist.init_dist(launcher)
+    return dist.dist_info()
 
 
 def segment_in_blocks(inferencer, item, block_size: float = 20.,

@@ -25,7 +25,7 @@ from typing import Dict, Optional, Sequence
 import numpy as np
 
 from ovseg_plugins.utils.io import atomic_write
-from . import dist
+from ...utils import dist
 from .assemble import assemble
 from .raster_source import open_source
 from .run_folder import PARTS, file_identity

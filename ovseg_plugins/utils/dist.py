@@ -1,4 +1,5 @@
-"""torch.distributed for the raster path, through mmengine's dist helpers.
+"""torch.distributed for the inference tools (rasters in windows, 3D scenes in
+blocks), through mmengine's dist helpers.
 
 Launched like the OpenMMLab tools (``torchrun ... --launcher pytorch``, or
 ``tools/dist_infer.sh``): gloo on CPU, NCCL on GPUs, the same code. Without
@@ -25,8 +26,8 @@ def init_dist(launcher: str = 'pytorch') -> str:
         raise RuntimeError(
             '--launcher pytorch needs the environment of torchrun (RANK, '
             'WORLD_SIZE...): start it with torchrun --nproc_per_node N '
-            'tools/demo/image_demo.py ... --launcher pytorch, or '
-            'tools/dist_infer.sh.')
+            'tools/demo/image_demo.py (or pointcloud_demo.py) ... --launcher '
+            'pytorch, or tools/dist_infer.sh.')
     timeout = datetime.timedelta(seconds=TIMEOUT_S)
     if torch.cuda.is_available():
         mdist.init_dist('pytorch', backend='nccl', timeout=TIMEOUT_S)
