@@ -363,6 +363,13 @@ def test_blocks_overlap_wider_than_a_block():
         plan_blocks(_grid(), 2., 3.)
 
 
+def test_blocks_max_points_below_one():
+    from ovseg_plugins.apis.geopurify.chunked import plan_blocks
+    with pytest.raises(ValueError, match=r'^max_points must be >= 1 \(points '
+                       r'per block\), got 0$'):
+        plan_blocks(_grid(), 2., 0.5, max_points=0)
+
+
 def test_blocks_launcher_unknown():
     from ovseg_plugins.apis.geopurify.chunked import init_block_processes
     with pytest.raises(ValueError, match=r"^launcher must be 'none' or "
@@ -557,6 +564,10 @@ BAD_INPUTS_DOC = {
         'Large scene in blocks: overlap wider than half a block',
         '`ValueError`: "overlap must be within [0, block_size / 2 = 1.0] '
         'metres, got 3.0"'),
+    'test_blocks_max_points_below_one': (
+        '3d',
+        'Large scene in blocks: `max_points` (`--block-max-points`) below 1',
+        '`ValueError`: "max_points must be >= 1 (points per block), got 0"'),
     'test_blocks_launcher_unknown': (
         '3d',
         'Large scene in blocks: a launcher other than `none` / `pytorch`',

@@ -20,12 +20,14 @@ Prints one table and the ratio peak(800k) / peak(200k) above base.
 ``--blocks`` runs large scenes in spatial blocks instead
 (``ovseg_plugins.apis.geopurify.chunked``), default sizes 0.2 / 2.5 / 10 M
 points: a procedural city block (``synthetic.procedural_city_block``: ground,
-box buildings, trees; about 1e4 points per m²) written as .ply, a random 2D
+box buildings, trees; ``--density`` points per m² of surface, 2000 by
+default, so the scene grows in area with the points) written as .ply, a random 2D
 model (random weights: a fixed random 64-d 8x8-patch projection of the
 rendered views, the cost of a small 2D backbone; labels are meaningless),
-8 rendered views per block, ``--block`` m tiles with ``--overlap`` m of
-context. Per-stage seconds (summed over the blocks), peak RSS above base,
-and the ratio peak(largest) / peak(second largest).
+8 rendered views per block, ``--block`` m tiles (smaller where a tile would
+own more than ``--max-points`` points) with ``--overlap`` m of context.
+Per-stage seconds (summed over the blocks), the largest block, peak RSS above
+base, and the ratio peak(largest) / peak(second largest).
 """
 import argparse
 import json
@@ -180,7 +182,8 @@ def _random_2d_model(dim=64, patch=8, seed=0):
     return image_fn, text_fn
 
 
-def blocks_child(n_points, block, overlap, views, size, threads):
+def blocks_child(n_points, block, overlap, views, size, threads,
+                 max_points, density):
     import torch
     torch.set_num_threads(threads)
     from ovseg_plugins.apis.geopurify.chunked import segment_in_blocks
@@ -188,7 +191,7 @@ def blocks_child(n_points, block, overlap, views, size, threads):
     from ovseg_plugins.seg3d.pointcloud_io import read_point_cloud, write_ply
     from ovseg_plugins.seg3d.synthetic import (CITY_CLASSES,
                                                procedural_city_block)
-    city = procedural_city_block(n_points)
+    city = procedural_city_block(n_points, density=density)
     work = tempfile.mkdtemp(prefix='bench3d_blocks_')
     ply = osp.join(work, 'city.ply')
     write_ply(ply, city['points'][:, :3], city['points'][:, 3:6])
@@ -202,12 +205,14 @@ def blocks_child(n_points, block, overlap, views, size, threads):
     cloud = read_point_cloud(ply)
     t_read = time.perf_counter() - t0
     res = segment_in_blocks(inf, cloud, block_size=block, overlap=overlap,
-                            out_dir=osp.join(work, 'out'))
+                            out_dir=osp.join(work, 'out'),
+                            max_points=max_points)
     total = time.perf_counter() - t0
     sampler.stop()
     stages = dict(read=t_read, **res['stage_times'])
     stages['save + picture'] = total - sum(stages.values())
-    return dict(points=len(cloud), blocks=res['blocks'], base_mb=base,
+    return dict(points=len(cloud), blocks=res['blocks'],
+                largest_block=res['largest_block'], base_mb=base,
                 total_s=total, peak_mb=sampler.peak(t0, t0 + total) - base,
                 stages=stages)
 
@@ -234,7 +239,9 @@ def _run_children(args, flag, extra):
 
 def main_blocks(args):
     res = _run_children(args, '--blocks-child', [
-        '--block', str(args.block), '--overlap', str(args.overlap)])
+        '--block', str(args.block), '--overlap', str(args.overlap),
+        '--max-points', str(args.max_points), '--density',
+        str(args.density)])
     if args.json:
         print(json.dumps(res, indent=2))
         return res
@@ -244,15 +251,19 @@ def main_blocks(args):
     for k in names:
         print(f'| {k} | ' + ' | '.join(f'{r["stages"].get(k, 0):.1f}'
                                        for r in res) + ' |')
-    for key, fmt in (('blocks', '{}'), ('total_s', '**{:.1f}**'),
-                     ('peak_mb', '**{:.0f}**')):
-        label = dict(blocks='blocks', total_s='**total s**',
+    for key, fmt in (('blocks', '{}'), ('largest_block', '{:,}'),
+                     ('total_s', '**{:.1f}**'), ('peak_mb', '**{:.0f}**')):
+        label = dict(blocks='blocks',
+                     largest_block='largest block (points with context)',
+                     total_s='**total s**',
                      peak_mb='**peak RSS above base (MB)**')[key]
         print(f'| {label} | ' + ' | '.join(fmt.format(r[key]) for r in res)
               + ' |')
     print(f'\nbase resident size (models built): {res[0]["base_mb"]:.0f} '
           f'MB; threads {args.threads}; block {args.block} m, overlap '
-          f'{args.overlap} m; {args.views} rendered views '
+          f'{args.overlap} m, at most {args.max_points:,} points per '
+          f'block with context; city block of {args.density:g} points per '
+          f'm2; {args.views} rendered views '
           f'{args.size[0]}x{args.size[1]} per block')
     _print_peak_ratio(res)
     return res
@@ -282,17 +293,23 @@ def main(argv=None):
     p.add_argument('--blocks', action='store_true',
                    help='large scenes in spatial blocks (default sizes '
                    '0.2 / 2.5 / 10 M points, a procedural city block)')
-    p.add_argument('--block', type=float, default=5.,
+    p.add_argument('--block', type=float, default=10.,
                    help='--blocks: tile side (m)')
     p.add_argument('--overlap', type=float, default=0.5,
                    help='--blocks: context margin (m)')
+    p.add_argument('--max-points', type=int, default=1000000,
+                   help='--blocks: most points a block holds with its '
+                   'context (smaller tiles where the scene is denser)')
+    p.add_argument('--density', type=float, default=2000.,
+                   help='--blocks: points per m2 of the city block\'s '
+                   'surfaces (the scene grows in area with the points)')
     p.add_argument('--child', type=int, help=argparse.SUPPRESS)
     p.add_argument('--blocks-child', type=int, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.blocks_child:
         print('RESULT ' + json.dumps(blocks_child(
             args.blocks_child, args.block, args.overlap, args.views,
-            args.size, args.threads)))
+            args.size, args.threads, args.max_points, args.density)))
         return
     if args.blocks:
         if args.points == p.get_default('points'):

@@ -100,6 +100,10 @@ def parse_args(argv=None):
     p.add_argument('--block-overlap', type=float, default=1., metavar='M',
                    help='context around each tile (metres, at most half '
                    'the block size)')
+    p.add_argument('--block-max-points', type=int, default=1_000_000,
+                   metavar='N', help='smaller tiles where a block would '
+                   'hold more than N points with its context (bounds the '
+                   'memory of a block)')
     p.add_argument('--launcher', choices=['none', 'pytorch'], default='none',
                    help='pytorch: blocks over the processes of torchrun')
     p.add_argument('--device', default='cpu')
@@ -171,7 +175,7 @@ def main(argv=None):
         res = segment_in_blocks(inferencer, args.scene, args.block_size,
                                 args.block_overlap, args.out_dir,
                                 frames=args.frames, launcher=args.launcher,
-                                **extra)
+                                max_points=args.block_max_points, **extra)
         if res['rank']:
             return res
         inferencer.stage_times = res['stage_times']

@@ -21,6 +21,42 @@ def _numpy(x) -> np.ndarray:
     return np.asarray(x)
 
 
+def visible_from_above(xyz: np.ndarray, cells: int) -> np.ndarray:
+    """Indices of the points a top-down picture shows, lowest first.
+
+    With at most ``cells ** 2`` points, all of them (sorted by height, so
+    that higher points are drawn last). Above that, the x-y extent is cut
+    into ``cells`` square cells along its longer side and only the highest
+    point of each occupied cell is kept: the one a picture of ``cells``
+    pixels per side shows there, since higher points are drawn over lower
+    ones. The cost and memory of drawing are then bounded by the picture,
+    not by the cloud (a 10 M-point scene draws at most ``cells ** 2``
+    points).
+
+    Args:
+        xyz (ndarray): ``(N, 3)`` coordinates.
+        cells (int): Cells along the longer side of the x-y extent.
+
+    Returns:
+        ndarray: ``(M,)`` int64 indices, ascending in height (ties in input
+        order).
+    """
+    order = np.argsort(xyz[:, 2], kind='stable')
+    if len(xyz) <= cells * cells:
+        return order
+    xy = xyz[:, :2]
+    lo = xy.min(0)
+    side = float((xy.max(0) - lo).max()) / cells or 1.
+    cx = np.minimum(((xy[:, 0] - lo[0]) / side).astype(np.int64), cells - 1)
+    cy = np.minimum(((xy[:, 1] - lo[1]) / side).astype(np.int64), cells - 1)
+    key = (cy * cells + cx)[order]
+    del cx, cy
+    rank = np.arange(len(order))
+    top = np.full(cells * cells, -1, np.int64)
+    np.maximum.at(top, key, rank)  # the highest (last drawn) point per cell
+    return order[np.sort(top[top >= 0])]
+
+
 @VISUALIZERS.register_module()
 class PointSegLocalVisualizer(Visualizer):
     """Draw point-cloud labels as a top-down picture with matplotlib (Agg).
@@ -37,6 +73,9 @@ class PointSegLocalVisualizer(Visualizer):
     shows. Works without a display; open3d is not needed. It is the one 3D
     picture renderer: ``tools/test.py --show-dir`` and
     ``GeoPurifyInferencer`` (``<stem>_labels.png``) both draw with it.
+    Clouds of more points than a panel has pixels are drawn through
+    :func:`visible_from_above` (the highest point per pixel), so a picture
+    of a 10 M-point scene costs what one of 250k points does.
 
     Args:
         name (str): Instance name. Defaults to 'visualizer'.
@@ -85,11 +124,18 @@ class PointSegLocalVisualizer(Visualizer):
         return rgb / 255.
 
     # ------------------------------------------------------------ drawing
+    def _cells(self) -> int:
+        """Pixels along a panel's side: the resolution of
+        :func:`visible_from_above`."""
+        return max(int(round(self.panel_size * self.dpi)), 1)
+
     def render(self, xyz: np.ndarray,
                panels: Sequence[Tuple[str, np.ndarray]],
-               legend: Sequence[Tuple[str, np.ndarray]] = ()) -> np.ndarray:
+               legend: Sequence[Tuple[str, np.ndarray]] = (),
+               n_points: Optional[int] = None) -> np.ndarray:
         """Panels of ``(title, (N, 3) colours in [0, 1])`` -> RGB uint8
-        ``(H, W, 3)``."""
+        ``(H, W, 3)``. ``n_points``: the size of the cloud ``xyz`` was
+        taken from (sets the marker size; default ``len(xyz)``)."""
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
         from matplotlib.patches import Patch
@@ -98,8 +144,8 @@ class PointSegLocalVisualizer(Visualizer):
                      dpi=self.dpi)
         canvas = FigureCanvasAgg(fig)
         order = np.argsort(xyz[:, 2], kind='stable')  # top points last
-        size = self.point_size or float(np.clip(2e5 / max(len(xyz), 1), 1,
-                                                60))
+        n = len(xyz) if n_points is None else n_points
+        size = self.point_size or float(np.clip(2e5 / max(n, 1), 1, 60))
         for i, (title, colors) in enumerate(panels):
             ax = fig.add_subplot(1, len(panels), i + 1)
             ax.scatter(xyz[order, 0], xyz[order, 1], c=colors[order],
@@ -152,14 +198,16 @@ class PointSegLocalVisualizer(Visualizer):
                 "mmdet3d's Det3DLocalVisualizer for detection.")
         if 'points' not in data_input:
             raise KeyError("PointSegLocalVisualizer needs data_input['points']")
-        pts = _numpy(data_input['points']).astype(np.float64)
+        pts = _numpy(data_input['points'])
         if pts.ndim != 2 or pts.shape[1] < 3:
             raise ValueError(f'points must be (N, >=3), got {pts.shape}')
-        xyz = pts[:, :3]
+        # draw only what the picture can show (bounded by its pixels)
+        shown = visible_from_above(pts[:, :3], self._cells())
+        xyz = pts[shown, :3].astype(np.float64)
         panels, present = [], set()
         if pts.shape[1] >= 6:
-            rgb = pts[:, 3:6]
-            rgb = rgb / 255. if rgb.max() > 1.0 else rgb
+            rgb = pts[shown, 3:6].astype(np.float64)
+            rgb = rgb / 255. if pts[:, 3:6].max() > 1.0 else rgb
             panels.append(('input', np.clip(rgb, 0, 1)))
         n_labels = 0
         masks = {}
@@ -169,15 +217,15 @@ class PointSegLocalVisualizer(Visualizer):
                 data_sample is not None else None
             if seg is not None and 'pts_semantic_mask' in seg:
                 m = _numpy(seg.pts_semantic_mask).astype(np.int64).reshape(-1)
-                if len(m) != len(xyz):
+                if len(m) != len(pts):
                     raise ValueError(
                         f'{key}.pts_semantic_mask has {len(m)} labels for '
-                        f'{len(xyz)} points; draw the points the model saw.')
+                        f'{len(pts)} points; draw the points the model saw.')
                 masks[title] = m
                 n_labels = max(n_labels, int(m.max()) + 1 if len(m) else 0)
         classes, pal = self._classes_palette(n_labels)
         for title, m in masks.items():
-            panels.append((title, self._label_colors(m, pal)))
+            panels.append((title, self._label_colors(m[shown], pal)))
             present.update(int(v) for v in np.unique(m)
                            if 0 <= v < len(classes))
         if not panels:
@@ -189,7 +237,7 @@ class PointSegLocalVisualizer(Visualizer):
             if pred is not None else np.zeros(len(classes))
         legend = [(f'{classes[i]} ({100 * share[i]:.1f} %)' if share[i] > 0
                    else classes[i], pal[i] / 255.) for i in sorted(present)]
-        img = self.render(xyz, panels, legend)
+        img = self.render(xyz, panels, legend, n_points=len(pts))
         pred_names = [classes[i] for i in sorted(
             set(int(v) for v in np.unique(pred)) & set(range(len(classes))))
         ] if pred is not None else []

@@ -49,6 +49,51 @@ def test_block_plan_owns_each_point_once_by_nearest_centre():
     assert owner[3] == owner[4] + 1  # border x = 10 / 3: the tile above
 
 
+def test_block_plan_refines_dense_tiles_to_max_points():
+    """A dense spot (a facade-like column of points) makes the tiles of the
+    regular grid smaller until no block holds more than max_points points
+    with its context; ownership and the lazy plan agree with the eager
+    one."""
+    from ovseg_plugins.apis.geopurify.chunked import (_context_counts,
+                                                      block_points,
+                                                      plan_blocks)
+    g = np.random.default_rng(0)
+    xyz = np.concatenate([g.uniform(0, 20, (20000, 2)),
+                          g.uniform(0, 3, (20000, 1))], 1)
+    dense = np.concatenate([g.uniform(4, 6, (30000, 2)),
+                            g.uniform(0, 15, (30000, 1))], 1)
+    xyz = np.concatenate([xyz, dense]).astype(np.float32)
+    _, blocks0 = plan_blocks(xyz, 10., 0.5)
+    assert len(blocks0) == 4 and max(len(b['points']) for b in blocks0) \
+        > 30000  # the dense spot lies in one 10 m tile
+    owner, blocks = plan_blocks(xyz, 10., 0.5, max_points=20000)
+    held = [len(b['points']) for b in blocks]
+    assert max(held) <= 20000 and len(blocks) > 4
+    assert sum(int(b['owned'].sum()) for b in blocks) == len(xyz)
+    sizes = {tuple(np.round(b['size'], 9)) for b in blocks}
+    assert len(sizes) == 1  # still one regular grid of equal tiles
+    assert owner.dtype == np.int32 and blocks[0]['points'].dtype == np.int32
+    # the budget's vectorised count equals the blocks' own point counts
+    b0 = blocks[0]
+    xy = xyz[:, :2].astype(np.float64)
+    lo = xy.min(0)
+    nx = int(round((xy.max(0) - lo)[0] / b0['size'][0]))
+    counts = _context_counts(xy, lo, b0['size'], nx, nx, 0.5)
+    assert sorted(counts[counts > 0].tolist()) == sorted(held)
+    # the lazy plan gives the same blocks, one at a time
+    none, lazy = plan_blocks(xyz, 10., 0.5, max_points=20000, lazy=True)
+    assert none is None and len(lazy) == len(blocks)
+    for a, b in zip(lazy, blocks):
+        pts, own = block_points(a)
+        assert (pts == b['points']).all() and (own == b['owned']).all()
+    # tiles stay >= 2 * overlap wide: a budget below what that allows
+    # is reported, not looped on
+    _, coarse = plan_blocks(xyz, 10., 2.5, max_points=100)
+    assert min(coarse[0]['size']) >= 5. - 1e-9
+    with pytest.raises(ValueError, match='max_points must be >= 1'):
+        plan_blocks(xyz, 10., 0.5, max_points=0)
+
+
 def _inferencer(scene):
     from ovseg_plugins.apis import GeoPurifyInferencer
     return GeoPurifyInferencer(CLASSES, feature_maps=scene['features'],

@@ -72,3 +72,53 @@ def test_default_palette_is_the_3d_outputs_palette(tmp_path):
     floor = class_palette(2)[1]
     assert ((img.reshape(-1, 3) == floor).all(1)).any()
     assert not ((img.reshape(-1, 3) == class_palette(2)[0]).all(1)).any()
+
+
+def test_visible_from_above_keeps_the_highest_point_per_cell():
+    """Against a brute-force restatement: per occupied cell of the x-y grid
+    the highest point (the last one drawn), all points for small clouds."""
+    from ovseg_plugins.seg3d.visualization.point_seg_visualizer import \
+        visible_from_above
+    g = np.random.default_rng(0)
+    xyz = g.uniform(0, 1, (5000, 3)).astype(np.float32)
+    xyz[:, 0] *= 3  # a 3 x 1 extent: 12 x 4 cells of side 0.25
+    small = visible_from_above(xyz, 100)  # 5000 <= 100 ** 2: all
+    assert sorted(small.tolist()) == list(range(5000))
+    assert (np.diff(xyz[small, 2]) >= 0).all()
+    got = visible_from_above(xyz, 12)
+    assert (np.diff(xyz[got, 2]) >= 0).all()  # still drawn lowest first
+    side = 3. / 12
+    cell = (np.minimum((xyz[:, 1] / side).astype(int), 11) * 12 +
+            np.minimum((xyz[:, 0] / side).astype(int), 11))
+    want = {c: max(np.nonzero(cell == c)[0], key=lambda i: xyz[i, 2])
+            for c in np.unique(cell)}
+    assert sorted(got.tolist()) == sorted(want.values())
+    assert len(got) == 48  # 12 x 4 occupied cells
+
+
+def test_large_cloud_draws_what_the_picture_shows(tmp_path):
+    """Above a panel's pixel count only the highest point per pixel is
+    drawn: a high layer in one class hides a low one in another, as in
+    a picture of the whole cloud."""
+    from mmengine.registry import init_default_scope
+    init_default_scope('mmdet3d')
+    from ovseg_plugins.seg3d.visualization import PointSegLocalVisualizer
+    v = PointSegLocalVisualizer(name=f'pointseg_big_{id(tmp_path)}', dpi=20,
+                                panel_size=2., point_size=100.)  # 40 px
+    v.dataset_meta = dict(classes=['low', 'high'],
+                          palette=[[255, 0, 0], [0, 0, 255]])
+    g = np.random.default_rng(1)
+    # a low layer of random points under a regular high layer with two
+    # points per pixel along each axis (every pixel has a high point)
+    low = np.concatenate([g.uniform(0, 1, (20000, 2)),
+                          np.zeros((20000, 1))], 1)
+    u = (np.arange(80) + 0.5) / 80
+    high = np.stack([*np.meshgrid(u, u), np.ones((80, 80))], -1)
+    xyz = np.concatenate([low, high.reshape(-1, 3)]).astype(np.float32)
+    labels = np.repeat([0, 1], [20000, 6400])
+    img = v.add_datasample('s', dict(points=xyz), sample(labels))
+    px = img[:40].reshape(-1, 3)  # the panel, above the legend
+    assert not (px == [255, 0, 0]).all(1).any()  # the low layer is hidden
+    assert (px == [0, 0, 255]).all(1).sum() > 40 * 40 // 4
+    legend = img[40:].reshape(-1, 3)  # both classes are in the cloud
+    assert (legend == [255, 0, 0]).all(1).any()
