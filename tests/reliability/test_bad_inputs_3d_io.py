@@ -10,7 +10,7 @@ import pytest
 
 pytest.importorskip('mmdet3d')
 
-from rel_helpers import check_error  # noqa: E402
+from rel_helpers import check_error, load_tool  # noqa: E402
 from ovseg_plugins.seg3d.datasets.scene_list import read_scene_list  # noqa
 from ovseg_plugins.seg3d.pointcloud_io import read_point_cloud  # noqa: E402
 
@@ -370,6 +370,22 @@ def test_blocks_max_points_below_one():
         plan_blocks(_grid(), 2., 0.5, max_points=0)
 
 
+@pytest.mark.parametrize('flags', [['--block-max-points', '500000'],
+                                   ['--launcher', 'pytorch']],
+                         ids=['max_points', 'launcher'])
+def test_blocks_options_without_block_size(flags, tmp_path):
+    """Block options without --block-size are refused before anything
+    runs (torchrun processes would each run the whole scene)."""
+    demo = load_tool('demo/pointcloud_demo')
+    with pytest.raises(SystemExit) as e:
+        demo.main([str(tmp_path / 'scene.ply'), '--classes', 'a;b',
+                   '--random-clip'] + flags)
+    assert str(e.value) == (
+        '--block-max-points and --launcher apply to runs in blocks: add '
+        '--block-size M (without it every process would run the whole '
+        'scene)')
+
+
 def test_blocks_launcher_unknown():
     from ovseg_plugins.apis.geopurify.chunked import init_block_processes
     with pytest.raises(ValueError, match=r"^launcher must be 'none' or "
@@ -568,6 +584,13 @@ BAD_INPUTS_DOC = {
         '3d',
         'Large scene in blocks: `max_points` (`--block-max-points`) below 1',
         '`ValueError`: "max_points must be >= 1 (points per block), got 0"'),
+    'test_blocks_options_without_block_size': (
+        '3d',
+        'Large scene in blocks: `pointcloud_demo.py --block-max-points` or '
+        '`--launcher pytorch` without `--block-size`',
+        'exit with "--block-max-points and --launcher apply to runs in '
+        'blocks: add --block-size M (without it every process would run the '
+        'whole scene)"'),
     'test_blocks_launcher_unknown': (
         '3d',
         'Large scene in blocks: a launcher other than `none` / `pytorch`',

@@ -100,10 +100,10 @@ def parse_args(argv=None):
     p.add_argument('--block-overlap', type=float, default=1., metavar='M',
                    help='context around each tile (metres, at most half '
                    'the block size)')
-    p.add_argument('--block-max-points', type=int, default=1_000_000,
-                   metavar='N', help='smaller tiles where a block would '
-                   'hold more than N points with its context (bounds the '
-                   'memory of a block)')
+    p.add_argument('--block-max-points', type=int, metavar='N',
+                   help='smaller tiles where a block would hold more than N '
+                   'points with its context (bounds the memory of a block; '
+                   'default: segment_in_blocks\'s, 1,000,000)')
     p.add_argument('--launcher', choices=['none', 'pytorch'], default='none',
                    help='pytorch: blocks over the processes of torchrun')
     p.add_argument('--device', default='cpu')
@@ -125,6 +125,11 @@ def main(argv=None):
         truth = 'label'
     if not args.scene or not args.classes:
         raise SystemExit('give SCENE and --classes (or --procedural DIR)')
+    if not args.block_size and (args.block_max_points is not None
+                                or args.launcher != 'none'):
+        raise SystemExit('--block-max-points and --launcher apply to runs in '
+                         'blocks: add --block-size M (without it every '
+                         'process would run the whole scene)')
     kw = {}
     if args.feature_maps:
         if not (args.frames and args.text_embeddings):
@@ -172,10 +177,12 @@ def main(argv=None):
         extra.update(images=args.images, undistort=args.colmap_undistort)
     if args.block_size:
         from ovseg_plugins.apis.geopurify.chunked import segment_in_blocks
+        if args.block_max_points is not None:
+            extra.update(max_points=args.block_max_points)
         res = segment_in_blocks(inferencer, args.scene, args.block_size,
                                 args.block_overlap, args.out_dir,
                                 frames=args.frames, launcher=args.launcher,
-                                max_points=args.block_max_points, **extra)
+                                **extra)
         if res['rank']:
             return res
         inferencer.stage_times = res['stage_times']
