@@ -204,15 +204,30 @@ def blocks_child(n_points, block, overlap, views, size, threads,
     base, sampler, t0 = _start_measuring()
     cloud = read_point_cloud(ply)
     t_read = time.perf_counter() - t0
+    t_blocks = time.perf_counter()
     res = segment_in_blocks(inf, cloud, block_size=block, overlap=overlap,
                             out_dir=osp.join(work, 'out'),
                             max_points=max_points)
     total = time.perf_counter() - t0
     sampler.stop()
-    stages = dict(read=t_read, **res['stage_times'])
-    stages['save + picture'] = total - sum(stages.values())
+    # 'plan' = from the read to the first block's first stage, 'save +
+    # picture' = after the last block's last stage, 'between stages' = the
+    # rest (each block's points and sub-cloud)
+    first = min((a for _, a, _ in res['stage_spans']), default=t_blocks)
+    last = max((b for _, _, b in res['stage_spans']), default=t_blocks)
+    stages = dict(read=t_read, plan=first - t_blocks, **res['stage_times'])
+    stages['save + picture'] = t0 + total - last
+    stages['between stages'] = total - sum(stages.values())
+    # peak above base per stage: over every block's span of that stage
+    spans = [('read', t0, t0 + t_read), ('plan', t_blocks, first)] + \
+        res['stage_spans'] + [('save + picture', last, t0 + total)]
+    stage_peaks = {}
+    for name, a, b in spans:
+        stage_peaks[name] = max(stage_peaks.get(name, 0.),
+                                sampler.peak(a, b) - base)
     return dict(points=len(cloud), blocks=res['blocks'],
                 largest_block=res['largest_block'], base_mb=base,
+                stage_peaks=stage_peaks,
                 total_s=total, peak_mb=sampler.peak(t0, t0 + total) - base,
                 stages=stages)
 
@@ -251,6 +266,10 @@ def main_blocks(args):
     for k in names:
         print(f'| {k} | ' + ' | '.join(f'{r["stages"].get(k, 0):.1f}'
                                        for r in res) + ' |')
+    peaks = list(dict.fromkeys(k for r in res for k in r['stage_peaks']))
+    for k in peaks:
+        print(f'| peak MB above base: {k} | ' + ' | '.join(
+            f'{r["stage_peaks"].get(k, 0):.0f}' for r in res) + ' |')
     for key, fmt in (('blocks', '{}'), ('largest_block', '{:,}'),
                      ('total_s', '**{:.1f}**'), ('peak_mb', '**{:.0f}**')):
         label = dict(blocks='blocks',

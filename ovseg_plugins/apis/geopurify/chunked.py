@@ -255,9 +255,9 @@ def segment_in_blocks(inferencer, item, block_size: float = 20.,
         ``pts_semantic_mask``, ``pts_scores``, ``pts_seen``, ``classes``,
         ``files``) plus ``blocks`` (count), ``largest_block`` (points of
         the largest block this process ran, with its context),
-        ``stage_times`` (seconds per
-        stage summed over this process's blocks), ``world_size`` and
-        ``rank``.
+        ``stage_times`` (seconds per stage summed over this process's
+        blocks), ``stage_spans`` (``(stage, start, end)`` perf_counter
+        times of each block's stages), ``world_size`` and ``rank``.
     """
     import torch
     data = read_input(item, frames, load_dim, images, undistort)
@@ -281,6 +281,7 @@ def segment_in_blocks(inferencer, item, block_size: float = 20.,
     scores = np.full(N, -1., np.float32)
     seen = np.zeros(N, np.uint8)
     times: Dict[str, float] = {}
+    spans: List[Tuple[str, float, float]] = []
     largest = 0
     for blk in blocks[rank::world]:
         t0 = time.perf_counter()
@@ -301,6 +302,7 @@ def segment_in_blocks(inferencer, item, block_size: float = 20.,
         seen[idx[own]] = pred['pts_seen'][own]
         for k, v in inferencer.stage_times.items():
             times[k] = times.get(k, 0.) + v
+        spans.extend(inferencer.stage_spans)
         print_log(f'block {blk["index"] + 1}/{len(blocks)} (tile '
                   f'{blk["tile"]}): {int(own.sum())} points, '
                   f'{len(idx)} with context, '
@@ -324,6 +326,6 @@ def segment_in_blocks(inferencer, item, block_size: float = 20.,
     save = out_dir if rank == 0 else ''
     vis = inferencer.visualize([item], [pred], img_out_dir=save)
     res = inferencer.postprocess([pred], vis, pred_out_dir=save)
-    res.update(blocks=len(blocks), stage_times=times, world_size=world,
-               rank=rank, largest_block=largest)
+    res.update(blocks=len(blocks), stage_times=times, stage_spans=spans,
+               world_size=world, rank=rank, largest_block=largest)
     return res
