@@ -93,7 +93,7 @@ def plan_blocks(xyz: np.ndarray, block_size: float, overlap: float,
     if max_points is not None:
         nx, ny = _fit_budget(xy, lo, ext, block_size, overlap,
                              int(max_points), nx, ny)
-    size = np.where(ext > 0, ext / [nx, ny], block_size)
+    size = _tile_size(ext, nx, ny, block_size)
     # per-point arrays in the narrowest integer type that holds them: at
     # 10 M points every int64 (N,) array is 80 MB held for the whole run
     idx_t = np.int32 if len(xy) < 2**31 else np.int64
@@ -146,6 +146,13 @@ def _grid(ext: np.ndarray, side: float) -> Tuple[int, int]:
     return int(n[0]), int(n[1])
 
 
+def _tile_size(ext: np.ndarray, nx: int, ny: int,
+               block_size: float) -> np.ndarray:
+    """``(2,)`` tile side of an ``nx`` x ``ny`` grid over the extent
+    (``block_size`` along an axis without extent)."""
+    return np.where(ext > 0, ext / [nx, ny], block_size)
+
+
 def _context_counts(xy: np.ndarray, lo: np.ndarray, size: np.ndarray,
                     nx: int, ny: int, overlap: float) -> np.ndarray:
     """Points per tile with its context (``overlap`` around the tile), all
@@ -174,7 +181,7 @@ def _fit_budget(xy, lo, ext, block_size, overlap, max_points, nx, ny):
     smallest = max(2 * overlap, block_size / 64)
     side = block_size
     while True:
-        size = np.where(ext > 0, ext / [nx, ny], block_size)
+        size = _tile_size(ext, nx, ny, block_size)
         most = int(_context_counts(xy, lo, size, nx, ny, overlap).max())
         if most <= max_points:
             return nx, ny
@@ -202,7 +209,8 @@ def _tile_of(xy: np.ndarray, lo: np.ndarray, size: np.ndarray, nx: int,
 def _sub_cloud(cloud: PointCloud, idx: np.ndarray, b: int) -> PointCloud:
     """The points ``idx`` of ``cloud`` as a cloud of its own (same local
     origin, so views and coordinates stay in the scene's frame)."""
-    return PointCloud(cloud.xyz[idx], cloud.rgb[idx].astype(np.float32),
+    return PointCloud(cloud.xyz[idx],
+                      cloud.rgb[idx].astype(np.float32, copy=False),
                       cloud.has_color,
                       None if cloud.normals is None else cloud.normals[idx],
                       None, f'{cloud.path or "input"} [block {b}]',
